@@ -1,0 +1,54 @@
+"""The pyVmomi stub adapter that puts the fake vCenter below pyVmomi instead of SOAP over HTTP.
+
+`vim.ServiceInstance("ServiceInstance", FakeStubAdapter(...))` behaves like a SmartConnect
+result: the same method calls, property reads, argument type checks and vmodl faults. Each call
+is serialized with pyVmomi's SOAP serializer (so version and type errors happen client-side as
+against a server), decoded, dispatched to the model, and the result or fault round-trips back.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pyVmomi import vmodl
+from pyVmomi.SoapAdapter import SoapStubAdapterBase
+
+from harness.fakevc import wire
+
+if TYPE_CHECKING:
+    from harness.fakevc.server import FakeVCenter
+
+
+class FakeStubAdapter(SoapStubAdapterBase):
+    """A client connection to one fake vCenter; it carries the session cookie like a real stub."""
+
+    def __init__(self, vc: "FakeVCenter", version: str | None = None, endpoint: str = "vim") -> None:
+        super().__init__(version=version or vc.pyvmomi_version)
+        self.vc = vc
+        self.endpoint = endpoint
+        self.requestContext: dict[str, str] = {}
+        self.cookie = ""
+        self.host = vc.url  # what code that logs a stub's target prints
+
+    @property
+    def session_key(self) -> str | None:
+        return self.GetSessionId()
+
+    def InvokeMethod(self, mo: Any, info: Any, args: list) -> Any:  # noqa: N802 (pyVmomi's name)
+        self.SerializeRequest(mo, info, args)  # client-side checks: version, types, required fields
+        kwargs = wire.decode_arguments(info, args, self.version)
+        try:
+            result = self.vc.invoke(self.session_key, mo._moId, info.wsdlName, kwargs, self.endpoint)
+        except vmodl.MethodFault as fault:
+            raise wire.encode_fault(self, fault) from None
+        if info.wsdlName in ("Login", "LoginByToken"):
+            self.SetSessionId(result.key)
+            self.cookie = f'vmware_soap_session="{result.key}"'
+        elif info.wsdlName == "Logout":
+            self.SetSessionId(None)
+        return wire.encode_response(self, info, result)
+
+    def InvokeAccessor(self, mo: Any, info: Any) -> Any:  # noqa: N802
+        return super().InvokeAccessor(mo, info)
+
+    def DropConnections(self) -> None:  # noqa: N802 (pyVmomi's name)
+        """Nothing to drop: there is no socket."""

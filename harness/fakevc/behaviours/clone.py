@@ -1,0 +1,1 @@
+"""(STUB) clone behaviour."""

@@ -1,0 +1,1 @@
+"""(STUB) instant_clone behaviour."""

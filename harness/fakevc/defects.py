@@ -1,0 +1,54 @@
+"""Seeded defects: switches that make the fake violate one rule the way a buggy vCenter could.
+
+They prove every rule's tests can fail (`vcrypt selftest`). Defects are reachable only through a
+fake target's inventory (`fake: {defects: [...]}`), never on vcsim or a real vCenter. Each
+behaviour module registers the defects of its rules here with `defect(...)` and asks
+`world.defects.on(name)` at the point where the bug would be.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Defect:
+    name: str
+    rule: str
+    description: str
+    half_applied: bool = False   # the refusal fault is raised but the state changes anyway
+
+
+CATALOGUE: dict[str, Defect] = {}
+
+
+def defect(name: str, rule: str, description: str, half_applied: bool = False) -> str:
+    """Register a defect (at import time of the behaviour that honours it); returns its name."""
+    CATALOGUE[name] = Defect(name, rule, description, half_applied)
+    return name
+
+
+class ActiveDefects:
+    """The defects switched on for one fake world."""
+
+    def __init__(self, names: list[str] | tuple[str, ...] = ()) -> None:
+        load_all()
+        unknown = sorted(set(names) - set(CATALOGUE))
+        if unknown:
+            raise ValueError(f"unknown fake defect {unknown[0]!r}")
+        self.names = frozenset(names)
+
+    def on(self, name: str) -> bool:
+        return name in self.names
+
+
+def load_all() -> dict[str, Defect]:
+    """Import every behaviour module so that all defects are registered."""
+    import importlib
+    import pkgutil
+
+    import harness.fakevc.behaviours as behaviours
+    import harness.fakevc.model as model
+    for package in (behaviours, model):
+        for info in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package.__name__}.{info.name}")
+    return CATALOGUE

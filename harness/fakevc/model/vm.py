@@ -1,0 +1,293 @@
+"""VirtualMachine and Snapshot: state, properties, and API entry points.
+
+Rules live in `harness/fakevc/behaviours/`; the methods here only translate API calls into
+behaviour calls inside a task, so this file reads as the VM's surface.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyVmomi import vim
+
+from harness.fakevc.disks import DiskFile, KeyRef
+from harness.fakevc.model.base import MO, CallContext, ManagedEntity
+from harness.fakevc.model.host import key_id
+from harness.fakevc.model.task import now
+from harness.fakevc.wire import complete
+
+DISK_CONTROLLER_KEY = 1000
+
+
+@dataclass(eq=False)
+class VmDisk:
+    """A virtual disk device: its chain of files, base first, the running delta last."""
+    key: int
+    label: str
+    chain: list[DiskFile]
+    profile: str | None = None
+
+    @property
+    def top(self) -> DiskFile:
+        return self.chain[-1]
+
+    @property
+    def capacity(self) -> int:
+        return self.chain[0].size
+
+
+def _backing(files: list[DiskFile]) -> Any:
+    """A FlatVer2 backing for a chain, each link pointing to its parent (keys per link)."""
+    backing = None
+    for link in files:
+        backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(
+            fileName=link.path, diskMode="persistent", thinProvisioned=True,
+            keyId=key_id(*link.key) if link.key else None, parent=backing)
+    return backing
+
+
+def _hardware(disks: list[VmDisk], chains: list[list[DiskFile]] | None = None) -> Any:
+    devices = [vim.vm.device.VirtualLsiLogicController(key=DISK_CONTROLLER_KEY, busNumber=0,
+                                                       sharedBus="noSharing",
+                                                       deviceInfo=vim.Description(label="SCSI controller 0", summary="LSI Logic"))]
+    for index, disk in enumerate(disks):
+        chain = chains[index] if chains else disk.chain
+        devices.append(vim.vm.device.VirtualDisk(
+            key=disk.key, controllerKey=DISK_CONTROLLER_KEY, unitNumber=index,
+            capacityInKB=disk.capacity // 1024, capacityInBytes=disk.capacity,
+            deviceInfo=vim.Description(label=disk.label, summary=f"{disk.capacity // 1024} KB"),
+            backing=_backing(chain)))
+    return complete(vim.vm.VirtualHardware(numCPU=1, memoryMB=128, device=devices))
+
+
+class Snapshot(MO):
+    """A snapshot: its own config (with the key it is on) and children; branches make a tree."""
+    vim_type = vim.vm.Snapshot
+    moid_prefix = "snapshot"
+
+    def __init__(self, vc: Any, vm: "VirtualMachine", name: str, description: str, memory: bool,
+                 parent: "Snapshot | None", chains: list[list[DiskFile]]) -> None:
+        super().__init__(vc)
+        self.vm = vm
+        self.name = name
+        self.description = description
+        self.memory = memory
+        self.parent = parent
+        self.children_snaps: list[Snapshot] = []
+        self.chains = chains          # per disk: the chain as it was at snapshot time
+        self.home_key: KeyRef | None = vm.key
+        self.created = now()
+        self.power_state = vm.power_state
+        self.snap_id = vm.next_snapshot_id()
+
+    @property
+    def key(self) -> KeyRef | None:
+        """The key the snapshot's files are on: the home key recorded for it (rewritten by rekeys)."""
+        return self.home_key
+
+    def p_config(self) -> Any:
+        cfg = self.vm.config_info(chains=self.chains)
+        cfg.keyId = key_id(*self.home_key) if self.home_key else None
+        return cfg
+
+    def p_childSnapshot(self) -> list:
+        return [c.ref for c in self.children_snaps]
+
+    def p_vm(self) -> Any:
+        return self.vm.ref
+
+    def tree(self) -> Any:
+        return complete(vim.vm.SnapshotTree(
+            snapshot=self.ref, vm=self.vm.ref, name=self.name, description=self.description,
+            id=self.snap_id, createTime=self.created, state=self.power_state, quiesced=False,
+            childSnapshotList=[c.tree() for c in self.children_snaps]))
+
+    def RemoveSnapshot_Task(self, ctx: CallContext, removeChildren: bool, consolidate: bool | None = None) -> Any:
+        from harness.fakevc.behaviours import snapshots
+        return self.vc.tasks.run(ctx, self.vm, "VirtualMachine.removeSnapshot",
+                                 lambda: snapshots.remove(ctx, self.vm, self, removeChildren))
+
+    def RevertToSnapshot_Task(self, ctx: CallContext, host: Any = None, suppressPowerOn: bool | None = None) -> Any:
+        from harness.fakevc.behaviours import snapshots
+        return self.vc.tasks.run(ctx, self.vm, "VirtualMachine.revertToSnapshot",
+                                 lambda: snapshots.revert(ctx, self.vm, self))
+
+
+class VirtualMachine(ManagedEntity):
+    vim_type = vim.VirtualMachine
+    moid_prefix = "vm"
+
+    def __init__(self, vc: Any, name: str, folder: ManagedEntity, pool: Any, host: Any, datastore: Any,
+                 disks: list[VmDisk] | None = None, template: bool = False) -> None:
+        super().__init__(vc, name, folder)
+        self.pool = pool
+        self.host = host
+        self.datastore = datastore
+        self.disks: list[VmDisk] = disks or []
+        self.template = template
+        self.power_state = "poweredOff"
+        self.key: KeyRef | None = None            # VM home key (config.keyId)
+        self.migrate_encryption = "opportunistic"
+        self.home_profile: str | None = None       # storage policy id of the VM home
+        self.annotation = ""
+        self.uuid = str(uuid.uuid4())
+        self.instance_uuid = str(uuid.uuid4())
+        self.root_snapshots: list[Snapshot] = []
+        self.current_snapshot: Snapshot | None = None
+        self.linked_parent: VirtualMachine | None = None   # set on linked clones
+        self.instant_clone_family: bool = False             # parent or child of an instant clone
+        self.locked = False
+        self._snapshot_ids = 0
+        self.extra_config: dict[str, str] = {}
+        if pool is not None:
+            pool.vms.append(self)
+
+    # ---- state helpers ----------------------------------------------------------------------
+    def next_snapshot_id(self) -> int:
+        self._snapshot_ids += 1
+        return self._snapshot_ids
+
+    def all_snapshots(self) -> list[Snapshot]:
+        out: list[Snapshot] = []
+
+        def walk(nodes: list[Snapshot]) -> None:
+            for node in nodes:
+                out.append(node)
+                walk(node.children_snaps)
+
+        walk(self.root_snapshots)
+        return out
+
+    def all_disk_files(self) -> list[DiskFile]:
+        """Every disk file this VM owns (shared linked-clone bases are counted by their owner)."""
+        files: dict[int, DiskFile] = {}
+        for disk in self.disks:
+            for link in disk.chain:
+                if not link.shared:
+                    files[id(link)] = link
+        for snap in self.all_snapshots():
+            for chain in snap.chains:
+                for link in chain:
+                    if not link.shared:
+                        files[id(link)] = link
+        return list(files.values())
+
+    @property
+    def encrypted(self) -> bool:
+        return self.key is not None
+
+    # ---- properties -------------------------------------------------------------------------
+    def config_info(self, chains: list[list[DiskFile]] | None = None) -> Any:
+        return complete(vim.vm.ConfigInfo(
+            changeVersion=str(len(self.vc.call_log)), modified=now(), name=self.name,
+            guestFullName="Other Linux (64-bit)", version="vmx-17", uuid=self.uuid,
+            instanceUuid=self.instance_uuid, template=self.template, guestId="otherLinux64Guest",
+            alternateGuestName="", annotation=self.annotation,
+            files=complete(vim.vm.FileInfo(vmPathName=f"[{self.datastore.name}] {self.name}/{self.name}.vmx")),
+            flags=vim.vm.FlagInfo(), defaultPowerOps=complete(vim.vm.DefaultPowerOpInfo()),
+            hardware=_hardware(self.disks, chains),
+            keyId=key_id(*self.key) if self.key else None,
+            migrateEncryption=self.migrate_encryption,
+            extraConfig=[vim.option.OptionValue(key=k, value=v) for k, v in sorted(self.extra_config.items())]))
+
+    def p_config(self) -> Any:
+        return self.config_info()
+
+    def p_runtime(self) -> Any:
+        return complete(vim.vm.RuntimeInfo(
+            connectionState="connected", powerState=self.power_state, faultToleranceState="notConfigured",
+            toolsInstallerMounted=False, numMksConnections=0, recordReplayState="inactive",
+            onlineStandby=False, consolidationNeeded=False, host=self.host.ref if self.host else None,
+            cryptoState="locked" if self.locked else ("unlocked" if self.encrypted else None)))
+
+    def p_snapshot(self) -> Any:
+        if not self.root_snapshots:
+            return None
+        return vim.vm.SnapshotInfo(currentSnapshot=self.current_snapshot.ref if self.current_snapshot else None,
+                                   rootSnapshotList=[s.tree() for s in self.root_snapshots])
+
+    def p_rootSnapshot(self) -> list:
+        return [s.ref for s in self.root_snapshots]
+
+    def p_resourcePool(self) -> Any:
+        return self.pool.ref if self.pool is not None and not self.template else None
+
+    def p_datastore(self) -> list:
+        seen = {id(self.datastore): self.datastore}
+        for link in self.all_disk_files():
+            seen[id(link.datastore)] = link.datastore
+        return [d.ref for d in seen.values()]
+
+    def p_summary(self) -> Any:
+        return complete(vim.vm.Summary(
+            vm=self.ref, runtime=self.p_runtime(),
+            config=complete(vim.vm.Summary.ConfigSummary(name=self.name, template=self.template,
+                                                         vmPathName=f"[{self.datastore.name}] {self.name}/{self.name}.vmx",
+                                                         annotation=self.annotation, uuid=self.uuid,
+                                                         instanceUuid=self.instance_uuid)),
+            quickStats=complete(vim.vm.Summary.QuickStats()),
+            overallStatus="green"))
+
+    # ---- API methods (behaviours do the work) -----------------------------------------------
+    def _task(self, ctx: CallContext, description: str, work: Any) -> Any:
+        return self.vc.tasks.run(ctx, self, description, work)
+
+    def PowerOnVM_Task(self, ctx: CallContext, host: Any = None) -> Any:
+        from harness.fakevc.behaviours import power
+        return self._task(ctx, "VirtualMachine.powerOn", lambda: power.power_on(ctx, self))
+
+    def PowerOffVM_Task(self, ctx: CallContext) -> Any:
+        from harness.fakevc.behaviours import power
+        return self._task(ctx, "VirtualMachine.powerOff", lambda: power.power_off(ctx, self))
+
+    def Destroy_Task(self, ctx: CallContext) -> Any:
+        from harness.fakevc.behaviours import lifecycle
+        return self._task(ctx, "VirtualMachine.destroy", lambda: lifecycle.destroy(ctx, self))
+
+    def UnregisterVM(self, ctx: CallContext) -> None:
+        from harness.fakevc.behaviours import lifecycle
+        lifecycle.unregister(ctx, self)
+
+    def MarkAsTemplate(self, ctx: CallContext) -> None:
+        from harness.fakevc.behaviours import lifecycle
+        lifecycle.mark_as_template(ctx, self)
+
+    def MarkAsVirtualMachine(self, ctx: CallContext, pool: Any, host: Any = None) -> None:
+        from harness.fakevc.behaviours import lifecycle
+        lifecycle.mark_as_vm(ctx, self, pool, host)
+
+    def CreateSnapshot_Task(self, ctx: CallContext, name: str, description: str | None, memory: bool,
+                            quiesce: bool) -> Any:
+        from harness.fakevc.behaviours import snapshots
+        return self._task(ctx, "VirtualMachine.createSnapshot",
+                          lambda: snapshots.create(ctx, self, name, description or "", memory).ref)
+
+    def RemoveAllSnapshots_Task(self, ctx: CallContext, consolidate: bool | None = None, spec: Any = None) -> Any:
+        from harness.fakevc.behaviours import snapshots
+        return self._task(ctx, "VirtualMachine.removeAllSnapshots", lambda: snapshots.remove_all(ctx, self))
+
+    def RevertToCurrentSnapshot_Task(self, ctx: CallContext, host: Any = None, suppressPowerOn: bool | None = None) -> Any:
+        from harness.fakevc.behaviours import snapshots
+        return self._task(ctx, "VirtualMachine.revertToCurrentSnapshot",
+                          lambda: snapshots.revert(ctx, self, self.current_snapshot))
+
+    def ReconfigVM_Task(self, ctx: CallContext, spec: Any) -> Any:
+        from harness.fakevc.behaviours import reconfigure
+        return self._task(ctx, "VirtualMachine.reconfigure", lambda: reconfigure.reconfigure(ctx, self, spec))
+
+    def CloneVM_Task(self, ctx: CallContext, folder: Any, name: str, spec: Any) -> Any:
+        from harness.fakevc.behaviours import clone
+        return self._task(ctx, "VirtualMachine.clone", lambda: clone.clone(ctx, self, folder, name, spec))
+
+    def RelocateVM_Task(self, ctx: CallContext, spec: Any, priority: str | None = None) -> Any:
+        from harness.fakevc.behaviours import relocate
+        return self._task(ctx, "VirtualMachine.relocate", lambda: relocate.relocate(ctx, self, spec))
+
+    def InstantClone_Task(self, ctx: CallContext, spec: Any) -> Any:
+        from harness.fakevc.behaviours import instant_clone
+        return self._task(ctx, "VirtualMachine.instantClone", lambda: instant_clone.instant_clone(ctx, self, spec))
+
+    def CryptoUnlock_Task(self, ctx: CallContext) -> Any:
+        from harness.fakevc.behaviours import key_push
+        return self._task(ctx, "VirtualMachine.cryptoUnlock", lambda: key_push.unlock(ctx, self))

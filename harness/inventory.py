@@ -1,0 +1,328 @@
+"""The inventory: which vCenters and KMS a run targets, what they can do, and how careful to be.
+
+Loaded from YAML into validated, typed models (pydantic), so every later layer can trust it.
+Secrets never live in the file: passwords come from an environment variable or a file.
+A malformed inventory raises `InventoryError` whose message is
+``inventory <file>: <key path>: <problem>``; the CLI prints it and exits 2.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
+
+DEFAULT_INVENTORY = Path(__file__).resolve().parent.parent / "inventories" / "fake.yaml"
+
+Seconds = Annotated[float, Field(gt=0, le=86400)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+_SHA256_PIN = re.compile(r"^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$")
+_VERSION = re.compile(r"^\d+\.\d+(\.\d+){0,2}$")
+_LOOPBACK = re.compile(r"^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|::1)$")
+
+
+class InventoryError(ValueError):
+    """A problem in an inventory file, already phrased for the user."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tls(_Strict):
+    """How the harness trusts a vCenter: exactly one of a CA bundle, a pinned thumbprint or insecure."""
+    ca_bundle: Path | None = None
+    thumbprint_sha256: str | None = None
+    insecure: bool = False
+
+    @field_validator("thumbprint_sha256")
+    @classmethod
+    def _pin_format(cls, value: str | None) -> str | None:
+        if value is not None and not _SHA256_PIN.match(value):
+            raise ValueError("must be a SHA-256 fingerprint: 64 hex digits, optionally colon-separated")
+        return value
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> "Tls":
+        chosen = [n for n, v in (("ca_bundle", self.ca_bundle), ("thumbprint_sha256", self.thumbprint_sha256),
+                                 ("insecure", self.insecure)) if v]
+        if len(chosen) > 1:
+            raise ValueError(f"choose one TLS mode, not {' and '.join(chosen)}")
+        return self
+
+    @property
+    def mode(self) -> str:
+        """A short label for reports: how this vCenter's certificate is checked."""
+        if self.insecure:
+            return "insecure (verification off)"
+        if self.thumbprint_sha256:
+            return "pinned SHA-256 thumbprint"
+        return f"verified against {self.ca_bundle}" if self.ca_bundle else "verified against system CAs"
+
+
+class VcsimOptions(_Strict):
+    """How to get a vcsim for this entry: a binary to start (or the launcher), or one already running."""
+    binary: Path | None = None
+    api_version: str | None = None
+    hosts: int = Field(3, ge=1, le=64)
+    clusters: int = Field(1, ge=1, le=8)
+    vms: int = Field(2, ge=0, le=10000)
+    extra_args: list[str] = []
+
+
+class FakeOptions(_Strict):
+    """Options only a fake vCenter understands (seeded defects are refused anywhere else)."""
+    vms: int = Field(4, ge=0, le=100000)
+    hosts: int = Field(3, ge=1, le=64)
+    host_versions: list[str] = []
+    datastore_capacity_mib: int = Field(4096, ge=16)
+    defects: list[str] = []
+
+
+class VCenter(_Strict):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    target: Literal["fake", "vcsim", "real"]
+    host: str | None = None
+    port: Port = 443
+    url: str | None = None
+    user: str = "administrator@vsphere.local"
+    password_env: str | None = None
+    password_file: Path | None = None
+    tls: Tls = Tls()
+    datacenter: str | None = None
+    cluster: str | None = None
+    version: str | None = None
+    vcsim: VcsimOptions | None = None
+    fake: FakeOptions | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secret(cls, data: object) -> object:
+        if isinstance(data, dict) and "password" in data:
+            raise ValueError("an inline password is not allowed; use password_env or password_file")
+        return data
+
+    @field_validator("version")
+    @classmethod
+    def _version_format(cls, value: str | None) -> str | None:
+        if value is not None and not _VERSION.match(value):
+            raise ValueError("must look like 7.0.3 or 6.7")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "VCenter":
+        if self.password_env and self.password_file:
+            raise ValueError("give password_env or password_file, not both")
+        if self.target == "real":
+            if not (self.host or self.url):
+                raise ValueError("a real vCenter needs host or url")
+            if not (self.password_env or self.password_file):
+                raise ValueError("a real vCenter needs password_env or password_file")
+        if self.target != "fake" and self.fake is not None:
+            raise ValueError("'fake' options (including defects) are only allowed on target: fake")
+        if self.target != "vcsim" and self.vcsim is not None:
+            raise ValueError("'vcsim' options are only allowed on target: vcsim")
+        if self.target == "vcsim" and self.host and not _LOOPBACK.match(self.host):
+            raise ValueError(f"vcsim host must be a loopback address, not {self.host!r}")
+        return self
+
+    @property
+    def service_url(self) -> str:
+        """The SDK URL other vCenters use in a ServiceLocator to reach this one."""
+        if self.url:
+            return self.url
+        host = self.host or "127.0.0.1"
+        return f"https://{host}:{self.port}/sdk" if self.port != 443 else f"https://{host}/sdk"
+
+    def password(self) -> str:
+        """Read the password by reference; vcsim and the fake accept any password by default."""
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise InventoryError(f"vcenters.{self.name}: environment variable {self.password_env} is not set")
+            return value
+        if self.password_file:
+            try:
+                return self.password_file.read_text().strip()
+            except OSError as err:
+                raise InventoryError(f"vcenters.{self.name}: password_file: {err.strerror}") from None
+        if self.target == "real":
+            raise InventoryError(f"vcenters.{self.name}: no password source")
+        return "vcrypt-fake-password"
+
+
+class ExternalKms(_Strict):
+    """A KMS the lab already runs: the harness only reads from it (evidence) and registers it."""
+    provider_id: str = Field(min_length=1)
+    address: str = Field(min_length=1)
+    port: Port = 5696
+    ca: Path
+    client_cert: Path
+    client_key: Path
+
+
+class Kms(_Strict):
+    embedded: bool = True
+    shared: ExternalKms | None = None
+    dedicated: ExternalKms | None = None
+
+    @model_validator(mode="after")
+    def _source(self) -> "Kms":
+        if self.embedded and (self.shared or self.dedicated):
+            raise ValueError("embedded: true cannot be combined with shared/dedicated KMS entries")
+        if not self.embedded and not self.shared:
+            raise ValueError("without embedded: true, a 'shared' KMS entry is required")
+        return self
+
+
+class Timeouts(_Strict):
+    """Named waits, in seconds; an expired wait names which one it was."""
+    task: Seconds = 120
+    connect: Seconds = 30
+    kms_ready: Seconds = 20
+    vcsim_ready: Seconds = 60
+    event: Seconds = 30
+    key_push: Seconds = 60
+
+
+class Safety(_Strict):
+    allow_mutations: bool = False
+    allow_destructive: bool = False
+    name_prefix: str = Field("vcrypt-", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+    @model_validator(mode="after")
+    def _destructive_needs_mutations(self) -> "Safety":
+        if self.allow_destructive and not self.allow_mutations:
+            raise ValueError("allow_destructive needs allow_mutations: true")
+        return self
+
+
+class Audit(_Strict):
+    decrypt_allow_list: list[str] = ["Admin"]
+
+
+class Inventory(_Strict):
+    path: Path
+    vcenters: Annotated[list[VCenter], Field(min_length=1)]
+    kms: Kms = Kms()
+    features: dict[str, bool] = {}
+    timeouts: Timeouts = Timeouts()
+    safety: Safety = Safety()
+    audit: Audit = Audit()
+
+    @field_validator("features")
+    @classmethod
+    def _feature_names(cls, value: dict[str, bool]) -> dict[str, bool]:
+        from harness.capabilities import KNOWN_CAPABILITIES
+        unknown = sorted(set(value) - set(KNOWN_CAPABILITIES))
+        if unknown:
+            raise ValueError(f"unknown capability {unknown[0]!r}; known: {', '.join(sorted(KNOWN_CAPABILITIES))}")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "Inventory":
+        names = [vc.name for vc in self.vcenters]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate vCenter name {dupes[0]!r}")
+        return self
+
+    def vcenter(self, name: str | None = None) -> VCenter:
+        """The named entry, or the first one (the primary `vc`)."""
+        if name is None:
+            return self.vcenters[0]
+        for vc in self.vcenters:
+            if vc.name == name:
+                return vc
+        raise InventoryError(f"inventory {self.path}: vcenters: no vCenter named {name!r}")
+
+    @property
+    def target(self) -> str:
+        """The target kind of the primary vCenter: fake, vcsim or real."""
+        return self.vcenters[0].target
+
+
+def _key_path(loc: tuple, data: object) -> str:
+    """Render a pydantic error location as a key path, naming list items by their `name`."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            name = node[item].get("name") if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) else None
+            parts.append(str(name) if name else f"[{item}]")
+        elif item.startswith(("function-", "literal[", "constrained-")) or "[" in item:
+            continue
+        else:
+            parts.append(item)
+        try:
+            node = node[item]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return ".".join(parts).replace(".[", "[") or "(top level)"
+
+
+def _problem(error: dict) -> str:
+    msg = error["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return msg
+
+
+def parse_inventory(data: object, path: Path) -> Inventory:
+    """Validate already-parsed YAML; relative paths inside resolve against the file's folder."""
+    if not isinstance(data, dict):
+        raise InventoryError(f"inventory {path}: (top level): must be a mapping with a 'vcenters' list")
+    try:
+        inventory = Inventory.model_validate({**data, "path": path})
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise InventoryError(f"inventory {path}: {_key_path(first['loc'], data)}: {_problem(first)}") from None
+    return _resolve_paths(inventory)
+
+
+def _resolve_paths(inventory: Inventory) -> Inventory:
+    base = inventory.path.parent
+
+    def fix(p: Path | None) -> Path | None:
+        return p if p is None or p.is_absolute() else (base / p)
+
+    vcenters = []
+    for vc in inventory.vcenters:
+        tls = vc.tls.model_copy(update={"ca_bundle": fix(vc.tls.ca_bundle)})
+        update: dict = {"tls": tls, "password_file": fix(vc.password_file)}
+        if vc.vcsim and vc.vcsim.binary:
+            update["vcsim"] = vc.vcsim.model_copy(update={"binary": fix(vc.vcsim.binary)})
+        vcenters.append(vc.model_copy(update=update))
+    kms = inventory.kms
+    for role in ("shared", "dedicated"):
+        ext = getattr(kms, role)
+        if ext:
+            kms = kms.model_copy(update={role: ext.model_copy(update={
+                "ca": fix(ext.ca), "client_cert": fix(ext.client_cert), "client_key": fix(ext.client_key)})})
+    return inventory.model_copy(update={"vcenters": vcenters, "kms": kms})
+
+
+def load_inventory(path: str | Path | None = None) -> Inventory:
+    """Read and validate an inventory file (the fake default when no path is given)."""
+    path = Path(path) if path else DEFAULT_INVENTORY
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InventoryError(f"inventory {path}: (file): not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InventoryError(f"inventory {path}: (file): cannot be read: {err}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "(syntax)"
+        raise InventoryError(f"inventory {path}: {where}: not valid YAML: {getattr(err, 'problem', err)}") from None
+    return parse_inventory(data, path)
