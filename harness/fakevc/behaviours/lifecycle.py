@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyVmomi import vim
+from pyVmomi import vim, vmodl
 
 from harness.fakevc.model.base import CallContext
 
@@ -40,3 +40,40 @@ def mark_as_vm(ctx: CallContext, vm: Any, pool: Any, host: Any) -> None:
     if not vm.template:
         raise vim.fault.NotSupported(msg="The operation is not supported on the object.")
     vm.template = False
+
+
+def _datastore_from_path(vc: Any, path: str | None, default: Any) -> Any:
+    if path and path.startswith("["):
+        name = path[1:path.index("]")]
+        for ds in vc.datacenter.datastore_folder.members:
+            if ds.name == name:
+                return ds
+        raise vim.fault.InvalidDatastorePath(datastorePath=path, msg=f"Invalid datastore path '{path}'.")
+    return default
+
+
+def create_vm(ctx: CallContext, folder: Any, config: Any, pool_ref: Any, host_ref: Any) -> Any:
+    """CreateVM_Task: a VM with the disks the spec adds (real bytes, unencrypted)."""
+    from harness.fakevc.build import new_disk_chain
+    from harness.fakevc.model.vm import VirtualMachine, VmDisk
+    vc = folder.vc
+    if not config.name:
+        raise vmodl.fault.InvalidArgument(invalidProperty="config.name", msg="A specified parameter was not correct: config.name")
+    if any(vm.name == config.name and vm.parent_mo is folder for vm in vc.vms()):
+        raise vim.fault.DuplicateName(name=config.name, object=folder.ref, msg=f"The name '{config.name}' already exists.")
+    pool = vc.lookup(pool_ref)
+    host = vc.lookup(host_ref) if host_ref is not None else pool.owner_mo.hosts[0]
+    default_ds = host.datastores[0]
+    datastore = _datastore_from_path(vc, config.files.vmPathName if config.files else None, default_ds)
+    disks = []
+    for change in config.deviceChange or []:
+        device = change.device
+        if change.operation == "add" and isinstance(device, vim.vm.device.VirtualDisk):
+            size = (device.capacityInBytes or (device.capacityInKB or 64) * 1024)
+            index = len(disks)
+            disks.append(VmDisk(key=2000 + index, label=f"Hard disk {index + 1}",
+                                chain=new_disk_chain(vc, config.name, datastore, size, index)))
+    vm = VirtualMachine(vc, config.name, folder, pool, host, datastore, disks)
+    vm.annotation = config.annotation or ""
+    folder.add(vm)
+    return vm

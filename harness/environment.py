@@ -1,0 +1,193 @@
+"""Start what an inventory needs (embedded KMS, fake vCenters, vcsims) and hand out ServiceInstances.
+
+The Python API for scripts and the base of the pytest plugin:
+
+    with harness.open_environment("inventories/fake.yaml") as env:
+        si = env.service_instance("vc-a")      # an ordinary vim.ServiceInstance
+
+Everything started here is stopped on exit, also after an exception.
+"""
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from harness.connect import connect_fake, connect_soap, pbm_service
+from harness.inventory import Inventory, VCenter, load_inventory
+
+SHARED_PROVIDER = "vcrypt-shared-kms"
+DEDICATED_PROVIDER = "vcrypt-dedicated-kms"
+
+
+@dataclass(frozen=True)
+class KmsEndpoint:
+    """A KMS the suites can register as a key provider: where it is and the trust material.
+
+    PEM contents are held in memory only to hand them to vCenter's UploadKmipServerCert /
+    UploadClientCert; they are never logged or written to reports.
+    """
+    role: str                 # "shared" or "dedicated"
+    provider_id: str
+    server_name: str
+    address: str
+    port: int
+    ca_pem: str
+    client_cert_pem: str
+    client_key_pem: str
+    ca_path: Path
+    client_cert_path: Path
+    client_key_path: Path
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.server_name, "role": self.role, "address": f"{self.address}:{self.port}",
+                "provider_id": self.provider_id}
+
+
+class Environment:
+    """The started pieces of one inventory; use `open_environment` rather than building one."""
+
+    def __init__(self, inventory: Inventory, workdir: Path, defects: list[str] | None = None) -> None:
+        self.inventory = inventory
+        self.workdir = workdir
+        self.defects = defects
+        self.kms: Any = None
+        self.kms_endpoints: dict[str, KmsEndpoint] = {}
+        self.world: Any = None
+        self.vcsims: dict[str, Any] = {}
+        self._sis: dict[str, Any] = {}
+        self.startup_s = 0.0
+
+    # ---- start and stop ---------------------------------------------------------------------
+    def start(self) -> "Environment":
+        began = time.monotonic()
+        self._start_kms()
+        self._start_fakes()
+        self._start_vcsims()
+        self.startup_s = time.monotonic() - began
+        return self
+
+    def close(self) -> None:
+        for si in self._sis.values():
+            with contextlib.suppress(Exception):
+                si.content.sessionManager.Logout()
+        self._sis.clear()
+        if self.world is not None:
+            self.world.close()
+        for sim in self.vcsims.values():
+            sim.stop()
+        if self.kms is not None:
+            self.kms.stop()
+
+    def _start_kms(self) -> None:
+        cfg = self.inventory.kms
+        if cfg.embedded:
+            from harness.kms.server import EmbeddedKms
+            self.kms = EmbeddedKms(self.workdir / "kms").start()
+            client = self.kms.client_cert
+            for role, provider in (("shared", SHARED_PROVIDER), ("dedicated", DEDICATED_PROVIDER)):
+                server = self.kms.servers[role]
+                self.kms_endpoints[role] = KmsEndpoint(
+                    role=role, provider_id=provider, server_name=f"{role}-kms", address=server.host,
+                    port=server.port, ca_pem=self.kms.ca.ca_pem(), client_cert_pem=client.cert_pem(),
+                    client_key_pem=client.key_pem(), ca_path=self.kms.ca.ca_path,
+                    client_cert_path=client.cert_path, client_key_path=client.key_path)
+            return
+        for role in ("shared", "dedicated"):
+            ext = getattr(cfg, role)
+            if ext is None:
+                continue
+            self.kms_endpoints[role] = KmsEndpoint(
+                role=role, provider_id=ext.provider_id, server_name=f"{role}-kms", address=ext.address,
+                port=ext.port, ca_pem=ext.ca.read_text(), client_cert_pem=ext.client_cert.read_text(),
+                client_key_pem=ext.client_key.read_text(), ca_path=ext.ca, client_cert_path=ext.client_cert,
+                client_key_path=ext.client_key)
+
+    def _start_fakes(self) -> None:
+        fakes = [vc for vc in self.inventory.vcenters if vc.target == "fake"]
+        if not fakes:
+            return
+        from harness.fakevc.world import FakeWorld, ProviderSeed, VCenterSeed
+        defects = self.defects if self.defects is not None else sorted({d for vc in fakes for d in (vc.fake.defects if vc.fake else [])})
+        self.world = FakeWorld(defects=defects)
+        seeds = []
+        for role, endpoint in self.kms_endpoints.items():
+            members = tuple(vc.name for vc in fakes) if role == "shared" else (fakes[0].name,)
+            seeds.append(ProviderSeed(
+                provider_id=endpoint.provider_id, server_name=endpoint.server_name, address=endpoint.address,
+                port=endpoint.port, server_cert_pem=endpoint.ca_pem, client_cert_pem=endpoint.client_cert_pem,
+                client_key_pem=endpoint.client_key_pem, vcenters=members, default=(role == "shared")))
+        for entry in fakes:
+            opts = entry.fake
+            self.world.add_vcenter(VCenterSeed(
+                name=entry.name, url=entry.service_url, user=entry.user, password=entry.password(),
+                version=entry.version or "7.0.3", datacenter=entry.datacenter or "DC0",
+                cluster=entry.cluster or "DC0_C0", hosts=opts.hosts if opts else 3, vms=opts.vms if opts else 4,
+                host_versions=list(opts.host_versions) if opts else [],
+                datastore_capacity_mib=opts.datastore_capacity_mib if opts else 4096), seeds)
+
+    def _start_vcsims(self) -> None:
+        for entry in self.inventory.vcenters:
+            if entry.target != "vcsim" or entry.url:
+                continue
+            from harness.vcsim.build import find_vcsim
+            from harness.vcsim.process import VcsimProcess
+            opts = entry.vcsim
+            binary = find_vcsim(str(opts.binary) if opts and opts.binary else None)
+            sim = VcsimProcess(self.workdir / f"vcsim-{entry.name}", binary=binary,
+                               api_version=opts.api_version if opts else None,
+                               hosts=opts.hosts if opts else 3, clusters=opts.clusters if opts else 1,
+                               vms=opts.vms if opts else 2, extra_args=list(opts.extra_args) if opts else [],
+                               ready_timeout=self.inventory.timeouts.vcsim_ready)
+            self.vcsims[entry.name] = sim.start()
+
+    # ---- access -----------------------------------------------------------------------------
+    def url_of(self, entry: VCenter) -> str:
+        """The SDK URL of a vCenter entry (a started vcsim's real URL, else the inventory's)."""
+        sim = self.vcsims.get(entry.name)
+        return sim.url if sim else entry.service_url
+
+    def service_instance(self, name: str | None = None) -> Any:
+        """A logged-in ServiceInstance for the named vCenter (the first one by default); cached."""
+        entry = self.inventory.vcenter(name)
+        if entry.name not in self._sis:
+            if entry.target == "fake":
+                self._sis[entry.name] = connect_fake(self.world, entry)
+            else:
+                self._sis[entry.name] = connect_soap(entry, url=self.url_of(entry),
+                                                     timeout=self.inventory.timeouts.connect)
+        return self._sis[entry.name]
+
+    def pbm(self, name: str | None = None) -> Any:
+        return pbm_service(self.service_instance(name))
+
+    def fake_vcenter(self, name: str | None = None) -> Any | None:
+        """The fake model behind an entry (fault injection only; never for assertions)."""
+        entry = self.inventory.vcenter(name)
+        return self.world.vcenters.get(entry.name) if self.world and entry.target == "fake" else None
+
+    def describe(self) -> dict[str, Any]:
+        return {"kms": {"embedded": self.inventory.kms.embedded,
+                        "servers": [e.describe() for e in self.kms_endpoints.values()]}}
+
+
+@contextlib.contextmanager
+def open_environment(inventory: str | Path | Inventory | None = None, workdir: str | Path | None = None,
+                     defects: list[str] | None = None) -> Iterator[Environment]:
+    """Start an inventory's environment; stop everything on exit (a temp workdir is removed)."""
+    inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
+    owned = workdir is None
+    path = Path(tempfile.mkdtemp(prefix="vcrypt-env-")) if owned else Path(workdir)
+    path.mkdir(parents=True, exist_ok=True)
+    env = Environment(inv, path, defects)
+    try:
+        env.start()
+        yield env
+    finally:
+        env.close()
+        if owned:
+            shutil.rmtree(path, ignore_errors=True)

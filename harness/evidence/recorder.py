@@ -1,0 +1,166 @@
+"""Per-test evidence, recorded by the operations layer (not by each test).
+
+Every vSphere call (method, target, redacted argument summary, task, result or fault, duration),
+every observation (properties read, with a label and phase), every KMIP read, and free notes.
+Secrets never enter it: argument summaries mask secret fields, and every string passes through
+`redact`, which removes each secret value the run registered (passwords, private keys).
+"""
+from __future__ import annotations
+
+import contextvars
+import datetime
+import json
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyVmomi import VmomiSupport, vmodl
+
+SECRET_FIELDS = {"password", "privateKey", "keyData", "pwd", "token", "sessionId", "credential", "client_key"}
+_MAX_TEXT = 400
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Make `redact` remove this value (and each of its lines, for PEM keys) from all evidence."""
+    if not value:
+        return
+    with _secrets_lock:
+        _secrets.add(value)
+        for line in value.splitlines():
+            if len(line) >= 16 and "-----" not in line:
+                _secrets.add(line)
+
+
+def redact(text: str) -> str:
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret and secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def describe_object(obj: Any) -> str:
+    """`vim.VirtualMachine:vm-12` for a MoRef, a short repr otherwise."""
+    if isinstance(obj, vmodl.ManagedObject):
+        return f"{type(obj).__name__}:{obj._moId}"
+    return redact(repr(obj))[:_MAX_TEXT]
+
+
+def summarize(value: Any, depth: int = 0) -> Any:
+    """A JSON-able, bounded, redacted rendering of an argument or result."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return redact(value)[:_MAX_TEXT]
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    if isinstance(value, type):
+        return getattr(value, "__name__", str(value))
+    if isinstance(value, vmodl.ManagedObject):
+        return describe_object(value)
+    if isinstance(value, (list, tuple)):
+        items = [summarize(v, depth + 1) for v in list(value)[:20]]
+        return items + ([f"... {len(value) - 20} more"] if len(value) > 20 else [])
+    if isinstance(value, VmomiSupport.DataObject):
+        if depth > 6:
+            return type(value).__name__
+        out: dict[str, Any] = {"_type": type(value).__name__}
+        for prop in value._GetPropertyList():
+            item = getattr(value, prop.name, None)
+            if item is None or (isinstance(item, list) and not item) or prop.name in ("dynamicType", "dynamicProperty"):
+                continue
+            out[prop.name] = "***" if prop.name in SECRET_FIELDS else summarize(item, depth + 1)
+        return out
+    if isinstance(value, dict):
+        return {str(k): "***" if k in SECRET_FIELDS else summarize(v, depth + 1) for k, v in value.items()}
+    return redact(str(value))[:_MAX_TEXT]
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+
+@dataclass
+class CallRecord:
+    seq: int
+    vcenter: str
+    method: str
+    target: str
+    args: dict[str, Any]
+    started_at: str = field(default_factory=_now)
+    task: str | None = None
+    outcome: str = "pending"
+    result: Any = None
+    fault: dict[str, str] | None = None
+    duration_ms: float = 0.0
+
+    def finish_ok(self, result: Any, seconds: float) -> None:
+        self.outcome, self.result, self.duration_ms = "ok", result, round(seconds * 1000, 3)
+
+    def finish_fault(self, err: BaseException, seconds: float) -> None:
+        from harness.vsphere.errors import TaskFailed, fault_class_name, fault_message
+        fault = err.fault if isinstance(err, TaskFailed) else err
+        if isinstance(fault, vmodl.MethodFault):
+            self.fault = {"class": fault_class_name(fault), "message": redact(fault_message(fault))}
+        else:
+            self.fault = {"class": type(err).__name__, "message": redact(str(err))[:_MAX_TEXT]}
+        self.outcome, self.duration_ms = "fault", round(seconds * 1000, 3)
+
+
+@dataclass
+class Recorder:
+    """Evidence of one test (or of one harness action outside a test, e.g. an audit)."""
+    test_id: str = ""
+    nodeid: str = ""
+    calls: list[CallRecord] = field(default_factory=list)
+    observations: list[dict[str, Any]] = field(default_factory=list)
+    kmip: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    host_keys: dict[str, Any] | None = None
+
+    def start_call(self, vcenter: str, method: str, target: str, args: dict[str, Any]) -> CallRecord:
+        record = CallRecord(seq=len(self.calls) + 1, vcenter=vcenter, method=method, target=target, args=args)
+        self.calls.append(record)
+        return record
+
+    def observe(self, label: str, vcenter: str, obj: str, phase: str, properties: dict[str, Any]) -> None:
+        self.observations.append({"label": label, "vcenter": vcenter, "object": obj, "phase": phase,
+                                  "properties": {k: summarize(v) for k, v in properties.items()}})
+
+    def kmip_read(self, op: str, server: str, uid: str, result: Any) -> None:
+        self.kmip.append({"op": op, "server": server, "uid": uid, "result": summarize(result)})
+
+    def note(self, label: str, value: Any) -> None:
+        self.notes.append({"label": label, "value": summarize(value)})
+
+    def record_host_keys(self, holds: dict[str, list[str]]) -> None:
+        keys = sorted({k for ks in holds.values() for k in ks})
+        self.host_keys = {"hosts": sorted(holds), "keys": keys, "holds": {h: sorted(v) for h, v in holds.items()}}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"test_id": self.test_id, "nodeid": self.nodeid, "calls": [asdict(c) for c in self.calls],
+                "observations": self.observations, "kmip": self.kmip, "notes": self.notes,
+                "host_keys": self.host_keys}
+
+    def write(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(redact(json.dumps(self.to_json(), indent=1, default=str)), encoding="utf-8")
+        return path
+
+
+_current: contextvars.ContextVar[Recorder] = contextvars.ContextVar("vcrypt_recorder", default=Recorder())
+
+
+def current_recorder() -> Recorder:
+    return _current.get()
+
+
+def use_recorder(recorder: Recorder) -> contextvars.Token:
+    """Make `recorder` the one operations write to (the plugin does this per test)."""
+    return _current.set(recorder)
+
+
+def reset_recorder(token: contextvars.Token) -> None:
+    _current.reset(token)

@@ -1,0 +1,154 @@
+"""A vCenter handle for the operations layer: every call and read goes through here.
+
+Going through one place gives, for every operation a suite makes: evidence (method, target,
+redacted arguments, task, result or fault, duration), bounded retries of transient faults only
+(dropped connections, expired sessions with re-login), and event-driven task waits.
+"""
+from __future__ import annotations
+
+import http.client
+import logging
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pyVmomi import vim, vmodl
+from tenacity import (Retrying, before_sleep_log, retry_if_exception, stop_after_attempt,
+                      wait_exponential)
+
+from harness.evidence.recorder import Recorder, current_recorder, describe_object, summarize
+from harness.vsphere.errors import TargetLacks, VCenterUnreachable
+
+log = logging.getLogger("vcrypt.vsphere")
+
+_CONNECTION_ERRORS = (ConnectionError, socket.timeout, http.client.HTTPException, TimeoutError)
+
+
+def _is_transient(err: BaseException) -> bool:
+    return isinstance(err, (*_CONNECTION_ERRORS, vim.fault.NotAuthenticated))
+
+
+@dataclass
+class VCenterClient:
+    """One logged-in vCenter of the inventory, with its named timeouts."""
+    name: str
+    si: Any
+    timeouts: Any
+    target: str = "fake"
+    relogin: Callable[[], Any] | None = None
+    retries: int = 3
+    _pc: Any = field(default=None, repr=False)
+    _content: Any = field(default=None, repr=False)
+
+    # ---- plumbing ---------------------------------------------------------------------------
+    @property
+    def content(self) -> Any:
+        if self._content is None:
+            self._content = self.si.RetrieveContent()
+        return self._content
+
+    @property
+    def property_collector(self) -> Any:
+        """A private PropertyCollector for this client's waits (filters never collide)."""
+        if self._pc is None:
+            self._pc = self.content.propertyCollector.CreatePropertyCollector()
+        return self._pc
+
+    @property
+    def api_version(self) -> str:
+        return self.content.about.apiVersion
+
+    @property
+    def version(self) -> str:
+        return self.content.about.version
+
+    def version_tuple(self) -> tuple[int, ...]:
+        return tuple(int(p) for p in self.version.split(".")[:3] if p.isdigit())
+
+    @property
+    def recorder(self) -> Recorder:
+        return current_recorder()
+
+    def _relogin(self) -> None:
+        if self.relogin is None:
+            raise
+        log.warning("vCenter %s: session expired or connection dropped; logging in again", self.name)
+        self.si = self.relogin()
+        self._pc = None
+        self._content = None
+
+    def _retrying(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn`, retrying only transient faults (bounded, logged); never wraps assertions."""
+        def before(state: Any) -> None:
+            err = state.outcome.exception()
+            if isinstance(err, vim.fault.NotAuthenticated) or isinstance(err, _CONNECTION_ERRORS):
+                self._relogin_quietly()
+
+        retrying = Retrying(stop=stop_after_attempt(self.retries), reraise=True,
+                            retry=retry_if_exception(_is_transient),
+                            wait=wait_exponential(multiplier=0.05, max=2),
+                            before_sleep=lambda s: (before(s), before_sleep_log(log, logging.WARNING)(s)))
+        try:
+            return retrying(fn)
+        except _CONNECTION_ERRORS as err:
+            raise VCenterUnreachable(f"vCenter {self.name} unreachable: {err}") from err
+
+    def _relogin_quietly(self) -> None:
+        if self.relogin is not None:
+            try:
+                self._relogin()
+            except Exception as err:  # noqa: BLE001 - the next attempt reports the real cause
+                log.warning("vCenter %s: re-login failed: %s", self.name, err)
+
+    # ---- calls ------------------------------------------------------------------------------
+    def invoke(self, obj: Any, method: str, **kwargs: Any) -> Any:
+        """Call `obj.<method>(**kwargs)`, recording it; a `_Task` method's task is awaited.
+
+        Returns the method's result (for tasks: the task result); raises the vmodl fault as is
+        (tasks raise `TaskFailed`, which carries the fault).
+        """
+        from harness.vsphere.tasks import wait_for_task
+        record = self.recorder.start_call(self.name, method, describe_object(obj),
+                                          {k: summarize(v) for k, v in kwargs.items()})
+        started = time.perf_counter()
+        try:
+            result = self._retrying(lambda: getattr(self._rebind(obj), method)(**kwargs))
+            if isinstance(result, vim.Task):
+                record.task = result._moId
+                result = wait_for_task(self, result, what=f"{method} on {describe_object(obj)}")
+        except vmodl.fault.MethodNotFound as err:
+            record.finish_fault(err, time.perf_counter() - started)
+            raise TargetLacks(self.name, method) from err
+        except BaseException as err:
+            record.finish_fault(err, time.perf_counter() - started)
+            raise
+        record.finish_ok(summarize(result), time.perf_counter() - started)
+        return result
+
+    def _rebind(self, obj: Any) -> Any:
+        """After a re-login the stub changed: rebind a MoRef to the current connection."""
+        if isinstance(obj, vmodl.ManagedObject) and obj._stub is not self.si._stub:
+            return type(obj)(obj._moId, self.si._stub)
+        return obj
+
+    # ---- reads ------------------------------------------------------------------------------
+    def read(self, obj: Any, paths: list[str], label: str | None = None, phase: str = "observed") -> dict[str, Any]:
+        """Explicit property paths of one object in one PropertyCollector round trip."""
+        from harness.vsphere.props import retrieve
+        values = self._retrying(lambda: retrieve(self, [self._rebind(obj)], type(obj), paths)).get(obj._moId, {})
+        if label:
+            self.recorder.observe(label, self.name, describe_object(obj), phase, values)
+        return values
+
+    def read_many(self, objs: list[Any], vim_type: type, paths: list[str], label: str | None = None,
+                  phase: str = "observed") -> dict[str, dict[str, Any]]:
+        """The same paths of many objects, in one round trip; keyed by moId."""
+        from harness.vsphere.props import retrieve
+        if not objs:
+            return {}
+        values = self._retrying(lambda: retrieve(self, [self._rebind(o) for o in objs], vim_type, paths))
+        if label:
+            for obj in objs:
+                self.recorder.observe(label, self.name, describe_object(obj), phase, values.get(obj._moId, {}))
+        return values

@@ -1,0 +1,64 @@
+"""Hosts: crypto state per host, key caches per host, and cluster HA/DRS settings."""
+from __future__ import annotations
+
+from typing import Any
+
+from pyVmomi import vim
+
+from harness.vsphere.vms import KeyRef, key_of
+
+
+class EmptyObservation(AssertionError):
+    """A verdict would rest on an empty set (no hosts, no snapshots): refuse to decide vacuously."""
+
+
+def require_some(items: list[Any] | dict[Any, Any], what: str) -> Any:
+    """Guard against vacuous verdicts: an assertion over zero hosts proves nothing."""
+    if not items:
+        raise EmptyObservation(f"expected at least one {what} to observe, found none")
+    return items
+
+
+def crypto_states(client: Any, hosts: list[Any], label: str | None = None, phase: str = "observed") -> dict[str, str]:
+    """host moId -> runtime.cryptoState (read per host, in one round trip)."""
+    require_some(hosts, "host")
+    props = client.read_many(hosts, vim.HostSystem, ["name", "runtime.cryptoState"], label=label, phase=phase)
+    return {h._moId: props.get(h._moId, {}).get("runtime.cryptoState") or "unset" for h in hosts}
+
+
+def names(client: Any, hosts: list[Any]) -> dict[str, str]:
+    props = client.read_many(hosts, vim.HostSystem, ["name"])
+    return {h._moId: props.get(h._moId, {}).get("name", h._moId) for h in hosts}
+
+
+def key_cache(client: Any, host: Any) -> set[KeyRef]:
+    """The keys in one host's cache, from that host's own crypto manager (never the VM's view)."""
+    manager = client.read(host, ["configManager.cryptoManager"]).get("configManager.cryptoManager")
+    if manager is None:
+        from harness.vsphere.errors import TargetLacks
+        raise TargetLacks(client.name, "HostSystem.configManager.cryptoManager")
+    return {key_of(k) for k in client.invoke(manager, "ListKeys") or []}
+
+
+def key_caches(client: Any, hosts: list[Any]) -> dict[str, set[KeyRef]]:
+    """host moId -> its key cache; recorded as a hosts-by-keys grid in the evidence."""
+    require_some(hosts, "host")
+    caches = {h._moId: key_cache(client, h) for h in hosts}
+    host_names = names(client, hosts)
+    client.recorder.record_host_keys({host_names[m]: [f"{p}/{k}" for p, k in sorted(keys)] for m, keys in caches.items()})
+    return caches
+
+
+def cluster_settings(client: Any, cluster: Any) -> tuple[bool, bool]:
+    props = client.read(cluster, ["configurationEx"])
+    cfg = props.get("configurationEx")
+    return (bool(cfg and cfg.dasConfig and cfg.dasConfig.enabled), bool(cfg and cfg.drsConfig and cfg.drsConfig.enabled))
+
+
+def set_cluster(client: Any, cluster: Any, ha: bool | None = None, drs: bool | None = None) -> None:
+    spec = vim.cluster.ConfigSpecEx()
+    if ha is not None:
+        spec.dasConfig = vim.cluster.DasConfigInfo(enabled=ha)
+    if drs is not None:
+        spec.drsConfig = vim.cluster.DrsConfigInfo(enabled=drs)
+    client.invoke(cluster, "ReconfigureComputeResource_Task", spec=spec, modify=True)

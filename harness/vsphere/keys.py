@@ -1,0 +1,136 @@
+"""Key providers and keys through CryptoManagerKmip: the standard-provider trust flow, GenerateKey.
+
+The trust flow is the one community.vmware, PowerCLI and govc use (API.md 1.1): RegisterKmipServer,
+RetrieveKmipServerCert + UploadKmipServerCert (vCenter trusts the KMS), UploadClientCert (the KMS
+trusts vCenter), MarkDefault only when no default exists.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pyVmomi import vim
+
+from harness.vsphere.vms import KeyRef
+
+
+class KeyGenerationFailed(AssertionError):
+    """GenerateKey answered success == False: a product verdict, carrying the reason."""
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    provider_id: str
+    overall: str | None
+    servers: tuple[dict[str, Any], ...]
+
+
+def crypto_manager(client: Any) -> Any:
+    """content.cryptoManager (read via RetrieveContent: vcsim blanks it in `si.content` fetches)."""
+    manager = client.content.cryptoManager
+    if manager is None:
+        from harness.vsphere.errors import TargetLacks
+        raise TargetLacks(client.name, "CryptoManagerKmip")
+    return manager
+
+
+def provider_ref(provider_id: str) -> Any:
+    return vim.encryption.KeyProviderId(id=provider_id)
+
+
+def list_providers(client: Any) -> dict[str, Any]:
+    """provider id -> KmipClusterInfo, as ListKmipServers reports them."""
+    clusters = client.invoke(crypto_manager(client), "ListKmipServers") or []
+    return {c.clusterId.id: c for c in clusters}
+
+
+def default_provider(client: Any) -> str | None:
+    for provider_id, info in list_providers(client).items():
+        if info.useAsDefault:
+            return provider_id
+    return None
+
+
+def register_provider(client: Any, endpoint: Any, provider_id: str | None = None, make_default: bool = True) -> bool:
+    """Register `endpoint` (a KmsEndpoint) as a standard key provider with full trust; idempotent.
+
+    Returns True when this call added the provider (the caller then owns its removal).
+    """
+    cm = crypto_manager(client)
+    provider_id = provider_id or endpoint.provider_id
+    existing = list_providers(client)
+    added = provider_id not in existing or not any(s.name == endpoint.server_name for s in existing[provider_id].servers or [])
+    info = vim.encryption.KmipServerInfo(name=endpoint.server_name, address=endpoint.address, port=endpoint.port)
+    if added:
+        client.invoke(cm, "RegisterKmipServer", server=vim.encryption.KmipServerSpec(
+            clusterId=provider_ref(provider_id), info=info))
+    cert = client.invoke(cm, "RetrieveKmipServerCert", keyProvider=provider_ref(provider_id), server=info)
+    if cert is None or not cert.certificate:
+        raise ConnectionError(f"vCenter {client.name} could not retrieve the certificate of KMS "
+                              f"{endpoint.address}:{endpoint.port}")
+    client.invoke(cm, "UploadKmipServerCert", cluster=provider_ref(provider_id), certificate=cert.certificate)
+    client.invoke(cm, "UploadClientCert", cluster=provider_ref(provider_id), certificate=endpoint.client_cert_pem,
+                  privateKey=endpoint.client_key_pem)
+    if make_default and default_provider(client) is None:
+        client.invoke(cm, "MarkDefault", clusterId=provider_ref(provider_id))
+    return added
+
+
+def register_unreachable_provider(client: Any, provider_id: str, port: int) -> None:
+    """A provider pointing at a closed loopback port (KMS-STATUS red without stopping a KMS)."""
+    info = vim.encryption.KmipServerInfo(name=f"{provider_id}-server", address="127.0.0.1", port=port)
+    client.invoke(crypto_manager(client), "RegisterKmipServer",
+                  server=vim.encryption.KmipServerSpec(clusterId=provider_ref(provider_id), info=info))
+
+
+def remove_provider(client: Any, provider_id: str) -> None:
+    """Remove every server of a provider (community.vmware's way to delete a standard provider)."""
+    cm = crypto_manager(client)
+    info = list_providers(client).get(provider_id)
+    for server in (info.servers or []) if info else []:
+        client.invoke(cm, "RemoveKmipServer", clusterId=provider_ref(provider_id), serverName=server.name)
+
+
+def set_default(client: Any, provider_id: str | None) -> None:
+    cm = crypto_manager(client)
+    if provider_id is None:
+        client.invoke(cm, "SetDefaultKmsCluster", entity=None, clusterId=None)
+    else:
+        client.invoke(cm, "MarkDefault", clusterId=provider_ref(provider_id))
+
+
+def status(client: Any, provider_id: str) -> ProviderStatus:
+    cm = crypto_manager(client)
+    clusters = [vim.encryption.KmipClusterInfo(clusterId=provider_ref(provider_id), useAsDefault=False)]
+    result = client.invoke(cm, "RetrieveKmipServersStatus_Task", clusters=clusters) or []
+    for cluster in result:
+        if cluster.clusterId.id == provider_id:
+            servers = tuple({"name": s.name, "status": s.status, "connection": s.connectionStatus,
+                             "client_trusts_server": s.clientTrustServer, "server_trusts_client": s.serverTrustClient}
+                            for s in cluster.servers or [])
+            return ProviderStatus(provider_id, cluster.overallStatus, servers)
+    return ProviderStatus(provider_id, None, ())
+
+
+def is_active(client: Any, provider_id: str) -> bool:
+    return bool(client.invoke(crypto_manager(client), "IsKmsClusterActive", cluster=provider_ref(provider_id)))
+
+
+def generate_key_result(client: Any, provider_id: str | None = None) -> Any:
+    """The raw CryptoKeyResult (success may be False: that is not an exception)."""
+    return client.invoke(crypto_manager(client), "GenerateKey",
+                         keyProvider=provider_ref(provider_id) if provider_id else None)
+
+
+def generate_key(client: Any, provider_id: str | None = None) -> KeyRef:
+    """A new key from the provider (default when None); KeyGenerationFailed when success is False."""
+    result = generate_key_result(client, provider_id)
+    if not result.success:
+        raise KeyGenerationFailed(f"GenerateKey on {provider_id or 'the default provider'} failed: {result.reason}")
+    return (result.keyId.providerId.id, result.keyId.keyId)
+
+
+def key_status(client: Any, keys: list[KeyRef]) -> list[Any]:
+    from harness.vsphere.crypto import key_id
+    return client.invoke(crypto_manager(client), "QueryCryptoKeyStatus",
+                         keyIds=[key_id(k) for k in keys], checkKeyBitMap=0x07) or []

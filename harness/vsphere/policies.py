@@ -1,0 +1,59 @@
+"""Storage policies through PBM: find the encryption policy by its capability, not by a fixed id."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pyVmomi import pbm
+
+ENCRYPTION_NAMESPACE = "vmwarevmcrypt"
+DATA_SERVICE_NAMESPACE = "com.vmware.storageprofile.dataservice"
+ENCRYPTION_POLICY_NAME = "VM Encryption Policy"
+
+
+@dataclass(frozen=True)
+class Policies:
+    encryption: str         # profile id of a policy with the VM encryption filter
+    plain: str | None       # a requirement policy without it (None: use the empty profile)
+
+
+def _capabilities(profile: Any) -> list[Any]:
+    subs = getattr(getattr(profile, "constraints", None), "subProfiles", None) or []
+    return [cap for sub in subs for cap in sub.capability or []]
+
+
+def _encrypts(manager: Any, profile: Any, depth: int = 0) -> bool:
+    """Direct vmwarevmcrypt capability, or via a data-service reference (the CSI driver's check)."""
+    for cap in _capabilities(profile):
+        if cap.id.namespace == ENCRYPTION_NAMESPACE:
+            return True
+        if cap.id.namespace == DATA_SERVICE_NAMESPACE and depth < 3:
+            referenced = manager.PbmRetrieveContent(profileIds=[pbm.profile.ProfileId(uniqueId=cap.id.id)])
+            if any(_encrypts(manager, p, depth + 1) for p in referenced or []):
+                return True
+    return False
+
+
+def discover(pbm_si: Any) -> Policies:
+    """The encryption policy (by name, checked by capability) and a plain requirement policy."""
+    manager = pbm_si.RetrieveContent().profileManager
+    ids = manager.PbmQueryProfile(resourceType=pbm.profile.ResourceType(resourceType="STORAGE"),
+                                  profileCategory="REQUIREMENT")
+    profiles = manager.PbmRetrieveContent(profileIds=ids) if ids else []
+    encrypting = [p for p in profiles if _encrypts(manager, p)]
+    if not encrypting:
+        raise LookupError("no storage policy with the VM encryption capability (vmwarevmcrypt)")
+    preferred = [p for p in encrypting if p.name == ENCRYPTION_POLICY_NAME] or encrypting
+    plain = [p for p in profiles if p not in encrypting]
+    return Policies(encryption=preferred[0].profileId.uniqueId,
+                    plain=plain[0].profileId.uniqueId if plain else None)
+
+
+def associated(pbm_si: Any, vm: Any, disk_key: int | None = None) -> list[str]:
+    """Profile ids associated with a VM's home (or one disk)."""
+    manager = pbm_si.RetrieveContent().profileManager
+    if disk_key is None:
+        ref = pbm.ServerObjectRef(objectType="virtualMachine", key=vm._moId)
+    else:
+        ref = pbm.ServerObjectRef(objectType="virtualDiskId", key=f"{vm._moId}:{disk_key}")
+    return [p.uniqueId for p in manager.PbmQueryAssociatedProfile(entity=ref) or []]
