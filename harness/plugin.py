@@ -1,10 +1,319 @@
-"""The vcrypt pytest plugin (being written): options, markers, fixtures, run summary."""
+"""The vcrypt pytest plugin: options, markers, gating, evidence, verdict classification, run folder.
+
+Loaded through the `pytest11` entry point. It stays inert for test sessions that neither pass
+`--inventory`/`--run-dir` nor collect tests marked with `rule(...)`, so the project's own tests
+can use pytest freely.
+"""
 from __future__ import annotations
 
+import datetime
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-def pytest_configure(config) -> None:  # noqa: ANN001
+import pytest
+
+from harness import fixtures
+from harness.evidence.recorder import Recorder, reset_recorder, use_recorder
+from harness.inventory import Inventory, InventoryError, load_inventory
+from harness.rules import Rule, load_rules, version_tuple
+
+pytest_plugins: list[str] = []
+
+# Re-export fixtures so pytest registers them with the plugin.
+inventory = fixtures.inventory
+environment = fixtures.environment
+vc = fixtures.vc
+vc_b = fixtures.vc_b
+place = fixtures.place
+place_b = fixtures.place_b
+policies_a = fixtures.policies_a
+policies_b = fixtures.policies_b
+kms = fixtures.kms
+scratch = fixtures.scratch
+serial = fixtures.serial
+fake_control = fixtures.fake_control
+
+SKIP_CATEGORIES = {"capability": "capability_skip", "safety": "safety_skip", "version": "version_skip"}
+
+
+def new_run_id() -> str:
+    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+@dataclass
+class RunState:
+    inventory: Inventory
+    run_id: str
+    run_dir: Path
+    work_dir: Path
+    ledger: Any
+    write_results: bool
+    started: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc))
+    environment: Any = None
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    vcenters: list[dict[str, Any]] = field(default_factory=list)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("vcrypt", "vcrypt-harness")
+    group.addoption("--inventory", default=None, help="inventory YAML (default: inventories/fake.yaml)")
+    group.addoption("--run-dir", default=None, help="run folder for results and evidence (reports/<run-id>)")
+    group.addoption("--run-id", default=None, help="run ID (default: generated)")
+    group.addoption("--compliance", action="store_true", default=False,
+                    help="fail the run if any rule was skipped or not run")
+
+
+def pytest_configure(config: pytest.Config) -> None:
     for line in ("rule(*ids): the RULES.md rule IDs a test verifies",
                  "requires(*capabilities): target capabilities a test needs",
                  "destructive: changes shared state; runs only where the inventory allows it",
                  "test_id(uuid): the test's permanent identity in every report"):
         config.addinivalue_line("markers", line)
+    run_dir_opt = config.getoption("--run-dir")
+    inventory_opt = config.getoption("--inventory")
+    if run_dir_opt is None and inventory_opt is None and not _suites_requested(config):
+        return
+    try:
+        inv = load_inventory(inventory_opt)
+    except InventoryError as err:
+        raise pytest.UsageError(str(err)) from None
+    workerinput = getattr(config, "workerinput", {})
+    run_id = config.getoption("--run-id") or workerinput.get("vcrypt_run_id") or new_run_id()
+    run_dir = Path(run_dir_opt) if run_dir_opt else Path("reports") / run_id
+    from harness.cleanup import Ledger
+    import tempfile
+    work_dir = Path(workerinput.get("vcrypt_work_dir") or tempfile.mkdtemp(prefix=f"vcrypt-{run_id}-"))
+    config.stash[fixtures.STATE_KEY] = RunState(
+        inventory=inv, run_id=run_id, run_dir=run_dir, work_dir=work_dir, ledger=Ledger(run_dir / "ledger.jsonl"),
+        write_results=run_dir_opt is not None)
+
+
+def _suites_requested(config: pytest.Config) -> bool:
+    return any("suites" in Path(str(arg)).parts or str(arg).startswith("suites") for arg in config.args)
+
+
+def _state(config: pytest.Config) -> RunState | None:
+    return config.stash.get(fixtures.STATE_KEY, None)
+
+
+def pytest_configure_node(node: Any) -> None:
+    """xdist: workers share the controller's run ID and work folder."""
+    state = _state(node.config)
+    if state is not None:
+        node.workerinput["vcrypt_run_id"] = state.run_id
+        node.workerinput["vcrypt_work_dir"] = str(state.work_dir)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    catalogue = load_rules()
+    for item in items:
+        for marker in item.iter_markers("rule"):
+            unknown = [rid for rid in marker.args if rid not in catalogue]
+            if unknown:
+                raise pytest.UsageError(f"{item.nodeid}: unknown rule id {unknown[0]!r} (not in harness/data/rules.yaml)")
+        _add_allure_labels(item, catalogue)
+
+
+def _rules_of(item: pytest.Item) -> list[str]:
+    return [rid for marker in item.iter_markers("rule") for rid in marker.args]
+
+
+def _add_allure_labels(item: pytest.Item, catalogue: dict[str, Rule]) -> None:
+    rule_ids = _rules_of(item)
+    if not rule_ids:
+        return
+    test_id = item.get_closest_marker("test_id")
+    labels = [("as_id", test_id.args[0])] if test_id else []
+    first = catalogue[rule_ids[0]]
+    labels += [("epic", first.area_title), ("severity", first.severity)]
+    labels += [("feature", rid) for rid in rule_ids]
+    for label_type, value in labels:
+        item.add_marker(pytest.mark.allure_label(value, label_type=label_type))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Gate a test on safety, declared capabilities and the target's version (skips say why)."""
+    state = _state(item.config)
+    if state is None or not _rules_of(item):
+        return
+    inv = state.inventory
+    if item.get_closest_marker("destructive") and not inv.safety.allow_destructive:
+        pytest.skip("safety: destructive test; inventory does not allow it (safety.allow_destructive: false)")
+    for marker in item.iter_markers("requires"):
+        for capability in marker.args:
+            if not inv.features.get(capability, False):
+                pytest.skip(f"capability: target {inv.vcenters[0].name} lacks {capability} (not declared in the inventory's features)")
+
+
+@pytest.fixture(autouse=True)
+def _vcrypt_version_gate(request: pytest.FixtureRequest) -> None:
+    """Skip a rule's test when the target's version is outside the rule's span (before other fixtures)."""
+    state = _state(request.config)
+    if state is None or not _rules_of(request.node):
+        return
+    env = request.getfixturevalue("environment")
+    version_text = env.service_instance(state.inventory.vcenters[0].name).content.about.version
+    version = version_tuple(version_text)
+    catalogue = load_rules()
+    for rid in _rules_of(request.node):
+        rule = catalogue[rid]
+        if not rule.applies_to(version):
+            span = f"vSphere {rule.since}" + (f" to {rule.until}" if rule.until else " and later")
+            pytest.skip(f"version: rule {rid} describes {span}; target {state.inventory.vcenters[0].name} reports {version_text}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Give each test its own evidence recorder; write it when the test is done."""
+    state = _state(item.config)
+    if state is None or not _rules_of(item):
+        yield
+        return
+    recorder = Recorder(test_id=evidence_id(item), nodeid=item.nodeid)
+    token = use_recorder(recorder)
+    item.stash[RECORDER_KEY] = recorder
+    try:
+        yield
+    finally:
+        reset_recorder(token)
+        if state.write_results and recorder.test_id:
+            path = recorder.write(state.run_dir / "evidence" / f"{recorder.test_id}.json")
+            _attach_to_allure(path)
+
+
+RECORDER_KEY: pytest.StashKey[Recorder] = pytest.StashKey()
+
+
+def evidence_id(item: pytest.Item) -> str:
+    """The test's permanent ID, with the parameter set appended for parametrized tests."""
+    marker = item.get_closest_marker("test_id")
+    if marker is None:
+        return ""
+    callspec = getattr(item, "callspec", None)
+    return f"{marker.args[0]}[{callspec.id}]" if callspec is not None else marker.args[0]
+
+
+def _attach_to_allure(path: Path) -> None:
+    try:
+        import allure
+        allure.attach.file(str(path), name="evidence", attachment_type=allure.attachment_type.JSON)
+    except Exception:  # noqa: BLE001 - evidence is on disk either way
+        pass
+
+
+def _environment_error(excinfo: Any) -> bool:
+    from harness.kms.client import KmsUnreachable
+    from harness.connect import ConnectError
+    from harness.vsphere.errors import EnvironmentFault
+    return excinfo is not None and excinfo.errisinstance((EnvironmentFault, KmsUnreachable, ConnectError))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    state = _state(item.config)
+    if state is None or not _rules_of(item):
+        return
+    category = None
+    if report.failed and call.when == "call" and _environment_error(call.excinfo):
+        category = "environment_error"
+        report.when = "setup"  # reported as an error (not a product failure) by terminal and JUnit
+    elif report.failed and call.when == "call":
+        category = "product_failure"
+    elif report.failed:
+        category = "environment_error"
+    elif report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        prefix = reason.removeprefix("Skipped: ").split(":", 1)[0]
+        category = SKIP_CATEGORIES.get(prefix, "capability_skip")
+    report.user_properties.append(("vcrypt", json.dumps({
+        "test_id": evidence_id(item), "rules": _rules_of(item), "category": category,
+        "module": item.module.__name__ if getattr(item, "module", None) else "",
+        "name": item.name})))
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    info = _vcrypt_props(report)
+    if info and info.get("category") == "environment_error" and report.failed and report.when == "setup":
+        return "error", "E", "ERROR"
+    return None
+
+
+def _vcrypt_props(report: pytest.TestReport) -> dict[str, Any] | None:
+    for key, value in getattr(report, "user_properties", []) or []:
+        if key == "vcrypt":
+            return json.loads(value)
+    return None
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect one entry per test (on the controller under xdist)."""
+    info = _vcrypt_props(report)
+    config = _CONFIG.get("config")
+    state = _state(config) if config is not None else None
+    if info is None or state is None:
+        return
+    entry = state.results.setdefault(report.nodeid, {
+        "nodeid": report.nodeid, "test_id": info["test_id"], "name": info["name"], "module": info["module"],
+        "area": _area(info["rules"]), "rules": info["rules"], "outcome": "passed", "category": None,
+        "message": None, "duration_s": 0.0,
+        "evidence_file": f"evidence/{info['test_id']}.json" if info["test_id"] else None})
+    entry["duration_s"] = round(entry["duration_s"] + report.duration, 4)
+    if report.skipped:
+        entry.update(outcome="skipped", category=info["category"], message=_skip_reason(report))
+    elif report.failed:
+        error = info["category"] == "environment_error"
+        if entry["outcome"] not in ("failed", "error"):
+            entry.update(outcome="error" if error else "failed", category=info["category"],
+                         message=_failure_text(report))
+
+
+def _area(rule_ids: list[str]) -> str:
+    catalogue = load_rules()
+    return catalogue[rule_ids[0]].area if rule_ids and rule_ids[0] in catalogue else ""
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _failure_text(report: pytest.TestReport) -> str:
+    from harness.evidence.recorder import redact
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    return redact(text)[:2000]
+
+
+_CONFIG: dict[str, pytest.Config] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _CONFIG["config"] = session.config
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = _state(session.config)
+    if state is None or hasattr(session.config, "workerinput"):
+        return
+    if state.write_results:
+        from harness.evidence.results import write_results
+        compliance = session.config.getoption("--compliance")
+        status = write_results(state, session, exitstatus, compliance)
+        if status is not None:
+            session.exitstatus = status
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After JUnit is written: Allure extras, HTML, OSCAL, then the manifest over everything."""
+    state = _state(config)
+    if state is None or hasattr(config, "workerinput") or not state.write_results:
+        return
+    from harness.evidence.bundle import finalize_run_folder
+    finalize_run_folder(state.run_dir)

@@ -43,7 +43,7 @@ def redact(text: str) -> str:
 
 def describe_object(obj: Any) -> str:
     """`vim.VirtualMachine:vm-12` for a MoRef, a short repr otherwise."""
-    if isinstance(obj, vmodl.ManagedObject):
+    if isinstance(obj, VmomiSupport.ManagedObject):
         return f"{type(obj).__name__}:{obj._moId}"
     return redact(repr(obj))[:_MAX_TEXT]
 
@@ -58,7 +58,7 @@ def summarize(value: Any, depth: int = 0) -> Any:
         return value.isoformat()
     if isinstance(value, type):
         return getattr(value, "__name__", str(value))
-    if isinstance(value, vmodl.ManagedObject):
+    if isinstance(value, VmomiSupport.ManagedObject):
         return describe_object(value)
     if isinstance(value, (list, tuple)):
         items = [summarize(v, depth + 1) for v in list(value)[:20]]

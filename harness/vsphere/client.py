@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pyVmomi import vim, vmodl
+from pyVmomi import VmomiSupport, vim, vmodl
 from tenacity import (Retrying, before_sleep_log, retry_if_exception, stop_after_attempt,
                       wait_exponential)
 
@@ -128,7 +128,7 @@ class VCenterClient:
 
     def _rebind(self, obj: Any) -> Any:
         """After a re-login the stub changed: rebind a MoRef to the current connection."""
-        if isinstance(obj, vmodl.ManagedObject) and obj._stub is not self.si._stub:
+        if isinstance(obj, VmomiSupport.ManagedObject) and obj._stub is not self.si._stub:
             return type(obj)(obj._moId, self.si._stub)
         return obj
 

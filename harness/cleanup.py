@@ -1,0 +1,91 @@
+"""Ledger of created objects, and the sweeper that removes what an aborted run left behind.
+
+Every object the harness creates is named with the run prefix, marked with the run ID in its
+annotation, and written to an append-only, fsync'd ledger *before* its create call returns, so
+even a run killed with SIGKILL leaves a record (and the marker works without the ledger).
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+MARKER = "vcrypt-harness"
+
+
+def annotation(run_id: str, test_id: str = "") -> str:
+    """The annotation every created VM carries; the sweeper only touches VMs that have it."""
+    return f"{MARKER} run={run_id}" + (f" test={test_id}" if test_id else "")
+
+
+def run_id_of(annotation_text: str | None) -> str | None:
+    """The run ID in a harness annotation, or None for objects the harness did not create."""
+    if not annotation_text or not annotation_text.startswith(f"{MARKER} run="):
+        return None
+    return annotation_text.split()[1].removeprefix("run=")
+
+
+class Ledger:
+    """Append-only JSON lines, fsync'd per entry; safe across threads and xdist workers (O_APPEND)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def append(self, **entry: Any) -> None:
+        entry.setdefault("time", time.time())
+        line = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def entries(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        out = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line torn by a kill mid-write
+        return out
+
+
+@dataclass
+class Undo:
+    """One cleanup action, run LIFO at teardown."""
+    description: str
+    action: Callable[[], Any]
+
+
+class Cleanup:
+    """LIFO cleanup that tolerates "not found" and keeps going after a failing step."""
+
+    def __init__(self) -> None:
+        self._stack: list[Undo] = []
+
+    def push(self, description: str, action: Callable[[], Any]) -> None:
+        self._stack.append(Undo(description, action))
+
+    def run(self) -> list[str]:
+        """Run every undo, newest first; returns the problems (never raises)."""
+        from pyVmomi import vmodl
+        problems = []
+        while self._stack:
+            undo = self._stack.pop()
+            try:
+                undo.action()
+            except vmodl.fault.ManagedObjectNotFound:
+                continue
+            except Exception as err:  # noqa: BLE001 - cleanup must go on; the problem is reported
+                problems.append(f"{undo.description}: {type(err).__name__}: {err}")
+        return problems

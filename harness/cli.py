@@ -1,0 +1,222 @@
+"""`vcrypt`: run the suites, audit, sweep, list rules, verify configs and evidence, serve a KMS or vcsim.
+
+Bad input never produces a traceback: an inventory problem prints
+`inventory <file>: <key path>: <problem>` and exits 2.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from harness.inventory import InventoryError, load_inventory
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"vcrypt: {message}", err=True)
+    sys.exit(code)
+
+
+def _load(inventory: str | None) -> Any:
+    try:
+        return load_inventory(inventory)
+    except InventoryError as err:
+        _fail(str(err))
+
+
+def suites_dir() -> Path:
+    """The suites: ./suites when run from a checkout, else next to the installed package."""
+    local = Path.cwd() / "suites"
+    if local.is_dir():
+        return local
+    return Path(__file__).resolve().parent.parent / "suites"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="vcrypt-harness")
+def main() -> None:
+    """Acceptance harness for vSphere VM encryption."""
+
+
+# ---- run ---------------------------------------------------------------------------------------
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--inventory", "-i", type=click.Path(), default=None, help="inventory YAML (default: the fake)")
+@click.option("-n", "workers", type=click.IntRange(0, 64), default=0, help="pytest-xdist workers (0: serial)")
+@click.option("--compliance", is_flag=True, help="fail if any rule was skipped or not run")
+@click.option("--reports", type=click.Path(file_okay=False), default="reports", help="folder for run folders")
+@click.option("--run-id", default=None, help="run ID (default: generated)")
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+def run(inventory: str | None, workers: int, compliance: bool, reports: str, run_id: str | None,
+        pytest_args: tuple[str, ...]) -> None:
+    """Run the suites against the inventory's target and write reports/<run-id>/."""
+    import pytest
+
+    from harness.plugin import new_run_id
+    inv = _load(inventory)
+    run_id = run_id or new_run_id()
+    run_dir = Path(reports) / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    args = [str(suites_dir()), "--inventory", str(inv.path), "--run-dir", str(run_dir), "--run-id", run_id,
+            "--junitxml", str(run_dir / "junit.xml"), "-o", "junit_family=xunit2",
+            "--alluredir", str(run_dir / "allure-results"), "-p", "no:cacheprovider", "-q", "-rs"]
+    if workers:
+        args += ["-n", str(workers)]
+    if compliance:
+        args.append("--compliance")
+    args += list(pytest_args)
+    click.echo(f"vcrypt run {run_id}: target {inv.target} ({', '.join(v.name for v in inv.vcenters)}), "
+               f"inventory {inv.path}")
+    started = time.monotonic()
+    code = _run_pytest(pytest, args)
+    from harness.evidence.summary import print_run_summary
+    print_run_summary(run_dir, time.monotonic() - started)
+    if code == pytest.ExitCode.INTERRUPTED:
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(int(code))
+
+
+def _run_pytest(pytest: Any, args: list[str]) -> int:
+    """pytest in-process; Ctrl-C lets fixtures clean up (KMS, vcsim, scratch objects) first."""
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        return pytest.main(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# ---- rules -------------------------------------------------------------------------------------
+@main.command()
+@click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="a run folder whose verdicts to show (default: the latest under reports/)")
+def rules(run_dir: str | None) -> None:
+    """List the rule catalogue with the tests covering each rule (and, after a run, their verdicts)."""
+    from harness.coverage import rule_coverage
+    from harness.rules import load_rules
+    coverage = rule_coverage(suites_dir())
+    verdicts = _latest_verdicts(Path(run_dir) if run_dir else None)
+    for rule in load_rules().values():
+        tests = coverage.get(rule.id, [])
+        verdict = verdicts.get(rule.id, "")
+        click.echo(f"{rule.id:26} {rule.since:8} {rule.kind:11} {verdict:9} {len(tests)} test(s)")
+        for test in tests:
+            click.echo(f"    {test}")
+
+
+def _latest_verdicts(run_dir: Path | None) -> dict[str, str]:
+    if run_dir is None:
+        runs = sorted(p for p in Path("reports").glob("*/results.json")) if Path("reports").is_dir() else []
+        if not runs:
+            return {}
+        run_dir = runs[-1].parent
+    from harness.evidence.verdicts import load_catalogue, load_results, rule_verdicts
+    return {rid: v.verdict for rid, v in rule_verdicts(load_catalogue(), load_results(run_dir)).items()}
+
+
+# ---- evidence ----------------------------------------------------------------------------------
+@main.command("verify-evidence")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+def verify_evidence(run_dir: str) -> None:
+    """Check a run folder against its manifest.sha256: report changed, missing or added files."""
+    from harness.evidence.manifest import verify_manifest
+    if not Path(run_dir).is_dir():
+        _fail(f"{run_dir}: no such run folder")
+    problems = verify_manifest(Path(run_dir))
+    if problems:
+        for problem in problems:
+            click.echo(problem)
+        _fail(f"{run_dir}: evidence does not match its manifest ({len(problems)} problem(s))", 1)
+    click.echo(f"{run_dir}: intact (every file matches manifest.sha256)")
+
+
+# ---- kms -------------------------------------------------------------------------------------
+@main.group()
+def kms() -> None:
+    """The embedded KMS: serve one, or register a KMS with a vCenter."""
+
+
+@kms.command("serve")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None, help="folder for certs, db, logs")
+def kms_serve(workdir: str | None) -> None:
+    """Run the embedded KMS pair in the foreground until Ctrl-C."""
+    import tempfile
+
+    from harness.kms.server import EmbeddedKms
+    folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="vcrypt-kms-"))
+    with EmbeddedKms(folder) as embedded:
+        info = embedded.describe()
+        click.echo(json.dumps(info, indent=2, default=str))
+        click.echo("KMS running; Ctrl-C stops it.")
+        _wait_for_interrupt()
+
+
+def _wait_for_interrupt() -> None:
+    try:
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("stopping")
+
+
+@kms.command("register")
+@click.option("--inventory", "-i", type=click.Path(), required=True)
+@click.option("--vcenter", required=True, help="inventory name of the vCenter")
+@click.option("--role", type=click.Choice(["shared", "dedicated"]), default="shared")
+def kms_register(inventory: str, vcenter: str, role: str) -> None:
+    """Register the inventory's KMS with a vCenter through the full trust flow (idempotent)."""
+    from harness.environment import open_environment
+    from harness.vsphere import keys
+    from harness.vsphere.client import VCenterClient
+    inv = _load(inventory)
+    try:
+        entry = inv.vcenter(vcenter)
+    except InventoryError as err:
+        _fail(str(err))
+    if inv.kms.embedded and entry.target == "real":
+        _fail("an embedded KMS lives only as long as this command; configure kms.shared for a real vCenter")
+    with open_environment(inv) as env:
+        endpoint = env.kms_endpoints.get(role) or _fail(f"inventory has no {role} KMS")
+        client = VCenterClient(entry.name, env.service_instance(entry.name), inv.timeouts, entry.target)
+        added = keys.register_provider(client, endpoint)
+        state = keys.status(client, endpoint.provider_id)
+        click.echo(f"{'registered' if added else 'already registered'}: provider {endpoint.provider_id} on "
+                   f"{entry.name}; status {state.overall}")
+
+
+# ---- vcsim -------------------------------------------------------------------------------------
+@main.group()
+def vcsim() -> None:
+    """govmomi's vcsim simulator."""
+
+
+@vcsim.command("serve")
+@click.option("--api-version", default=None, help="e.g. 7.0.3.0")
+@click.option("--hosts", default=3, type=click.IntRange(1, 64))
+@click.option("--vms", default=2, type=click.IntRange(0, 10000))
+def vcsim_serve(api_version: str | None, hosts: int, vms: int) -> None:
+    """Start a vcsim on 127.0.0.1 in the foreground until Ctrl-C."""
+    import tempfile
+
+    from harness.vcsim.build import VcsimUnavailable, find_vcsim
+    from harness.vcsim.process import VcsimProcess
+    try:
+        binary = find_vcsim()
+    except VcsimUnavailable as err:
+        _fail(str(err))
+    with VcsimProcess(Path(tempfile.mkdtemp(prefix="vcrypt-vcsim-")), binary=binary, api_version=api_version,
+                      hosts=hosts, vms=vms) as sim:
+        click.echo(f"vcsim at {sim.url} (any user and password); Ctrl-C stops it.")
+        _wait_for_interrupt()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

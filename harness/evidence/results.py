@@ -1,0 +1,99 @@
+"""Writes a run's results.json and run.json, and applies compliance mode.
+
+The run folder is the unit of evidence: run.json says what was tested (vCenters with version,
+build and TLS mode, the KMS), results.json what each test concluded and why.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any
+
+import harness
+from harness.rules import load_rules
+
+
+def target_info(state: Any) -> list[dict[str, Any]]:
+    """The vCenters as this process sees them; workers write it so an xdist controller can read it."""
+    return _vcenters(state)
+
+
+def _vcenters(state: Any) -> list[dict[str, Any]]:
+    env = state.environment
+    if env is None and (state.run_dir / "targets.json").exists():
+        return json.loads((state.run_dir / "targets.json").read_text(encoding="utf-8"))["vcenters"]
+    out = []
+    for entry in state.inventory.vcenters:
+        info: dict[str, Any] = {"name": entry.name, "target": entry.target, "tls_mode": entry.tls.mode,
+                                "url": env.url_of(entry) if env else entry.service_url}
+        if env is not None:
+            try:
+                about = env.service_instance(entry.name).content.about
+                info.update(api_version=about.apiVersion, version=about.version, build=about.build,
+                            instance_uuid=about.instanceUuid)
+            except Exception as err:  # noqa: BLE001 - describe what we can; the tests say the rest
+                info["error"] = f"{type(err).__name__}: {err}"
+        out.append(info)
+    return out
+
+
+def _stored_kms(state: Any) -> dict[str, Any]:
+    path = state.run_dir / "targets.json"
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))["kms"]
+    return {"embedded": state.inventory.kms.embedded, "servers": []}
+
+
+def write_target_info(state: Any) -> None:
+    """Record the target (versions, builds, TLS mode, KMS) once the environment is up."""
+    if not state.write_results:
+        return
+    state.run_dir.mkdir(parents=True, exist_ok=True)
+    data = {"vcenters": _vcenters(state), "kms": state.environment.describe()["kms"]}
+    tmp = state.run_dir / f"targets.json.{id(state)}"
+    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+    tmp.replace(state.run_dir / "targets.json")
+
+
+def compliance_gaps(tests: list[dict[str, Any]]) -> list[str]:
+    """Rules of the catalogue that were skipped or not run (compliance mode forbids both)."""
+    verdicts: dict[str, set[str]] = {rid: set() for rid in load_rules()}
+    for test in tests:
+        for rid in test["rules"]:
+            verdicts.setdefault(rid, set()).add(test["outcome"])
+    gaps = []
+    for rid, outcomes in verdicts.items():
+        if not outcomes:
+            gaps.append(f"{rid}: not run")
+        elif outcomes == {"skipped"}:
+            gaps.append(f"{rid}: skipped")
+    return gaps
+
+
+def write_results(state: Any, session: Any, exitstatus: int, compliance: bool) -> int | None:
+    """Write both files; returns a new exit status when compliance mode turns the run red."""
+    run_dir = state.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tests = sorted(state.results.values(), key=lambda t: t["nodeid"])
+    finished = datetime.datetime.now(datetime.timezone.utc)
+    status = exitstatus
+    gaps = compliance_gaps(tests) if compliance else []
+    if gaps and status == 0:
+        status = 1
+    env = state.environment
+    kms = env.describe()["kms"] if env else _stored_kms(state)
+    run = {
+        "run_id": state.run_id, "harness_version": harness.__version__,
+        "started_at": state.started.isoformat(), "finished_at": finished.isoformat(),
+        "duration_s": round((finished - state.started).total_seconds(), 3),
+        "startup_s": round(getattr(env, "startup_s", 0.0), 3),
+        "inventory": str(state.inventory.path), "target": state.inventory.target,
+        "vcenters": _vcenters(state),
+        "kms": kms,
+        "compliance": compliance, "compliance_gaps": gaps,
+        "pytest_args": [str(a) for a in session.config.invocation_params.args],
+        "exit_status": int(status),
+    }
+    (run_dir / "run.json").write_text(json.dumps(run, indent=1, default=str), encoding="utf-8")
+    (run_dir / "results.json").write_text(json.dumps({"tests": tests}, indent=1, default=str), encoding="utf-8")
+    return status if status != exitstatus else None

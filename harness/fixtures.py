@@ -1,0 +1,256 @@
+"""Fixtures the suites use: inventory, vc / vc_b, kms, place, policies, scratch, serial.
+
+Each xdist worker starts its own environment (embedded KMS, fake vCenters or vcsims) from the
+inventory, so workers never share mutable state on the fake; on a real vCenter, tests that change
+global state take the `serial` lock.
+"""
+from __future__ import annotations
+
+import fcntl
+import itertools
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from harness.cleanup import Cleanup, Ledger, annotation
+from harness.environment import Environment, KmsEndpoint, open_environment
+from harness.evidence.recorder import current_recorder, register_secret
+from harness.inventory import Inventory
+from harness.vsphere import find, keys, policies, vms
+from harness.vsphere.client import VCenterClient
+
+
+def _state(config: pytest.Config) -> Any:
+    return config.stash[STATE_KEY]
+
+
+STATE_KEY: pytest.StashKey[Any] = pytest.StashKey()
+
+
+def worker_id(config: pytest.Config) -> str:
+    return getattr(config, "workerinput", {}).get("workerid", "main")
+
+
+@pytest.fixture(scope="session")
+def inventory(pytestconfig: pytest.Config) -> Inventory:
+    return _state(pytestconfig).inventory
+
+
+@pytest.fixture(scope="session")
+def environment(pytestconfig: pytest.Config, inventory: Inventory) -> Iterator[Environment]:
+    """This worker's environment; started once, stopped at the end of the session."""
+    state = _state(pytestconfig)
+    for vc in inventory.vcenters:
+        if vc.password_env or vc.password_file:
+            register_secret(vc.password())
+    workdir = state.work_dir / worker_id(pytestconfig)
+    with open_environment(inventory, workdir=workdir) as env:
+        for endpoint in env.kms_endpoints.values():
+            register_secret(endpoint.client_key_pem)
+        state.environment = env
+        from harness.evidence.results import write_target_info
+        write_target_info(state)
+        yield env
+
+
+def _client(env: Environment, inventory: Inventory, name: str) -> VCenterClient:
+    entry = inventory.vcenter(name)
+    return VCenterClient(name=entry.name, si=env.service_instance(entry.name), timeouts=inventory.timeouts,
+                         target=entry.target, relogin=lambda: _relogin(env, entry.name))
+
+
+def _relogin(env: Environment, name: str) -> Any:
+    env._sis.pop(name, None)
+    return env.service_instance(name)
+
+
+@pytest.fixture(scope="session")
+def vc(environment: Environment, inventory: Inventory) -> VCenterClient:
+    """The primary vCenter of the inventory."""
+    return _client(environment, inventory, inventory.vcenters[0].name)
+
+
+@pytest.fixture(scope="session")
+def vc_b(environment: Environment, inventory: Inventory) -> VCenterClient:
+    """The second vCenter (cross-vCenter rules); skipped when the inventory has only one."""
+    if len(inventory.vcenters) < 2:
+        pytest.skip("capability: inventory lacks a second vCenter (cross_vcenter)")
+    return _client(environment, inventory, inventory.vcenters[1].name)
+
+
+@pytest.fixture(scope="session")
+def place(vc: VCenterClient, inventory: Inventory) -> find.Placement:
+    entry = inventory.vcenter(vc.name)
+    return find.placement(vc, entry.datacenter, entry.cluster)
+
+
+@pytest.fixture(scope="session")
+def place_b(vc_b: VCenterClient, inventory: Inventory) -> find.Placement:
+    entry = inventory.vcenter(vc_b.name)
+    return find.placement(vc_b, entry.datacenter, entry.cluster)
+
+
+@pytest.fixture(scope="session")
+def policies_a(environment: Environment, vc: VCenterClient) -> policies.Policies:
+    """The encryption and plain storage policies of the primary vCenter (PBM)."""
+    return policies.discover(environment.pbm(vc.name))
+
+
+@pytest.fixture(scope="session")
+def policies_b(environment: Environment, vc_b: VCenterClient) -> policies.Policies:
+    return policies.discover(environment.pbm(vc_b.name))
+
+
+class KmsEvidence:
+    """KMIP reads the harness makes for its own evidence: does a key exist on the KMS, its state."""
+
+    def __init__(self, endpoints: dict[str, KmsEndpoint]) -> None:
+        self.endpoints = endpoints
+        self._clients: dict[str, Any] = {}
+
+    def endpoint(self, role: str = "shared") -> KmsEndpoint:
+        if role not in self.endpoints:
+            pytest.skip(f"capability: inventory has no {role} KMS")
+        return self.endpoints[role]
+
+    def for_provider(self, provider_id: str) -> KmsEndpoint:
+        for endpoint in self.endpoints.values():
+            if endpoint.provider_id == provider_id:
+                return endpoint
+        raise LookupError(f"no KMS of the inventory serves provider {provider_id!r}")
+
+    def _client(self, endpoint: KmsEndpoint) -> Any:
+        from harness.kms.client import KmipClient
+        if endpoint.role not in self._clients:
+            self._clients[endpoint.role] = KmipClient.from_paths(endpoint.address, endpoint.port, endpoint.ca_path,
+                                                                 endpoint.client_cert_path, endpoint.client_key_path)
+        return self._clients[endpoint.role]
+
+    def key_exists(self, key: tuple[str, str]) -> bool:
+        endpoint = self.for_provider(key[0])
+        exists = self._client(endpoint).key_exists(key[1])
+        current_recorder().kmip_read("exists", f"{endpoint.address}:{endpoint.port}", key[1], exists)
+        return exists
+
+    def key_state(self, key: tuple[str, str]) -> str | None:
+        endpoint = self.for_provider(key[0])
+        value = self._client(endpoint).key_state(key[1])
+        current_recorder().kmip_read("state", f"{endpoint.address}:{endpoint.port}", key[1], value)
+        return value
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+
+@pytest.fixture(scope="session")
+def kms(environment: Environment) -> Iterator[KmsEvidence]:
+    evidence = KmsEvidence(environment.kms_endpoints)
+    yield evidence
+    evidence.close()
+
+
+_counter = itertools.count(1)
+
+
+class Scratch:
+    """Creates what a test needs, named with the run prefix and marked with the run ID; removes it LIFO."""
+
+    def __init__(self, state: Any, test_id: str, nodeid: str, worker: str) -> None:
+        self.state = state
+        self.test_id = test_id
+        self.nodeid = nodeid
+        self.worker = worker
+        self.cleanup = Cleanup()
+        self.ledger: Ledger = state.ledger
+
+    def name(self, label: str) -> str:
+        """A name unique per run, worker and test: <prefix><run>-<worker>-<n>-<label>."""
+        prefix = self.state.inventory.safety.name_prefix
+        return f"{prefix}{self.state.run_id}-{self.worker}-{next(_counter)}-{label}"[:80]
+
+    @property
+    def marker(self) -> str:
+        return annotation(self.state.run_id, self.test_id)
+
+    def track_vm(self, client: VCenterClient, vm: Any, name: str) -> Any:
+        self.ledger.append(kind="vm", vcenter=client.name, moid=vm._moId, name=name, run_id=self.state.run_id,
+                           test_id=self.test_id, phase="created")
+        self.cleanup.push(f"destroy VM {name}", lambda: vms.destroy(client, vm))
+        return vm
+
+    def expect_vm(self, client: VCenterClient, name: str) -> None:
+        """Write the intent to the ledger before a create call, so a kill mid-call leaves a record."""
+        self.ledger.append(kind="vm", vcenter=client.name, name=name, run_id=self.state.run_id,
+                           test_id=self.test_id, phase="creating")
+
+    def vm(self, client: VCenterClient, place: find.Placement, label: str = "vm", disks: int = 1,
+           host: Any = None, disk_kib: int = 64) -> Any:
+        """A fresh powered-off unencrypted VM on `client`."""
+        name = self.name(label)
+        self.expect_vm(client, name)
+        vm = vms.create_vm(client, place, name, self.marker, disk_kib=disk_kib, disks_count=disks, host=host)
+        return self.track_vm(client, vm, name)
+
+    def adopt_vm(self, client: VCenterClient, name: str) -> Any | None:
+        """Track a VM an operation created by name (a clone), on whichever vCenter holds it."""
+        from harness.vsphere.clones import find_vm
+        vm = find_vm(client, name)
+        if vm is not None:
+            self.track_vm(client, vm, name)
+        return vm
+
+    def provider(self, client: VCenterClient, endpoint: KmsEndpoint, provider_id: str, make_default: bool = False) -> str:
+        """Register a key provider through the trust flow; removed at teardown if this added it."""
+        self.ledger.append(kind="key_provider", vcenter=client.name, provider_id=provider_id,
+                           run_id=self.state.run_id, test_id=self.test_id, phase="creating")
+        if keys.register_provider(client, endpoint, provider_id, make_default=make_default):
+            self.cleanup.push(f"remove key provider {provider_id}", lambda: keys.remove_provider(client, provider_id))
+        return provider_id
+
+    def restore(self, description: str, action: Any) -> None:
+        """Register an undo for a change to shared state (HA, default provider, KMS)."""
+        self.ledger.append(kind="restore", description=description, run_id=self.state.run_id, test_id=self.test_id)
+        self.cleanup.push(description, action)
+
+
+@pytest.fixture
+def scratch(request: pytest.FixtureRequest, inventory: Inventory) -> Iterator[Scratch]:
+    if not inventory.safety.allow_mutations:
+        pytest.skip("safety: inventory does not allow mutations (safety.allow_mutations: false)")
+    state = _state(request.config)
+    marker = request.node.get_closest_marker("test_id")
+    scratch = Scratch(state, marker.args[0] if marker else "", request.node.nodeid, worker_id(request.config))
+    yield scratch
+    problems = scratch.cleanup.run()
+    if problems:
+        current_recorder().note("cleanup problems", problems)
+
+
+@pytest.fixture
+def serial(pytestconfig: pytest.Config) -> Iterator[None]:
+    """One lock across xdist workers for tests that change global state (HA, default provider, KMS)."""
+    path: Path = _state(pytestconfig).run_dir / "serial.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@pytest.fixture
+def fake_control(environment: Environment, vc: VCenterClient) -> Any:
+    """Fault injection on a fake target (a real vCenter cannot be asked to fail on cue)."""
+    fake = environment.fake_vcenter(vc.name)
+    if fake is None:
+        pytest.skip(f"capability: target {vc.name} lacks fault_injection (not a fake vCenter)")
+    return fake
+
+
+__all__ = ["inventory", "environment", "vc", "vc_b", "place", "place_b", "policies_a", "policies_b", "kms",
+           "scratch", "serial", "fake_control", "Scratch", "KmsEvidence", "STATE_KEY", "worker_id", "os"]
