@@ -1,0 +1,90 @@
+"""SHA-256 manifest of a run folder, in `sha256sum` format.
+
+An auditor can check the folder with nothing but coreutils (`sha256sum -c manifest.sha256`
+inside the folder), and `verify_manifest` says which files changed, vanished or appeared.
+The manifest does not sign anything: store it (or its own hash) somewhere the run's owner
+cannot rewrite if tampering by that owner is part of the threat model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+MANIFEST = "manifest.sha256"
+_LINE = re.compile(r"^(\\?)([0-9a-f]{64}) [ *](.+)$")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _files(run_dir: Path) -> list[str]:
+    """Every regular file below run_dir except the manifest, as sorted POSIX paths."""
+    return sorted(
+        p.relative_to(run_dir).as_posix()
+        for p in run_dir.rglob("*")
+        if p.is_file() and p.relative_to(run_dir).as_posix() != MANIFEST
+    )
+
+
+def _escape(name: str) -> tuple[str, str]:
+    """GNU sha256sum escaping: names with a backslash or newline get a leading '\\'."""
+    if "\\" in name or "\n" in name:
+        return "\\", name.replace("\\", "\\\\").replace("\n", "\\n")
+    return "", name
+
+
+def _unescape(name: str) -> str:
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), name)
+
+
+def write_manifest(run_dir: Path) -> Path:
+    """Hash every file in the folder (call it last: later writes would not be covered)."""
+    run_dir = Path(run_dir)
+    lines = []
+    for name in _files(run_dir):
+        prefix, shown = _escape(name)
+        lines.append(f"{prefix}{_sha256(run_dir / name)}  {shown}\n")
+    path = run_dir / MANIFEST
+    path.write_text("".join(lines), encoding="utf-8", newline="\n")
+    return path
+
+
+def read_manifest(run_dir: Path) -> tuple[dict[str, str], list[str]]:
+    """(path -> hex digest, problems with the manifest's own lines)."""
+    entries: dict[str, str] = {}
+    problems: list[str] = []
+    text = (Path(run_dir) / MANIFEST).read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        m = _LINE.match(line)
+        if not m:
+            problems.append(f"malformed manifest line {number}")
+            continue
+        escaped, digest, name = m.groups()
+        entries[_unescape(name) if escaped else name] = digest
+    return entries, problems
+
+
+def verify_manifest(run_dir: Path) -> list[str]:
+    """Problems found ("changed: x", "missing: x", "added: x", "manifest missing"); [] = intact."""
+    run_dir = Path(run_dir)
+    if not (run_dir / MANIFEST).is_file():
+        return ["manifest missing"]
+    expected, problems = read_manifest(run_dir)
+    actual = set(_files(run_dir))
+    for name in sorted(set(expected) | actual):
+        if name not in actual:
+            problems.append(f"missing: {name}")
+        elif name not in expected:
+            problems.append(f"added: {name}")
+        elif _sha256(run_dir / name) != expected[name]:
+            problems.append(f"changed: {name}")
+    return problems

@@ -1,0 +1,330 @@
+"""Write the run as an OSCAL 1.1 assessment-results document.
+
+Auditors' tooling (GRC platforms, compliance-trestle) ingests OSCAL, not our JSON. The
+document is a pure function of the run folder: UUIDs are uuid5 of the run id plus a
+test or rule id and every timestamp comes from the run, so rewriting it gives the same
+bytes and the manifest stays valid. Only the standard library and PyYAML are needed at
+run time; the tests validate the output with compliance-trestle's models.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.evidence.verdicts import (
+    Evidence,
+    Rule,
+    RuleVerdict,
+    Run,
+    TestResult,
+    load_catalogue,
+    load_evidence,
+    load_results,
+    load_run,
+    rule_verdicts,
+)
+
+OSCAL_VERSION = "1.1.2"
+FILENAME = "oscal-assessment-results.json"
+ASSESSMENT_PLAN_HREF = "#vcrypt-harness-assessment-plan"
+# Namespace for our own props, and the uuid5 namespace that makes every UUID reproducible.
+PROP_NS = "urn:vcrypt-harness:oscal"
+UUID_NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:vcrypt-harness:oscal")
+
+
+@dataclass(frozen=True)
+class ControlMapping:
+    """Rule id -> mapped NIST SP 800-53 controls (display form) and why."""
+
+    titles: dict[str, str]
+    rules: dict[str, tuple[tuple[str, ...], str]]
+
+    def controls_for(self, rule_id: str) -> tuple[str, ...]:
+        return self.rules.get(rule_id, ((), ""))[0]
+
+    def rationale_for(self, rule_id: str) -> str:
+        return self.rules.get(rule_id, ((), ""))[1]
+
+
+def load_controls() -> ControlMapping:
+    """Read harness/data/controls.yaml (the reviewed rule-to-control mapping)."""
+    try:
+        text = importlib.resources.files("harness").joinpath("data/controls.yaml").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError, TypeError):
+        text = (Path(__file__).resolve().parents[1] / "data" / "controls.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text) or {}
+    titles = {str(k): str(v) for k, v in (data.get("controls") or {}).items()}
+    rules = {
+        str(rid): (tuple(str(c) for c in (m or {}).get("controls") or ()), str((m or {}).get("rationale") or ""))
+        for rid, m in (data.get("rules") or {}).items()
+    }
+    return ControlMapping(titles=titles, rules=rules)
+
+
+def oscal_control_id(control: str) -> str:
+    """ "SC-12(1)" -> "sc-12.1", the id form of NIST's OSCAL 800-53 catalogue."""
+    m = re.fullmatch(r"([A-Za-z]{2})-(\d+)(?:\((\d+)\))?", control.strip())
+    if not m:
+        raise ValueError(f"not an SP 800-53 control id: {control!r}")
+    family, number, enhancement = m.groups()
+    return f"{family.lower()}-{number}" + (f".{enhancement}" if enhancement else "")
+
+
+def stable_uuid(run_id: str, *parts: str) -> str:
+    """Deterministic UUID (v5) so a rewrite of the same run gives the same document."""
+    return str(uuid.uuid5(UUID_NS, "/".join((run_id, *parts))))
+
+
+def _timestamp(value: str, fallback: str) -> str:
+    """An RFC 3339 timestamp with a zone, as OSCAL requires; naive times are taken as UTC."""
+    for candidate in (value, fallback):
+        try:
+            parsed = datetime.fromisoformat(candidate)
+        except (TypeError, ValueError):
+            continue
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.isoformat()
+    return "1970-01-01T00:00:00+00:00"
+
+
+def _clean(value: Any) -> str:
+    """OSCAL prop values and titles: one line, no surrounding blanks."""
+    return re.sub(r"\s+", " ", str(value)).strip()
+
+
+def _prop(name: str, value: Any) -> dict[str, str] | None:
+    text = _clean(value)
+    return {"name": name, "ns": PROP_NS, "value": text} if text else None
+
+
+def _props(*pairs: tuple[str, Any]) -> list[dict[str, str]]:
+    return [p for p in (_prop(n, v) for n, v in pairs) if p]
+
+
+def _with(obj: dict[str, Any], key: str, items: list[Any]) -> dict[str, Any]:
+    """OSCAL arrays have min length 1: omit the key rather than write []."""
+    if items:
+        obj[key] = items
+    return obj
+
+
+class _Builder:
+    """Assemble the document; one method per OSCAL part."""
+
+    def __init__(
+        self, run_dir: Path, run: Run, tests: list[TestResult], catalogue: list[Rule], mapping: ControlMapping
+    ):
+        self.run_dir, self.run, self.tests, self.catalogue, self.mapping = run_dir, run, tests, catalogue, mapping
+        self.start = _timestamp(run.started_at, run.finished_at)
+        self.end = _timestamp(run.finished_at, run.started_at)
+        self.tool_uuid = self.uuid("component", "vcrypt-harness")
+        self.vc_uuids = {vc.name: self.uuid("vcenter", vc.name) for vc in run.vcenters}
+        self._evidence: dict[str, Evidence | None] = {}
+
+    def uuid(self, *parts: str) -> str:
+        return stable_uuid(self.run.run_id, *parts)
+
+    def origin(self) -> list[dict[str, Any]]:
+        return [{"actors": [{"type": "tool", "actor-uuid": self.tool_uuid}]}]
+
+    def local_definitions(self) -> dict[str, Any]:
+        tool = {
+            "uuid": self.tool_uuid,
+            "type": "software",
+            "title": "vcrypt-harness",
+            "description": "Acceptance harness that exercises vSphere VM encryption through the vSphere API "
+            "and records every call as evidence.",
+            "props": _props(("version", self.run.harness_version)),
+            "status": {"state": "operational"},
+        }
+        if not tool["props"]:
+            del tool["props"]
+        items = []
+        for vc in self.run.vcenters:
+            item = {
+                "uuid": self.vc_uuids[vc.name],
+                "description": f"vCenter {vc.name} ({vc.target or self.run.target} target)",
+                "props": _props(
+                    ("vcenter-name", vc.name),
+                    ("target-kind", vc.target or self.run.target),
+                    ("url", vc.url),
+                    ("product-version", vc.version),
+                    ("build", vc.build),
+                    ("api-version", vc.api_version),
+                    ("instance-uuid", vc.instance_uuid),
+                    ("tls-mode", vc.tls_mode),
+                ),
+            }
+            items.append(item)
+        return _with({"components": [tool]}, "inventory-items", items)
+
+    def reviewed_controls(self) -> dict[str, Any]:
+        ids = sorted({c for r in self.catalogue for c in self.mapping.controls_for(r.id)}, key=_control_sort_key)
+        return {
+            "description": "NIST SP 800-53 Rev. 5 controls mapped from the vcrypt-harness rule catalogue "
+            "(harness/data/controls.yaml).",
+            "control-selections": [{"include-controls": [{"control-id": oscal_control_id(c)} for c in ids]}]
+            if ids
+            else [{"include-all": {}}],
+        }
+
+    def evidence(self, test: TestResult) -> Evidence | None:
+        if test.nodeid not in self._evidence:
+            self._evidence[test.nodeid] = load_evidence(self.run_dir, test)[0]
+        return self._evidence[test.nodeid]
+
+    def _test_vcenters(self, test: TestResult) -> list[str]:
+        evidence = self.evidence(test)
+        if evidence is not None:
+            seen = [c.vcenter for c in evidence.calls] + [o.vcenter for o in evidence.observations]
+            names = [n for n in dict.fromkeys(seen) if n in self.vc_uuids]
+            if names:
+                return names
+        return list(self.vc_uuids)
+
+    def _collected(self, test: TestResult) -> str:
+        evidence = self.evidence(test)
+        stamps = [c.started_at for c in evidence.calls if c.started_at] if evidence else []
+        return _timestamp(max(stamps), self.end) if stamps else self.end
+
+    def observation(self, test: TestResult) -> dict[str, Any]:
+        description = f"Test {test.nodeid}: {test.status}."
+        if test.message:
+            description += f" {test.message}"
+        evidence_href = test.evidence_file or "results.json"
+        obs: dict[str, Any] = {
+            "uuid": self.uuid("test", test.test_id or test.nodeid),
+            "title": _clean(test.name or test.nodeid),
+            "description": description,
+            "props": _props(
+                ("test-id", test.test_id),
+                ("nodeid", test.nodeid),
+                ("outcome", test.outcome),
+                ("status", test.status),
+                ("category", test.category or ""),
+                ("rules", " ".join(test.rules)),
+                ("duration-s", test.duration_s if test.duration_s is not None else ""),
+            ),
+            "methods": ["TEST"],
+            "types": ["control-objective"],
+            "origins": self.origin(),
+            "relevant-evidence": [
+                {
+                    "href": evidence_href,
+                    "description": "Recorded vSphere API calls, property observations and KMIP reads of this test."
+                    if test.evidence_file
+                    else "Test outcome in the run's results file (the test recorded no evidence file).",
+                }
+            ],
+            "collected": self._collected(test),
+        }
+        subjects = [
+            {"subject-uuid": self.vc_uuids[n], "type": "inventory-item", "title": f"vCenter {n}"}
+            for n in self._test_vcenters(test)
+        ]
+        return _with(obs, "subjects", subjects)
+
+    def finding(self, rule: Rule, verdict: RuleVerdict, obs_uuids: dict[str, str]) -> dict[str, Any]:
+        controls = self.mapping.controls_for(rule.id)
+        satisfied = verdict.verdict == "passed"
+        reason = {"passed": "pass", "failed": "fail"}.get(verdict.verdict, "other")
+        explanation = {
+            "passed": "demonstrated by the tests below",
+            "failed": "a test showed the product violating the rule",
+            "error": "not demonstrated: a test could not complete because of an environment error",
+            "skipped": "not demonstrated: every test was skipped",
+            "not run": "not demonstrated: no test for this rule ran",
+        }[verdict.verdict]
+        remarks = [f"{t.nodeid}: {t.status}" + (f" - {t.message}" if t.message else "") for t in verdict.tests]
+        target: dict[str, Any] = {
+            "type": "objective-id",
+            "target-id": rule.id,
+            "title": _clean(f"{rule.id}: {verdict.verdict}"),
+            "props": _props(("rule-id", rule.id), ("verdict", verdict.verdict))
+            + _props(*(("control-id", oscal_control_id(c)) for c in controls)),
+            "status": {"state": "satisfied" if satisfied else "not-satisfied", "reason": reason},
+        }
+        if remarks:
+            target["status"]["remarks"] = "\n".join(remarks)
+        finding: dict[str, Any] = {
+            "uuid": self.uuid("rule", rule.id),
+            "title": _clean(f"{rule.id} ({rule.area_title or rule.area})"),
+            "description": f"{rule.text}\n\nVerdict: {verdict.verdict} - {explanation}.",
+            "props": _props(
+                ("rule-id", rule.id),
+                ("verdict", verdict.verdict),
+                ("rule-since", rule.since),
+                ("rule-kind", rule.kind),
+                ("mapped-controls", " ".join(controls)),
+            ),
+            "origins": self.origin(),
+            "target": target,
+        }
+        if self.mapping.rationale_for(rule.id):
+            finding["remarks"] = f"Control mapping: {self.mapping.rationale_for(rule.id)}"
+        related = [{"observation-uuid": obs_uuids[t.nodeid]} for t in verdict.tests if t.nodeid in obs_uuids]
+        return _with(finding, "related-observations", related)
+
+    def document(self) -> dict[str, Any]:
+        observations = [self.observation(t) for t in self.tests]
+        obs_uuids = {t.nodeid: o["uuid"] for t, o in zip(self.tests, observations, strict=True)}
+        verdicts = rule_verdicts(self.catalogue, self.tests)
+        findings = [self.finding(r, verdicts[r.id], obs_uuids) for r in self.catalogue]
+        result: dict[str, Any] = {
+            "uuid": self.uuid("result"),
+            "title": _clean(f"vcrypt-harness run {self.run.run_id}"),
+            "description": f"Acceptance run of the vSphere VM-encryption rules against a "
+            f"{self.run.target or 'unknown'} target; one observation per test, one finding per catalogue rule.",
+            "start": self.start,
+            "end": self.end,
+            "props": _props(("run-id", self.run.run_id), ("target-kind", self.run.target)),
+            "local-definitions": self.local_definitions(),
+            "reviewed-controls": self.reviewed_controls(),
+        }
+        _with(result, "observations", observations)
+        _with(result, "findings", findings)
+        return {
+            "assessment-results": {
+                "uuid": self.uuid("assessment-results"),
+                "metadata": {
+                    "title": _clean(f"vSphere VM encryption assessment results - run {self.run.run_id}"),
+                    "published": self.end,
+                    "last-modified": self.end,
+                    "version": self.run.harness_version or "0",
+                    "oscal-version": OSCAL_VERSION,
+                    "props": _props(("run-id", self.run.run_id)),
+                },
+                "import-ap": {"href": ASSESSMENT_PLAN_HREF},
+                "results": [result],
+            }
+        }
+
+
+def _control_sort_key(control: str) -> tuple[str, int, int]:
+    m = re.fullmatch(r"([A-Za-z]{2})-(\d+)(?:\((\d+)\))?", control)
+    return (m.group(1), int(m.group(2)), int(m.group(3) or 0)) if m else (control, 0, 0)
+
+
+def build_assessment_results(run_dir: Path) -> dict[str, Any]:
+    """The OSCAL document for a run folder, as plain JSON data."""
+    run_dir = Path(run_dir)
+    builder = _Builder(run_dir, load_run(run_dir), load_results(run_dir), load_catalogue(), load_controls())
+    return builder.document()
+
+
+def write_oscal_results(run_dir: Path) -> Path:
+    """Write oscal-assessment-results.json into the run folder and return its path."""
+    path = Path(run_dir) / FILENAME
+    text = json.dumps(build_assessment_results(run_dir), indent=2, ensure_ascii=False) + "\n"
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,464 @@
+"""Load a finished run folder and decide one verdict per catalogue rule.
+
+Every writer (HTML, OSCAL, Allure) reads the run through this module so that they all
+agree on what "passed" means. Loaders tolerate missing optional fields because the run
+folder may come from an older plugin or an aborted run; a missing *required* file is an
+error, since evidence that silently shrinks is worse than no evidence.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.resources
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# Verdicts, strongest first: a rule takes the first one that any of its tests shows.
+VERDICTS: tuple[str, ...] = ("failed", "error", "passed", "skipped", "not run")
+
+SKIP_CATEGORIES = ("capability_skip", "version_skip", "safety_skip")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One catalogue rule, whatever loader produced it."""
+
+    id: str
+    area: str = ""
+    area_title: str = ""
+    since: str = ""
+    until: str | None = None
+    kind: str = ""
+    kind_note: str = ""
+    text: str = ""
+    observe: str = ""
+
+
+@dataclass(frozen=True)
+class VCenter:
+    name: str
+    target: str = ""
+    url: str = ""
+    api_version: str = ""
+    version: str = ""
+    build: str = ""
+    instance_uuid: str = ""
+    tls_mode: str = ""
+    error: str = ""  # the plugin could not read the vCenter's "about" info
+
+
+@dataclass(frozen=True)
+class KmsServer:
+    name: str
+    address: str = ""
+    provider_id: str = ""
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    harness_version: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    duration_s: float | None = None
+    startup_s: float | None = None
+    inventory: str = ""
+    target: str = ""
+    vcenters: tuple[VCenter, ...] = ()
+    kms_embedded: bool | None = None
+    kms_servers: tuple[KmsServer, ...] = ()
+    compliance: bool = False
+    compliance_gaps: tuple[str, ...] = ()
+    pytest_args: tuple[str, ...] = ()
+    exit_status: int | None = None
+
+
+@dataclass(frozen=True)
+class TestResult:
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    test_id: str = ""
+    name: str = ""
+    module: str = ""
+    area: str = ""
+    rules: tuple[str, ...] = ()
+    outcome: str = ""
+    category: str | None = None
+    message: str | None = None
+    duration_s: float | None = None
+    evidence_file: str | None = None
+
+    @property
+    def status(self) -> str:
+        """passed | failed (product) | error (environment) | skipped.
+
+        The plugin's category refines a non-passing outcome (a test that fails because the
+        KMS is unreachable is an environment error, not a product failure).
+        """
+        if self.outcome == "passed":
+            return "passed"
+        if self.outcome == "skipped":
+            return "skipped"
+        if self.category == "product_failure":
+            return "failed"
+        if self.category == "environment_error":
+            return "error"
+        if self.outcome == "failed":
+            return "failed"
+        return "error"  # "error" and anything unknown: never counted as a pass
+
+
+@dataclass(frozen=True)
+class Call:
+    seq: int
+    vcenter: str = ""
+    method: str = ""
+    target: str = ""
+    args: Mapping[str, Any] = field(default_factory=dict)
+    task: str | None = None
+    outcome: str = ""
+    result: str | None = None
+    fault_class: str | None = None
+    fault_message: str | None = None
+    duration_ms: float | None = None
+    started_at: str = ""
+
+
+@dataclass(frozen=True)
+class Observation:
+    label: str
+    vcenter: str = ""
+    object: str = ""
+    phase: str = ""
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KmipRead:
+    op: str
+    server: str = ""
+    uid: str = ""
+    result: str = ""
+
+
+@dataclass(frozen=True)
+class Note:
+    label: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class HostKeys:
+    hosts: tuple[str, ...]
+    keys: tuple[str, ...]
+    holds: Mapping[str, frozenset[str]]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    test_id: str
+    nodeid: str = ""
+    calls: tuple[Call, ...] = ()
+    observations: tuple[Observation, ...] = ()
+    kmip: tuple[KmipRead, ...] = ()
+    notes: tuple[Note, ...] = ()
+    host_keys: HostKeys | None = None
+
+
+@dataclass(frozen=True)
+class RuleVerdict:
+    verdict: str
+    tests: tuple[TestResult, ...] = ()
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Skip reasons (or failure messages) kept so "skipped" never hides why."""
+        return tuple(t.message for t in self.tests if t.message)
+
+    def count(self, status: str) -> int:
+        return sum(1 for t in self.tests if t.status == status)
+
+
+# --- small coercion helpers: the input is JSON written by another component -------------
+
+
+def _s(value: Any, default: str = "") -> str:
+    return default if value is None else str(value)
+
+
+def _opt_s(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _text(value: Any) -> str | None:
+    """Strings as they are; other JSON values (summarised results) as compact JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _f(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# --- run folder ---------------------------------------------------------------------------
+
+
+def load_run(run_dir: Path) -> Run:
+    """Read run.json; only run_id is required (falls back to the folder name)."""
+    raw = _dict(_read_json(Path(run_dir) / "run.json"))
+    kms = _dict(raw.get("kms"))
+    vcenters = tuple(
+        VCenter(
+            name=_s(v.get("name"), "?"),
+            target=_s(v.get("target")),
+            url=_s(v.get("url")),
+            api_version=_s(v.get("api_version")),
+            version=_s(v.get("version")),
+            build=_s(v.get("build")),
+            instance_uuid=_s(v.get("instance_uuid")),
+            tls_mode=_s(v.get("tls_mode")),
+            error=_s(v.get("error")),
+        )
+        for v in map(_dict, _list(raw.get("vcenters")))
+    )
+    servers = tuple(
+        KmsServer(
+            name=_s(s.get("name"), "?"),
+            address=_s(s.get("address")),
+            provider_id=_s(s.get("provider_id")),
+        )
+        for s in map(_dict, _list(kms.get("servers")))
+    )
+    exit_status = raw.get("exit_status")
+    return Run(
+        run_id=_s(raw.get("run_id"), Path(run_dir).name),
+        harness_version=_s(raw.get("harness_version")),
+        started_at=_s(raw.get("started_at")),
+        finished_at=_s(raw.get("finished_at")),
+        duration_s=_f(raw.get("duration_s")),
+        startup_s=_f(raw.get("startup_s")),
+        inventory=_s(raw.get("inventory")),
+        target=_s(raw.get("target")),
+        vcenters=vcenters,
+        kms_embedded=None if kms.get("embedded") is None else bool(kms.get("embedded")),
+        kms_servers=servers,
+        compliance=bool(raw.get("compliance", False)),
+        compliance_gaps=tuple(_s(g) for g in _list(raw.get("compliance_gaps"))),
+        pytest_args=tuple(_s(a) for a in _list(raw.get("pytest_args"))),
+        exit_status=exit_status if isinstance(exit_status, int) else None,
+    )
+
+
+def load_results(run_dir: Path) -> list[TestResult]:
+    """Read results.json in file order (the order pytest ran the tests)."""
+    raw = _dict(_read_json(Path(run_dir) / "results.json"))
+    tests = []
+    for t in map(_dict, _list(raw.get("tests"))):
+        rules = t.get("rules")
+        tests.append(
+            TestResult(
+                nodeid=_s(t.get("nodeid"), "?"),
+                test_id=_s(t.get("test_id")),
+                name=_s(t.get("name")),
+                module=_s(t.get("module")),
+                area=_s(t.get("area")),
+                rules=tuple(_s(r) for r in (rules if isinstance(rules, list) else [])),
+                outcome=_s(t.get("outcome")),
+                category=_opt_s(t.get("category")),
+                message=_opt_s(t.get("message")),
+                duration_s=_f(t.get("duration_s")),
+                evidence_file=_opt_s(t.get("evidence_file")),
+            )
+        )
+    return tests
+
+
+def evidence_path(run_dir: Path, test: TestResult) -> Path | None:
+    """The test's evidence file, refusing paths that escape the run folder."""
+    if not test.evidence_file:
+        return None
+    root = Path(run_dir).resolve()
+    path = (root / test.evidence_file).resolve()
+    return path if path.is_relative_to(root) else None
+
+
+def _host_keys(raw: Any) -> HostKeys | None:
+    if not isinstance(raw, dict):
+        return None
+    holds = {_s(h): frozenset(_s(k) for k in _list(ks)) for h, ks in _dict(raw.get("holds")).items()}
+    hosts = [_s(h) for h in _list(raw.get("hosts"))]
+    keys = [_s(k) for k in _list(raw.get("keys"))]
+    hosts += [h for h in holds if h not in hosts]  # never drop a host that holds something
+    keys += sorted({k for ks in holds.values() for k in ks} - set(keys))
+    return HostKeys(hosts=tuple(hosts), keys=tuple(keys), holds=holds)
+
+
+def parse_evidence(raw: Mapping[str, Any]) -> Evidence:
+    """Build Evidence from the JSON the recorder wrote."""
+    calls = []
+    for i, c in enumerate(map(_dict, _list(raw.get("calls")))):
+        fault = _dict(c.get("fault"))
+        seq = c.get("seq")
+        calls.append(
+            Call(
+                seq=seq if isinstance(seq, int) else i + 1,
+                vcenter=_s(c.get("vcenter")),
+                method=_s(c.get("method")),
+                target=_s(c.get("target")),
+                args=_dict(c.get("args")),
+                task=_opt_s(c.get("task")),
+                outcome=_s(c.get("outcome")),
+                result=_text(c.get("result")),
+                fault_class=_opt_s(fault.get("class")) if fault else None,
+                fault_message=_opt_s(fault.get("message")) if fault else None,
+                duration_ms=_f(c.get("duration_ms")),
+                started_at=_s(c.get("started_at")),
+            )
+        )
+    return Evidence(
+        test_id=_s(raw.get("test_id")),
+        nodeid=_s(raw.get("nodeid")),
+        calls=tuple(calls),
+        observations=tuple(
+            Observation(
+                label=_s(o.get("label")),
+                vcenter=_s(o.get("vcenter")),
+                object=_s(o.get("object")),
+                phase=_s(o.get("phase")),
+                properties=_dict(o.get("properties")),
+            )
+            for o in map(_dict, _list(raw.get("observations")))
+        ),
+        kmip=tuple(
+            KmipRead(
+                op=_s(k.get("op")),
+                server=_s(k.get("server")),
+                uid=_s(k.get("uid")),
+                result=_text(k.get("result")) or "",
+            )
+            for k in map(_dict, _list(raw.get("kmip")))
+        ),
+        notes=tuple(Note(label=_s(n.get("label")), value=n.get("value")) for n in map(_dict, _list(raw.get("notes")))),
+        host_keys=_host_keys(raw.get("host_keys")),
+    )
+
+
+def load_evidence(run_dir: Path, test: TestResult) -> tuple[Evidence | None, str | None]:
+    """(evidence, problem): a declared but unreadable evidence file is reported, not hidden."""
+    if not test.evidence_file:
+        return None, None
+    path = evidence_path(run_dir, test)
+    if path is None:
+        return None, f"evidence path outside the run folder: {test.evidence_file}"
+    try:
+        return parse_evidence(_dict(_read_json(path))), None
+    except FileNotFoundError:
+        return None, f"evidence file missing: {test.evidence_file}"
+    except (OSError, ValueError) as exc:
+        return None, f"evidence file unreadable: {test.evidence_file}: {exc}"
+
+
+# --- rule catalogue -------------------------------------------------------------------------
+
+
+def _rule_from(obj: Any) -> Rule:
+    """Adapt a dict or an object with attributes (whatever harness.rules returns)."""
+
+    def get(name: str) -> Any:
+        return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+    until = get("until")
+    return Rule(
+        id=_s(get("id")),
+        area=_s(get("area")),
+        area_title=_s(get("area_title")) or _s(get("area")),
+        since=_s(get("since")),
+        until=None if until is None else str(until),
+        kind=_s(get("kind")),
+        kind_note=_s(get("kind_note")),
+        text=_s(get("text")),
+        observe=_s(get("observe")),
+    )
+
+
+def _read_rules_yaml() -> list[Any]:
+    try:
+        text = importlib.resources.files("harness").joinpath("data/rules.yaml").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError, TypeError):
+        text = (Path(__file__).resolve().parents[1] / "data" / "rules.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    return _list(data.get("rules") if isinstance(data, dict) else data)
+
+
+def load_catalogue() -> list[Rule]:
+    """The rule catalogue in published order; prefers harness.rules.load_rules() if present."""
+    try:
+        module = importlib.import_module("harness.rules")
+    except ModuleNotFoundError:
+        module = None
+    loader = getattr(module, "load_rules", None)
+    raw: Iterable[Any] = loader() if callable(loader) else _read_rules_yaml()
+    if isinstance(raw, Mapping):  # a loader keyed by id
+        raw = raw.values()
+    return [_rule_from(r) for r in raw]
+
+
+# --- verdicts -------------------------------------------------------------------------------
+
+
+def verdict_of(tests: Sequence[TestResult]) -> str:
+    """Strongest status wins; no test at all is "not run", never a pass."""
+    statuses = {t.status for t in tests}
+    for verdict in ("failed", "error", "passed", "skipped"):
+        if verdict in statuses:
+            return verdict
+    return "not run"
+
+
+def rule_verdicts(catalogue: Iterable[Rule], tests: Sequence[TestResult]) -> dict[str, RuleVerdict]:
+    """One verdict per catalogue rule, in catalogue order."""
+    by_rule: dict[str, list[TestResult]] = {}
+    for t in tests:
+        for rid in dict.fromkeys(t.rules):
+            by_rule.setdefault(rid, []).append(t)
+    result = {}
+    for rule in catalogue:
+        rid = rule.id if isinstance(rule, Rule) else _rule_from(rule).id
+        mine = tuple(by_rule.get(rid, ()))
+        result[rid] = RuleVerdict(verdict=verdict_of(mine), tests=mine)
+    return result
+
+
+def unmapped_tests(catalogue: Iterable[Rule], tests: Sequence[TestResult]) -> list[TestResult]:
+    """Tests naming no catalogue rule: shown separately so nothing silently disappears."""
+    ids = {r.id for r in catalogue}
+    return [t for t in tests if not any(r in ids for r in t.rules)]
+
+
+def status_counts(tests: Sequence[TestResult]) -> dict[str, int]:
+    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
+    for t in tests:
+        counts[t.status] += 1
+    return counts

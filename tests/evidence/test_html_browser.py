@@ -1,0 +1,230 @@
+"""Open report.html in headless Chromium: it renders, runs no failing script, loads nothing.
+
+Drives Chromium over the DevTools protocol on --remote-debugging-pipe (fd 3 in, fd 4 out,
+NUL-separated JSON), so only the standard library is needed. The screenshots are kept in
+test-output/ at the repository root for a human to look at.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.evidence.html_report import write_html_report
+from harness.evidence.verdicts import load_catalogue
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+OUTPUT = REPO_ROOT / "test-output"
+
+
+def _chromium() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser", "/usr/bin/chromium"):
+        if candidate and (found := shutil.which(candidate)):
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    found = _chromium()
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is required in CI (apt-get install chromium)")
+        pytest.skip("chromium not installed: cannot check how report.html renders")
+    return found
+
+
+class DevTools:
+    """Minimal CDP client over the pipe transport."""
+
+    def __init__(self, binary: str, profile: Path):
+        to_chrome_r, self._to_chrome = os.pipe()
+        self._from_chrome, from_chrome_w = os.pipe()
+
+        def wire_fds() -> None:
+            # In the child: Chromium reads fd 3 and writes fd 4. Our other fds are
+            # close-on-exec (PEP 446), so close_fds=False leaks nothing but these two.
+            high_r = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD, 10)
+            high_w = fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD, 10)
+            os.dup2(high_r, 3)
+            os.dup2(high_w, 4)
+
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-default-apps",
+                "--mute-audio",
+                f"--user-data-dir={profile}",
+                "--window-size=1400,2000",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=False,
+            preexec_fn=wire_fds,
+            start_new_session=True,
+        )
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self._buffer = b""
+        self._next_id = 0
+        self.events: list[dict[str, Any]] = []
+        self.session: str | None = None
+
+    def _read_message(self, deadline: float) -> dict[str, Any]:
+        while b"\0" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no answer from chromium")
+            ready, _, _ = select.select([self._from_chrome], [], [], remaining)
+            if ready:
+                chunk = os.read(self._from_chrome, 1 << 16)
+                if not chunk:
+                    raise ConnectionError("chromium closed the DevTools pipe")
+                self._buffer += chunk
+        raw, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(raw)
+
+    def send(
+        self, method: str, params: dict[str, Any] | None = None, timeout: float = 30, browser: bool = False
+    ) -> dict[str, Any]:
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
+        if self.session and not browser:
+            message["sessionId"] = self.session
+        os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self._read_message(deadline)
+            if reply.get("id") == self._next_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            if "method" in reply:
+                self.events.append(reply)
+
+    def wait_event(self, method: str, timeout: float = 30) -> dict[str, Any]:
+        for event in self.events:
+            if event["method"] == method:
+                return event
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self._read_message(deadline)
+            if "method" in event:
+                self.events.append(event)
+                if event["method"] == method:
+                    return event
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def screenshot(self, path: Path) -> None:
+        """The visible 1400x2000 viewport, what a reader sees first."""
+        data = self.send("Page.captureScreenshot", {"format": "png"})["data"]
+        path.write_bytes(base64.b64decode(data))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, RuntimeError, TimeoutError, ConnectionError):
+            self.send("Browser.close", browser=True, timeout=5)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # our own process group only
+            self.proc.wait(timeout=10)
+        os.close(self._to_chrome)
+        os.close(self._from_chrome)
+
+
+@pytest.fixture
+def page(chromium: str, run_dir: Path, tmp_path: Path):
+    report = write_html_report(run_dir)
+    browser = DevTools(chromium, tmp_path / "profile")
+    try:
+        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        browser.session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            browser.send(f"{domain}.enable")
+        browser.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1400, "height": 2000, "deviceScaleFactor": 1, "mobile": False},
+        )
+        browser.send("Page.navigate", {"url": report.as_uri()})
+        browser.wait_event("Page.loadEventFired")
+        yield browser
+    finally:
+        browser.close()
+
+
+def _problems(events: list[dict[str, Any]]) -> list[str]:
+    """Console errors, uncaught exceptions, CSP violations and any network fetch."""
+    problems = []
+    for e in events:
+        method, params = e["method"], e.get("params", {})
+        if method == "Runtime.exceptionThrown":
+            problems.append(f"uncaught: {params['exceptionDetails'].get('text')}")
+        elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert", "warning"):
+            problems.append(f"console {params['type']}: {params.get('args')}")
+        elif method == "Log.entryAdded" and params["entry"].get("level") in ("error", "warning"):
+            problems.append(f"log {params['entry']['level']}: {params['entry'].get('text')}")
+        elif method == "Network.requestWillBeSent":
+            url = params["request"]["url"]
+            if not url.startswith(("file:", "data:", "about:")):
+                problems.append(f"network request: {url}")
+    return problems
+
+
+def test_report_renders_offline_without_errors(page: DevTools) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(OUTPUT / "report-screenshot.png")
+
+    rows = page.evaluate("document.querySelectorAll('#matrix tr[data-rule]').length")
+    assert rows == len(load_catalogue())
+    # The stylesheet applied (its CSP hash matched): a failed verdict chip is red.
+    colour = page.evaluate("getComputedStyle(document.querySelector('tr[data-verdict=failed] .chip')).backgroundColor")
+    assert colour == "rgb(255, 213, 209)"
+    # The injected fault text is shown as text, never run as a script.
+    assert page.evaluate("document.querySelectorAll('script').length") == 1
+    assert page.evaluate("document.body.innerText.includes(\"<script>alert('pwned')</script>\")")
+
+    # The inline script works: "Expand all" opens every <details>.
+    page.evaluate("document.querySelector('[data-expand=all]').click()")
+    assert page.evaluate("[...document.querySelectorAll('details')].every(d => d.open)")
+    page.evaluate("document.getElementById('rule-PUSH-HA').scrollIntoView()")
+    page.screenshot(OUTPUT / "report-screenshot-expanded.png")
+
+    time.sleep(0.2)  # let late console/log events arrive
+    page.send("Runtime.evaluate", {"expression": "1"})
+    assert _problems(page.events) == []
+    assert (OUTPUT / "report-screenshot.png").stat().st_size > 10_000
+
+
+def test_fragment_link_opens_rule_details(page: DevTools) -> None:
+    page.evaluate("location.hash = '#rule-KMS-STATUS'")
+    time.sleep(0.2)
+    assert page.evaluate("document.getElementById('rule-KMS-STATUS').open") is True
+    assert _problems(page.events) == []
