@@ -65,7 +65,7 @@ def run(inventory: str | None, workers: int, compliance: bool, reports: str, run
     run_dir = Path(reports) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     args = [str(suites_dir()), "--inventory", str(inv.path), "--run-dir", str(run_dir), "--run-id", run_id,
-            "--junitxml", str(run_dir / "junit.xml"), "-o", "junit_family=xunit2",
+            "--junitxml", str(run_dir / "junit.xml"), "-o", "junit_family=xunit1",
             "--alluredir", str(run_dir / "allure-results"), "-p", "no:cacheprovider", "-q", "-rs"]
     if workers:
         args += ["-n", str(workers)]

@@ -230,6 +230,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         prefix = reason.removeprefix("Skipped: ").split(":", 1)[0]
         category = SKIP_CATEGORIES.get(prefix, "capability_skip")
+    if call.when == "setup":  # JUnit writes item properties with the teardown report
+        item.user_properties.extend(("rule", rid) for rid in _rules_of(item))
     report.user_properties.append(("vcrypt", json.dumps({
         "test_id": evidence_id(item), "rules": _rules_of(item), "category": category,
         "module": item.module.__name__ if getattr(item, "module", None) else "",

@@ -13,12 +13,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import allure
 from pyVmomi import VmomiSupport, vim, vmodl
 from tenacity import (Retrying, before_sleep_log, retry_if_exception, stop_after_attempt,
                       wait_exponential)
 
 from harness.evidence.recorder import Recorder, current_recorder, describe_object, summarize
 from harness.vsphere.errors import TargetLacks, VCenterUnreachable
+from harness.vsphere.tasks import wait_for_task
 
 log = logging.getLogger("vcrypt.vsphere")
 
@@ -108,10 +110,13 @@ class VCenterClient:
         Returns the method's result (for tasks: the task result); raises the vmodl fault as is
         (tasks raise `TaskFailed`, which carries the fault).
         """
-        from harness.vsphere.tasks import wait_for_task
         record = self.recorder.start_call(self.name, method, describe_object(obj),
                                           {k: summarize(v) for k, v in kwargs.items()})
         started = time.perf_counter()
+        with allure.step(f"{self.name}: {method} on {describe_object(obj)}"):
+            return self._invoke(obj, method, kwargs, record, started)
+
+    def _invoke(self, obj: Any, method: str, kwargs: dict[str, Any], record: Any, started: float) -> Any:
         try:
             result = self._retrying(lambda: getattr(self._rebind(obj), method)(**kwargs))
             if isinstance(result, vim.Task):

@@ -1,0 +1,101 @@
+"""`vcrypt run` end to end on the fake, as a user runs it: exit code, run folder, verdicts, no leftovers."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness.rules import load_rules
+
+ROOT = Path(__file__).resolve().parent.parent
+VCRYPT = [sys.executable, "-c", "from harness.cli import main; main()"]
+
+
+def _run(tmp: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, Path]:
+    reports = tmp / "reports"
+    proc = subprocess.run([*VCRYPT, "run", "--reports", str(reports), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900, env={**os.environ, **(env or {})})
+    runs = sorted(reports.iterdir()) if reports.exists() else []
+    assert runs, f"no run folder written\nstdout:{proc.stdout[-3000:]}\nstderr:{proc.stderr[-3000:]}"
+    return proc, runs[-1]
+
+
+def _verdicts(run_dir: Path) -> dict[str, set[str]]:
+    tests = json.loads((run_dir / "results.json").read_text())["tests"]
+    out: dict[str, set[str]] = {}
+    for test in tests:
+        for rule in test["rules"]:
+            out.setdefault(rule, set()).add(test["outcome"])
+    return out
+
+
+def _leftover_processes() -> list[str]:
+    ps = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+    mine = str(os.getpid())
+    return [line for line in ps.splitlines() if ("_pykmip_serve" in line or "vcsim-launcher" in line) and mine not in line.split()[:2]]
+
+
+@pytest.fixture(scope="module")
+def serial_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    return _run(tmp_path_factory.mktemp("serial"))
+
+
+def test_the_default_run_exits_0_and_every_7_0_rule_passes(serial_run):
+    proc, run_dir = serial_run
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    verdicts = _verdicts(run_dir)
+    for rule in load_rules().values():
+        outcomes = verdicts.get(rule.id, set())
+        if rule.until:  # pre-7 rules are skipped on 7.0.3 by version
+            assert outcomes == {"skipped"}, (rule.id, outcomes)
+        else:
+            assert "passed" in outcomes and outcomes <= {"passed"}, (rule.id, outcomes)
+
+
+def test_the_run_folder_holds_every_report_and_a_manifest_that_verifies(serial_run):
+    _, run_dir = serial_run
+    for name in ("junit.xml", "results.json", "run.json", "report.html", "oscal-assessment-results.json",
+                 "manifest.sha256", "allure-results/environment.properties", "allure-results/categories.json"):
+        assert (run_dir / name).exists(), name
+    check = subprocess.run([*VCRYPT, "verify-evidence", str(run_dir)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_junit_names_the_rule_ids(serial_run):
+    _, run_dir = serial_run
+    tree = ET.parse(run_dir / "junit.xml")
+    named = {p.get("value") for p in tree.iter("property") if p.get("name") == "rule"}
+    assert set(load_rules()) <= named
+
+
+def test_the_run_prints_a_rule_table_and_leaves_no_process(serial_run):
+    proc, _ = serial_run
+    assert "OP-ENCRYPT-OFF" in proc.stdout and "passed" in proc.stdout
+    assert not _leftover_processes()
+
+
+def test_a_parallel_run_gives_the_same_verdicts_as_the_serial_one(serial_run, tmp_path):
+    _, serial_dir = serial_run
+    proc, parallel_dir = _run(tmp_path, "-n", "2")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    serial = _verdicts(serial_dir)
+    assert _verdicts(parallel_dir) == serial
+    assert not _leftover_processes()
+
+
+def test_on_the_6_7_fake_pre7_rules_pass_and_7_0_rules_skip_by_version(tmp_path):
+    proc, run_dir = _run(tmp_path, "--inventory", "inventories/fake-67.yaml")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    tests = json.loads((run_dir / "results.json").read_text())["tests"]
+    catalogue = load_rules()
+    for test in tests:
+        rules = [catalogue[r] for r in test["rules"]]
+        if any(r.until for r in rules):
+            assert test["outcome"] == "passed", test
+        elif all(r.since_tuple >= (7, 0) for r in rules):
+            assert test["outcome"] == "skipped" and test["category"] == "version_skip", test
