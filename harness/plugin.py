@@ -64,6 +64,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--run-id", default=None, help="run ID (default: generated)")
     group.addoption("--compliance", action="store_true", default=False,
                     help="fail the run if any rule was skipped or not run")
+    group.addoption("--rules", default=None,
+                    help="comma-separated rule IDs: run only the tests of these rules")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -115,6 +117,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             if unknown:
                 raise pytest.UsageError(f"{item.nodeid}: unknown rule id {unknown[0]!r} (not in harness/data/rules.yaml)")
         _add_allure_labels(item, catalogue)
+    selected_rules = config.getoption("--rules")
+    if selected_rules:
+        wanted = {r.strip() for r in selected_rules.split(",") if r.strip()}
+        unknown = sorted(wanted - set(catalogue))
+        if unknown:
+            raise pytest.UsageError(f"--rules: unknown rule id {unknown[0]!r}")
+        keep = [item for item in items if wanted & set(_rules_of(item))]
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
 
 
 def _rules_of(item: pytest.Item) -> list[str]:
