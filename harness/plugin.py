@@ -215,6 +215,15 @@ def _attach_to_allure(path: Path) -> None:
         pass
 
 
+def _outage(state: RunState) -> list[str]:
+    """After a failure: is a KMS or vCenter of the run down? Then the verdict is not the product's."""
+    from harness.health import environment_problems
+    try:
+        return environment_problems(state.environment)
+    except Exception:  # noqa: BLE001 - a broken check must not hide the test's own failure
+        return []
+
+
 def _environment_error(excinfo: Any) -> bool:
     from harness.kms.client import KmsUnreachable
     from harness.connect import ConnectError
@@ -230,9 +239,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     if state is None or not _rules_of(item):
         return
     category = None
-    if report.failed and call.when == "call" and _environment_error(call.excinfo):
+    outage = _outage(state) if report.failed and call.when == "call" else []
+    if report.failed and call.when == "call" and (_environment_error(call.excinfo) or outage):
         category = "environment_error"
         report.when = "setup"  # reported as an error (not a product failure) by terminal and JUnit
+        if outage:
+            report.longrepr = f"environment error: {'; '.join(outage)}\n(the test's own failure follows)\n{report.longrepr}"
     elif report.failed and call.when == "call":
         category = "product_failure"
     elif report.failed:
