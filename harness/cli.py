@@ -53,9 +53,11 @@ def main() -> None:
 @click.option("--compliance", is_flag=True, help="fail if any rule was skipped or not run")
 @click.option("--reports", type=click.Path(file_okay=False), default="reports", help="folder for run folders")
 @click.option("--run-id", default=None, help="run ID (default: generated)")
+@click.option("--suites", "suites_path", type=click.Path(exists=True), default=None,
+              help="suites to run (default: the harness's suites/)")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 def run(inventory: str | None, workers: int, compliance: bool, reports: str, run_id: str | None,
-        pytest_args: tuple[str, ...]) -> None:
+        suites_path: str | None, pytest_args: tuple[str, ...]) -> None:
     """Run the suites against the inventory's target and write reports/<run-id>/."""
     import pytest
 
@@ -64,7 +66,7 @@ def run(inventory: str | None, workers: int, compliance: bool, reports: str, run
     run_id = run_id or new_run_id()
     run_dir = Path(reports) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    args = [str(suites_dir()), "--inventory", str(inv.path), "--run-dir", str(run_dir), "--run-id", run_id,
+    args = [suites_path or str(suites_dir()), "--inventory", str(inv.path), "--run-dir", str(run_dir), "--run-id", run_id,
             "--junitxml", str(run_dir / "junit.xml"), "-o", "junit_family=xunit1",
             "--alluredir", str(run_dir / "allure-results"), "-p", "no:cacheprovider", "-q", "-rs"]
     if workers:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import fcntl
 import itertools
-import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -243,6 +242,45 @@ def serial(pytestconfig: pytest.Config) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _provider(client: VCenterClient, environment: Environment, role: str) -> Iterator[str]:
+    """Register a KMS as a key provider through the trust flow; remove it at the end if added here."""
+    endpoint = environment.kms_endpoints.get(role)
+    if endpoint is None:
+        pytest.skip(f"capability: inventory has no {role} KMS")
+    added = keys.register_provider(client, endpoint, make_default=(role == "shared"))
+    yield endpoint.provider_id
+    if added:
+        keys.remove_provider(client, endpoint.provider_id)
+
+
+@pytest.fixture(scope="session")
+def provider(vc: VCenterClient, environment: Environment) -> Iterator[str]:
+    """The shared KMS as a key provider of the primary vCenter (made default only if none was)."""
+    yield from _provider(vc, environment, "shared")
+
+
+@pytest.fixture(scope="session")
+def provider_b(vc_b: VCenterClient, environment: Environment) -> Iterator[str]:
+    """The same shared KMS cluster registered on the second vCenter (cross-vCenter rules)."""
+    yield from _provider(vc_b, environment, "shared")
+
+
+@pytest.fixture(scope="session")
+def dedicated_provider(vc: VCenterClient, environment: Environment) -> Iterator[str]:
+    """A KMS cluster only the primary vCenter has (KMS-DEDICATED)."""
+    yield from _provider(vc, environment, "dedicated")
+
+
+@pytest.fixture
+def encrypted_vm(scratch: Scratch, vc: VCenterClient, place: find.Placement, provider: str,
+                 policies_a: policies.Policies) -> Any:
+    """A powered-off VM encrypted with a fresh key of the shared provider."""
+    from harness.vsphere import crypto
+    vm = scratch.vm(vc, place, "enc")
+    crypto.encrypt(vc, vm, keys.generate_key(vc, provider), policies_a.encryption)
+    return vm
+
+
 @pytest.fixture
 def fake_control(environment: Environment, vc: VCenterClient) -> Any:
     """Fault injection on a fake target (a real vCenter cannot be asked to fail on cue)."""
@@ -253,4 +291,5 @@ def fake_control(environment: Environment, vc: VCenterClient) -> Any:
 
 
 __all__ = ["inventory", "environment", "vc", "vc_b", "place", "place_b", "policies_a", "policies_b", "kms",
-           "scratch", "serial", "fake_control", "Scratch", "KmsEvidence", "STATE_KEY", "worker_id", "os"]
+           "scratch", "serial", "fake_control", "provider", "provider_b", "dedicated_provider", "encrypted_vm",
+           "Scratch", "KmsEvidence", "STATE_KEY", "worker_id"]

@@ -35,6 +35,10 @@ kms = fixtures.kms
 scratch = fixtures.scratch
 serial = fixtures.serial
 fake_control = fixtures.fake_control
+provider = fixtures.provider
+provider_b = fixtures.provider_b
+dedicated_provider = fixtures.dedicated_provider
+encrypted_vm = fixtures.encrypted_vm
 
 SKIP_CATEGORIES = {"capability": "capability_skip", "safety": "safety_skip", "version": "version_skip"}
 
