@@ -178,7 +178,12 @@ class Scratch:
     def track_vm(self, client: VCenterClient, vm: Any, name: str) -> Any:
         self.ledger.append(kind="vm", vcenter=client.name, moid=vm._moId, name=name, run_id=self.state.run_id,
                            test_id=self.test_id, phase="created")
-        self.cleanup.push(f"destroy VM {name}", lambda: vms.destroy(client, vm))
+        def remove() -> None:
+            vms.destroy(client, vm)
+            self.ledger.append(kind="vm", vcenter=client.name, moid=vm._moId, name=name, run_id=self.state.run_id,
+                               test_id=self.test_id, phase="removed")
+
+        self.cleanup.push(f"destroy VM {name}", remove)
         return vm
 
     def expect_vm(self, client: VCenterClient, name: str) -> None:
@@ -207,13 +212,30 @@ class Scratch:
         self.ledger.append(kind="key_provider", vcenter=client.name, provider_id=provider_id,
                            run_id=self.state.run_id, test_id=self.test_id, phase="creating")
         if keys.register_provider(client, endpoint, provider_id, make_default=make_default):
-            self.cleanup.push(f"remove key provider {provider_id}", lambda: keys.remove_provider(client, provider_id))
+            entry = {"kind": "key_provider", "vcenter": client.name, "provider_id": provider_id,
+                     "run_id": self.state.run_id, "test_id": self.test_id}
+            self.ledger.append(**entry, phase="created")  # vcrypt sweep removes only what a run added
+
+            def remove() -> None:
+                keys.remove_provider(client, provider_id)
+                self.ledger.append(**entry, phase="removed")
+            self.cleanup.push(f"remove key provider {provider_id}", remove)
         return provider_id
 
-    def restore(self, description: str, action: Any) -> None:
-        """Register an undo for a change to shared state (HA, default provider, KMS)."""
-        self.ledger.append(kind="restore", description=description, run_id=self.state.run_id, test_id=self.test_id)
-        self.cleanup.push(description, action)
+    def restore(self, description: str, action: Any, **record: Any) -> None:
+        """Register an undo for a change to shared state (HA, default provider, KMS).
+
+        `record` (e.g. action="cluster_ha", vcenter=..., cluster=moid, ha=True, drs=False; format in
+        harness/sweep.py) lets `vcrypt sweep` redo the restore after a killed run.
+        """
+        restore_id = uuid.uuid4().hex
+        self.ledger.append(kind="restore", description=description, run_id=self.state.run_id, test_id=self.test_id,
+                           restore_id=restore_id, **record)
+
+        def undo() -> None:
+            action()
+            self.ledger.append(kind="restore", phase="done", restore_id=restore_id, run_id=self.state.run_id)
+        self.cleanup.push(description, undo)
 
 
 @pytest.fixture

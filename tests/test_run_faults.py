@@ -1,0 +1,93 @@
+"""Runs that meet trouble: a KMS stopping mid-run, Ctrl-C, and a secret canary in every artifact."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+VCRYPT = [sys.executable, "-c", "from harness.cli import main; main()"]
+SCENARIOS = ROOT / "tests" / "scenarios"
+
+
+def _kms_processes() -> list[str]:
+    ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    return [line for line in ps.splitlines() if "_pykmip_serve" in line]
+
+
+def _latest_run(reports: Path) -> Path:
+    return sorted(reports.iterdir())[-1]
+
+
+def test_a_kms_that_stops_mid_run_gives_environment_errors_naming_it_and_the_run_goes_on(tmp_path):
+    reports = tmp_path / "reports"
+    proc = subprocess.run([*VCRYPT, "run", "--reports", str(reports), "--suites", str(SCENARIOS / "scenario_kms_down.py")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    tests = {t["name"]: t for t in json.loads((_latest_run(reports) / "results.json").read_text())["tests"]}
+    down = tests["test_an_encrypt_while_the_kms_is_down"]
+    assert down["outcome"] == "error" and down["category"] == "environment_error", down
+    assert "KMS 127.0.0.1:" in down["message"] and "unreachable" in down["message"]
+    assert tests["test_the_run_goes_on_with_what_does_not_need_the_kms"]["outcome"] == "passed"
+    assert "0 product failures, 1 environment errors" in proc.stdout
+    junit = (_latest_run(reports) / "junit.xml").read_text()
+    assert "<error" in junit and "<failure" not in junit
+    assert not _kms_processes()
+
+
+def test_ctrl_c_cleans_up_stops_the_kms_and_exits_130(tmp_path):
+    reports = tmp_path / "reports"
+    proc = subprocess.Popen([*VCRYPT, "run", "--reports", str(reports), "--suites", str(SCENARIOS / "scenario_hang.py")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    ledger = None
+    while time.monotonic() < deadline:
+        runs = sorted(reports.iterdir()) if reports.exists() else []
+        ledger = runs[-1] / "ledger.jsonl" if runs else None
+        if ledger and ledger.exists() and ledger.read_text().count('"phase": "created"') >= 2:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out[-3000:]
+    removed = [e for e in map(json.loads, ledger.read_text().splitlines()) if e.get("phase") == "removed"]
+    assert len(removed) == 2, "scratch VMs were not removed on Ctrl-C"
+    assert not _kms_processes()
+
+
+def test_a_canary_password_and_client_key_never_reach_any_file_of_the_run(tmp_path):
+    from harness.kms.server import EmbeddedKms
+    password = "canary-" + secrets.token_hex(12)
+    with EmbeddedKms(tmp_path / "kms") as kms:
+        client_key = kms.client_cert.key_pem()
+        inventory = yaml.safe_load((ROOT / "inventories" / "fake.yaml").read_text())
+        for entry in inventory["vcenters"]:
+            entry["password_env"] = "VCRYPT_CANARY_PASSWORD"
+        inventory["kms"] = {"embedded": False, "shared": {
+            "provider_id": "canary-kms", "address": kms.servers["shared"].host, "port": kms.servers["shared"].port,
+            "ca": str(kms.ca.ca_path), "client_cert": str(kms.client_cert.cert_path),
+            "client_key": str(kms.client_cert.key_path)}}
+        path = tmp_path / "canary.yaml"
+        path.write_text(yaml.safe_dump(inventory))
+        reports = tmp_path / "reports"
+        proc = subprocess.run([*VCRYPT, "run", "--inventory", str(path), "--reports", str(reports)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=900,
+                              env={**os.environ, "VCRYPT_CANARY_PASSWORD": password})
+    run_dir = _latest_run(reports)
+    assert (run_dir / "results.json").exists(), proc.stdout[-3000:]
+    key_lines = [line for line in client_key.splitlines() if "-----" not in line and len(line) >= 16]
+    hits = []
+    for file in run_dir.rglob("*"):
+        if file.is_file():
+            data = file.read_bytes().decode("utf-8", "replace")
+            if password in data or any(line in data for line in key_lines):
+                hits.append(str(file.relative_to(run_dir)))
+    assert not hits, f"secrets found in: {hits}"
+    assert password not in proc.stdout + proc.stderr
