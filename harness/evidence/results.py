@@ -56,17 +56,24 @@ def write_target_info(state: Any) -> None:
 
 
 def compliance_gaps(tests: list[dict[str, Any]]) -> list[str]:
-    """Rules of the catalogue that were skipped or not run (compliance mode forbids both)."""
-    verdicts: dict[str, set[str]] = {rid: set() for rid in load_rules()}
+    """Rules of the evidence set that were skipped or not run (compliance mode forbids both).
+
+    The evidence set is the catalogue less the rules that do not describe the target's version
+    (a pre-7 rule on a 7.0 vCenter is out of scope, not a gap).
+    """
+    seen: dict[str, list[dict[str, Any]]] = {rid: [] for rid in load_rules()}
     for test in tests:
         for rid in test["rules"]:
-            verdicts.setdefault(rid, set()).add(test["outcome"])
+            seen.setdefault(rid, []).append(test)
     gaps = []
-    for rid, outcomes in verdicts.items():
-        if not outcomes:
+    for rid, rule_tests in seen.items():
+        if not rule_tests:
             gaps.append(f"{rid}: not run")
-        elif outcomes == {"skipped"}:
-            gaps.append(f"{rid}: skipped")
+        elif all(t["outcome"] == "skipped" for t in rule_tests):
+            if all(t.get("category") == "version_skip" for t in rule_tests):
+                continue
+            reason = next((t.get("message") for t in rule_tests if t.get("category") != "version_skip"), "") or ""
+            gaps.append(f"{rid}: skipped ({reason})")
     return gaps
 
 
