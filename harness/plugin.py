@@ -342,7 +342,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     """After JUnit is written: Allure extras, HTML, OSCAL, then the manifest over everything."""
     state = _state(config)
-    if state is None or hasattr(config, "workerinput") or not state.write_results:
+    if state is None or hasattr(config, "workerinput"):
         return
-    from harness.evidence.bundle import finalize_run_folder
-    finalize_run_folder(state.run_dir)
+    import shutil
+    shutil.rmtree(state.work_dir, ignore_errors=True)  # KMS certificates, keys and databases of the run
+    if state.write_results:
+        from harness.evidence.bundle import finalize_run_folder
+        finalize_run_folder(state.run_dir)
