@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
 
 DEFAULT_INVENTORY = Path(__file__).resolve().parent.parent / "inventories" / "fake.yaml"
 
-Seconds = Annotated[float, Field(gt=0, le=86400)]
+Seconds = Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 _SHA256_PIN = re.compile(r"^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$")
 _VERSION = re.compile(r"^\d+\.\d+(\.\d+){0,2}$")
@@ -29,13 +29,42 @@ class InventoryError(ValueError):
     """A problem in an inventory file, already phrased for the user."""
 
 
+def _version_text(value: object) -> object:
+    """YAML reads an unquoted `6.7` as a float; accept it as the text the user wrote (quote `7.10`)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _path_text(value: object) -> object:
+    """Refuse paths the OS would reject later (an empty string means `.`, NUL raises ValueError on use)."""
+    if isinstance(value, str) and (not value.strip() or "\x00" in value):
+        raise ValueError("must be a non-empty file path without NUL characters")
+    return value
+
+
+VersionText = Annotated[str, BeforeValidator(_version_text)]
+FilePath = Annotated[Path, BeforeValidator(_path_text)]
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _env_name(value: str) -> str:
+    """A variable name only: a value here is probably the secret itself, pasted by mistake."""
+    if not _ENV_NAME.match(value):
+        raise ValueError("must be an environment variable name (letters, digits and _), not a value")
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Tls(_Strict):
     """How the harness trusts a vCenter: exactly one of a CA bundle, a pinned thumbprint or insecure."""
-    ca_bundle: Path | None = None
+    ca_bundle: FilePath | None = None
     thumbprint_sha256: str | None = None
     insecure: bool = False
 
@@ -66,8 +95,8 @@ class Tls(_Strict):
 
 class VcsimOptions(_Strict):
     """How to get a vcsim for this entry: a binary to start (or the launcher), or one already running."""
-    binary: Path | None = None
-    api_version: str | None = None
+    binary: FilePath | None = None
+    api_version: VersionText | None = None
     hosts: int = Field(3, ge=1, le=64)
     clusters: int = Field(1, ge=1, le=8)
     vms: int = Field(2, ge=0, le=10000)
@@ -78,7 +107,7 @@ class FakeOptions(_Strict):
     """Options only a fake vCenter understands (seeded defects are refused anywhere else)."""
     vms: int = Field(4, ge=0, le=100000)
     hosts: int = Field(3, ge=1, le=64)
-    host_versions: list[str] = []
+    host_versions: list[VersionText] = []
     datastore_capacity_mib: int = Field(4096, ge=16)
     defects: list[str] = []
 
@@ -90,12 +119,12 @@ class VCenter(_Strict):
     port: Port = 443
     url: str | None = None
     user: str = "administrator@vsphere.local"
-    password_env: str | None = None
-    password_file: Path | None = None
+    password_env: EnvName | None = None
+    password_file: FilePath | None = None
     tls: Tls = Tls()
     datacenter: str | None = None
     cluster: str | None = None
-    version: str | None = None
+    version: VersionText | None = None
     vcsim: VcsimOptions | None = None
     fake: FakeOptions | None = None
 
@@ -148,8 +177,9 @@ class VCenter(_Strict):
         if self.password_file:
             try:
                 return self.password_file.read_text().strip()
-            except OSError as err:
-                raise InventoryError(f"vcenters.{self.name}: password_file: {err.strerror}") from None
+            except (OSError, UnicodeDecodeError) as err:
+                reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+                raise InventoryError(f"vcenters.{self.name}: password_file: {reason}") from None
         if self.target == "real":
             raise InventoryError(f"vcenters.{self.name}: no password source")
         return "vcrypt-fake-password"
@@ -160,9 +190,9 @@ class ExternalKms(_Strict):
     provider_id: str = Field(min_length=1)
     address: str = Field(min_length=1)
     port: Port = 5696
-    ca: Path
-    client_cert: Path
-    client_key: Path
+    ca: FilePath
+    client_cert: FilePath
+    client_key: FilePath
 
 
 class Kms(_Strict):
@@ -223,13 +253,14 @@ class Inventory(_Strict):
             raise ValueError(f"unknown capability {unknown[0]!r}; known: {', '.join(sorted(KNOWN_CAPABILITIES))}")
         return value
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> "Inventory":
-        names = [vc.name for vc in self.vcenters]
+    @field_validator("vcenters")
+    @classmethod
+    def _unique_names(cls, value: list[VCenter]) -> list[VCenter]:
+        names = [vc.name for vc in value]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate vCenter name {dupes[0]!r}")
-        return self
+        return value
 
     def vcenter(self, name: str | None = None) -> VCenter:
         """The named entry, or the first one (the primary `vc`)."""
@@ -246,23 +277,39 @@ class Inventory(_Strict):
         return self.vcenters[0].target
 
 
+_SYNTHETIC_LOC = re.compile(r"^(function-|literal\[|constrained-|is-instance\[|lax-or-strict\[|json-or-python\[|"
+                            r"chain\[|union\[|nullable\[|tagged-union\[)|^\[key\]$")
+
+
 def _key_path(loc: tuple, data: object) -> str:
-    """Render a pydantic error location as a key path, naming list items by their `name`."""
+    """Render a pydantic error location as a key path, naming list items by their `name`.
+
+    Walks the user's data alongside the location so that a real key is never mistaken for one
+    of pydantic's internal validator steps, and a list item is named only by a string `name`.
+    """
     parts: list[str] = []
     node = data
     for item in loc:
-        if isinstance(item, int):
-            name = node[item].get("name") if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) else None
-            parts.append(str(name) if name else f"[{item}]")
-        elif item.startswith(("function-", "literal[", "constrained-")) or "[" in item:
+        if isinstance(node, list) and isinstance(item, int) and not isinstance(item, bool):
+            entry = node[item] if 0 <= item < len(node) else None
+            name = entry.get("name") if isinstance(entry, dict) else None
+            parts.append(name if isinstance(name, str) and name else f"[{item}]")
+            node = entry
+        elif isinstance(node, dict) and item in node:
+            parts.append(_show(next((k for k in node if k == item), item)))  # `yes:` is True, not 1
+            node = node[item]
+        elif isinstance(item, str) and _SYNTHETIC_LOC.match(item):
             continue
         else:
-            parts.append(item)
-        try:
-            node = node[item]  # type: ignore[index]
-        except (KeyError, IndexError, TypeError):
+            parts.append(f"[{item}]" if isinstance(item, int) and not isinstance(item, bool) else _show(item))
             node = None
     return ".".join(parts).replace(".[", "[") or "(top level)"
+
+
+def _show(key: object) -> str:
+    """A key as the user wrote it, quoted when it would not print on one clean line."""
+    text = str(key)
+    return text if text.isprintable() and text.strip() == text and text else repr(text)
 
 
 def _problem(error: dict) -> str:
@@ -280,11 +327,15 @@ def parse_inventory(data: object, path: Path) -> Inventory:
     """Validate already-parsed YAML; relative paths inside resolve against the file's folder."""
     if not isinstance(data, dict):
         raise InventoryError(f"inventory {path}: (top level): must be a mapping with a 'vcenters' list")
+    if "path" in data:  # set by the loader; a file must not be able to override it
+        raise InventoryError(f"inventory {path}: path: unknown key")
     try:
         inventory = Inventory.model_validate({**data, "path": path})
     except ValidationError as err:
         first = err.errors()[0]
         raise InventoryError(f"inventory {path}: {_key_path(first['loc'], data)}: {_problem(first)}") from None
+    except RecursionError:
+        raise InventoryError(f"inventory {path}: (top level): nested too deeply") from None
     return _resolve_paths(inventory)
 
 
@@ -310,6 +361,36 @@ def _resolve_paths(inventory: Inventory) -> Inventory:
     return inventory.model_copy(update={"vcenters": vcenters, "kms": kms})
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (YAML would silently keep the last),
+    and reports scalars PyYAML cannot build (`2020-13-45`, a 5000-digit int) with their line."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> object:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as err:
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            reason = (str(err).splitlines() or ["?"])[0][:160]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read this {kind} value: {reason}", node.start_mark) from None
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key; the base class reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_inventory(path: str | Path | None = None) -> Inventory:
     """Read and validate an inventory file (the fake default when no path is given)."""
     path = Path(path) if path else DEFAULT_INVENTORY
@@ -320,9 +401,14 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
     except (OSError, UnicodeDecodeError) as err:
         raise InventoryError(f"inventory {path}: (file): cannot be read: {err}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(syntax)"
-        raise InventoryError(f"inventory {path}: {where}: not valid YAML: {getattr(err, 'problem', err)}") from None
+        problem = (str(getattr(err, "problem", None) or err).splitlines() or ["?"])[0]
+        raise InventoryError(f"inventory {path}: {where}: not valid YAML: {problem}") from None
+    except RecursionError:
+        raise InventoryError(f"inventory {path}: (syntax): not valid YAML: nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as err:  # a constructor PyYAML lets escape
+        raise InventoryError(f"inventory {path}: (syntax): not valid YAML: {err}") from None
     return parse_inventory(data, path)
