@@ -120,7 +120,11 @@ def _latest_verdicts(run_dir: Path | None) -> dict[str, str]:
             return {}
         run_dir = runs[-1].parent
     from harness.evidence.verdicts import load_catalogue, load_results, rule_verdicts
-    return {rid: v.verdict for rid, v in rule_verdicts(load_catalogue(), load_results(run_dir)).items()}
+    try:
+        results = load_results(run_dir)
+    except (OSError, ValueError) as err:  # no or unreadable results.json: not a run folder
+        _fail(f"{run_dir}: not a run folder (results.json: {getattr(err, 'strerror', None) or err})")
+    return {rid: v.verdict for rid, v in rule_verdicts(load_catalogue(), results).items()}
 
 
 # ---- evidence ----------------------------------------------------------------------------------
@@ -245,6 +249,130 @@ def vcsim_serve(api_version: str | None, hosts: int, vms: int) -> None:
                       hosts=hosts, vms=vms) as sim:
         click.echo(f"vcsim at {sim.url} (any user and password); Ctrl-C stops it.")
         _wait_for_interrupt()
+
+
+# ---- audit / sweep / verify-config -------------------------------------------------------------
+def _vcenter_name(inv: Any, vcenter: str | None) -> str | None:
+    if vcenter is not None:
+        try:
+            inv.vcenter(vcenter)
+        except InventoryError as err:
+            _fail(str(err))
+    return vcenter
+
+
+def _environment_errors() -> tuple[type[BaseException], ...]:
+    """Failures of the lab, not of the command line: reported in one line, exit 1."""
+    from harness.connect import ConnectError
+    from harness.vcsim.build import VcsimUnavailable
+    from harness.vsphere.errors import EnvironmentFault
+    return (ConnectError, VcsimUnavailable, EnvironmentFault, ConnectionError, TimeoutError)
+
+
+@main.command()
+@click.option("--inventory", "-i", type=click.Path(), default=None, help="inventory YAML (default: the fake)")
+@click.option("--vcenter", default=None, help="audit only this inventory vCenter (default: all)")
+@click.option("--reports", type=click.Path(file_okay=False), default="reports", help="folder for audit-<timestamp>/")
+def audit(inventory: str | None, vcenter: str | None, reports: str) -> None:
+    """Read-only encryption posture scan: VMs, hosts, key providers, alarms, Cryptographer roles.
+
+    Never creates or changes anything, whatever the inventory allows. Writes
+    <reports>/audit-<timestamp>/audit.json, audit.html and manifest.sha256.
+
+    Exit status: 0 audit completed, no PRIV-AUDIT flags; 3 audit completed and found principals
+    holding Cryptographer.Decrypt beyond audit.decrypt_allow_list; 1 a vCenter or KMS could not be
+    reached; 2 bad inventory or options.
+    """
+    from harness.audit import run_audit, summary_lines
+    from harness.environment import open_environment
+    inv = _load(inventory)
+    name = _vcenter_name(inv, vcenter)
+    try:
+        with open_environment(inv) as env:
+            outcome = run_audit(env, name, Path(reports))
+    except InventoryError as err:
+        _fail(str(err))
+    except _environment_errors() as err:
+        _fail(f"audit incomplete: {err}", 1)
+    for line in summary_lines(outcome):
+        click.echo(line)
+    sys.exit(outcome.exit_code)
+
+
+@main.command()
+@click.option("--inventory", "-i", type=click.Path(), default=None, help="inventory YAML (default: the fake)")
+@click.option("--run-id", "run_ids", multiple=True, help="sweep this run's leftovers (repeatable)")
+@click.option("--all-runs", is_flag=True, help="sweep every object carrying the harness marker")
+@click.option("--dry-run", is_flag=True, help="print what would be done; change nothing")
+@click.option("--reports", type=click.Path(file_okay=False), default="reports", help="folder holding <run>/ledger.jsonl")
+def sweep(inventory: str | None, run_ids: tuple[str, ...], all_runs: bool, dry_run: bool, reports: str) -> None:
+    """Remove leftovers of aborted runs: marked VMs (with templates and snapshots), then key providers
+    a run added, then recorded restores (HA, default provider). Never touches a VM without the
+    harness marker in its annotation. Works from reports/*/ledger.jsonl and, without any ledger,
+    from the markers.
+
+    Exit status: 0 no marked object of the selected runs remains; 1 some remain (listed) or a step
+    failed; 2 bad inventory or options.
+    """
+    from harness.environment import open_environment
+    from harness.sweep import Selection
+    from harness.sweep import sweep as run_sweep
+    if bool(run_ids) == all_runs:
+        _fail("give --run-id ID (repeatable) or --all-runs, exactly one of them")
+    inv = _load(inventory)
+    selection = Selection(None if all_runs else frozenset(run_ids))
+    click.echo(f"vcrypt sweep: {selection.describe()}{' (dry run)' if dry_run else ''}, ledgers under {reports}")
+    try:
+        with open_environment(inv) as env:
+            report = run_sweep(env, selection, Path(reports), dry_run=dry_run, echo=click.echo)
+    except InventoryError as err:
+        _fail(str(err))
+    except _environment_errors() as err:
+        _fail(f"sweep incomplete: {err}", 1)
+    for line in report.skipped:
+        click.echo(f"left alone: {line}")
+    for line in report.problems:
+        click.echo(f"problem: {line}")
+    if not report.actions and not report.remaining:
+        click.echo("nothing to sweep")
+    for line in report.remaining:
+        click.echo(f"remains: {line}")
+    sys.exit(report.exit_code)
+
+
+@main.command("verify-config")
+@click.option("--inventory", "-i", type=click.Path(), default=None, help="inventory YAML (default: the fake)")
+@click.option("--vcenter", default=None, help="probe only this inventory vCenter (default: all)")
+def verify_config(inventory: str | None, vcenter: str | None) -> None:
+    """Probe each vCenter for every known capability and compare with the inventory's `features`.
+
+    Probes only read, except where safety.allow_mutations is true: then one marked scratch VM is
+    created, probed (encrypt, snapshot, a refused instant clone) and destroyed.
+
+    Exit status: 0 every declared capability that was probed is present; 1 a declared capability
+    probed absent (named); 2 bad inventory or options. Capabilities present but not declared are
+    reported, not an error.
+    """
+    from harness.environment import open_environment
+    from harness.verify_config import table, verify
+    inv = _load(inventory)
+    name = _vcenter_name(inv, vcenter)
+    try:
+        with open_environment(inv) as env:
+            rows = verify(env, name)
+    except InventoryError as err:
+        _fail(str(err))
+    except _environment_errors() as err:
+        _fail(f"verify-config incomplete: {err}", 1)
+    for line in table(rows):
+        click.echo(line)
+    mismatches = [r for r in rows if r.mismatch]
+    if mismatches:
+        for row in mismatches:
+            click.echo(f"mismatch: {row.capability}: {row.match}")
+        _fail(f"inventory {inv.path}: {len(mismatches)} declared capability(ies) absent: "
+              f"{', '.join(r.capability for r in mismatches)}", 1)
+    click.echo(f"inventory {inv.path}: every declared capability that was probed is present")
 
 
 if __name__ == "__main__":  # pragma: no cover

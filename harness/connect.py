@@ -7,6 +7,8 @@ fake:  the same pyVmomi objects, bound to an in-process stub adapter instead of 
 """
 from __future__ import annotations
 
+import http.client
+import re
 import ssl
 from typing import Any
 from urllib.parse import urlparse
@@ -75,11 +77,18 @@ def pbm_service(si: Any, world: Any = None) -> Any:
         pbm_stub.SetSessionId(stub.GetSessionId())
     else:
         soap = getattr(stub, "soapStub", stub)
-        cookie = soap.cookie.split('"')[1] if '"' in soap.cookie else soap.cookie
+        # vCenter quotes the session id in the cookie, vcsim does not: take the value either way.
+        match = re.search(r'vmware_soap_session="?([^";]+)', soap.cookie or "")
+        cookie = match.group(1) if match else soap.cookie
         VmomiSupport.GetRequestContext()["vcSessionCookie"] = cookie
         pbm_stub = SoapStubAdapter(host=soap.host.split(":")[0] if soap.host.count(":") == 1 else soap.host,
                                    port=int(soap.host.rsplit(":", 1)[1]) if ":" in soap.host else 443,
                                    version=PBM_VERSION, path="/pbm/sdk", poolSize=0,
-                                   sslContext=getattr(soap, "sslContext", None) or getattr(soap, "_sslArgs", {}).get("context"))
+                                   sslContext=soap.schemeArgs.get("context"), thumbprint=soap.thumbprint)
         pbm_stub.requestContext = {"vcSessionCookie": cookie}
+        pbm_stub.cookie = soap.cookie  # vcsim's /pbm checks the vim session's HTTP cookie
+        try:
+            pbm.ServiceInstance("ServiceInstance", pbm_stub).RetrieveContent()
+        except http.client.HTTPException:  # vCenter serves PBM at /pbm/sdk, vcsim at /pbm
+            pbm_stub.path = "/pbm"
     return pbm.ServiceInstance("ServiceInstance", pbm_stub)

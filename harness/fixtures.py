@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import itertools
+import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -222,15 +223,15 @@ class Scratch:
             self.cleanup.push(f"remove key provider {provider_id}", remove)
         return provider_id
 
-    def restore(self, description: str, action: Any, **record: Any) -> None:
+    def restore(self, description: str, action: Any, record: dict[str, Any] | None = None) -> None:
         """Register an undo for a change to shared state (HA, default provider, KMS).
 
-        `record` (e.g. action="cluster_ha", vcenter=..., cluster=moid, ha=True, drs=False; format in
-        harness/sweep.py) lets `vcrypt sweep` redo the restore after a killed run.
+        `record` (e.g. {"action": "cluster_ha", "vcenter": ..., "cluster": moid, "ha": True, "drs": False};
+        format in harness/sweep.py) lets `vcrypt sweep` redo the restore after a killed run.
         """
         restore_id = uuid.uuid4().hex
-        self.ledger.append(kind="restore", description=description, run_id=self.state.run_id, test_id=self.test_id,
-                           restore_id=restore_id, **record)
+        self.ledger.append(**(record or {}), kind="restore", description=description, run_id=self.state.run_id,
+                           test_id=self.test_id, restore_id=restore_id)
 
         def undo() -> None:
             action()

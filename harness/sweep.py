@@ -1,0 +1,262 @@
+"""`vcrypt sweep`: remove what aborted runs left behind, in dependency order, and nothing else.
+
+Why: a run killed mid-test (SIGKILL, a lost CI machine) never reaches its LIFO cleanup. Its
+objects are still findable two ways: the fsync'd ledgers under reports/*/ledger.jsonl, and the
+annotation marker every created VM carries (`vcrypt-harness run=<id> ...`), which works without
+any ledger. The sweeper never touches a VM whose annotation lacks the marker, whatever a ledger
+or a name says.
+
+Order: power off marked VMs, destroy them (newest first; templates and snapshots go with their
+VM), remove key providers a selected run's ledger says it *added*, then apply the restore
+entries the ledger holds that were not marked done.
+
+Ledger formats read here (written by harness.fixtures.Scratch; one JSON object per line):
+
+    {"kind": "vm", "vcenter": NAME, "moid": "vm-12", "name": ..., "run_id": ..., "phase": "created"}
+    {"kind": "key_provider", "vcenter": NAME, "provider_id": ID, "run_id": ..., "phase": "creating"|"created"|"removed"}
+        only a provider with a "created" entry (the run's register call added it) and no later
+        "removed" entry is removed; "creating" alone is ambiguous and left alone (reported).
+    {"kind": "restore", "vcenter": NAME, "run_id": ..., "restore_id": HEX, "description": TEXT,
+     "action": ACTION, ...action fields}
+    {"kind": "restore", "phase": "done", "restore_id": HEX, "run_id": ...}   # the run's undo ran
+
+    ACTION "cluster_ha":       "cluster": moid of the ClusterComputeResource, "ha": bool, "drs": bool|null
+                               -> ReconfigureComputeResource_Task back to those settings (null: unchanged)
+    ACTION "default_provider": "provider_id": str|null -> MarkDefault(provider) / SetDefaultKmsCluster(None)
+
+A restore entry without a known "action" is reported ("cannot restore automatically") and
+skipped. Restores are applied only when the current value differs from the recorded one.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pyVmomi import vim, vmodl
+
+from harness.cleanup import Ledger, run_id_of
+from harness.vsphere import hosts, keys
+from harness.vsphere.errors import TargetLacks, TaskFailed
+from harness.vsphere.props import retrieve_all
+
+VM_PATHS = ["name", "config.annotation", "runtime.powerState", "config.template"]
+RESTORE_ACTIONS = ("cluster_ha", "default_provider")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which runs to sweep: the given run IDs, or every marked object (run_ids None)."""
+    run_ids: frozenset[str] | None
+
+    def wants(self, run_id: str | None) -> bool:
+        return bool(run_id) and (self.run_ids is None or run_id in self.run_ids)
+
+    def describe(self) -> str:
+        return "all runs" if self.run_ids is None else "run " + ", ".join(sorted(self.run_ids))
+
+
+@dataclass
+class SweepReport:
+    actions: list[str] = field(default_factory=list)     # done, or "would ..." with dry_run
+    skipped: list[str] = field(default_factory=list)     # deliberately left alone
+    remaining: list[str] = field(default_factory=list)   # marked objects of the selection still there
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.remaining or self.problems else 0
+
+
+def read_ledgers(reports: Path) -> list[dict[str, Any]]:
+    """Every entry of every reports/*/ledger.jsonl (torn lines skipped), oldest first."""
+    entries: list[dict[str, Any]] = []
+    for path in sorted(Path(reports).glob("*/ledger.jsonl")):
+        entries.extend(Ledger(path).entries())
+    return sorted(entries, key=lambda e: e.get("time", 0))
+
+
+def _moid_number(moid: str) -> int:
+    match = re.search(r"(\d+)$", moid)
+    return int(match.group(1)) if match else 0
+
+
+class _VCenterSweep:
+    def __init__(self, client: Any, entries: list[dict[str, Any]], selection: Selection, dry_run: bool,
+                 report: SweepReport, echo: Callable[[str], None]) -> None:
+        self.client = client
+        self.entries = [e for e in entries if e.get("vcenter") in (None, client.name)]
+        self.selection = selection
+        self.dry_run = dry_run
+        self.report = report
+        self.echo = echo
+
+    def act(self, text: str, fn: Callable[[], Any]) -> bool:
+        line = f"{self.client.name}: {'would ' if self.dry_run else ''}{text}"
+        self.echo(line)
+        if self.dry_run:
+            self.report.actions.append(line)
+            return True
+        try:
+            fn()
+        except (vmodl.MethodFault, TaskFailed, TargetLacks) as err:
+            self.report.problems.append(f"{self.client.name}: {text}: {err}")
+            self.echo(f"{self.client.name}: FAILED {text}: {err}")
+            return False
+        self.report.actions.append(line)
+        return True
+
+    # ---- VMs ---------------------------------------------------------------------------------
+    def marked_vms(self) -> list[tuple[Any, dict[str, Any], str]]:
+        """(vm, props, run id) of every VM carrying the marker of a selected run: one retrieve_all."""
+        found = retrieve_all(self.client, vim.VirtualMachine, VM_PATHS)
+        self._all = found
+        return [(vm, props, run_id_of(props.get("config.annotation")))
+                for vm, props in found.values() if self.selection.wants(run_id_of(props.get("config.annotation")))]
+
+    def _ledger_unmarked(self, marked: set[str]) -> None:
+        for entry in self.entries:
+            if entry.get("kind") != "vm" or not self.selection.wants(entry.get("run_id")):
+                continue
+            moid = entry.get("moid")
+            if moid and moid in self._all and moid not in marked:
+                props = self._all[moid][1]
+                self.report.skipped.append(f"{self.client.name}: VM {props.get('name')} ({moid}) is in the ledger of "
+                                           f"run {entry['run_id']} but its annotation lacks the harness marker: left alone")
+
+    def vms(self) -> None:
+        marked = self.marked_vms()
+        self._ledger_unmarked({vm._moId for vm, _, _ in marked})
+        created = {e["moid"]: e.get("time", 0) for e in self.entries if e.get("kind") == "vm" and e.get("moid")}
+        marked.sort(key=lambda m: (created.get(m[0]._moId, 0), _moid_number(m[0]._moId)), reverse=True)
+        for vm, props, run_id in marked:
+            if props.get("runtime.powerState") == "poweredOn":
+                self.act(f"power off VM {props.get('name')} ({vm._moId}, run {run_id})",
+                         lambda vm=vm: self.client.invoke(vm, "PowerOffVM_Task"))
+        failed = []
+        for vm, props, run_id in marked:
+            what = "template" if props.get("config.template") else "VM"
+            if not self._destroy(vm, f"destroy {what} {props.get('name')} ({vm._moId}, run {run_id})", quiet=True):
+                failed.append((vm, props, run_id))
+        for vm, props, run_id in failed:  # a dependency (linked clone) may have gone first: try once more
+            self._destroy(vm, f"destroy VM {props.get('name')} ({vm._moId}, run {run_id}) (retry)", quiet=False)
+
+    def _destroy(self, vm: Any, text: str, quiet: bool) -> bool:
+        if not quiet or self.dry_run:
+            return self.act(text, lambda: self._destroy_call(vm))
+        try:
+            self._destroy_call(vm)
+        except (vmodl.MethodFault, TaskFailed) as err:
+            self.echo(f"{self.client.name}: {text}: {err} (will retry)")
+            return False
+        line = f"{self.client.name}: {text}"
+        self.echo(line)
+        self.report.actions.append(line)
+        return True
+
+    def _destroy_call(self, vm: Any) -> None:
+        try:
+            self.client.invoke(vm, "Destroy_Task")
+        except vmodl.fault.ManagedObjectNotFound:
+            return
+        except TaskFailed as err:
+            if not isinstance(err.fault, vmodl.fault.ManagedObjectNotFound):
+                raise
+
+    # ---- key providers -------------------------------------------------------------------------
+    def _providers_added(self) -> list[tuple[str, str]]:
+        """(provider id, run id) a selected run added and did not remove; ambiguous ones are reported."""
+        state: dict[tuple[str, str], str] = {}
+        for entry in self.entries:
+            if entry.get("kind") == "key_provider" and self.selection.wants(entry.get("run_id")):
+                key = (entry["provider_id"], entry["run_id"])
+                phase = entry.get("phase", "creating")
+                if phase != "creating" or key not in state:
+                    state[key] = phase
+        for (provider, run_id), phase in sorted(state.items()):
+            if phase == "creating":
+                self.report.skipped.append(f"{self.client.name}: run {run_id} was registering key provider {provider} "
+                                           "when it stopped; the ledger does not show it added it: left alone")
+        return [key for key, phase in sorted(state.items()) if phase == "created"]
+
+    def providers(self) -> list[str]:
+        """Remove providers the runs added; returns those still registered afterwards."""
+        wanted = self._providers_added()
+        if not wanted:
+            return []
+        try:
+            present = keys.list_providers(self.client)
+        except TargetLacks as err:
+            self.report.problems.append(f"{self.client.name}: cannot list key providers ({err})")
+            return [p for p, _ in wanted]
+        for provider, run_id in wanted:
+            if provider in present:
+                self.act(f"remove key provider {provider} (added by run {run_id})",
+                         lambda p=provider: keys.remove_provider(self.client, p))
+        if self.dry_run:
+            return [p for p, _ in wanted if p in present]
+        after = keys.list_providers(self.client)
+        return [p for p, _ in wanted if p in after]
+
+    # ---- restores --------------------------------------------------------------------------------
+    def restores(self) -> None:
+        done = {e.get("restore_id") for e in self.entries if e.get("kind") == "restore" and e.get("phase") == "done"}
+        pending = [e for e in self.entries if e.get("kind") == "restore" and e.get("phase") != "done"
+                   and self.selection.wants(e.get("run_id")) and e.get("restore_id") not in done]
+        for entry in reversed(pending):  # LIFO, like the run's own cleanup
+            action = entry.get("action")
+            if action == "cluster_ha":
+                self._restore_cluster(entry)
+            elif action == "default_provider":
+                self._restore_default(entry)
+            else:
+                self.report.skipped.append(f"{self.client.name}: cannot restore automatically (run {entry.get('run_id')}): "
+                                           f"{entry.get('description', '?')}")
+
+    def _restore_cluster(self, entry: dict[str, Any]) -> None:
+        cluster = vim.ClusterComputeResource(entry["cluster"], self.client.si._stub)
+        ha, drs = hosts.cluster_settings(self.client, cluster)
+        want_ha, want_drs = entry.get("ha"), entry.get("drs")
+        if (want_ha is None or want_ha == ha) and (want_drs is None or want_drs == drs):
+            return
+        self.act(f"restore cluster {entry['cluster']} HA={want_ha} DRS={want_drs} (run {entry['run_id']})",
+                 lambda: hosts.set_cluster(self.client, cluster, ha=want_ha, drs=want_drs))
+
+    def _restore_default(self, entry: dict[str, Any]) -> None:
+        want = entry.get("provider_id")
+        if keys.default_provider(self.client) == want:
+            return
+        self.act(f"restore default key provider {want or '(none)'} (run {entry['run_id']})",
+                 lambda: keys.set_default(self.client, want))
+
+    # ---- all -------------------------------------------------------------------------------------
+    def run(self) -> None:
+        self.vms()
+        providers_left = self.providers()
+        self.restores()
+        for vm, props, run_id in self.marked_vms():
+            self.report.remaining.append(f"{self.client.name}: VM {props.get('name')} ({vm._moId}, run {run_id})")
+        for provider in providers_left:
+            self.report.remaining.append(f"{self.client.name}: key provider {provider}")
+
+
+def sweep(env: Any, selection: Selection, reports: Path = Path("reports"), dry_run: bool = False,
+          vcenter: str | None = None, echo: Callable[[str], None] = print) -> SweepReport:
+    """Sweep the selected runs' leftovers from every vCenter of an open Environment (or the named one)."""
+    from harness.evidence.recorder import Recorder, reset_recorder, use_recorder
+    from harness.vsphere.client import VCenterClient
+    inventory = env.inventory
+    entries = [e for e in read_ledgers(reports) if selection.wants(e.get("run_id"))]
+    names = {vc.name for vc in inventory.vcenters}
+    report = SweepReport()
+    for other in sorted({e.get("vcenter") for e in entries if e.get("vcenter") and e.get("vcenter") not in names}):
+        report.skipped.append(f"ledger names vCenter {other}, which this inventory lacks: not swept")
+    token = use_recorder(Recorder(test_id="sweep"))
+    try:
+        for entry in [inventory.vcenter(vcenter)] if vcenter else inventory.vcenters:
+            client = VCenterClient(entry.name, env.service_instance(entry.name), inventory.timeouts, entry.target)
+            _VCenterSweep(client, entries, selection, dry_run, report, echo).run()
+    finally:
+        reset_recorder(token)
+    return report

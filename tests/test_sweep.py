@@ -1,0 +1,259 @@
+"""vcrypt sweep: removes marked leftovers of aborted runs (from ledgers and from markers alone),
+never an unmarked VM, removes only providers a run added, and redoes recorded restores.
+
+The fake lives in the test's process, so sweeps run through harness.sweep against an Environment
+opened here; the click command's argument handling is tested separately. One test sweeps a vcsim.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from harness.audit import READ_METHODS
+from harness.cleanup import Ledger, annotation
+from harness.cli import main
+from harness.environment import Environment, open_environment
+from harness.inventory import parse_inventory
+from harness.sweep import Selection, sweep
+from harness.vsphere import find, hosts, keys, snapshots, vms
+from harness.vsphere.client import VCenterClient
+from harness.vsphere.props import retrieve_all
+
+REPO = Path(__file__).resolve().parents[1]
+FAKE = REPO / "inventories" / "fake.yaml"
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[Environment]:
+    with open_environment(FAKE) as environment:
+        yield environment
+
+
+def _client(env: Environment, name: str = "vc-a") -> VCenterClient:
+    entry = env.inventory.vcenter(name)
+    return VCenterClient(entry.name, env.service_instance(entry.name), env.inventory.timeouts, entry.target)
+
+
+@pytest.fixture(scope="module")
+def client(env: Environment) -> VCenterClient:
+    return _client(env)
+
+
+@pytest.fixture(scope="module")
+def place(client: VCenterClient) -> find.Placement:
+    return find.placement(client, "DC0", "DC0_C0")
+
+
+def inventory_vms(client: VCenterClient) -> dict[str, tuple[str, str, bool]]:
+    """name -> (annotation, power state, template), read through pyVmomi."""
+    found = retrieve_all(client, vms.vim.VirtualMachine,
+                         ["name", "config.annotation", "runtime.powerState", "config.template"])
+    return {p["name"]: (p.get("config.annotation") or "", p.get("runtime.powerState"), bool(p.get("config.template")))
+            for _, p in found.values()}
+
+
+def make_vm(client: VCenterClient, place: find.Placement, name: str, note: str, on: bool = False,
+            snaps: int = 0, template: bool = False, ledger: Ledger | None = None, run_id: str = "") -> Any:
+    vm = vms.create_vm(client, place, name, note)
+    for i in range(snaps):
+        snapshots.create(client, vm, f"snap-{i}")
+    if template:
+        vms.mark_as_template(client, vm)
+    if on:
+        vms.power_on(client, vm)
+    if ledger is not None:
+        ledger.append(kind="vm", vcenter=client.name, moid=vm._moId, name=name, run_id=run_id, phase="created")
+    return vm
+
+
+def quiet(_: str) -> None:
+    """Sweep output is asserted through the report, not the console."""
+
+
+# ---- fake: dry run, then the real sweep ---------------------------------------------------------
+def test_dry_run_changes_nothing_then_sweep_removes_only_marked(env: Environment, client: VCenterClient,
+                                                               place: find.Placement, tmp_path: Path) -> None:
+    run = "r-dry"
+    ledger = Ledger(tmp_path / run / "ledger.jsonl")
+    marked = {f"vcrypt-{run}-on": dict(on=True), f"vcrypt-{run}-snaps": dict(snaps=2),
+              f"vcrypt-{run}-tmpl": dict(template=True), f"vcrypt-{run}-plain": {}}
+    for name, opts in marked.items():
+        make_vm(client, place, name, annotation(run, "T-1"), ledger=ledger, run_id=run, **opts)
+    # Look-alikes: the run's name prefix, and the marker text not at the start (not the marker).
+    lookalike = make_vm(client, place, f"vcrypt-{run}-lookalike", f"copied from {annotation(run)}", on=True)
+    make_vm(client, place, f"vcrypt-{run}-bare", "")
+    ledger.append(kind="vm", vcenter="vc-a", moid=lookalike._moId, name=f"vcrypt-{run}-lookalike", run_id=run,
+                  phase="created")  # even the ledger naming it does not make it sweepable
+    before = inventory_vms(client)
+    fake = env.fake_vcenter("vc-a")
+    start = len(fake.call_log)
+
+    dry = sweep(env, Selection(frozenset({run})), tmp_path, dry_run=True, echo=quiet)
+
+    assert inventory_vms(client) == before
+    assert {m for _, m in fake.call_log[start:]} <= READ_METHODS, "a dry run invoked a mutating method"
+    assert dry.exit_code == 1 and len(dry.remaining) == 4
+    assert any("would power off VM vcrypt-r-dry-on" in a for a in dry.actions)
+    assert any("would destroy template vcrypt-r-dry-tmpl" in a for a in dry.actions)
+    assert not any("lookalike" in a or "bare" in a for a in dry.actions)
+
+    done = sweep(env, Selection(frozenset({run})), tmp_path, echo=quiet)
+
+    after = inventory_vms(client)
+    assert done.exit_code == 0, done.remaining + done.problems
+    assert not set(marked) & set(after), "marked VMs (incl. template and snapshots) must be gone"
+    assert after[f"vcrypt-{run}-lookalike"] == before[f"vcrypt-{run}-lookalike"]
+    assert after[f"vcrypt-{run}-bare"] == before[f"vcrypt-{run}-bare"]
+    assert any("lookalike" in s and "lacks the harness marker" in s for s in done.skipped)
+    assert {n for n in before if n.startswith("DC0_")} <= set(after), "the lab's own VMs survive"
+
+
+def test_marker_only_without_ledger_and_run_filter(env: Environment, client: VCenterClient,
+                                                  place: find.Placement, tmp_path: Path) -> None:
+    empty = tmp_path / "no-reports"
+    for run in ("r-go", "r-keep"):
+        make_vm(client, place, f"vcrypt-{run}-a", annotation(run), on=True)
+        make_vm(client, place, f"vcrypt-{run}-b", annotation(run, "T-2"), snaps=1)
+    make_vm(client, place, "vcrypt-r-go-unmarked", "vcrypt-harness")  # the marker word, but no run=
+
+    first = sweep(env, Selection(frozenset({"r-go"})), empty, echo=quiet)
+
+    left = inventory_vms(client)
+    assert first.exit_code == 0
+    assert "vcrypt-r-go-a" not in left and "vcrypt-r-go-b" not in left
+    assert {"vcrypt-r-keep-a", "vcrypt-r-keep-b", "vcrypt-r-go-unmarked"} <= set(left)
+
+    everything = sweep(env, Selection(None), empty, echo=quiet)
+
+    left = inventory_vms(client)
+    assert everything.exit_code == 0
+    assert not [n for n, (note, _, _) in left.items() if note.startswith("vcrypt-harness run=")]
+    assert "vcrypt-r-go-unmarked" in left
+
+
+def test_providers_and_restores_from_the_ledger(env: Environment, client: VCenterClient, tmp_path: Path) -> None:
+    run = "r-prov"
+    ledger = Ledger(tmp_path / run / "ledger.jsonl")
+    endpoint = env.kms_endpoints["shared"]
+    added = "vcrypt-r-prov-kms"
+    assert keys.register_provider(client, endpoint, added, make_default=False)
+    ledger.append(kind="key_provider", vcenter="vc-a", provider_id=added, run_id=run, phase="creating")
+    ledger.append(kind="key_provider", vcenter="vc-a", provider_id=added, run_id=run, phase="created")
+    # The run only got as far as "creating" for the lab's shared provider: it must survive.
+    ledger.append(kind="key_provider", vcenter="vc-a", provider_id=endpoint.provider_id, run_id=run, phase="creating")
+
+    cluster = find.by_name(client, vms.vim.ClusterComputeResource, "DC0_C0")
+    ha, drs = hosts.cluster_settings(client, cluster)
+    hosts.set_cluster(client, cluster, ha=not ha)
+    ledger.append(kind="restore", vcenter="vc-a", run_id=run, restore_id="r1", description="HA back",
+                  action="cluster_ha", cluster=cluster._moId, ha=ha, drs=drs)
+    default = keys.default_provider(client)
+    keys.set_default(client, "vcrypt-dedicated-kms")
+    ledger.append(kind="restore", vcenter="vc-a", run_id=run, restore_id="r2", description="default back",
+                  action="default_provider", provider_id=default)
+    ledger.append(kind="restore", vcenter="vc-a", run_id=run, restore_id="r3", description="already undone",
+                  action="default_provider", provider_id=None)
+    ledger.append(kind="restore", phase="done", restore_id="r3", run_id=run)
+    ledger.append(kind="restore", vcenter="vc-a", run_id=run, restore_id="r4", description="stop the KMS again")
+
+    dry = sweep(env, Selection(frozenset({run})), tmp_path, dry_run=True, echo=quiet)
+
+    assert added in keys.list_providers(client) and hosts.cluster_settings(client, cluster)[0] == (not ha)
+    assert dry.exit_code == 1 and any(added in r for r in dry.remaining)
+    assert any(f"would remove key provider {added}" in a for a in dry.actions)
+
+    done = sweep(env, Selection(frozenset({run})), tmp_path, echo=quiet)
+
+    providers = keys.list_providers(client)
+    assert done.exit_code == 0, done.remaining + done.problems
+    assert added not in providers and endpoint.provider_id in providers
+    assert hosts.cluster_settings(client, cluster) == (ha, drs)
+    assert keys.default_provider(client) == default, "the done restore (r3, to no default) must not be redone"
+    assert any(endpoint.provider_id in s and "left alone" in s for s in done.skipped)
+    assert any("cannot restore automatically" in s and "stop the KMS again" in s for s in done.skipped)
+
+
+def test_scratch_writes_what_sweep_reads(env: Environment, client: VCenterClient, tmp_path: Path) -> None:
+    """Scratch.restore/provider entries round-trip: a finished run's undos are not redone."""
+    from harness.fixtures import Scratch
+    state = SimpleNamespace(ledger=Ledger(tmp_path / "r-scr" / "ledger.jsonl"), run_id="r-scr",
+                            inventory=env.inventory)
+    scratch = Scratch(state, "T-9", "tests::x", "main")
+    undone: list[str] = []
+    scratch.restore("note only", lambda: undone.append("x"), {"action": "default_provider", "vcenter": "vc-a",
+                                                              "provider_id": keys.default_provider(client)})
+    scratch.provider(client, env.kms_endpoints["shared"], "vcrypt-r-scr-kms")
+    entries = state.ledger.entries()
+    assert [e.get("phase") for e in entries if e["kind"] == "key_provider"] == ["creating", "created"]
+    assert scratch.cleanup.run() == [] and undone == ["x"]
+    phases = [(e["kind"], e.get("phase")) for e in state.ledger.entries()]
+    assert ("restore", "done") in phases and ("key_provider", "removed") in phases
+
+    report = sweep(env, Selection(frozenset({"r-scr"})), tmp_path, echo=quiet)
+
+    assert report.exit_code == 0 and report.actions == [] and report.skipped == []
+
+
+# ---- CLI argument handling ------------------------------------------------------------------------
+@pytest.mark.parametrize("args", [[], ["--run-id", "x", "--all-runs"]])
+def test_cli_needs_exactly_one_selection(args: list[str]) -> None:
+    result = CliRunner().invoke(main, ["sweep", "--inventory", str(FAKE), *args])
+    assert result.exit_code == 2
+    assert "--run-id" in result.output and "--all-runs" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_bad_inventory_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("vcenters: [{name: x, target: nope}]\n")
+    result = CliRunner().invoke(main, ["sweep", "--inventory", str(bad), "--all-runs"])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and str(bad) in result.output
+
+
+def test_cli_sweeps_a_clean_target(tmp_path: Path) -> None:
+    """The command end to end (it builds its own fake): nothing marked, exit 0."""
+    result = CliRunner().invoke(main, ["sweep", "--inventory", str(FAKE), "--all-runs", "--dry-run",
+                                       "--reports", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "nothing to sweep" in result.output
+
+
+# ---- vcsim: its state lives in another process, as after a SIGKILL -----------------------------------
+def _require_toolchain() -> None:
+    from harness.vcsim import toolchain_status
+    reason = toolchain_status()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must provide the vcsim toolchain: {reason}")
+    pytest.skip(reason)
+
+
+def test_sweep_on_vcsim(tmp_path: Path) -> None:
+    _require_toolchain()
+    from harness.vcsim import VcsimProcess, build_launcher
+    with VcsimProcess(tmp_path / "sim", binary=build_launcher(), api_version="7.0.3.0") as sim:
+        data = {"vcenters": [{"name": "sim", "target": "vcsim", "url": sim.url, "user": "u", "tls": {"insecure": True},
+                              "datacenter": "DC0", "cluster": "DC0_C0"}],
+                "safety": {"allow_mutations": True}}
+        inventory = parse_inventory(data, tmp_path / "vcsim.yaml")
+        with open_environment(inventory, workdir=tmp_path / "env") as environment:
+            sim_client = _client(environment, "sim")
+            sim_place = find.placement(sim_client, "DC0", "DC0_C0")
+            make_vm(sim_client, sim_place, "vcrypt-r-sim-a", annotation("r-sim"), on=True)
+            make_vm(sim_client, sim_place, "vcrypt-r-sim-b", annotation("r-sim"), snaps=1)
+            make_vm(sim_client, sim_place, "vcrypt-r-sim-unmarked", "")
+            before = inventory_vms(sim_client)
+
+            report = sweep(environment, Selection(frozenset({"r-sim"})), tmp_path / "reports", echo=quiet)
+
+            after = inventory_vms(sim_client)
+        assert report.exit_code == 0, report.remaining + report.problems
+        assert "vcrypt-r-sim-a" not in after and "vcrypt-r-sim-b" not in after
+        assert set(before) - {"vcrypt-r-sim-a", "vcrypt-r-sim-b"} == set(after)
