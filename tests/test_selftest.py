@@ -1,0 +1,46 @@
+"""Every verdict can fail: each rule has seeded defects, and `vcrypt selftest` catches every one."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.fakevc.defects import load_all
+from harness.rules import load_rules
+from harness.vsphere.hosts import EmptyObservation, require_some
+
+ROOT = Path(__file__).resolve().parent.parent
+REFUSAL_WORDS = ("refused", "cannot", " fails", "needs")
+
+
+def test_every_rule_has_at_least_one_seeded_defect():
+    covered = {d.rule for d in load_all().values()}
+    missing = [rid for rid in load_rules() if rid not in covered]
+    assert not missing, f"rules without a defect: {missing}"
+
+
+def test_every_defect_names_a_known_rule():
+    catalogue = load_rules()
+    assert [d.name for d in load_all().values() if d.rule not in catalogue] == []
+
+
+def test_every_refusal_rule_has_a_half_applied_defect():
+    refusal_rules = [r.id for r in load_rules().values() if any(w in r.text for w in REFUSAL_WORDS)]
+    half = {d.rule for d in load_all().values() if d.half_applied}
+    missing = [rid for rid in refusal_rules if rid not in half]
+    assert not missing, f"refusal rules without a half-applied defect: {missing}"
+
+
+def test_an_observation_over_nothing_is_refused_rather_than_passing_vacuously():
+    with pytest.raises(EmptyObservation):
+        require_some([], "host")
+    assert require_some(["h"], "host") == ["h"]
+
+
+def test_selftest_catches_every_defect_and_the_baseline_passes():
+    proc = subprocess.run([sys.executable, "-c", "from harness.cli import main; main()", "selftest", "-n", "2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert "MISSED" not in proc.stdout
