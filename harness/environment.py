@@ -170,6 +170,19 @@ class Environment:
         entry = self.inventory.vcenter(name)
         return self.world.vcenters.get(entry.name) if self.world and entry.target == "fake" else None
 
+    def disk_reader(self, name: str | None = None) -> Any:
+        """A reader of VM disk bytes at rest (DATA-AT-REST): `read(vm, disk_key) -> bytes`.
+
+        Only the fake can hand out a disk's stored bytes; a real vCenter or vcsim raises
+        TargetLacks (tests gate on the `disk_bytes` capability).
+        """
+        from harness.vsphere.disks import FakeDiskReader
+        from harness.vsphere.errors import TargetLacks
+        fake = self.fake_vcenter(name)
+        if fake is None:
+            raise TargetLacks(self.inventory.vcenter(name).name, "disk bytes at rest (datastore download)")
+        return FakeDiskReader(fake)
+
     def describe(self) -> dict[str, Any]:
         return {"kms": {"embedded": self.inventory.kms.embedded,
                         "servers": [e.describe() for e in self.kms_endpoints.values()]}}

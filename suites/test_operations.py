@@ -6,6 +6,7 @@ from pyVmomi import vim
 
 from harness.checks import refused, unchanged
 from harness.vsphere import crypto, keys, snapshots, vms
+from harness.vsphere.hosts import require_some
 
 pytestmark = pytest.mark.requires("vm_encryption", "key_providers")
 
@@ -68,3 +69,110 @@ def test_decrypting_or_recrypting_an_unencrypted_vm_is_refused(operation, scratc
     refused(actions[operation], f"{operation} an unencrypted VM")
 
     unchanged(before, vms.state(vc, vm, label="after", phase="after"), f"{operation} an unencrypted VM")
+
+
+# ---- OP-DECRYPT-OFF -------------------------------------------------------------------------------
+@pytest.mark.rule("OP-DECRYPT-OFF")
+@pytest.mark.requires("storage_policies")
+@pytest.mark.test_id("4aea813b-c84c-4fba-bba6-7bade3ab73f4")
+def test_decrypting_a_powered_on_vm_is_refused_and_it_keeps_its_key(encrypted_vm, vc, policies_a):
+    vms.power_on(vc, encrypted_vm)
+    before = vms.state(vc, encrypted_vm, label="before decrypt", phase="before")
+    assert before.encrypted and before.power == "poweredOn"
+
+    # API.md 10: the real fault class for a decrypt while powered on is UNCONFIRMED: recorded, not asserted.
+    refused(lambda: crypto.decrypt(vc, encrypted_vm, policies_a.plain), "decrypt a powered-on VM")
+
+    after = vms.state(vc, encrypted_vm, label="after refused decrypt", phase="after")
+    unchanged(before, after, "decrypt a powered-on VM")
+    assert after.key == before.key and all(k is not None for k in after.disk_keys)
+
+
+# ---- OP-DEEP-OFF-NO-SNAPSHOTS ---------------------------------------------------------------------
+@pytest.mark.rule("OP-DEEP-OFF-NO-SNAPSHOTS")
+@pytest.mark.requires("storage_policies")
+@pytest.mark.test_id("9bff5da4-610a-4ee7-851b-3332b1cc5890")
+def test_a_deep_recrypt_of_a_powered_on_vm_is_refused_and_the_key_is_unchanged(encrypted_vm, vc, provider, policies_a):
+    vms.power_on(vc, encrypted_vm)
+    before = vms.state(vc, encrypted_vm, label="before deep recrypt", phase="before")
+    assert before.encrypted and before.power == "poweredOn"
+    new_key = keys.generate_key(vc, provider)
+
+    refused(lambda: crypto.deep_rekey(vc, encrypted_vm, new_key, policies_a.encryption),
+            "deep recrypt a powered-on VM")
+
+    after = vms.state(vc, encrypted_vm, label="after refused deep recrypt", phase="after")
+    unchanged(before, after, "deep recrypt a powered-on VM")
+    assert new_key not in (after.key, *after.disk_keys)
+
+
+@pytest.mark.rule("OP-DEEP-OFF-NO-SNAPSHOTS")
+@pytest.mark.requires("snapshots", "storage_policies")
+@pytest.mark.test_id("37b1739c-b33d-421e-98d5-309b97cc2d2b")
+def test_a_deep_recrypt_of_a_vm_with_snapshots_is_refused_and_no_key_changes(encrypted_vm, vc, provider, policies_a):
+    snapshots.create(vc, encrypted_vm, "before-deep")
+    before = vms.state(vc, encrypted_vm, label="before deep recrypt", phase="before")
+    assert before.encrypted and before.power == "poweredOff" and before.snapshot_count == 1
+    snaps_before = require_some(snapshots.with_keys(vc, encrypted_vm, label="snapshot keys before", phase="before"),
+                                "snapshot")
+    new_key = keys.generate_key(vc, provider)
+
+    refused(lambda: crypto.deep_rekey(vc, encrypted_vm, new_key, policies_a.encryption),
+            "deep recrypt a VM with snapshots")
+
+    after = vms.state(vc, encrypted_vm, label="after refused deep recrypt", phase="after")
+    unchanged(before, after, "deep recrypt a VM with snapshots")
+    snaps_after = snapshots.with_keys(vc, encrypted_vm, label="snapshot keys after", phase="after")
+    assert [(s.name, s.key) for s in snaps_after] == [(s.name, s.key) for s in snaps_before], \
+        "a snapshot's key changed although the deep recrypt was refused"
+
+
+# ---- OP-DISK-WITH-HOME ----------------------------------------------------------------------------
+@pytest.mark.rule("OP-DISK-WITH-HOME")
+@pytest.mark.requires("storage_policies")
+@pytest.mark.test_id("bbe661b3-e5e2-4008-8919-34eb5393fc58")
+def test_adding_an_encrypted_disk_to_an_unencrypted_vm_is_refused(scratch, vc, place, provider, policies_a):
+    vm = scratch.vm(vc, place, "plain-add-disk")
+    before = vms.state(vc, vm, label="before adding an encrypted disk", phase="before")
+    assert not before.encrypted and len(before.disk_keys) == 1
+    key = keys.generate_key(vc, provider)
+
+    refused(lambda: vms.reconfigure(vc, vm, crypto.add_encrypted_disk_spec(key, policies_a.encryption)),
+            "add an encrypted disk to an unencrypted VM")
+
+    after = vms.state(vc, vm, label="after refused add", phase="after")
+    unchanged(before, after, "add an encrypted disk to an unencrypted VM")
+    assert after.disk_keys == (None,), f"disks after the refusal: {after.disk_keys}"
+
+
+@pytest.mark.rule("OP-DISK-WITH-HOME")
+@pytest.mark.requires("storage_policies")
+@pytest.mark.test_id("b0a558e3-4286-41f2-af0f-6ebc6f8dbeb4")
+def test_encrypting_only_the_disks_of_an_unencrypted_vm_is_refused(scratch, vc, place, provider, policies_a):
+    vm = scratch.vm(vc, place, "plain-disks-only", disks=2)
+    before = vms.state(vc, vm, label="before encrypting the disks only", phase="before")
+    assert not before.encrypted and before.disk_keys == (None, None)
+    key = keys.generate_key(vc, provider)
+
+    refused(lambda: vms.reconfigure(vc, vm, crypto.encrypt_disk_only_spec(vc, vm, key, policies_a.encryption)),
+            "encrypt the disks of a VM whose home is unencrypted")
+
+    after = vms.state(vc, vm, label="after refused disk encryption", phase="after")
+    unchanged(before, after, "encrypt the disks of a VM whose home is unencrypted")
+    assert after.key is None and after.disk_keys == (None, None)
+
+
+@pytest.mark.rule("OP-DISK-WITH-HOME")
+@pytest.mark.requires("storage_policies")
+@pytest.mark.test_id("6aca179c-9310-415f-bfb4-11d8f109239b")
+def test_an_encrypted_disk_can_be_added_once_the_vm_home_is_encrypted(encrypted_vm, vc, provider, policies_a):
+    """The other half of the rule: the refusal above is about the unencrypted home, not about new disks."""
+    before = vms.state(vc, encrypted_vm, label="encrypted VM before adding a disk", phase="before")
+    assert before.encrypted and len(before.disk_keys) == 1
+
+    vms.reconfigure(vc, encrypted_vm, crypto.add_encrypted_disk_spec(before.key, policies_a.encryption))
+
+    after = vms.state(vc, encrypted_vm, label="after adding an encrypted disk", phase="after")
+    assert len(after.disk_keys) == 2, f"disks after the add: {after.disk_keys}"
+    assert all(k is not None for k in after.disk_keys), f"the added disk is not encrypted: {after.disk_keys}"
+    assert after.key == before.key

@@ -37,7 +37,8 @@ class FakeStubAdapter(SoapStubAdapterBase):
         self.SerializeRequest(mo, info, args)  # client-side checks: version, types, required fields
         kwargs = wire.decode_arguments(info, args, self.version)
         try:
-            result = self.vc.invoke(self.session_key, mo._moId, info.wsdlName, kwargs, self.endpoint)
+            result = self.vc.invoke(self.session_key, mo._moId, info.wsdlName, kwargs, self.endpoint,
+                                    privilege=getattr(info, "privId", None), mo_type=type(mo))
         except vmodl.MethodFault as fault:
             raise wire.encode_fault(self, fault) from None
         if info.wsdlName in ("Login", "LoginByToken"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -19,9 +20,19 @@ from harness.fakevc.model.base import MO, CallContext
 if TYPE_CHECKING:
     from harness.fakevc.world import FakeWorld
 
-# Methods a client may call before logging in, as on vCenter.
-_ANONYMOUS = {"RetrieveServiceContent", "Login", "CurrentTime", "LoginByToken", "Fetch"}
-_ANONYMOUS_FETCH_TYPES = (vim.ServiceInstance,)
+# Methods a client may call before logging in, as on vCenter (PBM's content is anonymous too).
+_ANONYMOUS = {"RetrieveServiceContent", "Login", "CurrentTime", "LoginByToken", "Fetch", "PbmRetrieveServiceContent"}
+# Anonymous property reads: the service content, and the session manager (currentSession is
+# unset without a session: pyVmomi's "is my session alive" check relies on it).
+_ANONYMOUS_FETCH = {vim.ServiceInstance: None,
+                    vim.SessionManager: {"currentSession", "defaultLocale", "supportedLocaleList", "message"}}
+
+
+def _anonymous_fetch(mo: MO, prop: str) -> bool:
+    for typ, props in _ANONYMOUS_FETCH.items():
+        if isinstance(mo.ref, typ):
+            return props is None or prop.split(".")[0] in props
+    return False
 
 
 @dataclass
@@ -30,6 +41,9 @@ class Session:
     user: str
     expired: bool = False
     login_time: float = 0.0
+    last_active: float = 0.0
+    call_count: int = 0
+    locale: str = "en"
 
 
 @dataclass
@@ -57,6 +71,7 @@ class FakeVCenter:
         self._ids = itertools.count(1)
         self.call_log: list[tuple[str, str]] = []  # (moId, method): lets tests prove what was invoked
         self.drop_next_calls = 0                  # injected dropped connections
+        self._local = threading.local()           # the call being served on this thread
 
     # ---- registry -------------------------------------------------------------------------
     @property
@@ -71,7 +86,8 @@ class FakeVCenter:
         registry[mo.moid] = mo
 
     def unregister(self, mo: MO) -> None:
-        self.objects.pop(mo.moid, None)
+        registry = self.pbm_objects if getattr(mo, "endpoint", "vim") == "pbm" else self.objects
+        registry.pop(mo.moid, None)
 
     def lookup(self, ref: Any) -> MO:
         """The model behind a MoRef, or ManagedObjectNotFound as vCenter says."""
@@ -79,7 +95,7 @@ class FakeVCenter:
         mo = self.objects.get(moid)
         if mo is None or (not isinstance(ref, str) and not isinstance(mo.ref, type(ref))
                           and not issubclass(mo.vim_type, type(ref))):
-            raise vmodl.fault.ManagedObjectNotFound(obj=ref if not isinstance(ref, str) else None,
+            raise vmodl.fault.ManagedObjectNotFound(obj=ref if not isinstance(ref, str) else vmodl.ManagedObject(moid),
                                                      msg=f"The object '{moid}' has already been deleted or has not been completely created")
         return mo
 
@@ -108,8 +124,9 @@ class FakeVCenter:
         return not self.version.startswith(("7", "8", "9"))
 
     # ---- users and sessions ------------------------------------------------------------------
-    def add_user(self, name: str, password: str) -> User:
-        user = User(name, password)
+    def add_user(self, name: str, password: str, groups: list[str] | None = None) -> User:
+        """Test hook: a local user that can log in (real vCenter users come from SSO)."""
+        user = User(name, password, list(groups or []))
         self.users[name.lower()] = user
         return user
 
@@ -119,11 +136,17 @@ class FakeVCenter:
             raise vim.fault.InvalidLogin(msg="Cannot complete login due to an incorrect user name or password.")
         return user
 
-    def open_session(self, user: User) -> Session:
-        import time
-        session = Session(key=str(uuid.uuid4()), user=user.name, login_time=time.time())
+    def open_session(self, user: User, locale: str | None = None) -> Session:
+        moment = time.time()
+        session = Session(key=str(uuid.uuid4()), user=user.name, login_time=moment, last_active=moment,
+                          locale=locale or "en")
         self.sessions[session.key] = session
         return session
+
+    def current_context(self) -> CallContext | None:
+        """The context of the call this thread is serving (computed properties such as
+        SessionManager.currentSession depend on the caller)."""
+        return getattr(self._local, "ctx", None)
 
     def expire_sessions(self) -> None:
         """Fault injection: every open session becomes invalid (as after a vCenter restart)."""
@@ -136,29 +159,59 @@ class FakeVCenter:
 
     # ---- dispatch ------------------------------------------------------------------------------
     def invoke(self, session_key: str | None, moid: str, method: str, kwargs: dict[str, Any],
-               endpoint: str = "vim") -> Any:
-        """Run one API method on one object; raises the vmodl fault a vCenter would send."""
+               endpoint: str = "vim", privilege: str | None = None, mo_type: type | None = None) -> Any:
+        """Run one API method on one object; raises the vmodl fault a vCenter would send.
+
+        `privilege` is the method's VMODL privilege (checked before the method runs); a fault a
+        privilege check deferred (a half-applied defect) is raised after the method ran.
+        """
         with self.lock:
             if self.drop_next_calls > 0:
                 self.drop_next_calls -= 1
-                raise ConnectionResetError(f"fake vCenter {self.name}: connection dropped (injected)")
+                raise ConnectionResetError(f"fake vCenter {self.name}: connection reset by peer (injected)")
             self.call_log.append((moid, method))
+            if endpoint == "pbm":
+                from harness.fakevc.model.pbm import install
+                install(self)
             mo = (self.pbm_objects if endpoint == "pbm" else self.objects).get(moid)
             if mo is None:
                 raise vmodl.fault.ManagedObjectNotFound(
+                    obj=(mo_type or vmodl.ManagedObject)(moid),
                     msg=f"The object '{moid}' has already been deleted or has not been completely created")
             session = self.session_for(session_key)
-            anonymous_ok = method in _ANONYMOUS and (method != "Fetch" or isinstance(mo.ref, _ANONYMOUS_FETCH_TYPES))
+            anonymous_ok = method in _ANONYMOUS and (method != "Fetch" or _anonymous_fetch(mo, kwargs.get("prop", "")))
             if session is None and not anonymous_ok:
                 raise vim.fault.NotAuthenticated(object=mo.ref, privilegeId="System.View",
                                                  msg="The session is not authenticated.")
+            if session is not None:
+                session.last_active = time.time()
+                session.call_count += 1
             ctx = CallContext(vc=self, session=session)
-            if method == "Fetch":
-                return mo.fetch(kwargs["prop"])
-            handler = getattr(mo, method, None)
-            if handler is None:
-                raise vmodl.fault.MethodNotFound(receiver=mo.ref, method=method,
-                                                 msg=f"Method {method} not implemented by the fake vCenter")
-            result = handler(ctx, **kwargs)
-            self.lock.notify_all()  # property-collector waiters re-check for changes
-            return result
+            previous = getattr(self._local, "ctx", None)
+            self._local.ctx = ctx
+            try:
+                return self._dispatch(ctx, mo, method, kwargs, privilege)
+            finally:
+                self._local.ctx = previous
+                self.lock.notify_all()  # property-collector waiters re-check for changes
+
+    def _dispatch(self, ctx: CallContext, mo: MO, method: str, kwargs: dict[str, Any], privilege: str | None) -> Any:
+        if method == "Fetch":
+            return mo.fetch(kwargs["prop"])
+        handler = getattr(mo, method, None)
+        if handler is None:
+            raise vmodl.fault.MethodNotFound(receiver=mo.ref, method=method,
+                                             msg=f"Method {method} not implemented by the fake vCenter")
+        authz = getattr(self, "authz", None)
+        if authz is not None and privilege:
+            authz.require_method(ctx, mo, privilege)
+        result = handler(ctx, **kwargs)
+        deferred = getattr(ctx, "deferred_fault", None)
+        if deferred is not None:
+            task = self.objects.get(getattr(result, "_moId", None) or "")
+            if task is not None and hasattr(task, "fail"):
+                task.info.result = None
+                task.fail(deferred)   # the work ran; the task reports the fault anyway
+            else:
+                raise deferred
+        return result

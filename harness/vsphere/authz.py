@@ -57,3 +57,84 @@ def role_id(client: Any, name: str) -> int:
         if role.name == name:
             return role.roleId
     raise LookupError(f"vCenter {client.name}: no role named {name!r}")
+
+
+def canonical(principal: str) -> str:
+    """`DOMAIN\\name` and `name@domain` name the same SSO principal; compare case-insensitively."""
+    text = (principal or "").strip().lower()
+    if "\\" in text:
+        domain, _, name = text.partition("\\")
+        return f"{name}@{domain}"
+    return text
+
+
+def holders(client: Any, privilege: str = DECRYPT) -> list[RoleGrant]:
+    """Every role holding exactly `privilege`, with every principal granted it (PRIV-AUDIT)."""
+    return [g for g in roles_with(client, privilege.rsplit(".", 1)[0] + ".") if privilege in g.privileges]
+
+
+def flagged(grants: list[RoleGrant], allow_list: list[str]) -> list[tuple[str, str]]:
+    """(role, principal) pairs beyond the allow-list: neither the role nor the principal is on it.
+
+    A role on the list with no principal is not a finding; a role off the list is flagged once per
+    principal, and once with principal "" when nobody holds it yet (the role itself is the finding).
+    """
+    allowed = {canonical(a) for a in allow_list}
+    out = []
+    for grant in grants:
+        if canonical(grant.role) in allowed:
+            continue
+        principals = [p for p in grant.principals if canonical(p) not in allowed]
+        out.extend((grant.role, p) for p in principals)
+        if not grant.principals:
+            out.append((grant.role, ""))
+    return out
+
+
+def role_privileges(client: Any, name: str) -> set[str]:
+    """The privileges of a role looked up by name (never by id: ids differ between versions)."""
+    roles = client.read(client.content.authorizationManager, ["roleList"]).get("roleList") or []
+    for role in roles:
+        if role.name == name:
+            return set(role.privilege or [])
+    raise LookupError(f"vCenter {client.name}: no role named {name!r}")
+
+
+def all_privileges(client: Any) -> set[str]:
+    """Every privilege id the vCenter defines (AuthorizationManager.privilegeList)."""
+    found = client.read(client.content.authorizationManager, ["privilegeList"]).get("privilegeList") or []
+    return {p.privId for p in found}
+
+
+def login_as(client: Any, user: str, password: str) -> Any:
+    """A separate session on the same vCenter as another user: a VCenterClient of its own.
+
+    The new session has its own connection (stub and cookie), so what it may do is decided by that
+    user's permissions only. Logout with `logout(session)`.
+    """
+    from pyVmomi import SoapStubAdapter
+
+    from harness.evidence.recorder import register_secret
+    from harness.vsphere.client import VCenterClient
+
+    register_secret(password)
+    stub = client.si._stub
+    if hasattr(stub, "vc"):  # the in-process fake: a second adapter on the same fake vCenter
+        from harness.fakevc.adapter import FakeStubAdapter
+        new_stub = FakeStubAdapter(stub.vc, version=stub.version)
+    else:
+        soap = getattr(stub, "soapStub", stub)
+        host, _, port = soap.host.rpartition(":")
+        new_stub = SoapStubAdapter(host=host or soap.host, port=int(port) if port.isdigit() else 443,
+                                   path=soap.path, version=soap.version, poolSize=0,
+                                   sslContext=soap.schemeArgs.get("context"), thumbprint=soap.thumbprint)
+    session = VCenterClient(name=f"{client.name} as {user}", si=vim.ServiceInstance("ServiceInstance", new_stub),
+                            timeouts=client.timeouts, target=client.target)
+    # Not through invoke: the result (a UserSession) carries the session key, which must not reach evidence.
+    logged_in = session.content.sessionManager.Login(userName=user, password=password)
+    client.recorder.note(f"logged in on {client.name} as", logged_in.userName)
+    return session
+
+
+def logout(session: Any) -> None:
+    session.invoke(session.content.sessionManager, "Logout")

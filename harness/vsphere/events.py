@@ -57,13 +57,15 @@ def query(client: Any, type_ids: list[str], since: datetime.datetime | None = No
     return out
 
 
-def wait_for_event(client: Any, type_id: str, since: datetime.datetime, timeout: float,
+def wait_for_event(client: Any, type_id: str | list[str], since: datetime.datetime, timeout: float,
                    entity: Any = None) -> list[SeenEvent]:
-    """Events of a type since a time, waiting up to `timeout` for the first (bounded, no busy loop)."""
+    """Events of a type (or of any of several) since a time, waiting up to `timeout` for the first
+    (bounded, backing off; returns at once when one is there)."""
+    type_ids = [type_id] if isinstance(type_id, str) else list(type_id)
     deadline = time.monotonic() + timeout
     delay = 0.05
     while True:
-        found = query(client, [type_id], since, entity)
+        found = query(client, type_ids, since, entity)
         if found or time.monotonic() >= deadline:
             return found
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
@@ -93,3 +95,22 @@ def alarm_status(client: Any, alarm: Any, entity: Any = None) -> str:
         if state.alarm._moId == alarm._moId:
             return state.overallStatus
     return "green"
+
+
+def wait_for_alarm_status(client: Any, alarm: Any, wanted: str, timeout: float, entity: Any = None) -> str:
+    """The alarm's status once it is `wanted`, or the last status seen when `timeout` runs out (bounded)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        status = alarm_status(client, alarm, entity)
+        if status == wanted or time.monotonic() >= deadline:
+            client.recorder.note(f"alarm {alarm._moId} status (wanted {wanted})", status)
+            return status
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 1.0)
+
+
+def alarm_names(client: Any, alarms: list[Any]) -> dict[str, str]:
+    """alarm moId -> its name (for evidence and messages; alarms are never selected by name)."""
+    infos = client.read_many(alarms, vim.alarm.Alarm, ["info.name"]) if alarms else {}
+    return {a._moId: infos.get(a._moId, {}).get("info.name", a._moId) for a in alarms}

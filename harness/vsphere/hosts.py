@@ -1,7 +1,8 @@
 """Hosts: crypto state per host, key caches per host, and cluster HA/DRS settings."""
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Callable
 
 from pyVmomi import vim
 
@@ -47,6 +48,37 @@ def key_caches(client: Any, hosts: list[Any]) -> dict[str, set[KeyRef]]:
     host_names = names(client, hosts)
     client.recorder.record_host_keys({host_names[m]: [f"{p}/{k}" for p, k in sorted(keys)] for m, keys in caches.items()})
     return caches
+
+
+def holders(caches: dict[str, set[KeyRef]], key: KeyRef) -> set[str]:
+    """The moIds of the hosts whose cache lists `key`."""
+    return {moid for moid, keys in caches.items() if key in keys}
+
+
+def key_caches_when(client: Any, hosts: list[Any], done: Callable[[dict[str, set[KeyRef]]], bool],
+                    timeout: float) -> dict[str, set[KeyRef]]:
+    """Key caches once `done(caches)` holds, or the last caches read when `timeout` runs out.
+
+    vCenter pushes keys asynchronously: a bounded wait (first read at once, then backing off),
+    never a fixed sleep. The caller asserts on what it gets back.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        caches = key_caches(client, hosts)
+        if done(caches) or time.monotonic() >= deadline:
+            return caches
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 1.0)
+
+
+def disable_crypto(client: Any, host: Any) -> None:
+    """CryptoManagerHostDisable (7.0): a crypto-safe host goes pendingIncapable until it reboots."""
+    manager = client.read(host, ["configManager.cryptoManager"]).get("configManager.cryptoManager")
+    if manager is None:
+        from harness.vsphere.errors import TargetLacks
+        raise TargetLacks(client.name, "HostSystem.configManager.cryptoManager")
+    client.invoke(manager, "CryptoManagerHostDisable")
 
 
 def cluster_settings(client: Any, cluster: Any) -> tuple[bool, bool]:

@@ -51,9 +51,12 @@ def default_provider(client: Any) -> str | None:
     return None
 
 
-def register_provider(client: Any, endpoint: Any, provider_id: str | None = None, make_default: bool = True) -> bool:
+def register_provider(client: Any, endpoint: Any, provider_id: str | None = None, make_default: bool = True,
+                      trust_client: bool = True) -> bool:
     """Register `endpoint` (a KmsEndpoint) as a standard key provider with full trust; idempotent.
 
+    With `trust_client=False` the client certificate is not uploaded (UploadClientCert skipped):
+    vCenter trusts the KMS, but the KMS has no reason to trust vCenter (KMS-STATUS).
     Returns True when this call added the provider (the caller then owns its removal).
     """
     cm = crypto_manager(client)
@@ -69,6 +72,8 @@ def register_provider(client: Any, endpoint: Any, provider_id: str | None = None
         raise ConnectionError(f"vCenter {client.name} could not retrieve the certificate of KMS "
                               f"{endpoint.address}:{endpoint.port}")
     client.invoke(cm, "UploadKmipServerCert", cluster=provider_ref(provider_id), certificate=cert.certificate)
+    if not trust_client:
+        return added
     client.invoke(cm, "UploadClientCert", cluster=provider_ref(provider_id), certificate=endpoint.client_cert_pem,
                   privateKey=endpoint.client_key_pem)
     if make_default and default_provider(client) is None:
@@ -83,12 +88,25 @@ def register_unreachable_provider(client: Any, provider_id: str, port: int) -> N
                   server=vim.encryption.KmipServerSpec(clusterId=provider_ref(provider_id), info=info))
 
 
+def move_server(client: Any, provider_id: str, server_name: str, address: str, port: int) -> None:
+    """UpdateKmipServer: point one server of a provider at another address and port."""
+    info = vim.encryption.KmipServerInfo(name=server_name, address=address, port=port)
+    client.invoke(crypto_manager(client), "UpdateKmipServer",
+                  server=vim.encryption.KmipServerSpec(clusterId=provider_ref(provider_id), info=info))
+
+
 def remove_provider(client: Any, provider_id: str) -> None:
     """Remove every server of a provider (community.vmware's way to delete a standard provider)."""
     cm = crypto_manager(client)
     info = list_providers(client).get(provider_id)
     for server in (info.servers or []) if info else []:
         client.invoke(cm, "RemoveKmipServer", clusterId=provider_ref(provider_id), serverName=server.name)
+
+
+def default_for(client: Any, entity: Any) -> str | None:
+    """The provider used by default for `entity` (its own, an ancestor's, else the global one; 7.0)."""
+    found = client.invoke(crypto_manager(client), "GetDefaultKmsCluster", entity=entity, defaultsToParent=True)
+    return found.id if found is not None else None
 
 
 def set_default(client: Any, provider_id: str | None) -> None:

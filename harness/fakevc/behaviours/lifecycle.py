@@ -1,4 +1,8 @@
-"""Destroying, unregistering and converting VMs."""
+"""Creating, destroying, unregistering and converting VMs; reading a disk's bytes as stored.
+
+`read_disk_bytes` is what a datastore download of a disk would return (DATA-AT-REST on a fake
+target): the bytes of the top link as they are at rest, ciphertext when the disk is encrypted.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -38,8 +42,60 @@ def mark_as_template(ctx: CallContext, vm: Any) -> None:
 
 def mark_as_vm(ctx: CallContext, vm: Any, pool: Any, host: Any) -> None:
     if not vm.template:
-        raise vim.fault.NotSupported(msg="The operation is not supported on the object.")
+        raise vmodl.fault.NotSupported(msg="The operation is not supported on the object: it is not a template.")
+    new_pool = vm.vc.lookup(pool) if pool is not None else vm.pool
+    new_host = vm.vc.lookup(host) if host is not None else vm.host
+    if new_pool is not vm.pool:
+        if vm.pool is not None and vm in vm.pool.vms:
+            vm.pool.vms.remove(vm)
+        new_pool.vms.append(vm)
+        vm.pool = new_pool
+    vm.host = new_host
     vm.template = False
+
+
+# ---- DATA-AT-REST (fake targets only) ------------------------------------------------------------
+def _vm(vc: Any, vm: Any) -> Any:
+    from harness.fakevc.model.vm import VirtualMachine
+    if isinstance(vm, VirtualMachine):
+        return vm
+    with vc.lock:
+        return vc.lookup(vm if isinstance(vm, str) else vm._moId)
+
+
+def _disk(vm: Any, disk_key: int | None) -> Any:
+    if not vm.disks:
+        raise KeyError(f"VM {vm.name} has no disks")
+    if disk_key is None:
+        return vm.disks[0]
+    disk = vm.disk(int(disk_key))
+    if disk is None:
+        raise KeyError(f"VM {vm.name} has no disk with key {disk_key}")
+    return disk
+
+
+def read_disk_bytes(vc: Any, vm: Any, disk_key: int | None = None, link: int = -1) -> bytes:
+    """The bytes at rest of one disk link (the top one by default), as a datastore download gives them.
+
+    `vm` is a moId, a MoRef or the model; `disk_key` the VirtualDisk key (first disk when None).
+    Compare with `harness.fakevc.disks.CANARY`: it appears only in plaintext.
+    """
+    with vc.lock:
+        return bytes(_disk(_vm(vc, vm), disk_key).chain[link].data)
+
+
+def read_disk_plaintext(vc: Any, vm: Any, disk_key: int | None = None, link: int = -1) -> bytes:
+    """The same link read through its key (one KMIP Get): what the guest sees."""
+    from harness.fakevc.behaviours import keys
+    with vc.lock:
+        target = _disk(_vm(vc, vm), disk_key).chain[link]
+        return target.read_plain(keys.kek(vc, target.key) if target.key else None)
+
+
+def disk_files(vc: Any, vm: Any) -> list[tuple[str, int, tuple[str, str] | None]]:
+    """(path, size, key) of every file the VM owns: for evidence of what lies on the datastore."""
+    with vc.lock:
+        return [(link.path, link.size, link.key) for link in _vm(vc, vm).all_disk_files()]
 
 
 def _datastore_from_path(vc: Any, path: str | None, default: Any) -> Any:

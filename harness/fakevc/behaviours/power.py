@@ -3,14 +3,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyVmomi import vim
+from pyVmomi import vim, vmodl
 
 from harness.fakevc.model.base import CallContext
 
 
 def power_on(ctx: CallContext, vm: Any) -> None:
     if vm.template:
-        raise vim.fault.NotSupported(msg="A template cannot be powered on.")
+        raise vmodl.fault.NotSupported(msg=f"'{vm.name}' is a template: a template cannot be powered on.")
+    if vm.locked:
+        raise vim.fault.InvalidState(msg=f"'{vm.name}' is locked: the keys it is encrypted with are missing on its "
+                                         "host (CryptoUnlock_Task sends them).")
     if vm.power_state == "poweredOn":
         raise vim.fault.InvalidPowerState(requestedState="poweredOn", existingState=vm.power_state,
                                           msg="The attempted operation cannot be performed in the current state (Powered on).")

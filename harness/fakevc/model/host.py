@@ -1,20 +1,50 @@
-"""HostSystem, its crypto manager (the host's key cache) and its crypto state."""
+"""HostSystem, its crypto manager (the host's key cache) and its crypto state.
+
+The state machine (API.md 5.1-5.3): incapable -> prepared -> safe (host key set); ConfigureCryptoKey
+goes straight to safe; CryptoManagerHostDisable turns safe into pendingIncapable (reboot pending)
+and prepared into incapable. Nothing else ever leaves safe (HOST-CRYPTO-MODE). The rules that
+decide when vCenter makes a host safe and which keys it pushes live in behaviours/key_push.py;
+this module is the host's API surface and its state.
+"""
 from __future__ import annotations
 
 from typing import Any
 
-from pyVmomi import vim
+from pyVmomi import vim, vmodl
 
+from harness.fakevc.disks import KeyRef
 from harness.fakevc.model.base import MO, CallContext, ManagedEntity
 from harness.fakevc.wire import complete
+
+REGISTER_HOST = "Cryptographer.RegisterHost"
+MANAGE_KEYS = "Cryptographer.ManageKeys"
 
 
 def key_id(provider: str, key: str) -> Any:
     return vim.encryption.CryptoKeyId(keyId=key, providerId=vim.encryption.KeyProviderId(id=provider))
 
 
+def key_ref(crypto_key_id: Any) -> KeyRef:
+    """A vim CryptoKeyId as the fake's (provider, key) pair."""
+    provider = crypto_key_id.providerId.id if crypto_key_id.providerId else ""
+    return (provider, crypto_key_id.keyId)
+
+
+def _state_fault(host: "HostSystem", wanted: str) -> vim.fault.InvalidState:
+    return vim.fault.InvalidState(
+        msg=f"The operation is not allowed in the current state of host {host.name} "
+            f"(crypto state {host.crypto_state}; {wanted}).")
+
+
+def _plain_key(host: "HostSystem", key: Any) -> KeyRef:
+    if key is None or key.keyId is None or not key.keyId.keyId or not key.keyData:
+        raise vmodl.fault.InvalidArgument(invalidProperty="key",
+                                          msg="A specified parameter was not correct: key (id and key data required)")
+    return key_ref(key.keyId)
+
+
 class HostCryptoManager(MO):
-    """`host.configManager.cryptoManager`: lists the keys in this host's cache."""
+    """`host.configManager.cryptoManager`: the host's key cache and its crypto-mode switches."""
     vim_type = vim.encryption.CryptoManagerHostKMS
     moid_prefix = "cryptoManagerHost"
 
@@ -25,9 +55,84 @@ class HostCryptoManager(MO):
     def p_enabled(self) -> bool:
         return self.host.crypto_state == "safe"
 
+    # ---- key cache ---------------------------------------------------------------------------
     def ListKeys(self, ctx: CallContext, limit: int | None = None) -> list:
+        self.vc.authz.require(ctx, self.host, MANAGE_KEYS)
         keys = [key_id(p, k) for p, k in sorted(self.host.key_cache)]
         return keys[:limit] if limit else keys
+
+    def AddKey(self, ctx: CallContext, key: Any) -> None:
+        self.vc.authz.require(ctx, self.host, MANAGE_KEYS)
+        ref = _plain_key(self.host, key)
+        if self.host.crypto_state != "safe":
+            raise _state_fault(self.host, "keys can be added only to a crypto-safe host")
+        if ref in self.host.key_cache:
+            raise vim.fault.AlreadyExists(name=ref[1], msg=f"The key {ref[1]} already exists on host {self.host.name}.")
+        self.host.key_cache.add(ref)
+
+    def AddKeys(self, ctx: CallContext, keys: list | None = None) -> list:
+        self.vc.authz.require(ctx, self.host, MANAGE_KEYS)
+        if self.host.crypto_state != "safe":
+            raise _state_fault(self.host, "keys can be added only to a crypto-safe host")
+        results = []
+        for key in keys or []:
+            try:
+                self.AddKey(ctx, key)
+                results.append(vim.encryption.CryptoKeyResult(keyId=key.keyId, success=True))
+            except vmodl.MethodFault as fault:
+                results.append(vim.encryption.CryptoKeyResult(keyId=key.keyId, success=False, reason=fault.msg))
+        return results
+
+    def RemoveKey(self, ctx: CallContext, key: Any, force: bool) -> None:
+        """Delete a key from this host's cache; VMs on the host that need it become locked."""
+        self.vc.authz.require(ctx, self.host, MANAGE_KEYS)
+        ref = key_ref(key)
+        if ref not in self.host.key_cache:
+            raise vmodl.fault.InvalidArgument(invalidProperty="key",
+                                              msg=f"A specified parameter was not correct: key {ref[1]} is not on host {self.host.name}")
+        users = self.host.vms_using(ref)
+        if (users or ref == self.host.host_key) and not force:
+            what = "the host key" if ref == self.host.host_key else f"used by {', '.join(vm.name for vm in users)}"
+            raise vim.fault.ResourceInUse(name=ref[1], msg=f"The key {ref[1]} is in use on host {self.host.name} ({what}).")
+        self.host.key_cache.discard(ref)
+        for vm in users:
+            vm.locked = True
+
+    def RemoveKeys(self, ctx: CallContext, keys: list | None = None, force: bool = False) -> list:
+        self.vc.authz.require(ctx, self.host, MANAGE_KEYS)
+        results = []
+        for key in keys or []:
+            try:
+                self.RemoveKey(ctx, key, force)
+                results.append(vim.encryption.CryptoKeyResult(keyId=key, success=True))
+            except vmodl.MethodFault as fault:
+                results.append(vim.encryption.CryptoKeyResult(keyId=key, success=False, reason=fault.msg))
+        return results
+
+    # ---- crypto mode -------------------------------------------------------------------------
+    def CryptoManagerHostPrepare(self, ctx: CallContext) -> None:
+        self.vc.authz.require(ctx, self.host, REGISTER_HOST)
+        if self.host.crypto_state != "incapable":
+            raise _state_fault(self.host, "Prepare needs an incapable host")
+        self.host.crypto_state = "prepared"
+
+    def CryptoManagerHostEnable(self, ctx: CallContext, initialKey: Any) -> None:
+        from harness.fakevc.behaviours import key_push
+        self.vc.authz.require(ctx, self.host, REGISTER_HOST)
+        ref = _plain_key(self.host, initialKey)
+        key_push.enable_host(self.host, ref)
+
+    def ChangeKey_Task(self, ctx: CallContext, newKey: Any) -> Any:
+        from harness.fakevc.behaviours import key_push
+        self.vc.authz.require(ctx, self.host, REGISTER_HOST)
+        ref = _plain_key(self.host, newKey)
+        return self.vc.tasks.run(ctx, self.host, "CryptoManagerHost.changeKey",
+                                 lambda: key_push.change_host_key(self.host, ref))
+
+    def CryptoManagerHostDisable(self, ctx: CallContext) -> None:
+        from harness.fakevc.behaviours import key_push
+        self.vc.authz.require(ctx, self.host, REGISTER_HOST)
+        key_push.disable_host(self.host)
 
 
 class HostSystem(ManagedEntity):
@@ -40,8 +145,8 @@ class HostSystem(ManagedEntity):
         self.esx_version = version
         self.esx_build = build
         self.crypto_state = "incapable"
-        self.host_key: tuple[str, str] | None = None
-        self.key_cache: set[tuple[str, str]] = set()
+        self.host_key: KeyRef | None = None
+        self.key_cache: set[KeyRef] = set()
         self.core_dumps: list[str] = []
         self.crypto_manager = HostCryptoManager(vc, self)
         self.datastores: list[MO] = []
@@ -49,6 +154,18 @@ class HostSystem(ManagedEntity):
     @property
     def is_pre7(self) -> bool:
         return int(self.esx_version.split(".")[0]) < 7
+
+    @property
+    def cluster(self) -> Any:
+        """The compute resource (cluster, or a standalone host's own) this host belongs to."""
+        return self.parent_mo
+
+    def vms(self) -> list[Any]:
+        return [vm for vm in self.vc.vms() if vm.host is self]
+
+    def vms_using(self, key: KeyRef) -> list[Any]:
+        from harness.fakevc.behaviours.key_push import vm_keys
+        return [vm for vm in self.vms() if key in vm_keys(vm)]
 
     def product(self) -> Any:
         return complete(vim.AboutInfo(name="VMware ESXi", fullName=f"VMware ESXi {self.esx_version} build-{self.esx_build}",
@@ -69,20 +186,28 @@ class HostSystem(ManagedEntity):
         return complete(vim.host.Summary(
             host=self.ref, runtime=self.p_runtime(),
             config=complete(vim.host.Summary.ConfigSummary(name=self.name, port=443, product=self.product())),
-            overallStatus="green", rebootRequired=False, quickStats=complete(vim.host.Summary.QuickStats())))
+            overallStatus="green", rebootRequired=self.crypto_state == "pendingIncapable",
+            quickStats=complete(vim.host.Summary.QuickStats())))
 
     def p_configManager(self) -> Any:
         return vim.host.ConfigManager(cryptoManager=self.crypto_manager.ref)
 
     def p_vm(self) -> list:
-        return [vm.ref for vm in self.vc.vms() if vm.host is self]
+        return [vm.ref for vm in self.vms()]
 
     def p_datastore(self) -> list:
         return [d.ref for d in self.datastores]
 
-    def make_crypto_safe(self, key: tuple[str, str]) -> None:
-        """Enter crypto-safe mode with a host key; a host never leaves safe (HOST-CRYPTO-MODE)."""
-        if self.crypto_state != "safe":
-            self.crypto_state = "safe"
-            self.host_key = key
-            self.key_cache.add(key)
+    # ---- vCenter-side crypto methods (API.md 5.2) -----------------------------------------------
+    def PrepareCrypto(self, ctx: CallContext) -> None:
+        self.crypto_manager.CryptoManagerHostPrepare(ctx)
+
+    def EnableCrypto(self, ctx: CallContext, keyPlain: Any) -> None:
+        self.crypto_manager.CryptoManagerHostEnable(ctx, keyPlain)
+
+    def ConfigureCryptoKey(self, ctx: CallContext, keyId: Any = None) -> None:
+        """Set or change the host key and make the host safe; then vCenter sends the keys of the
+        VMs on the host and its cluster (API.md 5.2)."""
+        from harness.fakevc.behaviours import key_push
+        self.vc.authz.require(ctx, self, REGISTER_HOST)
+        key_push.configure_host_key(ctx, self, key_ref(keyId) if keyId is not None else None)

@@ -207,7 +207,8 @@ class PropertyCollector(MO):
             changes = [PC.Change(name=name, op="assign", val=val)
                        for name, (fp, val) in props.items() if before is None or before.get(name, (None,))[0] != fp]
             if before is not None:
-                changes += [PC.Change(name=name, op="assign") for name in before if name not in props]
+                changes += [PC.Change(name=name, op="assign") for name in before
+                            if name not in props and name != "__ref__"]   # now unset
             if changes or kind == "enter" and before is None:
                 updates.append(PC.ObjectUpdate(kind=kind, obj=self.vc.objects[moid].ref, changeSet=changes))
         for moid in set(flt.reported) - set(current):

@@ -2,11 +2,16 @@
 
 Rules live in `harness/fakevc/behaviours/`; the methods here only translate API calls into
 behaviour calls inside a task, so this file reads as the VM's surface.
+
+Disks are chains of `DiskFile` links (base first, the running delta last). A snapshot freezes the
+chain as it was (per disk) and records the VM home key; a linked clone reads its parent's links
+through `shared` copies. Each link carries its own key, so a chain can be on mixed keys after a
+recrypt that stopped part-way (SNAP-PARTIAL).
 """
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pyVmomi import vim
@@ -27,6 +32,7 @@ class VmDisk:
     label: str
     chain: list[DiskFile]
     profile: str | None = None
+    unit: int | None = None
 
     @property
     def top(self) -> DiskFile:
@@ -43,22 +49,22 @@ def _backing(files: list[DiskFile]) -> Any:
     for link in files:
         backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(
             fileName=link.path, diskMode="persistent", thinProvisioned=True,
+            datastore=link.datastore.ref if link.datastore is not None else None,
             keyId=key_id(*link.key) if link.key else None, parent=backing)
     return backing
 
 
-def _hardware(disks: list[VmDisk], chains: list[list[DiskFile]] | None = None) -> Any:
+def _hardware(disks: list[tuple[VmDisk, list[DiskFile]]], num_cpu: int = 1, memory_mb: int = 128) -> Any:
     devices = [vim.vm.device.VirtualLsiLogicController(key=DISK_CONTROLLER_KEY, busNumber=0,
                                                        sharedBus="noSharing",
                                                        deviceInfo=vim.Description(label="SCSI controller 0", summary="LSI Logic"))]
-    for index, disk in enumerate(disks):
-        chain = chains[index] if chains else disk.chain
+    for index, (disk, chain) in enumerate(disks):
         devices.append(vim.vm.device.VirtualDisk(
-            key=disk.key, controllerKey=DISK_CONTROLLER_KEY, unitNumber=index,
+            key=disk.key, controllerKey=DISK_CONTROLLER_KEY, unitNumber=disk.unit if disk.unit is not None else index,
             capacityInKB=disk.capacity // 1024, capacityInBytes=disk.capacity,
             deviceInfo=vim.Description(label=disk.label, summary=f"{disk.capacity // 1024} KB"),
             backing=_backing(chain)))
-    return complete(vim.vm.VirtualHardware(numCPU=1, memoryMB=128, device=devices))
+    return complete(vim.vm.VirtualHardware(numCPU=num_cpu, memoryMB=memory_mb, device=devices))
 
 
 class Snapshot(MO):
@@ -67,7 +73,7 @@ class Snapshot(MO):
     moid_prefix = "snapshot"
 
     def __init__(self, vc: Any, vm: "VirtualMachine", name: str, description: str, memory: bool,
-                 parent: "Snapshot | None", chains: list[list[DiskFile]]) -> None:
+                 parent: "Snapshot | None", disks: list[tuple[VmDisk, list[DiskFile]]]) -> None:
         super().__init__(vc)
         self.vm = vm
         self.name = name
@@ -75,11 +81,15 @@ class Snapshot(MO):
         self.memory = memory
         self.parent = parent
         self.children_snaps: list[Snapshot] = []
-        self.chains = chains          # per disk: the chain as it was at snapshot time
+        self.disks = disks            # per disk device: the chain as it was at snapshot time
         self.home_key: KeyRef | None = vm.key
         self.created = now()
         self.power_state = vm.power_state
         self.snap_id = vm.next_snapshot_id()
+
+    @property
+    def chains(self) -> list[list[DiskFile]]:
+        return [chain for _, chain in self.disks]
 
     @property
     def key(self) -> KeyRef | None:
@@ -87,7 +97,7 @@ class Snapshot(MO):
         return self.home_key
 
     def p_config(self) -> Any:
-        cfg = self.vm.config_info(chains=self.chains)
+        cfg = self.vm.config_info(disks=self.disks)
         cfg.keyId = key_id(*self.home_key) if self.home_key else None
         return cfg
 
@@ -111,7 +121,13 @@ class Snapshot(MO):
     def RevertToSnapshot_Task(self, ctx: CallContext, host: Any = None, suppressPowerOn: bool | None = None) -> Any:
         from harness.fakevc.behaviours import snapshots
         return self.vc.tasks.run(ctx, self.vm, "VirtualMachine.revertToSnapshot",
-                                 lambda: snapshots.revert(ctx, self.vm, self))
+                                 lambda: snapshots.revert(ctx, self.vm, self, bool(suppressPowerOn)))
+
+    def RenameSnapshot(self, ctx: CallContext, name: str | None = None, description: str | None = None) -> None:
+        if name:
+            self.name = name
+        if description is not None:
+            self.description = description
 
 
 class VirtualMachine(ManagedEntity):
@@ -133,10 +149,12 @@ class VirtualMachine(ManagedEntity):
         self.annotation = ""
         self.uuid = str(uuid.uuid4())
         self.instance_uuid = str(uuid.uuid4())
+        self.num_cpu = 1
+        self.memory_mb = 128
         self.root_snapshots: list[Snapshot] = []
         self.current_snapshot: Snapshot | None = None
         self.linked_parent: VirtualMachine | None = None   # set on linked clones
-        self.instant_clone_family: bool = False             # parent or child of an instant clone
+        self.instant_clone_family: bool = False             # parent or child of an instant clone of an encrypted VM
         self.locked = False
         self._snapshot_ids = 0
         self.extra_config: dict[str, str] = {}
@@ -149,6 +167,7 @@ class VirtualMachine(ManagedEntity):
         return self._snapshot_ids
 
     def all_snapshots(self) -> list[Snapshot]:
+        """Every snapshot, depth first (a parent before its children)."""
         out: list[Snapshot] = []
 
         def walk(nodes: list[Snapshot]) -> None:
@@ -159,37 +178,66 @@ class VirtualMachine(ManagedEntity):
         walk(self.root_snapshots)
         return out
 
-    def all_disk_files(self) -> list[DiskFile]:
-        """Every disk file this VM owns (shared linked-clone bases are counted by their owner)."""
-        files: dict[int, DiskFile] = {}
-        for disk in self.disks:
-            for link in disk.chain:
-                if not link.shared:
-                    files[id(link)] = link
+    def has_snapshot_tree(self) -> bool:
+        """More than one branch: several roots, or a snapshot with several children (API.md 4)."""
+        return len(self.root_snapshots) > 1 or any(len(s.children_snaps) > 1 for s in self.all_snapshots())
+
+    def disk(self, key: int) -> VmDisk | None:
+        return next((d for d in self.disks if d.key == key), None)
+
+    def links_in_order(self) -> list[DiskFile]:
+        """Every link this VM reads (shared ones too), base first, each once."""
+        seen: dict[int, DiskFile] = {}
         for snap in self.all_snapshots():
             for chain in snap.chains:
                 for link in chain:
-                    if not link.shared:
-                        files[id(link)] = link
-        return list(files.values())
+                    seen.setdefault(id(link), link)
+        for disk in self.disks:
+            for link in disk.chain:
+                seen.setdefault(id(link), link)
+        return list(seen.values())
+
+    def all_disk_files(self) -> list[DiskFile]:
+        """Every disk file this VM owns (shared linked-clone bases are counted by their owner)."""
+        return [link for link in self.links_in_order() if not link.shared]
+
+    def keys_in_use(self) -> set[KeyRef]:
+        """The home key, every snapshot's home key and every link's key."""
+        keys = {link.key for link in self.links_in_order() if link.key}
+        keys.update(s.home_key for s in self.all_snapshots() if s.home_key)
+        if self.key:
+            keys.add(self.key)
+        return keys
+
+    def mixed_keys(self) -> bool:
+        """True when encrypted links or snapshots are on more than one key (a part-way recrypt)."""
+        if not self.encrypted:
+            return False
+        snap_keys = {s.home_key for s in self.all_snapshots() if s.home_key}
+        return bool(snap_keys - {self.key}) or any(
+            len({link.key for link in disk.chain if link.key}) > 1 for disk in self.disks)
 
     @property
     def encrypted(self) -> bool:
         return self.key is not None
 
     # ---- properties -------------------------------------------------------------------------
-    def config_info(self, chains: list[list[DiskFile]] | None = None) -> Any:
+    def config_info(self, disks: list[tuple[VmDisk, list[DiskFile]]] | None = None) -> Any:
+        disks = disks if disks is not None else [(d, d.chain) for d in self.disks]
         return complete(vim.vm.ConfigInfo(
             changeVersion=str(len(self.vc.call_log)), modified=now(), name=self.name,
             guestFullName="Other Linux (64-bit)", version="vmx-17", uuid=self.uuid,
             instanceUuid=self.instance_uuid, template=self.template, guestId="otherLinux64Guest",
             alternateGuestName="", annotation=self.annotation,
-            files=complete(vim.vm.FileInfo(vmPathName=f"[{self.datastore.name}] {self.name}/{self.name}.vmx")),
+            files=complete(vim.vm.FileInfo(vmPathName=self.vmx_path())),
             flags=vim.vm.FlagInfo(), defaultPowerOps=complete(vim.vm.DefaultPowerOpInfo()),
-            hardware=_hardware(self.disks, chains),
+            hardware=_hardware(disks, self.num_cpu, self.memory_mb),
             keyId=key_id(*self.key) if self.key else None,
             migrateEncryption=self.migrate_encryption,
             extraConfig=[vim.option.OptionValue(key=k, value=v) for k, v in sorted(self.extra_config.items())]))
+
+    def vmx_path(self) -> str:
+        return f"[{self.datastore.name}] {self.name}/{self.name}.vmx"
 
     def p_config(self) -> Any:
         return self.config_info()
@@ -219,11 +267,18 @@ class VirtualMachine(ManagedEntity):
             seen[id(link.datastore)] = link.datastore
         return [d.ref for d in seen.values()]
 
+    def p_layoutEx(self) -> Any:
+        """The VM's files (disk links with sizes): what a datastore browser would list."""
+        files = [complete(vim.vm.FileLayoutEx.FileInfo(key=index, name=link.path, type="diskExtent",
+                                                       size=link.size, uniqueSize=link.size))
+                 for index, link in enumerate(self.all_disk_files())]
+        return complete(vim.vm.FileLayoutEx(file=files, timestamp=now()))
+
     def p_summary(self) -> Any:
         return complete(vim.vm.Summary(
             vm=self.ref, runtime=self.p_runtime(),
             config=complete(vim.vm.Summary.ConfigSummary(name=self.name, template=self.template,
-                                                         vmPathName=f"[{self.datastore.name}] {self.name}/{self.name}.vmx",
+                                                         vmPathName=self.vmx_path(),
                                                          annotation=self.annotation, uuid=self.uuid,
                                                          instanceUuid=self.instance_uuid)),
             quickStats=complete(vim.vm.Summary.QuickStats()),
@@ -270,7 +325,11 @@ class VirtualMachine(ManagedEntity):
     def RevertToCurrentSnapshot_Task(self, ctx: CallContext, host: Any = None, suppressPowerOn: bool | None = None) -> Any:
         from harness.fakevc.behaviours import snapshots
         return self._task(ctx, "VirtualMachine.revertToCurrentSnapshot",
-                          lambda: snapshots.revert(ctx, self, self.current_snapshot))
+                          lambda: snapshots.revert(ctx, self, self.current_snapshot, bool(suppressPowerOn)))
+
+    def ConsolidateVMDisks_Task(self, ctx: CallContext) -> Any:
+        from harness.fakevc.behaviours import snapshots
+        return self._task(ctx, "VirtualMachine.consolidateDisks", lambda: snapshots.consolidate(ctx, self))
 
     def ReconfigVM_Task(self, ctx: CallContext, spec: Any) -> Any:
         from harness.fakevc.behaviours import reconfigure

@@ -1,0 +1,319 @@
+"""Cross-vCenter clones and migrations of encrypted VMs (RULES.md: XVC-*).
+
+The destination is the inventory's second vCenter, named by a ServiceLocator whose credentials come
+from the inventory (never a test parameter). Whatever lands there is tracked for cleanup on that
+vCenter, also when an operation reports a failure. Destination storage policies are the destination
+vCenter's own (policies_b). Refusals are checked on both sides: nothing arrived on the destination,
+the source VM is still where it was with its key.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+
+from harness.checks import refused, unchanged
+from harness.vsphere import clones, crypto, find, hosts, keys, vms
+from harness.vsphere.hosts import require_some
+
+pytestmark = pytest.mark.requires("vm_encryption", "key_providers", "storage_policies", "cross_vcenter")
+
+
+# ---- helpers --------------------------------------------------------------------------------------
+def _destination(environment: Any, inventory: Any, vc_b: Any, place_b: Any, host: Any = None) -> clones.Destination:
+    entry = inventory.vcenter(vc_b.name)
+    locator = clones.service_locator(vc_b, url=environment.url_of(entry), user=entry.user, password=entry.password())
+    return clones.Destination(client=vc_b, place=place_b, locator=locator, host=host)
+
+
+def _landed(scratch: Any, vc_b: Any, name: str, act: Callable[[], Any]) -> Any:
+    """Run a cross-vCenter operation; what arrives on vc_b under `name` is tracked whatever happens."""
+    scratch.expect_vm(vc_b, name)
+    try:
+        act()
+    finally:
+        arrived = scratch.adopt_vm(vc_b, name)
+    assert arrived is not None, f"{name} is not on {vc_b.name}"
+    return arrived
+
+
+def _refused_crossing(scratch: Any, vc: Any, vm: Any, vc_b: Any, name: str, act: Callable[[], Any], what: str) -> None:
+    """A cross-vCenter operation that must be refused: nothing under `name` on vc_b, the VM still on vc."""
+    scratch.expect_vm(vc_b, name)
+    try:
+        refused(act, what)
+    finally:
+        landed = scratch.adopt_vm(vc_b, name)
+    assert landed is None, f"{what}: {name} arrived on {vc_b.name} although the operation was refused"
+    assert vms.exists(vc, vm), f"{what}: the source VM is no longer registered on {vc.name}"
+
+
+def _encrypted(scratch: Any, vc: Any, place: Any, provider: str, policy: str, label: str, disks: int = 1) -> Any:
+    vm = scratch.vm(vc, place, label, disks=disks)
+    crypto.encrypt(vc, vm, keys.generate_key(vc, provider), policy)
+    return vm
+
+
+def _shared(vc_b: Any, provider: str) -> None:
+    assert provider in keys.list_providers(vc_b), f"{vc_b.name} does not have the shared key provider {provider}"
+
+
+# ---- XVC-CLONE-ENCRYPT / DECRYPT / RECRYPT --------------------------------------------------------
+@pytest.mark.rule("XVC-CLONE-ENCRYPT")
+@pytest.mark.requires("clone_crypto")
+@pytest.mark.test_id("3a7987f8-32f9-428a-b369-f264c32f19dd")
+def test_cloning_an_unencrypted_vm_to_another_vcenter_can_encrypt_the_clone(
+        scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_b, kms):
+    _shared(vc_b, provider)
+    source = scratch.vm(vc, place, "plain-src", disks=2)
+    before = vms.state(vc, source, label="source before clone", phase="before")
+    assert not before.encrypted
+    key = keys.generate_key(vc, provider)
+    name = scratch.name("xvc-enc-clone")
+
+    copy = _landed(scratch, vc_b, name, lambda: clones.clone(
+        vc, source, _destination(environment, inventory, vc_b, place_b), name, scratch.marker,
+        crypto="encrypt", key=key, policy_id=policies_b.encryption))
+
+    dest = vms.state(vc_b, copy, label="clone on the other vCenter", phase="after")
+    assert dest.key == key, f"clone on {vc_b.name} has key {dest.key}, expected {key}"
+    assert dest.disk_keys and all(k == key for k in dest.disk_keys), f"clone disks on {dest.disk_keys}"
+    assert kms.key_exists(key)
+    unchanged(before, vms.state(vc, source, label="source after clone", phase="after"), "source of a cross-vCenter clone")
+
+
+@pytest.mark.rule("XVC-CLONE-DECRYPT")
+@pytest.mark.requires("clone_crypto")
+@pytest.mark.test_id("efa66357-a96f-492c-a8de-d07c59db7109")
+def test_cloning_an_encrypted_vm_to_another_vcenter_can_decrypt_the_clone(
+        scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a, policies_b):
+    _shared(vc_b, provider)
+    source = _encrypted(scratch, vc, place, provider, policies_a.encryption, "enc-src", disks=2)
+    before = vms.state(vc, source, label="source before clone", phase="before")
+    assert before.encrypted
+    name = scratch.name("xvc-plain-clone")
+
+    copy = _landed(scratch, vc_b, name, lambda: clones.clone(
+        vc, source, _destination(environment, inventory, vc_b, place_b), name, scratch.marker,
+        crypto="decrypt", policy_id=policies_b.plain))
+
+    dest = vms.state(vc_b, copy, label="clone on the other vCenter", phase="after")
+    assert dest.key is None, f"clone on {vc_b.name} is encrypted with {dest.key}"
+    assert dest.disk_keys and all(k is None for k in dest.disk_keys), f"clone disks on {dest.disk_keys}"
+    unchanged(before, vms.state(vc, source, label="source after clone", phase="after"), "source of a cross-vCenter clone")
+
+
+@pytest.mark.rule("XVC-CLONE-RECRYPT")
+@pytest.mark.requires("clone_crypto")
+@pytest.mark.test_id("7fc604bd-d89e-4c17-91ea-1c5cd0d8abbc")
+@pytest.mark.parametrize("recrypt", ["shallow", "deep"])
+def test_cloning_an_encrypted_vm_to_another_vcenter_can_give_the_clone_a_new_key(
+        recrypt, scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a,
+        policies_b, kms):
+    _shared(vc_b, provider)
+    source = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"enc-src-{recrypt}", disks=2)
+    before = vms.state(vc, source, label="source before clone", phase="before")
+    new_key = keys.generate_key(vc, provider)
+    assert new_key != before.key
+    name = scratch.name(f"xvc-{recrypt}-clone")
+
+    copy = _landed(scratch, vc_b, name, lambda: clones.clone(
+        vc, source, _destination(environment, inventory, vc_b, place_b), name, scratch.marker,
+        crypto=recrypt, key=new_key, policy_id=policies_b.encryption))
+
+    dest = vms.state(vc_b, copy, label="clone on the other vCenter", phase="after")
+    assert dest.key == new_key, f"clone key {dest.key}, expected the new key {new_key} (source {before.key})"
+    assert dest.disk_keys and all(k == new_key for k in dest.disk_keys), f"clone disks on {dest.disk_keys}"
+    assert kms.key_exists(new_key)
+    unchanged(before, vms.state(vc, source, label="source after clone", phase="after"), "source of a cross-vCenter clone")
+
+
+# ---- XVC-POWER ------------------------------------------------------------------------------------
+@pytest.mark.rule("XVC-POWER")
+@pytest.mark.test_id("097153c3-e893-48fc-b610-e20d8b24e400")
+@pytest.mark.parametrize("power", ["poweredOn", "poweredOff"])
+@pytest.mark.parametrize("operation", ["clone", "migrate"])
+def test_an_encrypted_vm_can_be_cloned_or_migrated_to_another_vcenter_powered_on_or_off(
+        operation, power, scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a):
+    _shared(vc_b, provider)
+    vm = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"{operation}-{power}")
+    if power == "poweredOn":
+        vms.power_on(vc, vm)
+    before = vms.state(vc, vm, label="source before", phase="before")
+    assert before.encrypted and before.power == power
+    dest = _destination(environment, inventory, vc_b, place_b)
+    name = scratch.name(f"xvc-{operation}-copy") if operation == "clone" else before.name
+
+    if operation == "clone":
+        arrived = _landed(scratch, vc_b, name, lambda: clones.clone(vc, vm, dest, name, scratch.marker))
+    else:
+        arrived = _landed(scratch, vc_b, name, lambda: clones.migrate(vc, vm, dest))
+
+    after = vms.state(vc_b, arrived, label=f"{operation} on the other vCenter", phase="after")
+    assert after.key == before.key, f"the {operation} arrived with key {after.key}, the source had {before.key}"
+    if operation == "migrate":
+        assert after.power == power, f"the VM was {power} and arrived {after.power}"
+    else:
+        unchanged(before, vms.state(vc, vm, label="source after clone", phase="after"), "source of a cross-vCenter clone")
+
+
+# ---- XVC-MIGRATE ----------------------------------------------------------------------------------
+@pytest.mark.rule("XVC-MIGRATE")
+@pytest.mark.test_id("d6740c8e-6969-44df-9300-28b73db64678")
+def test_an_encrypted_vm_migrated_to_another_vcenter_arrives_with_the_same_key_and_leaves_the_source(
+        scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a, kms):
+    _shared(vc_b, provider)
+    vm = _encrypted(scratch, vc, place, provider, policies_a.encryption, "migrating", disks=2)
+    before = vms.state(vc, vm, label="before migration", phase="before")
+    assert before.encrypted
+
+    arrived = _landed(scratch, vc_b, before.name,
+                      lambda: clones.migrate(vc, vm, _destination(environment, inventory, vc_b, place_b)))
+
+    after = vms.state(vc_b, arrived, label="after migration", phase="after")
+    assert after.key == before.key, f"the migrated VM has key {after.key}, it had {before.key}"
+    assert after.disk_keys == before.disk_keys, f"disks arrived on {after.disk_keys}, were on {before.disk_keys}"
+    assert not vms.exists(vc, vm), f"{before.name} is still registered on {vc.name} after the migration"
+    assert clones.find_vm(vc, before.name) is None, f"a VM named {before.name} is still on {vc.name}"
+    assert kms.key_exists(before.key), f"the key {before.key} is gone from the KMS after the migration"
+    vc.recorder.note("KMIP state of the migrated VM's key", kms.key_state(before.key))
+
+
+@pytest.mark.rule("XVC-MIGRATE-NO-DECRYPT")
+@pytest.mark.test_id("cb5ddb12-381f-4458-af9a-ad1a6615cb1d")
+@pytest.mark.parametrize("ask", ["plain policy", "decrypt spec"])
+def test_a_cross_vcenter_migration_can_not_decrypt_the_vm(
+        ask, scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a, policies_b):
+    _shared(vc_b, provider)
+    vm = _encrypted(scratch, vc, place, provider, policies_a.encryption, "no-decrypt")
+    before = vms.state(vc, vm, label="before migration", phase="before")
+    assert before.encrypted
+    dest = _destination(environment, inventory, vc_b, place_b)
+    change = clones.crypto_change("decrypt") if ask == "decrypt spec" else None
+    plain = crypto.policy_spec(policies_b.plain)   # a plain policy of the destination, or the empty profile
+
+    # API.md 3.2: the fault for decrypt during a cross-vCenter migration is UNCONFIRMED: recorded, not asserted.
+    _refused_crossing(scratch, vc, vm, vc_b, before.name,
+                      lambda: clones.migrate(vc, vm, dest, profile=plain, crypto=change),
+                      f"cross-vCenter migration with a {ask}")
+
+    after = vms.state(vc, vm, label="after refused migration", phase="after")
+    unchanged(before, after, f"cross-vCenter migration with a {ask}")
+    assert after.key == before.key
+
+
+@pytest.mark.rule("XVC-MIGRATE-NO-RECRYPT")
+@pytest.mark.test_id("df7aa71e-0fdd-40d1-935d-4117eebe835e")
+@pytest.mark.parametrize("recrypt", ["shallow", "deep"])
+def test_a_cross_vcenter_migration_can_not_change_the_vms_keys(
+        recrypt, scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a,
+        policies_b):
+    _shared(vc_b, provider)
+    vm = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"no-{recrypt}")
+    before = vms.state(vc, vm, label="before migration", phase="before")
+    new_key = keys.generate_key(vc, provider)
+    dest = _destination(environment, inventory, vc_b, place_b)
+    policy = policies_b.encryption if recrypt == "deep" else None
+
+    _refused_crossing(scratch, vc, vm, vc_b, before.name,
+                      lambda: clones.migrate(vc, vm, dest, policy_id=policy,
+                                             crypto=clones.crypto_change(recrypt, new_key)),
+                      f"cross-vCenter migration with a {recrypt} recrypt")
+
+    after = vms.state(vc, vm, label="after refused migration", phase="after")
+    unchanged(before, after, f"cross-vCenter migration with a {recrypt} recrypt")
+    assert new_key not in (after.key, *after.disk_keys)
+
+
+# ---- XVC-HOSTVER ----------------------------------------------------------------------------------
+def _old_host(client: Any) -> Any:
+    from harness.rules import version_tuple
+    versions = find.host_versions(client)
+    client.recorder.note(f"ESXi host versions on {client.name}", {n: v for n, (_, v) in versions.items()})
+    old = [host for host, version in versions.values() if version and version_tuple(version) < (7, 0)]
+    return require_some(old, f"ESXi host older than 7.0 on {client.name}")[0]
+
+
+@pytest.mark.rule("XVC-HOSTVER")
+@pytest.mark.requires("mixed_host_versions")
+@pytest.mark.test_id("68e9bf1c-1089-4d94-bb69-efbe2d75d506")
+@pytest.mark.parametrize("older", ["destination", "source"])
+@pytest.mark.parametrize("operation", ["clone", "migrate"])
+def test_a_cross_vcenter_operation_on_an_encrypted_vm_with_an_esxi_host_older_than_7_is_refused(
+        operation, older, scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a):
+    _shared(vc_b, provider)
+    if older == "source":
+        old = _old_host(vc)
+        vm = _encrypted(scratch, vc, clones.host_placement(vc, place, old), provider, policies_a.encryption,
+                        f"old-src-{operation}")
+        dest = _destination(environment, inventory, vc_b, place_b)
+    else:
+        old = _old_host(vc_b)
+        vm = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"to-old-{operation}")
+        dest = _destination(environment, inventory, vc_b, clones.host_placement(vc_b, place_b, old), host=old)
+    before = vms.state(vc, vm, label="source before", phase="before")
+    assert before.encrypted
+    name = scratch.name("xvc-old-host-copy") if operation == "clone" else before.name
+    act = (lambda: clones.clone(vc, vm, dest, name, scratch.marker)) if operation == "clone" \
+        else (lambda: clones.migrate(vc, vm, dest))
+
+    _refused_crossing(scratch, vc, vm, vc_b, name, act,
+                      f"cross-vCenter {operation} of an encrypted VM with the {older} host older than ESXi 7.0")
+
+    unchanged(before, vms.state(vc, vm, label="source after", phase="after"), f"refused cross-vCenter {operation}")
+
+
+# ---- XVC-DEST-KMS ---------------------------------------------------------------------------------
+def _host_outside_encryption_mode(vc_b: Any, place_b: Any) -> Any:
+    """A destination host of vc_b's cluster that is not crypto-safe (the rule's precondition)."""
+    states = hosts.crypto_states(vc_b, list(place_b.hosts), label="destination host crypto states", phase="before")
+    candidates = [h for h in reversed(place_b.hosts) if states[h._moId] != "safe"]
+    if not candidates:
+        pytest.skip(f"capability: every host of {vc_b.name}'s cluster is already in encryption mode: the rule's "
+                    "precondition (destination host not crypto-safe) cannot be arranged")
+    return candidates[0]
+
+
+@pytest.mark.rule("XVC-DEST-KMS")
+@pytest.mark.requires("host_crypto_state")
+@pytest.mark.test_id("562c2441-48be-40f4-88ea-557b120ed3e1")
+@pytest.mark.parametrize("operation", ["clone", "migrate"])
+def test_an_encrypted_vm_goes_to_a_host_outside_encryption_mode_only_when_the_destination_has_its_kms_cluster(
+        operation, serial, scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b,
+        dedicated_provider, policies_a, kms):
+    """Both halves on the same destination host, still outside encryption mode: first a VM whose key is on a
+    KMS cluster vc_b lacks (dedicated: refused), then one whose cluster vc_b has (shared: arrives).
+
+    Takes `serial`: the KMS-SHARED test of test_kms.py briefly gives vc-b a provider with the dedicated ID."""
+    _shared(vc_b, provider)
+    assert dedicated_provider not in keys.list_providers(vc_b), \
+        f"{vc_b.name} has key provider {dedicated_provider}: the destination is not missing the VM's KMS cluster"
+    vc_b.recorder.note(f"default key provider of {vc_b.name}", keys.default_provider(vc_b))
+    host = _host_outside_encryption_mode(vc_b, place_b)
+    dest = _destination(environment, inventory, vc_b, place_b, host=host)
+
+    def act(vm: Any, name: str) -> Callable[[], Any]:
+        if operation == "clone":
+            return lambda: clones.clone(vc, vm, dest, name, scratch.marker)
+        return lambda: clones.migrate(vc, vm, dest)
+
+    lacking = _encrypted(scratch, vc, place, dedicated_provider, policies_a.encryption, f"no-dest-kms-{operation}")
+    lacking_before = vms.state(vc, lacking, label="VM on the dedicated cluster before", phase="before")
+    assert lacking_before.key is not None and lacking_before.key[0] == dedicated_provider
+    lacking_name = scratch.name("no-dest-kms-copy") if operation == "clone" else lacking_before.name
+    _refused_crossing(scratch, vc, lacking, vc_b, lacking_name, act(lacking, lacking_name),
+                      f"cross-vCenter {operation} to {vc_b.name}, which lacks key provider {dedicated_provider}")
+    unchanged(lacking_before, vms.state(vc, lacking, label="VM on the dedicated cluster after", phase="after"),
+              f"refused cross-vCenter {operation}")
+    assert kms.key_exists(lacking_before.key)
+
+    shared = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"dest-kms-{operation}")
+    shared_before = vms.state(vc, shared, label="VM on the shared cluster before", phase="before")
+    shared_name = scratch.name("dest-kms-copy") if operation == "clone" else shared_before.name
+    arrived = _landed(scratch, vc_b, shared_name, act(shared, shared_name))
+
+    after = vms.state(vc_b, arrived, label=f"{operation} on {vc_b.name}", phase="after")
+    assert after.key == shared_before.key, \
+        f"the {operation} arrived with key {after.key}, the source had {shared_before.key}"
+    assert after.host == host._moId, f"the {operation} landed on {after.host}, not on the chosen host {host._moId}"
+    hosts.crypto_states(vc_b, [host], label="destination host crypto state after", phase="after")

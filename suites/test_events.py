@@ -1,0 +1,227 @@
+"""Events and alarms (RULES.md: EVT-*): what vCenter posts when keys, KMS, disk space or a recrypt fail.
+
+Events are read back through EventManager.QueryEvents by type id (since the test began), alarms
+are found by walking AlarmManager.GetAlarm expressions for the event id they watch. The faults
+themselves (a KMS refusing creation, a full datastore, a core dump, a recrypt stopping part-way)
+can only be caused on the fake: those tests require `fault_injection` and arrange through the
+fake's hooks or the embedded KMS; every verdict is read through pyVmomi.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Any, Callable
+
+import pytest
+from pyVmomi import vim
+
+from harness.checks import refused, unchanged
+from harness.vsphere import crypto, events, hosts, keys, snapshots, vms
+from harness.vsphere.hosts import require_some
+
+pytestmark = pytest.mark.requires("events")
+
+
+def _test_provider(scratch: Any, client: Any, provider_id: str, register: Callable[[], Any]) -> str:
+    """Register a test-only key provider; removed at teardown (and by `vcrypt sweep` after a kill)."""
+    entry = {"kind": "key_provider", "vcenter": client.name, "provider_id": provider_id,
+             "run_id": scratch.state.run_id, "test_id": scratch.test_id}
+    scratch.ledger.append(**entry, phase="creating")
+
+    def remove() -> None:
+        keys.remove_provider(client, provider_id)
+        scratch.ledger.append(**entry, phase="removed")
+    scratch.cleanup.push(f"remove key provider {provider_id}", remove)
+    register()
+    scratch.ledger.append(**entry, phase="created")
+    return provider_id
+
+
+def _embedded_server(environment: Any, kms: Any, provider_id: str) -> Any:
+    if environment.kms is None:
+        pytest.skip("capability: the KMS is not embedded: the harness cannot stop it or make it refuse")
+    return environment.kms.servers[kms.for_provider(provider_id).role]
+
+
+def _kms_health_alarms(vc: Any) -> list[Any]:
+    alarms = require_some(events.alarms_watching(vc, events.KMS_UNREACHABLE),
+                          f"alarm watching {events.KMS_UNREACHABLE}")
+    vc.recorder.note("alarms watching the KMS unreachable event", events.alarm_names(vc, alarms))
+    return alarms
+
+
+def _statuses(vc: Any, alarms: list[Any], wanted: str, timeout: float) -> dict[str, str]:
+    return {a._moId: events.wait_for_alarm_status(vc, a, wanted, timeout) for a in alarms}
+
+
+# ---- EVT-KEY-CREATE -------------------------------------------------------------------------------
+@pytest.mark.rule("EVT-KEY-CREATE")
+@pytest.mark.destructive
+@pytest.mark.requires("key_providers", "fault_injection")
+@pytest.mark.test_id("6a3e0eb8-2c39-4397-89bb-c3517d320145")
+def test_a_kms_refusing_key_creation_makes_vcenter_post_a_critical_key_generate_fail_event(
+        serial, environment, inventory, vc, provider, kms):
+    server = _embedded_server(environment, kms, provider)
+    since = events.server_time(vc)
+    server.refuse_create(True)
+    try:
+        result = keys.generate_key_result(vc, provider)
+    finally:
+        server.refuse_create(False)
+
+    assert result.success is False, "GenerateKey succeeded although the KMS refused to create the key"
+    seen = events.wait_for_event(vc, events.KEY_GENERATE_FAIL, since, inventory.timeouts.event)
+    assert seen, f"no {events.KEY_GENERATE_FAIL} event after the KMS refused key creation"
+    wrong = [e.severity for e in seen if e.severity != "error"]
+    assert not wrong, f"{events.KEY_GENERATE_FAIL} posted with severity {wrong}, expected a critical (error) event"
+
+
+# ---- EVT-KMS-UNREACHABLE --------------------------------------------------------------------------
+@pytest.mark.rule("EVT-KMS-UNREACHABLE")
+@pytest.mark.destructive
+@pytest.mark.requires("key_providers", "alarms", "fault_injection")
+@pytest.mark.test_id("0461d828-6d8f-486d-a87a-999732c52626")
+def test_losing_the_kms_posts_unreachable_and_turns_the_kms_health_alarm_red_until_it_is_back(
+        serial, environment, inventory, vc, provider, kms):
+    server = _embedded_server(environment, kms, provider)
+    alarms = _kms_health_alarms(vc)
+    timeout = inventory.timeouts.event
+    before = _statuses(vc, alarms, "green", timeout)
+    assert all(s == "green" for s in before.values()), f"the KMS health alarm is not green before the outage: {before}"
+    since = events.server_time(vc)
+
+    server.stop()
+    try:
+        seen = events.wait_for_event(vc, events.KMS_UNREACHABLE, since, timeout)
+        during = _statuses(vc, alarms, "red", timeout)
+    finally:
+        server.start()
+    after = _statuses(vc, alarms, "green", timeout)
+
+    assert seen, f"no {events.KMS_UNREACHABLE} event while the KMS of {provider} was stopped"
+    assert any(e.severity == "error" for e in seen), \
+        f"{events.KMS_UNREACHABLE} is not critical: {[e.severity for e in seen]}"
+    assert "red" in during.values(), f"no alarm watching {events.KMS_UNREACHABLE} turned red: {during}"
+    assert all(s == "green" for s in after.values()), \
+        f"the KMS health alarm did not clear after the KMS came back: {after}"
+
+
+@pytest.mark.rule("EVT-KMS-UNREACHABLE")
+@pytest.mark.requires("key_providers", "alarms")
+@pytest.mark.test_id("631fa8d6-2bf3-4433-a46c-03f6a559e7db")
+def test_a_key_provider_at_a_closed_port_posts_unreachable_and_the_alarm_clears_once_its_kms_answers(
+        scratch, inventory, vc, provider, kms):
+    from harness.kms.server import free_port
+    alarms = _kms_health_alarms(vc)
+    timeout = inventory.timeouts.event
+    before = _statuses(vc, alarms, "green", timeout)
+    assert all(s == "green" for s in before.values()), f"the KMS health alarm is not green before the test: {before}"
+    provider_id, port = scratch.name("unreachable-kms"), free_port("127.0.0.1")
+    since = events.server_time(vc)
+
+    _test_provider(scratch, vc, provider_id, lambda: keys.register_unreachable_provider(vc, provider_id, port))
+    seen = events.wait_for_event(vc, events.KMS_UNREACHABLE, since, timeout)
+    during = _statuses(vc, alarms, "red", timeout)
+    live = kms.for_provider(provider)
+    keys.move_server(vc, provider_id, f"{provider_id}-server", live.address, live.port)  # its KMS answers now
+    after = _statuses(vc, alarms, "green", timeout)
+
+    assert seen, f"no {events.KMS_UNREACHABLE} event for a key provider at closed port {port}"
+    assert any(e.severity == "error" for e in seen), \
+        f"{events.KMS_UNREACHABLE} is not critical: {[e.severity for e in seen]}"
+    assert "red" in during.values(), f"no alarm watching {events.KMS_UNREACHABLE} turned red: {during}"
+    assert all(s == "green" for s in after.values()), \
+        f"the KMS health alarm did not clear once the KMS answered: {after}"
+
+
+# ---- EVT-COREDUMP ---------------------------------------------------------------------------------
+@pytest.mark.rule("EVT-COREDUMP")
+@pytest.mark.destructive
+@pytest.mark.requires("fault_injection", "host_crypto_state", "vm_encryption", "key_providers", "storage_policies")
+@pytest.mark.test_id("895446b2-05b8-4587-80db-ca131f2d5b8c")
+@pytest.mark.parametrize("kind", ["hostd", "vpxa", "application"])
+def test_an_encrypted_core_dump_on_a_host_posts_a_warning_naming_the_file_and_where_it_is(
+        kind, fake_control, inventory, vc, encrypted_vm):
+    from harness.fakevc.behaviours import core_dumps
+    host = vc.read(encrypted_vm, ["runtime.host"])["runtime.host"]
+    assert hosts.crypto_states(vc, [host], label="host of the encrypted VM")[host._moId] == "safe", \
+        "the host of an encrypted VM is not crypto-safe: it has no host key to encrypt a core dump with"
+    file_name = f"{kind}-zdump.{uuid.uuid4().hex[:8]}"
+    since = events.server_time(vc)
+
+    with fake_control.lock:
+        core_dumps.add_encrypted_core_dump(fake_control, host._moId, kind, file_name)
+
+    seen = events.wait_for_event(vc, events.CORE_DUMPED[kind], since, inventory.timeouts.event, entity=host)
+    assert seen, f"no {events.CORE_DUMPED[kind]} event on the host after an encrypted {kind} core dump"
+    naming = [e for e in seen if file_name in e.message or any(file_name in v for v in e.arguments.values())]
+    assert naming, f"no {events.CORE_DUMPED[kind]} event names the core file {file_name}: {[e.message for e in seen]}"
+    located = [e for e in naming if "/var/core" in e.message or any("/var/core" in v for v in e.arguments.values())]
+    assert located, f"the event names {file_name} but not where it is: {[e.message for e in naming]}"
+    assert all(e.severity == "warning" for e in naming), f"severity {[e.severity for e in naming]}, expected warning"
+
+
+# ---- EVT-DISK-SPACE -------------------------------------------------------------------------------
+@pytest.mark.rule("EVT-DISK-SPACE")
+@pytest.mark.destructive
+@pytest.mark.requires("fault_injection", "vm_encryption", "key_providers", "storage_policies")
+@pytest.mark.test_id("c9f5c621-85ea-4387-90f5-11edb65db9c7")
+@pytest.mark.parametrize("operation", ["encrypt", "decrypt"])
+def test_an_encrypt_or_decrypt_lacking_disk_space_fails_with_no_disk_space_and_a_critical_event(
+        operation, serial, fake_control, inventory, scratch, vc, place, provider, policies_a):
+    from harness.fakevc.behaviours import space
+    vm = scratch.vm(vc, place, f"full-ds-{operation}")
+    if operation == "decrypt":
+        crypto.encrypt(vc, vm, keys.generate_key(vc, provider), policies_a.encryption)
+    key = keys.generate_key(vc, provider)
+    disk_bytes = sum(d.capacityInKB * 1024 for d in require_some(vms.disks(vc, vm), "disk"))
+    before = vms.state(vc, vm, label="before", phase="before")
+    since = events.server_time(vc)
+    actions = {"encrypt": lambda: crypto.encrypt(vc, vm, key, policies_a.encryption),
+               "decrypt": lambda: crypto.decrypt(vc, vm, policies_a.plain)}
+
+    held = space.fill_datastore(fake_control, place.datastore_name, leave_free_bytes=disk_bytes // 2)
+    try:
+        vc.recorder.note("datastore filled", {"datastore": place.datastore_name, "bytes_held": held,
+                                              "left_free": disk_bytes // 2, "disk_bytes": disk_bytes})
+        refused(actions[operation], f"{operation} on a full datastore", expected=vim.fault.NoDiskSpace)
+    finally:
+        space.restore_datastore(fake_control, place.datastore_name)
+
+    unchanged(before, vms.state(vc, vm, label="after", phase="after"), f"{operation} on a full datastore")
+    seen = events.wait_for_event(vc, events.NO_DISK_SPACE, since, inventory.timeouts.event)
+    assert seen, f"no {events.NO_DISK_SPACE} event after the {operation} failed for lack of space"
+    assert all(e.severity == "error" for e in seen), f"severity {[e.severity for e in seen]}, expected critical (error)"
+
+
+# ---- EVT-REKEY-MIXED ------------------------------------------------------------------------------
+@pytest.mark.rule("EVT-REKEY-MIXED")
+@pytest.mark.destructive
+@pytest.mark.requires("fault_injection", "snapshots", "vm_encryption", "key_providers", "storage_policies")
+@pytest.mark.test_id("236d0993-dc46-4427-ba85-2abb9b9fc249")
+def test_a_shallow_recrypt_that_stops_part_way_reports_the_chain_left_on_mixed_keys(
+        fake_control, inventory, scratch, vc, place, provider, policies_a):
+    from harness.fakevc.behaviours import snapshots as fake_snapshots
+    vm = scratch.vm(vc, place, "mixed-keys")
+    old_key = keys.generate_key(vc, provider)
+    crypto.encrypt(vc, vm, old_key, policies_a.encryption)
+    for name in ("s1", "s2", "s3"):
+        snapshots.create(vc, vm, name)
+    new_key = keys.generate_key(vc, provider)
+    since = events.server_time(vc)
+
+    with fake_control.lock:
+        fake_snapshots.inject_rekey_failure(fake_control, after_links=1)
+    try:
+        refused(lambda: crypto.shallow_rekey(vc, vm, new_key), "shallow recrypt stopping part-way")
+    finally:
+        with fake_control.lock:
+            fake_snapshots.clear_rekey_failure(fake_control)
+
+    chain = require_some(snapshots.with_keys(vc, vm, label="snapshot keys after the failure"), "snapshot")
+    on = {s.key for s in chain}
+    assert old_key in on and new_key in on, f"the fault did not leave the chain on mixed keys (snapshot keys {on})"
+    seen = events.wait_for_event(vc, [events.REKEY_FAIL, events.MIXED_KEYS], since, inventory.timeouts.event,
+                                 entity=vm)
+    assert seen, (f"the chain of {vm._moId} is on mixed keys but neither {events.REKEY_FAIL} nor "
+                  f"{events.MIXED_KEYS} was posted on the VM")
+    assert all(e.severity in ("error", "warning") for e in seen), f"severity {[e.severity for e in seen]}"

@@ -1,0 +1,285 @@
+"""Rekey (shallow and deep recrypt) and recrypt down a snapshot chain (RULES.md: REKEY-*, SNAP-*).
+
+Keys are read where they live: the VM home's `config.keyId`, each disk backing's `keyId`, and every
+snapshot's own `config.keyId` (snapshots.with_keys), never inferred from the VM's key. Whether data
+was rewritten is decided from the disk bytes at rest, on targets that can read them (`disk_bytes`).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from harness.checks import refused, unchanged
+from harness.vsphere import crypto, disks, keys, snapshots, vms
+from harness.vsphere.hosts import require_some
+
+pytestmark = pytest.mark.requires("vm_encryption", "key_providers", "storage_policies")
+
+
+# ---- helpers --------------------------------------------------------------------------------------
+def _encrypted(scratch: Any, vc: Any, place: Any, provider: str, policy: str, label: str, disks_: int = 1,
+               disk_kib: int = 64) -> tuple[Any, Any]:
+    vm = scratch.vm(vc, place, label, disks=disks_, disk_kib=disk_kib)
+    key = keys.generate_key(vc, provider)
+    crypto.encrypt(vc, vm, key, policy)
+    return vm, key
+
+
+def _chain(vc: Any, vm: Any, names: tuple[str, ...]) -> list[Any]:
+    """A single branch of snapshots, root first; returns the snapshot MoRefs."""
+    return [snapshots.create(vc, vm, name) for name in names]
+
+
+def _keys_by_snapshot(views: list[Any]) -> list[tuple[str, Any]]:
+    return [(v.name, v.key) for v in views]
+
+
+def _at_rest(environment: Any, vc: Any, vm: Any, label: str) -> dict[int, bytes]:
+    reader = environment.disk_reader(vc.name)
+    return {d.key: disks.bytes_at_rest(reader, vc, vm, d.key, f"disk {d.key} {label}")
+            for d in require_some(vms.disks(vc, vm), "disk")}
+
+
+# ---- REKEY-SHALLOW --------------------------------------------------------------------------------
+@pytest.mark.rule("REKEY-SHALLOW")
+@pytest.mark.test_id("43a17c7c-0cbf-4c67-b3b1-a601ae415d09")
+@pytest.mark.parametrize("power", ["poweredOff", "poweredOn"])
+def test_a_shallow_recrypt_gives_the_vm_and_its_disks_the_new_key_powered_on_or_off(
+        power, scratch, vc, place, provider, policies_a, kms):
+    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"shallow-{power}", disks_=2)
+    if power == "poweredOn":
+        vms.power_on(vc, vm)
+    before = vms.state(vc, vm, label="before shallow recrypt", phase="before")
+    assert before.key == old_key and before.power == power
+    new_key = keys.generate_key(vc, provider)
+
+    crypto.shallow_rekey(vc, vm, new_key)
+
+    after = vms.state(vc, vm, label="after shallow recrypt", phase="after")
+    assert after.key == new_key, f"VM home on {after.key}, expected the new key {new_key} (was {old_key})"
+    assert after.disk_keys and all(k == new_key for k in after.disk_keys), f"disks on {after.disk_keys}"
+    assert after.power == power, f"the VM was {power} and is {after.power} after a shallow recrypt"
+    assert kms.key_exists(new_key)
+
+
+@pytest.mark.rule("REKEY-SHALLOW")
+@pytest.mark.requires("disk_bytes")
+@pytest.mark.test_id("b045707e-66e7-4543-8f78-c7b9d5ac2035")
+def test_a_shallow_recrypt_leaves_the_disk_ciphertext_as_it_was(
+        scratch, environment, vc, place, provider, policies_a):
+    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "shallow-bytes", disks_=2)
+    before = _at_rest(environment, vc, vm, "before shallow recrypt")
+    new_key = keys.generate_key(vc, provider)
+
+    crypto.shallow_rekey(vc, vm, new_key)
+
+    assert vms.state(vc, vm, label="after shallow recrypt", phase="after").key == new_key
+    after = _at_rest(environment, vc, vm, "after shallow recrypt")
+    rewritten = [k for k in before if after.get(k) != before[k]]
+    assert not rewritten, f"a shallow recrypt rewrote the data of disks {rewritten} (only the KEK may change)"
+
+
+# ---- REKEY-DEEP -----------------------------------------------------------------------------------
+@pytest.mark.rule("REKEY-DEEP")
+@pytest.mark.test_id("b7c2c7c0-659a-401b-a487-9d874a31c3fc")
+def test_a_deep_recrypt_gives_the_vm_and_every_disk_the_new_key(scratch, vc, place, provider, policies_a, kms):
+    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "deep", disks_=2, disk_kib=1024)
+    shallow_key = keys.generate_key(vc, provider)
+    started = time.perf_counter()
+    crypto.shallow_rekey(vc, vm, shallow_key)
+    shallow_s = time.perf_counter() - started
+    before = vms.state(vc, vm, label="before deep recrypt", phase="before")
+    assert before.key == shallow_key
+    deep_key = keys.generate_key(vc, provider)
+
+    started = time.perf_counter()
+    crypto.deep_rekey(vc, vm, deep_key, policies_a.encryption)
+    deep_s = time.perf_counter() - started
+
+    vc.recorder.note("recrypt durations (s) of the same VM, 2 x 1 MiB disks",
+                     {"shallow": round(shallow_s, 4), "deep": round(deep_s, 4),
+                      "deep/shallow ratio": round(deep_s / shallow_s, 2) if shallow_s > 0 else None})
+    after = vms.state(vc, vm, label="after deep recrypt", phase="after")
+    assert after.key == deep_key, f"VM home on {after.key}, expected the new key {deep_key}"
+    assert after.disk_keys and all(k == deep_key for k in after.disk_keys), f"disks on {after.disk_keys}"
+    assert kms.key_exists(deep_key)
+
+
+@pytest.mark.rule("REKEY-DEEP")
+@pytest.mark.requires("disk_bytes")
+@pytest.mark.test_id("f9b8c456-85cb-428e-b3fe-4d89541ff3c2")
+def test_a_deep_recrypt_rewrites_the_encrypted_data_of_every_disk(scratch, environment, vc, place, provider, policies_a):
+    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "deep-bytes", disks_=2)
+    reader = environment.disk_reader(vc.name)
+    before = _at_rest(environment, vc, vm, "before deep recrypt")
+    new_key = keys.generate_key(vc, provider)
+
+    crypto.deep_rekey(vc, vm, new_key, policies_a.encryption)
+
+    assert vms.state(vc, vm, label="after deep recrypt", phase="after").key == new_key
+    after = _at_rest(environment, vc, vm, "after deep recrypt")
+    untouched = [k for k in before if after.get(k) == before[k]]
+    assert not untouched, f"a deep recrypt left the ciphertext of disks {untouched} as it was"
+    leaking = [k for k, data in after.items() if reader.canary in data]
+    assert not leaking, f"after the deep recrypt disks {leaking} hold the plaintext canary at rest"
+
+
+@pytest.mark.rule("REKEY-DEEP", "REKEY-SHALLOW")
+@pytest.mark.destructive
+@pytest.mark.requires("fault_injection")
+@pytest.mark.test_id("e6f237c3-e1db-4051-b9c9-97b0d8b8dbac")
+def test_a_deep_recrypt_needs_temporary_disk_space_that_a_shallow_recrypt_does_not(
+        serial, fake_control, scratch, vc, place, provider, policies_a):
+    """On a datastore with less free space than the disks' size: the shallow recrypt (no data rewritten)
+    works, the deep one (a temporary copy of every disk) is refused and changes nothing; once the space
+    is back the same deep recrypt works, so the refusal was about space."""
+    from harness.fakevc.behaviours import space   # arrange the full datastore only
+    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "deep-space", disks_=2)
+    disk_bytes = sum(d.capacityInKB * 1024 for d in require_some(vms.disks(vc, vm), "disk"))
+    shallow_key, deep_key = keys.generate_key(vc, provider), keys.generate_key(vc, provider)
+
+    held = space.fill_datastore(fake_control, place.datastore_name, leave_free_bytes=disk_bytes // 2)
+    try:
+        vc.recorder.note("datastore filled", {"datastore": place.datastore_name, "bytes_held": held,
+                                              "left_free": disk_bytes // 2, "disk_bytes": disk_bytes})
+        crypto.shallow_rekey(vc, vm, shallow_key)
+        before = vms.state(vc, vm, label="after the shallow recrypt on the full datastore", phase="before")
+        assert before.key == shallow_key and all(k == shallow_key for k in before.disk_keys)
+        # API.md 2.3: NoDiskSpace is the usual FileFault, but not confirmed for a deep recrypt: recorded.
+        refused(lambda: crypto.deep_rekey(vc, vm, deep_key, policies_a.encryption),
+                "deep recrypt without temporary disk space")
+    finally:
+        space.restore_datastore(fake_control, place.datastore_name)
+
+    unchanged(before, vms.state(vc, vm, label="after the refused deep recrypt", phase="after"),
+              "deep recrypt without temporary disk space")
+    crypto.deep_rekey(vc, vm, deep_key, policies_a.encryption)
+    assert vms.state(vc, vm, label="after the deep recrypt with space", phase="after").key == deep_key
+
+
+# ---- SNAP-SHALLOW ---------------------------------------------------------------------------------
+@pytest.mark.rule("SNAP-SHALLOW")
+@pytest.mark.requires("snapshots")
+@pytest.mark.test_id("d3f649f0-d135-4a10-9139-5e6b924c3598")
+@pytest.mark.parametrize("power", ["poweredOff", "poweredOn"])
+def test_a_shallow_recrypt_of_a_vm_with_a_single_snapshot_chain_puts_every_snapshot_on_the_new_key(
+        power, scratch, vc, place, provider, policies_a):
+    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"chain-{power}", disks_=2)
+    if power == "poweredOn":
+        vms.power_on(vc, vm)
+    _chain(vc, vm, ("s1", "s2", "s3"))
+    assert snapshots.branch_count(vc, vm) == 1
+    chain_before = require_some(snapshots.with_keys(vc, vm, label="snapshot keys before", phase="before"), "snapshot")
+    assert len(chain_before) == 3 and all(s.key == old_key for s in chain_before), _keys_by_snapshot(chain_before)
+    new_key = keys.generate_key(vc, provider)
+
+    crypto.shallow_rekey(vc, vm, new_key)
+
+    after = vms.state(vc, vm, label="after shallow recrypt", phase="after")
+    chain_after = require_some(snapshots.with_keys(vc, vm, label="snapshot keys after", phase="after"), "snapshot")
+    assert [s.name for s in chain_after] == [s.name for s in chain_before], "the snapshot chain changed"
+    stale = [(s.name, s.key) for s in chain_after if s.key != new_key]
+    assert not stale, f"snapshots not on the new key {new_key}: {stale}"
+    assert after.key == new_key and all(k == new_key for k in after.disk_keys), \
+        f"VM home {after.key}, disks {after.disk_keys}, expected {new_key}"
+    assert after.power == power
+
+
+# ---- SNAP-BRANCHES --------------------------------------------------------------------------------
+@pytest.mark.rule("SNAP-BRANCHES")
+@pytest.mark.requires("snapshots")
+@pytest.mark.test_id("a4719527-dad6-4ea9-9968-aaf98de78b6d")
+def test_a_shallow_recrypt_of_a_vm_whose_snapshots_form_a_tree_is_refused_and_no_key_changes(
+        scratch, vc, place, provider, policies_a):
+    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "tree")
+    first, _second = _chain(vc, vm, ("s1", "s2"))
+    snapshots.revert(vc, first)
+    snapshots.create(vc, vm, "s3-other-branch")
+    assert snapshots.branch_count(vc, vm) == 2, "the arrangement did not make a snapshot tree"
+    before = vms.state(vc, vm, label="before shallow recrypt", phase="before")
+    tree_before = require_some(snapshots.with_keys(vc, vm, label="snapshot keys before", phase="before"), "snapshot")
+    new_key = keys.generate_key(vc, provider)
+
+    # API.md 10: the real fault class for a shallow recrypt on a snapshot tree is UNCONFIRMED.
+    refused(lambda: crypto.shallow_rekey(vc, vm, new_key), "shallow recrypt of a VM with a snapshot tree")
+
+    unchanged(before, vms.state(vc, vm, label="after refused shallow recrypt", phase="after"),
+              "shallow recrypt of a VM with a snapshot tree")
+    tree_after = snapshots.with_keys(vc, vm, label="snapshot keys after", phase="after")
+    assert _keys_by_snapshot(tree_after) == _keys_by_snapshot(tree_before), \
+        f"snapshot keys changed: {_keys_by_snapshot(tree_before)} -> {_keys_by_snapshot(tree_after)}"
+    assert snapshots.branch_count(vc, vm) == 2
+
+
+# ---- SNAP-PARTIAL ---------------------------------------------------------------------------------
+@pytest.mark.rule("SNAP-PARTIAL")
+@pytest.mark.destructive
+@pytest.mark.requires("snapshots", "fault_injection")
+@pytest.mark.test_id("3dd67c91-326b-45af-bd28-dea6b747c638")
+def test_a_shallow_recrypt_stopped_part_way_leaves_mixed_keys_and_running_it_again_completes_it(
+        serial, fake_control, scratch, vc, place, provider, policies_a):
+    from harness.fakevc.behaviours import snapshots as fake_snapshots   # arrange the fault only
+    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "partial", disks_=2)
+    _chain(vc, vm, ("s1", "s2", "s3"))
+    new_key = keys.generate_key(vc, provider)
+
+    with fake_control.lock:   # the fault lives in this worker's fake only: nothing to sweep after a kill
+        fake_snapshots.inject_rekey_failure(fake_control, after_links=1)
+    try:
+        refused(lambda: crypto.shallow_rekey(vc, vm, new_key), "shallow recrypt stopped part-way down the chain")
+    finally:
+        with fake_control.lock:
+            fake_snapshots.clear_rekey_failure(fake_control)
+
+    mixed = require_some(snapshots.with_keys(vc, vm, label="snapshot keys after the failure", phase="after"),
+                         "snapshot")
+    on = {s.key for s in mixed}
+    assert old_key in on and new_key in on, \
+        f"the failure did not leave the chain on mixed keys: {_keys_by_snapshot(mixed)}"
+    vc.recorder.note("VM state after the part-way failure", vms.state(vc, vm).__dict__)
+
+    crypto.shallow_rekey(vc, vm, new_key)
+
+    done = require_some(snapshots.with_keys(vc, vm, label="snapshot keys after the retry", phase="after"), "snapshot")
+    stale = [(s.name, s.key) for s in done if s.key != new_key]
+    assert not stale, f"after the retry snapshots are still not on the new key {new_key}: {stale}"
+    assert [s.name for s in done] == [s.name for s in mixed]
+    after = vms.state(vc, vm, label="after the retry", phase="after")
+    assert after.key == new_key and all(k == new_key for k in after.disk_keys), \
+        f"after the retry VM home {after.key}, disks {after.disk_keys}, expected {new_key}"
+
+
+# ---- SNAP-PRE7 ------------------------------------------------------------------------------------
+@pytest.mark.rule("SNAP-PRE7")
+@pytest.mark.requires("snapshots")
+@pytest.mark.test_id("35f79380-af13-4e32-850f-84ac279f6673")
+def test_before_7_a_shallow_recrypt_of_a_vm_with_a_snapshot_is_refused(scratch, vc, place, provider, policies_a):
+    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "pre7-snap")
+    snapshots.create(vc, vm, "s1")
+    before = vms.state(vc, vm, label="before shallow recrypt", phase="before")
+    snaps_before = require_some(snapshots.with_keys(vc, vm, label="snapshot keys before", phase="before"), "snapshot")
+    new_key = keys.generate_key(vc, provider)
+
+    refused(lambda: crypto.shallow_rekey(vc, vm, new_key), f"shallow recrypt with a snapshot on {vc.version}")
+
+    unchanged(before, vms.state(vc, vm, label="after refused shallow recrypt", phase="after"),
+              f"shallow recrypt with a snapshot on {vc.version}")
+    snaps_after = snapshots.with_keys(vc, vm, label="snapshot keys after", phase="after")
+    assert _keys_by_snapshot(snaps_after) == _keys_by_snapshot(snaps_before)
+
+
+@pytest.mark.rule("SNAP-PRE7")
+@pytest.mark.test_id("de218be6-9713-4399-b3f7-9c7d4e2ce352")
+def test_before_7_a_shallow_recrypt_of_a_vm_without_snapshots_works(scratch, vc, place, provider, policies_a):
+    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "pre7-nosnap")
+    before = vms.state(vc, vm, label="before shallow recrypt", phase="before")
+    assert before.snapshot_count == 0 and before.key == old_key
+    new_key = keys.generate_key(vc, provider)
+
+    crypto.shallow_rekey(vc, vm, new_key)
+
+    after = vms.state(vc, vm, label="after shallow recrypt", phase="after")
+    assert after.key == new_key and all(k == new_key for k in after.disk_keys), \
+        f"VM home {after.key}, disks {after.disk_keys}, expected {new_key}"
