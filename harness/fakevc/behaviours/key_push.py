@@ -321,7 +321,7 @@ def change_host_key(host: Any, key: KeyRef) -> None:
 def disable_host(host: Any) -> None:
     """CryptoManagerHostDisable: safe -> pendingIncapable (reboot needed), prepared -> incapable."""
     if host.is_pre7:
-        raise vim.fault.NotSupported(msg=f"Host {host.name} (ESXi {host.esx_version}) does not support disabling encryption.")
+        raise vmodl.fault.NotSupported(msg=f"Host {host.name} (ESXi {host.esx_version}) does not support disabling encryption.")
     if host.crypto_state in ("incapable", "pendingIncapable"):
         raise vim.fault.InvalidState(msg=f"Encryption is already disabled on host {host.name} ({host.crypto_state}).")
     host.crypto_state = "pendingIncapable" if host.crypto_state == "safe" else "incapable"
@@ -347,7 +347,7 @@ def unlock(ctx: CallContext, vm: Any) -> None:
         raise vim.fault.InvalidState(msg=f"The key provider '{missing_providers[0]}' is not configured on this vCenter.")
     host = vm.host
     if host.crypto_state == "pendingIncapable":
-        raise vim.fault.NotSupported(msg=f"{DISABLED_MSG} (host {host.name})")
+        raise vmodl.fault.NotSupported(msg=f"{DISABLED_MSG} (host {host.name})")
     check_host(ctx, host)
     for key in sorted(needed - host.key_cache):
         try:
