@@ -5,10 +5,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
+from tests.procs import leftover_servers
 
 from harness.rules import load_rules
 
@@ -35,9 +38,8 @@ def _verdicts(run_dir: Path) -> dict[str, set[str]]:
 
 
 def _leftover_processes() -> list[str]:
-    ps = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
-    mine = str(os.getpid())
-    return [line for line in ps.splitlines() if ("_pykmip_serve" in line or "vcsim-launcher" in line) and mine not in line.split()[:2]]
+    time.sleep(1.0)  # a stopped KMS's worker process exits within a second of its parent
+    return leftover_servers()
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,16 @@ from pathlib import Path
 
 import yaml
 
+from tests.procs import leftover_servers
+
 ROOT = Path(__file__).resolve().parent.parent
 VCRYPT = [sys.executable, "-c", "from harness.cli import main; main()"]
 SCENARIOS = ROOT / "tests" / "scenarios"
 
 
 def _kms_processes() -> list[str]:
-    ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-    return [line for line in ps.splitlines() if "_pykmip_serve" in line]
+    time.sleep(1.0)  # a stopped KMS's worker process exits within a second of its parent
+    return leftover_servers()
 
 
 def _latest_run(reports: Path) -> Path:
