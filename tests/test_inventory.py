@@ -217,7 +217,7 @@ def test_vcsim_inventory_declares_what_debian_vcsim_can_do() -> None:
     can = {name for name, on in inv.features.items() if on}
     assert can == {"snapshots", "events"}
     assert set(inv.features) == set(KNOWN_CAPABILITIES), "declare every capability, true or false"
-    assert inv.safety.allow_mutations and not inv.safety.allow_destructive
+    assert inv.safety.allow_mutations and inv.safety.allow_destructive  # throwaway simulators the run starts
 
 
 def test_lab_example_validates_and_is_honest() -> None:

@@ -81,9 +81,10 @@ def test_the_run_prints_a_rule_table_and_leaves_no_process(serial_run):
     assert not _leftover_processes()
 
 
-def test_a_parallel_run_gives_the_same_verdicts_as_the_serial_one(serial_run, tmp_path):
+@pytest.mark.parametrize("workers", ["2", "4"])
+def test_a_parallel_run_gives_the_same_verdicts_as_the_serial_one(serial_run, tmp_path, workers):
     _, serial_dir = serial_run
-    proc, parallel_dir = _run(tmp_path, "-n", "2")
+    proc, parallel_dir = _run(tmp_path, "-n", workers)
     assert proc.returncode == 0, proc.stdout[-4000:]
     serial = _verdicts(serial_dir)
     assert _verdicts(parallel_dir) == serial
