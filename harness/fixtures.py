@@ -210,17 +210,23 @@ class Scratch:
 
     def provider(self, client: VCenterClient, endpoint: KmsEndpoint, provider_id: str, make_default: bool = False) -> str:
         """Register a key provider through the trust flow; removed at teardown if this added it."""
-        self.ledger.append(kind="key_provider", vcenter=client.name, provider_id=provider_id,
-                           run_id=self.state.run_id, test_id=self.test_id, phase="creating")
-        if keys.register_provider(client, endpoint, provider_id, make_default=make_default):
-            entry = {"kind": "key_provider", "vcenter": client.name, "provider_id": provider_id,
-                     "run_id": self.state.run_id, "test_id": self.test_id}
-            self.ledger.append(**entry, phase="created")  # vcrypt sweep removes only what a run added
+        return self.custom_provider(client, provider_id,
+                                    lambda: keys.register_provider(client, endpoint, provider_id, make_default=make_default))
 
-            def remove() -> None:
-                keys.remove_provider(client, provider_id)
-                self.ledger.append(**entry, phase="removed")
-            self.cleanup.push(f"remove key provider {provider_id}", remove)
+    def custom_provider(self, client: VCenterClient, provider_id: str, register: Any) -> str:
+        """Register a provider with `register()` (True/None: it added one); ledgered so `vcrypt sweep`
+        removes it after a killed run, and removed at teardown."""
+        entry = {"kind": "key_provider", "vcenter": client.name, "provider_id": provider_id,
+                 "run_id": self.state.run_id, "test_id": self.test_id}
+        self.ledger.append(**entry, phase="creating")
+        if register() is False:
+            return provider_id  # it was there already: not ours to remove
+        self.ledger.append(**entry, phase="created")  # vcrypt sweep removes only what a run added
+
+        def remove() -> None:
+            keys.remove_provider(client, provider_id)
+            self.ledger.append(**entry, phase="removed")
+        self.cleanup.push(f"remove key provider {provider_id}", remove)
         return provider_id
 
     def restore(self, description: str, action: Any, record: dict[str, Any] | None = None) -> None:

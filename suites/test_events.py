@@ -9,7 +9,7 @@ fake's hooks or the embedded KMS; every verdict is read through pyVmomi.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from pyVmomi import vim
@@ -21,19 +21,6 @@ from harness.vsphere.hosts import require_some
 pytestmark = pytest.mark.requires("events")
 
 
-def _test_provider(scratch: Any, client: Any, provider_id: str, register: Callable[[], Any]) -> str:
-    """Register a test-only key provider; removed at teardown (and by `vcrypt sweep` after a kill)."""
-    entry = {"kind": "key_provider", "vcenter": client.name, "provider_id": provider_id,
-             "run_id": scratch.state.run_id, "test_id": scratch.test_id}
-    scratch.ledger.append(**entry, phase="creating")
-
-    def remove() -> None:
-        keys.remove_provider(client, provider_id)
-        scratch.ledger.append(**entry, phase="removed")
-    scratch.cleanup.push(f"remove key provider {provider_id}", remove)
-    register()
-    scratch.ledger.append(**entry, phase="created")
-    return provider_id
 
 
 def _embedded_server(environment: Any, kms: Any, provider_id: str) -> Any:
@@ -118,7 +105,7 @@ def test_a_key_provider_at_a_closed_port_posts_unreachable_and_the_alarm_clears_
     provider_id, port = scratch.name("unreachable-kms"), free_port("127.0.0.1")
     since = events.server_time(vc)
 
-    _test_provider(scratch, vc, provider_id, lambda: keys.register_unreachable_provider(vc, provider_id, port))
+    scratch.custom_provider(vc, provider_id, lambda: keys.register_unreachable_provider(vc, provider_id, port))
     seen = events.wait_for_event(vc, events.KMS_UNREACHABLE, since, timeout)
     during = _statuses(vc, alarms, "red", timeout)
     live = kms.for_provider(provider)

