@@ -42,6 +42,7 @@ class KmsEndpoint:
     ca_path: Path
     client_cert_path: Path
     client_key_path: Path
+    lab_owned: bool = False   # the lab's vCenters already have this provider: used for keys, never changed
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.server_name, "role": self.role, "address": f"{self.address}:{self.port}",
@@ -89,23 +90,35 @@ class Environment:
             from harness.kms.server import EmbeddedKms
             self.kms = EmbeddedKms(self.workdir / "kms").start()
             client = self.kms.client_cert
+            # On fakes the embedded KMS is pre-registered (as a lab's admin would have done): lab-owned.
+            fakes_only = all(vc.target == "fake" for vc in self.inventory.vcenters)
+            lab = self._fake_lab_provider()
             for role, provider in (("shared", SHARED_PROVIDER), ("dedicated", DEDICATED_PROVIDER)):
                 server = self.kms.servers[role]
+                provider_id, server_name = (lab.id, lab.server_name) if lab and role == "shared" else (provider, f"{role}-kms")
                 self.kms_endpoints[role] = KmsEndpoint(
-                    role=role, provider_id=provider, server_name=f"{role}-kms", address=server.host,
+                    role=role, provider_id=provider_id, server_name=server_name, address=server.host,
                     port=server.port, ca_pem=self.kms.ca.ca_pem(), client_cert_pem=client.cert_pem(),
                     client_key_pem=client.key_pem(), ca_path=self.kms.ca.ca_path,
-                    client_cert_path=client.cert_path, client_key_path=client.key_path)
+                    client_cert_path=client.cert_path, client_key_path=client.key_path, lab_owned=fakes_only)
             return
         for role in ("shared", "dedicated"):
             ext = getattr(cfg, role)
             if ext is None:
                 continue
             self.kms_endpoints[role] = KmsEndpoint(
-                role=role, provider_id=ext.provider_id, server_name=f"{role}-kms", address=ext.address,
-                port=ext.port, ca_pem=ext.ca.read_text(), client_cert_pem=ext.client_cert.read_text(),
-                client_key_pem=ext.client_key.read_text(), ca_path=ext.ca, client_cert_path=ext.client_cert,
-                client_key_path=ext.client_key)
+                role=role, provider_id=ext.provider_id, server_name=ext.server_name or f"{role}-kms",
+                address=ext.address, port=ext.port, ca_pem=ext.ca.read_text(),
+                client_cert_pem=ext.client_cert.read_text(), client_key_pem=ext.client_key.read_text(),
+                ca_path=ext.ca, client_cert_path=ext.client_cert, client_key_path=ext.client_key,
+                lab_owned=ext.registered)
+
+    def _fake_lab_provider(self) -> Any:
+        """The lab-owned provider the fake vCenters start with (`fake.lab_provider`), if any."""
+        for vc in self.inventory.vcenters:
+            if vc.target == "fake" and vc.fake and vc.fake.lab_provider:
+                return vc.fake.lab_provider
+        return None
 
     def _start_fakes(self) -> None:
         fakes = [vc for vc in self.inventory.vcenters if vc.target == "fake"]
