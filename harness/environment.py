@@ -126,7 +126,9 @@ class Environment:
             return
         from harness.fakevc.world import FakeWorld, ProviderSeed, VCenterSeed
         defects = self.defects if self.defects is not None else sorted({d for vc in fakes for d in (vc.fake.defects if vc.fake else [])})
-        self.world = FakeWorld(defects=defects)
+        logs = {vc.fake.request_log for vc in fakes if vc.fake and vc.fake.request_log}
+        from harness.fakevc.request_log import RequestLog
+        self.world = FakeWorld(defects=defects, request_log=RequestLog(sorted(logs)[0]) if logs else None)
         seeds = []
         for role, endpoint in self.kms_endpoints.items():
             members = tuple(vc.name for vc in fakes) if role == "shared" else (fakes[0].name,)
@@ -136,12 +138,14 @@ class Environment:
                 client_key_pem=endpoint.client_key_pem, vcenters=members, default=(role == "shared")))
         for entry in fakes:
             opts = entry.fake
-            self.world.add_vcenter(VCenterSeed(
+            fake = self.world.add_vcenter(VCenterSeed(
                 name=entry.name, url=entry.service_url, user=entry.user, password=entry.password(),
                 version=entry.version or "7.0.3", datacenter=entry.datacenter or "DC0",
                 cluster=entry.cluster or "DC0_C0", hosts=opts.hosts if opts else 3, vms=opts.vms if opts else 4,
                 host_versions=list(opts.host_versions) if opts else [],
                 datastore_capacity_mib=opts.datastore_capacity_mib if opts else 4096), seeds)
+            if entry.test_user:   # the fake plays the lab's SSO, which has this second user
+                fake.add_user(entry.test_user.user, entry.test_user.password())
 
     def _start_vcsims(self) -> None:
         for entry in self.inventory.vcenters:

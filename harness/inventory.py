@@ -157,6 +157,7 @@ class TestUser(_Strict):
 class FakeOptions(_Strict):
     """Options only a fake vCenter understands (seeded defects are refused anywhere else)."""
     lab_provider: LabProvider | None = None   # start with the shared KMS registered as this lab-owned provider
+    request_log: FilePath | None = None       # the fake logs every call it serves here (harness/fakevc/request_log.py)
     vms: int = Field(4, ge=0, le=100000)
     hosts: int = Field(3, ge=1, le=64)
     host_versions: list[VersionText] = []
@@ -439,6 +440,8 @@ def _resolve_paths(inventory: Inventory) -> Inventory:
         update: dict = {"tls": tls, "password_file": fix(vc.password_file)}
         if vc.test_user and vc.test_user.password_file:
             update["test_user"] = vc.test_user.model_copy(update={"password_file": fix(vc.test_user.password_file)})
+        if vc.fake and vc.fake.request_log:
+            update["fake"] = vc.fake.model_copy(update={"request_log": fix(vc.fake.request_log)})
         if vc.vcsim and vc.vcsim.binary:
             update["vcsim"] = vc.vcsim.model_copy(update={"binary": fix(vc.vcsim.binary)})
         vcenters.append(vc.model_copy(update=update))

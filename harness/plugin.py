@@ -39,6 +39,7 @@ provider = fixtures.provider
 provider_b = fixtures.provider_b
 dedicated_provider = fixtures.dedicated_provider
 encrypted_vm = fixtures.encrypted_vm
+unreachable_kms = fixtures.unreachable_kms
 
 SKIP_CATEGORIES = {"capability": "capability_skip", "safety": "safety_skip", "version": "version_skip"}
 
