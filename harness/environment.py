@@ -126,9 +126,10 @@ class Environment:
             return
         from harness.fakevc.world import FakeWorld, ProviderSeed, VCenterSeed
         defects = self.defects if self.defects is not None else sorted({d for vc in fakes for d in (vc.fake.defects if vc.fake else [])})
-        logs = {vc.fake.request_log for vc in fakes if vc.fake and vc.fake.request_log}
+        logged = [vc.fake for vc in fakes if vc.fake and vc.fake.request_log]
         from harness.fakevc.request_log import RequestLog
-        self.world = FakeWorld(defects=defects, request_log=RequestLog(sorted(logs)[0]) if logs else None)
+        log = RequestLog(logged[0].request_log, logged[0].request_log_per_call) if logged else None
+        self.world = FakeWorld(defects=defects, request_log=log)
         seeds = []
         for role, endpoint in self.kms_endpoints.items():
             members = tuple(vc.name for vc in fakes) if role == "shared" else (fakes[0].name,)

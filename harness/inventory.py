@@ -158,6 +158,7 @@ class FakeOptions(_Strict):
     """Options only a fake vCenter understands (seeded defects are refused anywhere else)."""
     lab_provider: LabProvider | None = None   # start with the shared KMS registered as this lab-owned provider
     request_log: FilePath | None = None       # the fake logs every call it serves here (harness/fakevc/request_log.py)
+    request_log_per_call: bool = True         # false: no world snapshot around each call (open/close only)
     vms: int = Field(4, ge=0, le=100000)
     hosts: int = Field(3, ge=1, le=64)
     host_versions: list[VersionText] = []

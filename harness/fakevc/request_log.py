@@ -14,8 +14,10 @@ and classifies each call two independent ways:
 
 The log is one JSON object per line (`{"vcenter", "moid", "method", "changed", "mutating_name",
 "fault"}`), plus `{"event": "open"|"close", "vcenter", "digest", "providers"}` lines at world
-start and end with each provider's KmipClusterInfo serialized by pyVmomi. Enabled per inventory
-(`fake: {request_log: FILE}`); it makes each call slower (two snapshots), so it is off by default.
+start and end with each provider's KmipClusterInfo serialized by pyVmomi and a digest of its trust
+material. Enabled per inventory (`fake: {request_log: FILE}`); the per-call snapshots make each call
+slower, so it is off by default, and `request_log_per_call: false` keeps only the name check and
+the open/close snapshots (fast enough for a full mutating run).
 """
 from __future__ import annotations
 
@@ -102,11 +104,19 @@ def providers_serialized(vc: Any) -> dict[str, str]:
             for pid, prov in sorted(crypto.providers.items())}
 
 
+def provider_trust(vc: Any) -> dict[str, str]:
+    """provider id -> digest of the trust material uploaded to it (not part of KmipClusterInfo)."""
+    crypto = getattr(vc, "crypto", None)
+    return {pid: _digest("|".join([*prov.server_certs, prov.client_cert or "", prov.client_key or ""]))
+            for pid, prov in sorted((getattr(crypto, "providers", None) or {}).items())}
+
+
 class RequestLog:
     """Appends one JSON line per call to `path` (O_APPEND: safe across xdist workers' fakes)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, per_call_diff: bool = True) -> None:
         self.path = Path(path)
+        self.per_call_diff = per_call_diff   # False: calls by name only, world snapshots at open and close
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
@@ -124,11 +134,11 @@ class RequestLog:
         install(vc)   # PBM's objects are created on first use; present from the start, no call "creates" them
         state = world_state(vc)
         self.write({"event": event, "vcenter": vc.name, "digest": _digest(json.dumps(state, sort_keys=True)),
-                    "state": state, "providers": providers_serialized(vc)})
+                    "state": state, "providers": providers_serialized(vc), "trust": provider_trust(vc)})
 
     def call(self, vc: Any, moid: str, method: str, run: Any) -> Any:
         """Run `run()` (the dispatch), logging the call and whether the world changed across it."""
-        before = world_state(vc)
+        before = world_state(vc) if self.per_call_diff else {}
         fault = None
         try:
             return run()
@@ -136,7 +146,7 @@ class RequestLog:
             fault = type(err).__name__
             raise
         finally:
-            after = world_state(vc)
+            after = world_state(vc) if self.per_call_diff else {}
             mo = vc.objects.get(moid) or vc.pbm_objects.get(moid)
             changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
             self.write({"vcenter": vc.name, "moid": moid, "method": method, "fault": fault,
