@@ -331,18 +331,6 @@ class Inventory(_Strict):
             raise ValueError(f"unknown capability {unknown[0]!r}; known: {', '.join(sorted(KNOWN_CAPABILITIES))}")
         return value
 
-    @model_validator(mode="after")
-    def _lab_safe(self) -> "Inventory":
-        unreachable = self.kms.unreachable
-        real = [vc.name for vc in self.vcenters if vc.target == "real"]
-        if unreachable and real and _is_local(unreachable.address):
-            raise ValueError(f"kms.unreachable.address: {unreachable.address} is the vCenter appliance itself on a "
-                             f"real target ({real[0]}); name an address where no KMS listens")
-        labs = {vc.fake.lab_provider if vc.fake else None for vc in self.vcenters if vc.target == "fake"}
-        if len(labs) > 1:
-            raise ValueError("fake.lab_provider must be the same on every fake vCenter (one shared KMS, one provider id)")
-        return self
-
     @field_validator("vcenters")
     @classmethod
     def _unique_names(cls, value: list[VCenter]) -> list[VCenter]:
@@ -426,7 +414,23 @@ def parse_inventory(data: object, path: Path) -> Inventory:
         raise InventoryError(f"inventory {path}: {_key_path(first['loc'], data)}: {_problem(first)}") from None
     except RecursionError:
         raise InventoryError(f"inventory {path}: (top level): nested too deeply") from None
+    _check_lab_safety(inventory, path)
     return _resolve_paths(inventory)
+
+
+def _check_lab_safety(inventory: Inventory, path: Path) -> None:
+    """Cross-section rules, reported with the key they concern (pydantic would say `(top level)`)."""
+    unreachable = inventory.kms.unreachable
+    real = [vc.name for vc in inventory.vcenters if vc.target == "real"]
+    if unreachable and real and _is_local(unreachable.address):
+        raise InventoryError(f"inventory {path}: kms.unreachable.address: {unreachable.address} is the vCenter "
+                             f"appliance itself on a real target ({real[0]}); name an address where no KMS listens")
+    fakes = [vc for vc in inventory.vcenters if vc.target == "fake"]
+    first = fakes[0].fake.lab_provider if fakes and fakes[0].fake else None
+    for vc in fakes[1:]:
+        if (vc.fake.lab_provider if vc.fake else None) != first:
+            raise InventoryError(f"inventory {path}: vcenters.{vc.name}.fake.lab_provider: must be the same on every "
+                                 "fake vCenter (one shared KMS, one provider id)")
 
 
 def _resolve_paths(inventory: Inventory) -> Inventory:

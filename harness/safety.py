@@ -78,7 +78,7 @@ class MutationGate:
     `for_inventory` builds it from `safety.allow_mutations`; `read_only` never allows anything.
     """
     allow_mutations: bool = False
-    reason: str = "inventory does not allow mutations (safety.allow_mutations: false)"
+    reason: str = field(default="inventory does not allow mutations (safety.allow_mutations: false)", repr=False)
     protected_providers: set[str] = field(default_factory=set)
 
     @classmethod
