@@ -2,7 +2,8 @@
 
 Loaded by harness.plugin (`pytest_plugins`). A fixture or test that asks the gate for a mutation
 the inventory does not allow could not ask the target anything, so the test decides nothing: a
-safety skip with the gate's reason (the method, the object, the inventory setting).
+safety skip with the gate's reason (the method, the object, the inventory setting). Only suite
+tests (marked `rule`) are skipped: in the project's own tests a refused call is a failure.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Any:
     try:
         return (yield)
     except MutationRefused as err:
-        pytest.skip(str(err))
+        _skip_suite_test(item, err)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -26,4 +27,11 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     try:
         return (yield)
     except MutationRefused as err:
-        pytest.skip(str(err))
+        _skip_suite_test(item, err)
+
+
+def _skip_suite_test(item: pytest.Item, err: MutationRefused) -> None:
+    """Suite tests (marked with a rule) skip; any other test (the project's own) fails loudly."""
+    if item.get_closest_marker("rule") is None:
+        raise err
+    pytest.skip(str(err))

@@ -139,3 +139,9 @@ def test_every_suite_read_only_makes_no_mutating_call_by_the_fakes_own_log(tmp_p
         opened = next(e for e in entries if e.get("event") == "open" and e["vcenter"] == name)
         closed = next(e for e in entries if e.get("event") == "close" and e["vcenter"] == name)
         assert opened["digest"] == closed["digest"], f"{name}'s world changed during a read-only run"
+
+
+def test_the_audits_read_methods_are_all_on_the_gates_read_only_list() -> None:
+    from harness.audit import READ_METHODS
+    from harness.safety import READ_ONLY_VIM_METHODS
+    assert READ_METHODS <= READ_ONLY_VIM_METHODS, sorted(READ_METHODS - READ_ONLY_VIM_METHODS)
