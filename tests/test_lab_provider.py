@@ -124,3 +124,33 @@ def test_a_missing_lab_provider_or_server_is_an_environment_error_naming_it(lab_
         lab_providers.use(client, "nope", None, "kms.shared")
     with pytest.raises(lab_providers.LabProviderMissing, match="has no server 'other'.*it has kms-node-a"):
         lab_providers.use(client, LAB["id"], "other", "kms.shared")
+
+
+def test_a_provider_the_harness_needs_for_itself_is_marked_ledgered_and_only_its_server_removed(
+        lab_env: Any, tmp_path: Path) -> None:
+    """When the KMS is not the lab's (`registered: false`, or embedded on vcsim/real), the session
+    registers it under this run's mark, ledgers it, and removes only the server it added."""
+    from types import SimpleNamespace
+
+    from harness.cleanup import Ledger
+    from harness.markers import is_run_provider
+    from harness.session_providers import session_provider
+    client = _client(lab_env)
+    saved = lab_env.kms_endpoints["shared"]
+    lab_env.kms_endpoints["shared"] = dataclasses.replace(saved, lab_owned=False, server_name="own-server")
+    state = SimpleNamespace(inventory=lab_env.inventory, run_id="r-own-1", ledger=Ledger(tmp_path / "ledger.jsonl"))
+    try:
+        session = session_provider(state, "gw0", client, lab_env, "shared")
+        own = next(session)
+        assert is_run_provider(own, "vcrypt-", "r-own-1") and own in keys.list_providers(client)
+        assert lab_env.kms_endpoints["shared"].provider_id == own, "KmsEvidence finds the key store by this id"
+        # someone else's server joins the provider while the run uses it: it must survive teardown
+        keys.register_unreachable_provider(client, own, 9)
+        with pytest.raises(StopIteration):
+            next(session)
+    finally:
+        lab_env.kms_endpoints["shared"] = saved
+    left = keys.list_providers(client)[own]
+    assert [s.name for s in left.servers] == [f"{own}-server"]
+    assert [e["phase"] for e in state.ledger.entries()] == ["creating", "created", "removed"]
+    keys.remove_provider(client, own)
