@@ -90,9 +90,6 @@ class MutationGate:
     def read_only(cls, why: str) -> "MutationGate":
         return cls(allow_mutations=False, reason=why)
 
-    def copy(self) -> "MutationGate":
-        return MutationGate(self.allow_mutations, self.reason, set(self.protected_providers))
-
     def protect_provider(self, provider_id: str) -> None:
         """From now on, `provider_id` is the lab's: used for keys, never changed."""
         self.protected_providers.add(provider_id)
@@ -103,10 +100,10 @@ class MutationGate:
             return
         if not self.allow_mutations:
             raise MutationRefused(f"safety: {method} on {target} ({vcenter}) changes the target; {self.reason}")
-        if method in PROVIDER_CHANGING_METHODS:
-            for provider_id in sorted(_provider_ids(kwargs) & self.protected_providers):
-                raise MutationRefused(f"safety: {method} would change key provider {provider_id} of {vcenter}, "
-                                      "which belongs to the lab: the harness only uses it for keys")
+        lab_owned = sorted(_provider_ids(kwargs) & self.protected_providers) if method in PROVIDER_CHANGING_METHODS else []
+        if lab_owned:
+            raise MutationRefused(f"safety: {method} would change key provider {lab_owned[0]} of {vcenter}, "
+                                  "which belongs to the lab: the harness only uses it for keys")
 
     def check_kmip(self, address: str, operation: str) -> None:
         if operation in READ_ONLY_KMIP_OPERATIONS or self.allow_mutations:
@@ -120,7 +117,7 @@ def lab_provider_ids(inventory: Any) -> list[str]:
     found = []
     for role in ("shared", "dedicated"):
         ext = getattr(kms, role, None)
-        if ext is not None and getattr(ext, "registered", True):
+        if ext is not None and ext.registered:
             found.append(ext.provider_id)
     return found
 
