@@ -1,8 +1,10 @@
 """A vCenter handle for the operations layer: every call and read goes through here.
 
-Going through one place gives, for every operation a suite makes: evidence (method, target,
-redacted arguments, task, result or fault, duration), bounded retries of transient faults only
-(dropped connections, expired sessions with re-login), and event-driven task waits.
+Going through one place gives, for every operation a suite makes: the mutation gate first
+(harness/safety.py: a call that is not read-only is refused unless the inventory allows
+mutations), evidence (method, target, redacted arguments, task, result or fault, duration),
+bounded retries of transient faults only (dropped connections, expired sessions with re-login),
+and event-driven task waits.
 """
 from __future__ import annotations
 
