@@ -63,6 +63,7 @@ def run(inventory: str | None, workers: int, compliance: bool, reports: str, run
 
     from harness.plugin import new_run_id
     inv = _load(inventory)
+    _check_run_ids([run_id] if run_id else [])
     run_id = run_id or new_run_id()
     run_dir = Path(reports) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -93,6 +94,16 @@ def _run_pytest(pytest: Any, args: list[str]) -> int:
         return pytest.main(args)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _check_run_ids(run_ids: Any) -> None:
+    """Exit 2 on a run id that could not be marked or swept exactly (harness.markers)."""
+    from harness.markers import BadRunId, check_run_id
+    for run_id in run_ids:
+        try:
+            check_run_id(run_id)
+        except BadRunId as err:
+            _fail(str(err))
 
 
 # ---- rules -------------------------------------------------------------------------------------
@@ -181,6 +192,7 @@ def kms_register(inventory: str, vcenter: str, role: str) -> None:
     """Register the inventory's KMS with a vCenter through the full trust flow (idempotent)."""
     from harness.environment import open_environment
     from harness.vsphere import keys
+    from harness.safety import MutationGate, MutationRefused
     from harness.vsphere.client import VCenterClient
     inv = _load(inventory)
     try:
@@ -191,8 +203,12 @@ def kms_register(inventory: str, vcenter: str, role: str) -> None:
         _fail("an embedded KMS lives only as long as this command; configure kms.shared for a real vCenter")
     with open_environment(inv) as env:
         endpoint = env.kms_endpoints.get(role) or _fail(f"inventory has no {role} KMS")
-        client = VCenterClient(entry.name, env.service_instance(entry.name), inv.timeouts, entry.target)
-        added = keys.register_provider(client, endpoint)
+        client = VCenterClient(entry.name, env.service_instance(entry.name), inv.timeouts, entry.target,
+                               gate=MutationGate.for_inventory(inv))
+        try:
+            added = keys.register_provider(client, endpoint)
+        except MutationRefused as err:
+            _fail(str(err))
         state = keys.status(client, endpoint.provider_id)
         click.echo(f"{'registered' if added else 'already registered'}: provider {endpoint.provider_id} on "
                    f"{entry.name}; status {state.overall}")
@@ -319,6 +335,7 @@ def sweep(inventory: str | None, run_ids: tuple[str, ...], all_runs: bool, dry_r
     from harness.sweep import sweep as run_sweep
     if bool(run_ids) == all_runs:
         _fail("give --run-id ID (repeatable) or --all-runs, exactly one of them")
+    _check_run_ids(run_ids)
     inv = _load(inventory)
     selection = Selection(None if all_runs else frozenset(run_ids))
     click.echo(f"vcrypt sweep: {selection.describe()}{' (dry run)' if dry_run else ''}, ledgers under {reports}")

@@ -42,6 +42,7 @@ class KmsEndpoint:
     ca_path: Path
     client_cert_path: Path
     client_key_path: Path
+    lab_owned: bool = False   # the lab's vCenters already have this provider: used for keys, never changed
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.server_name, "role": self.role, "address": f"{self.address}:{self.port}",
@@ -89,23 +90,35 @@ class Environment:
             from harness.kms.server import EmbeddedKms
             self.kms = EmbeddedKms(self.workdir / "kms").start()
             client = self.kms.client_cert
+            # On fakes the embedded KMS is pre-registered (as a lab's admin would have done): lab-owned.
+            fakes_only = all(vc.target == "fake" for vc in self.inventory.vcenters)
+            lab = self._fake_lab_provider()
             for role, provider in (("shared", SHARED_PROVIDER), ("dedicated", DEDICATED_PROVIDER)):
                 server = self.kms.servers[role]
+                provider_id, server_name = (lab.id, lab.server_name) if lab and role == "shared" else (provider, f"{role}-kms")
                 self.kms_endpoints[role] = KmsEndpoint(
-                    role=role, provider_id=provider, server_name=f"{role}-kms", address=server.host,
+                    role=role, provider_id=provider_id, server_name=server_name, address=server.host,
                     port=server.port, ca_pem=self.kms.ca.ca_pem(), client_cert_pem=client.cert_pem(),
                     client_key_pem=client.key_pem(), ca_path=self.kms.ca.ca_path,
-                    client_cert_path=client.cert_path, client_key_path=client.key_path)
+                    client_cert_path=client.cert_path, client_key_path=client.key_path, lab_owned=fakes_only)
             return
         for role in ("shared", "dedicated"):
             ext = getattr(cfg, role)
             if ext is None:
                 continue
             self.kms_endpoints[role] = KmsEndpoint(
-                role=role, provider_id=ext.provider_id, server_name=f"{role}-kms", address=ext.address,
-                port=ext.port, ca_pem=ext.ca.read_text(), client_cert_pem=ext.client_cert.read_text(),
-                client_key_pem=ext.client_key.read_text(), ca_path=ext.ca, client_cert_path=ext.client_cert,
-                client_key_path=ext.client_key)
+                role=role, provider_id=ext.provider_id, server_name=ext.server_name or f"{role}-kms",
+                address=ext.address, port=ext.port, ca_pem=ext.ca.read_text(),
+                client_cert_pem=ext.client_cert.read_text(), client_key_pem=ext.client_key.read_text(),
+                ca_path=ext.ca, client_cert_path=ext.client_cert, client_key_path=ext.client_key,
+                lab_owned=ext.registered)
+
+    def _fake_lab_provider(self) -> Any:
+        """The lab-owned provider the fake vCenters start with (`fake.lab_provider`), if any."""
+        for vc in self.inventory.vcenters:
+            if vc.target == "fake" and vc.fake and vc.fake.lab_provider:
+                return vc.fake.lab_provider
+        return None
 
     def _start_fakes(self) -> None:
         fakes = [vc for vc in self.inventory.vcenters if vc.target == "fake"]
@@ -113,7 +126,10 @@ class Environment:
             return
         from harness.fakevc.world import FakeWorld, ProviderSeed, VCenterSeed
         defects = self.defects if self.defects is not None else sorted({d for vc in fakes for d in (vc.fake.defects if vc.fake else [])})
-        self.world = FakeWorld(defects=defects)
+        logged = [vc.fake for vc in fakes if vc.fake and vc.fake.request_log]
+        from harness.fakevc.request_log import RequestLog
+        log = RequestLog(logged[0].request_log, logged[0].request_log_per_call) if logged else None
+        self.world = FakeWorld(defects=defects, request_log=log)
         seeds = []
         for role, endpoint in self.kms_endpoints.items():
             members = tuple(vc.name for vc in fakes) if role == "shared" else (fakes[0].name,)
@@ -123,12 +139,14 @@ class Environment:
                 client_key_pem=endpoint.client_key_pem, vcenters=members, default=(role == "shared")))
         for entry in fakes:
             opts = entry.fake
-            self.world.add_vcenter(VCenterSeed(
+            fake = self.world.add_vcenter(VCenterSeed(
                 name=entry.name, url=entry.service_url, user=entry.user, password=entry.password(),
                 version=entry.version or "7.0.3", datacenter=entry.datacenter or "DC0",
                 cluster=entry.cluster or "DC0_C0", hosts=opts.hosts if opts else 3, vms=opts.vms if opts else 4,
                 host_versions=list(opts.host_versions) if opts else [],
                 datastore_capacity_mib=opts.datastore_capacity_mib if opts else 4096), seeds)
+            if entry.test_user:   # the fake plays the lab's SSO, which has this second user
+                fake.add_user(entry.test_user.user, entry.test_user.password())
 
     def _start_vcsims(self) -> None:
         for entry in self.inventory.vcenters:

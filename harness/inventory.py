@@ -16,6 +16,8 @@ import yaml
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
 
+from harness.secret import Secret
+
 DEFAULT_INVENTORY = Path(__file__).resolve().parent.parent / "inventories" / "fake.yaml"
 
 Seconds = Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)]
@@ -23,6 +25,19 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 _SHA256_PIN = re.compile(r"^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$")
 _VERSION = re.compile(r"^\d+\.\d+(\.\d+){0,2}$")
 _LOOPBACK = re.compile(r"^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|::1)$")
+
+
+def _is_local(address: str) -> bool:
+    """Loopback or unspecified: on a real target that is the vCenter appliance itself."""
+    import ipaddress
+    text = address.strip().strip("[]").rstrip(".").lower()
+    if text == "localhost" or text.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified
 
 
 class InventoryError(ValueError):
@@ -103,8 +118,47 @@ class VcsimOptions(_Strict):
     extra_args: list[str] = []
 
 
+ObjectName = Annotated[str, Field(min_length=1, max_length=200)]
+ProviderIdText = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+class LabProvider(_Strict):
+    """A key provider the lab already has: the harness uses it for keys and never changes it."""
+    id: ProviderIdText
+    server_name: ObjectName
+
+
+class TestUser(_Strict):
+    """A second SSO user (no Cryptographer.* privileges needed) for PRIV-DECRYPT and PRIV-AUDIT."""
+    __test__ = False  # not a pytest test class
+    user: ObjectName
+    password_env: EnvName | None = None
+    password_file: FilePath | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secret(cls, data: object) -> object:
+        if isinstance(data, dict) and "password" in data:
+            raise ValueError("an inline password is not allowed; use password_env or password_file")
+        return data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "TestUser":
+        if bool(self.password_env) == bool(self.password_file):
+            raise ValueError("give exactly one of password_env or password_file")
+        return self
+
+    def password(self) -> Secret:
+        found = read_password(self.password_env, self.password_file, f"test_user {self.user}")
+        assert found is not None  # _one_source guarantees a source
+        return found
+
+
 class FakeOptions(_Strict):
     """Options only a fake vCenter understands (seeded defects are refused anywhere else)."""
+    lab_provider: LabProvider | None = None   # start with the shared KMS registered as this lab-owned provider
+    request_log: FilePath | None = None       # the fake logs every call it serves here (harness/fakevc/request_log.py)
+    request_log_per_call: bool = True         # false: no world snapshot around each call (open/close only)
     vms: int = Field(4, ge=0, le=100000)
     hosts: int = Field(3, ge=1, le=64)
     host_versions: list[VersionText] = []
@@ -124,6 +178,11 @@ class VCenter(_Strict):
     tls: Tls = Tls()
     datacenter: str | None = None
     cluster: str | None = None
+    resource_pool: ObjectName | None = None  # default: the cluster's root pool
+    vm_folder: ObjectName | None = None      # default: the datacenter's VM folder
+    datastore: ObjectName | None = None      # default: the cluster's datastore with most free space
+    hosts: list[ObjectName] = []             # the hosts to use (default: all of the cluster's); maintenance mode skipped
+    test_user: TestUser | None = None        # a second SSO user (PRIV-DECRYPT, PRIV-AUDIT)
     version: VersionText | None = None
     vcsim: VcsimOptions | None = None
     fake: FakeOptions | None = None
@@ -167,27 +226,39 @@ class VCenter(_Strict):
         host = self.host or "127.0.0.1"
         return f"https://{host}:{self.port}/sdk" if self.port != 443 else f"https://{host}/sdk"
 
-    def password(self) -> str:
-        """Read the password by reference; vcsim and the fake accept any password by default."""
-        if self.password_env:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise InventoryError(f"vcenters.{self.name}: environment variable {self.password_env} is not set")
-            return value
-        if self.password_file:
-            try:
-                return self.password_file.read_text().strip()
-            except (OSError, UnicodeDecodeError) as err:
-                reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
-                raise InventoryError(f"vcenters.{self.name}: password_file: {reason}") from None
+    def password(self) -> Secret:
+        """Read the password by reference (a masked `Secret`); vcsim and the fake accept any password."""
+        found = read_password(self.password_env, self.password_file, f"vcenters.{self.name}")
+        if found is not None:
+            return found
         if self.target == "real":
             raise InventoryError(f"vcenters.{self.name}: no password source")
-        return "vcrypt-fake-password"
+        return Secret("vcrypt-fake-password")
+
+
+def read_password(env: str | None, file: Path | None, where: str) -> Secret | None:
+    """A password from an environment variable or a file, as a masked Secret (None: no source)."""
+    if env:
+        value = os.environ.get(env)
+        if value is None:
+            raise InventoryError(f"{where}: environment variable {env} is not set")
+        return Secret(value)
+    if file:
+        try:
+            return Secret(file.read_text().strip())
+        except (OSError, UnicodeDecodeError) as err:
+            reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+            raise InventoryError(f"{where}: password_file: {reason}") from None
+    return None
 
 
 class ExternalKms(_Strict):
-    """A KMS the lab already runs: the harness only reads from it (evidence) and registers it."""
-    provider_id: str = Field(min_length=1)
+    """A KMS the lab already runs. With `registered: true` (default) the lab's vCenters already have it
+    as key provider `provider_id` (server `server_name`): the harness only uses it for keys and never
+    changes it. With `registered: false` the harness registers it under its own id and removes it after."""
+    provider_id: ProviderIdText
+    server_name: ObjectName | None = None
+    registered: bool = True
     address: str = Field(min_length=1)
     port: Port = 5696
     ca: FilePath
@@ -195,10 +266,17 @@ class ExternalKms(_Strict):
     client_key: FilePath
 
 
+class UnreachableKms(_Strict):
+    """Where a provider that can never answer points (KMS-STATUS red, EVT-KMS-UNREACHABLE)."""
+    address: str = Field(min_length=1, max_length=253)
+    port: Port = 5696
+
+
 class Kms(_Strict):
     embedded: bool = True
     shared: ExternalKms | None = None
     dedicated: ExternalKms | None = None
+    unreachable: UnreachableKms | None = None
 
     @model_validator(mode="after")
     def _source(self) -> "Kms":
@@ -336,7 +414,23 @@ def parse_inventory(data: object, path: Path) -> Inventory:
         raise InventoryError(f"inventory {path}: {_key_path(first['loc'], data)}: {_problem(first)}") from None
     except RecursionError:
         raise InventoryError(f"inventory {path}: (top level): nested too deeply") from None
+    _check_lab_safety(inventory, path)
     return _resolve_paths(inventory)
+
+
+def _check_lab_safety(inventory: Inventory, path: Path) -> None:
+    """Cross-section rules, reported with the key they concern (pydantic would say `(top level)`)."""
+    unreachable = inventory.kms.unreachable
+    real = [vc.name for vc in inventory.vcenters if vc.target == "real"]
+    if unreachable and real and _is_local(unreachable.address):
+        raise InventoryError(f"inventory {path}: kms.unreachable.address: {unreachable.address} is the vCenter "
+                             f"appliance itself on a real target ({real[0]}); name an address where no KMS listens")
+    fakes = [vc for vc in inventory.vcenters if vc.target == "fake"]
+    first = fakes[0].fake.lab_provider if fakes and fakes[0].fake else None
+    for vc in fakes[1:]:
+        if (vc.fake.lab_provider if vc.fake else None) != first:
+            raise InventoryError(f"inventory {path}: vcenters.{vc.name}.fake.lab_provider: must be the same on every "
+                                 "fake vCenter (one shared KMS, one provider id)")
 
 
 def _resolve_paths(inventory: Inventory) -> Inventory:
@@ -349,6 +443,10 @@ def _resolve_paths(inventory: Inventory) -> Inventory:
     for vc in inventory.vcenters:
         tls = vc.tls.model_copy(update={"ca_bundle": fix(vc.tls.ca_bundle)})
         update: dict = {"tls": tls, "password_file": fix(vc.password_file)}
+        if vc.test_user and vc.test_user.password_file:
+            update["test_user"] = vc.test_user.model_copy(update={"password_file": fix(vc.test_user.password_file)})
+        if vc.fake and vc.fake.request_log:
+            update["fake"] = vc.fake.model_copy(update={"request_log": fix(vc.fake.request_log)})
         if vc.vcsim and vc.vcsim.binary:
             update["vcsim"] = vc.vcsim.model_copy(update={"binary": fix(vc.vcsim.binary)})
         vcenters.append(vc.model_copy(update=update))

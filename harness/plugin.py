@@ -20,7 +20,7 @@ from harness.evidence.recorder import Recorder, reset_recorder, use_recorder
 from harness.inventory import Inventory, InventoryError, load_inventory
 from harness.rules import Rule, load_rules, version_tuple
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["harness.safety_hooks"]
 
 # Re-export fixtures so pytest registers them with the plugin.
 inventory = fixtures.inventory
@@ -39,6 +39,7 @@ provider = fixtures.provider
 provider_b = fixtures.provider_b
 dedicated_provider = fixtures.dedicated_provider
 encrypted_vm = fixtures.encrypted_vm
+unreachable_kms = fixtures.unreachable_kms
 
 SKIP_CATEGORIES = {"capability": "capability_skip", "safety": "safety_skip", "version": "version_skip"}
 
@@ -88,6 +89,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(err)) from None
     workerinput = getattr(config, "workerinput", {})
     run_id = config.getoption("--run-id") or workerinput.get("vcrypt_run_id") or new_run_id()
+    from harness.markers import BadRunId, check_run_id
+    try:
+        check_run_id(run_id)
+    except BadRunId as err:
+        raise pytest.UsageError(str(err)) from None
     run_dir = Path(run_dir_opt) if run_dir_opt else Path("reports") / run_id
     from harness.cleanup import Ledger
     import tempfile

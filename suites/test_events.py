@@ -96,16 +96,15 @@ def test_losing_the_kms_posts_unreachable_and_turns_the_kms_health_alarm_red_unt
 @pytest.mark.requires("key_providers", "alarms")
 @pytest.mark.test_id("631fa8d6-2bf3-4433-a46c-03f6a559e7db")
 def test_a_key_provider_at_a_closed_port_posts_unreachable_and_the_alarm_clears_once_its_kms_answers(
-        scratch, inventory, vc, provider, kms):
-    from harness.kms.server import free_port
+        scratch, inventory, vc, provider, kms, unreachable_kms):
     alarms = _kms_health_alarms(vc)
     timeout = inventory.timeouts.event
     before = _statuses(vc, alarms, "green", timeout)
     assert all(s == "green" for s in before.values()), f"the KMS health alarm is not green before the test: {before}"
-    provider_id, port = scratch.name("unreachable-kms"), free_port("127.0.0.1")
+    provider_id, (address, port) = scratch.name("unreachable-kms"), unreachable_kms
     since = events.server_time(vc)
 
-    scratch.custom_provider(vc, provider_id, lambda: keys.register_unreachable_provider(vc, provider_id, port))
+    scratch.custom_provider(vc, provider_id, lambda: keys.register_unreachable_provider(vc, provider_id, port, address))
     seen = events.wait_for_event(vc, events.KMS_UNREACHABLE, since, timeout)
     during = _statuses(vc, alarms, "red", timeout)
     live = kms.for_provider(provider)

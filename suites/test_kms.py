@@ -17,12 +17,6 @@ pytestmark = pytest.mark.requires("key_providers")
 # ---- helpers ------------------------------------------------------------------------------------
 
 
-def _closed_port() -> int:
-    """A loopback port nothing listens on (the kernel's pick, released at once and never bound)."""
-    from harness.kms.server import free_port
-    return free_port("127.0.0.1")
-
-
 def _destination_b(environment: Any, inventory: Any, vc_b: Any, place_b: Any) -> clones.Destination:
     entry = inventory.vcenter(vc_b.name)
     locator = clones.service_locator(vc_b, url=environment.url_of(entry), user=entry.user, password=entry.password())
@@ -180,10 +174,10 @@ def test_a_fully_trusted_key_provider_reports_green(vc, provider):
 @pytest.mark.rule("KMS-STATUS")
 @pytest.mark.requires("kms_status")
 @pytest.mark.test_id("7b9b494b-a81a-46b9-a317-cc292751a8d9")
-def test_a_key_provider_whose_kms_is_unreachable_reports_red(scratch, vc, provider, kms):
-    port = _closed_port()
+def test_a_key_provider_whose_kms_is_unreachable_reports_red(scratch, vc, provider, kms, unreachable_kms):
+    address, port = unreachable_kms
     provider_id = scratch.name("closed-port-kms")
-    scratch.custom_provider(vc, provider_id, lambda: keys.register_unreachable_provider(vc, provider_id, port))
+    scratch.custom_provider(vc, provider_id, lambda: keys.register_unreachable_provider(vc, provider_id, port, address))
     live = kms.for_provider(provider)  # at teardown, answer again before removal: the KMS health alarm clears
     scratch.cleanup.push(f"point {provider_id} at a live KMS", lambda: keys.move_server(
         vc, provider_id, f"{provider_id}-server", live.address, live.port))
@@ -191,7 +185,7 @@ def test_a_key_provider_whose_kms_is_unreachable_reports_red(scratch, vc, provid
     vc.recorder.note("provider status", status.__dict__)
 
     for server in require_some(list(status.servers), f"KMIP server of {provider_id}"):
-        assert server["status"] == "red", f"server at closed port {port}: {server['status']} ({server['connection']})"
+        assert server["status"] == "red", f"server at {address}:{port} (no KMS there): {server['status']} ({server['connection']})"
     if _has_7_0_api(vc):
         assert status.overall == "red"
         assert not keys.is_active(vc, provider_id)
@@ -319,3 +313,20 @@ def test_a_vm_whose_key_lives_on_a_dedicated_kms_cluster_can_not_go_to_a_vcenter
     assert vms.exists(vc, vm), f"the source VM left {vc.name}"
     unchanged(before, vms.state(vc, vm, label="source after", phase="after"), f"refused cross-vCenter {operation}")
     assert kms.key_exists(before.key)
+
+
+@pytest.mark.rule("KMS-GENERATE")
+@pytest.mark.test_id("85ca0680-cded-4bb7-876d-85f631fccf57")
+def test_using_the_key_provider_for_keys_leaves_it_byte_for_byte_the_same(vc, provider, kms):
+    """The lab's provider is used, never owned (harness/lab_providers.py): taking keys from it and
+    reading its status must leave its KmipClusterInfo exactly as it was (pyVmomi's serialization)."""
+    from harness.lab_providers import snapshot
+    before = snapshot(vc, provider)
+    vc.recorder.note("key provider before", before)
+
+    key = keys.generate_key(vc, provider)
+    keys.status(vc, provider)
+
+    assert kms.key_exists(key)
+    after = snapshot(vc, provider)
+    assert before is not None and after == before, f"key provider {provider} changed by using it:\n{before}\n{after}"

@@ -189,7 +189,10 @@ class FakeVCenter:
             ctx = CallContext(vc=self, session=session)
             previous = getattr(self._local, "ctx", None)
             self._local.ctx = ctx
+            log = getattr(self.world, "request_log", None)
             try:
+                if log is not None:   # the fake's own record of what it served (request_log.py)
+                    return log.call(self, moid, method, lambda: self._dispatch(ctx, mo, method, kwargs, privilege))
                 return self._dispatch(ctx, mo, method, kwargs, privilege)
             finally:
                 self._local.ctx = previous

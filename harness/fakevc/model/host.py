@@ -175,7 +175,7 @@ class HostSystem(ManagedEntity):
 
     def p_runtime(self) -> Any:
         return complete(vim.host.RuntimeInfo(
-            connectionState="connected", powerState="poweredOn", inMaintenanceMode=False,
+            connectionState="connected", powerState="poweredOn", inMaintenanceMode=getattr(self, "in_maintenance", False),
             cryptoState=self.crypto_state,
             cryptoKeyId=key_id(*self.host_key) if self.host_key else None))
 
