@@ -40,7 +40,8 @@ provider_b = fixtures.provider_b
 dedicated_provider = fixtures.dedicated_provider
 encrypted_vm = fixtures.encrypted_vm
 
-SKIP_CATEGORIES = {"capability": "capability_skip", "safety": "safety_skip", "version": "version_skip"}
+SKIP_CATEGORIES = {"capability": "capability_skip", "safety": "safety_skip", "version": "version_skip",
+                   "unconfirmed": "unconfirmed_skip"}
 
 
 def new_run_id() -> str:
