@@ -152,7 +152,7 @@ class VCenter(_Strict):
     def _sha1_format(cls, value: str | None) -> str | None:
         if value is not None and not _SHA1_PIN.match(value):
             raise ValueError("must be a SHA-1 fingerprint: 20 colon-separated hex pairs")
-        return value.upper() if value else value
+        return value.lower() if value else value
 
     @model_validator(mode="before")
     @classmethod

@@ -48,7 +48,16 @@ def placement(client: Any, datacenter: str | None, cluster: str | None) -> Place
     datastore = max(datastores, key=lambda d: ds_props.get(d._moId, {}).get("summary.freeSpace", 0))
     return Placement(datacenter=dc, cluster=cl, pool=cl_props["resourcePool"], vm_folder=dc_props["vmFolder"],
                      datastore=datastore, datastore_name=ds_props[datastore._moId]["name"],
-                     hosts=tuple(cl_props.get("host") or []))
+                     hosts=tuple(usable_hosts(client, list(cl_props.get("host") or []))))
+
+
+def usable_hosts(client: Any, hosts: list[Any]) -> list[Any]:
+    """The hosts a run may place VMs on: not in maintenance mode (nothing can be powered on or
+    provisioned there: HostSystem.EnterMaintenanceMode_Task in the API reference)."""
+    if not hosts:
+        return []
+    props = client.read_many(hosts, vim.HostSystem, ["runtime.inMaintenanceMode"])
+    return [h for h in hosts if not props.get(h._moId, {}).get("runtime.inMaintenanceMode")]
 
 
 def all_hosts(client: Any) -> list[Any]:
