@@ -71,3 +71,18 @@ def gate(inventory: Any, vcenter: str, behaviour: str, observed: Any = None) -> 
     recorder.note(f"observed, not asserted: {behaviour}", {"vcenter": vcenter, "observed": observed})
     pytest.skip(f"unconfirmed: {BEHAVIOURS[behaviour]}; {vcenter} does not list {behaviour!r} under "
                 "`confirmed` (observed value recorded as evidence)")
+
+
+def observe_then_skip(inventory: Any, vcenter: str, behaviour: str, action: Any) -> None:
+    """Where `behaviour` (a refusal) is unconfirmed: run `action` once, record whether and how it was
+    refused, and skip; where it is confirmed, return at once so the caller asserts the refusal."""
+    if confirmed_on(inventory, vcenter, behaviour):
+        return
+    from harness.vsphere.errors import fault_class_name, fault_message
+    try:
+        action()
+        seen: dict[str, Any] = {"refused": False}
+    except Exception as err:  # noqa: BLE001 - recorded, never asserted: the behaviour is unconfirmed
+        fault = getattr(err, "fault", err)
+        seen = {"refused": True, "class": fault_class_name(fault), "message": fault_message(fault)}
+    gate(inventory, vcenter, behaviour, observed=seen)
