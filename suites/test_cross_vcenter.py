@@ -192,7 +192,7 @@ def test_an_encrypted_vm_migrated_to_another_vcenter_arrives_with_the_same_key_a
 
 
 @pytest.mark.rule("XVC-MIGRATE")
-@pytest.mark.test_id("5f0f5b8e-0d47-4b8e-9a53-1f1c2f6a9e41")
+@pytest.mark.test_id("16bae447-5a54-4b8f-8a4d-fd430f632dd0")
 def test_a_locator_without_the_destinations_thumbprint_is_refused_where_the_vcenters_do_not_trust_each_other(
         scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a):
     """Without Enhanced Linked Mode the source cannot trust the destination's certificate: the ServiceLocator
