@@ -5,7 +5,7 @@ import pytest
 from pyVmomi import vim
 
 from harness import unconfirmed
-from harness.checks import refused, unchanged
+from harness.checks import positive_control, refused, unchanged
 from harness.vsphere import crypto, keys, snapshots, vms
 from harness.vsphere.hosts import require_some
 
@@ -92,6 +92,10 @@ def test_decrypting_a_powered_on_vm_is_refused_and_it_keeps_its_key(encrypted_vm
     after = vms.state(vc, encrypted_vm, label="after refused decrypt", phase="after")
     unchanged(before, after, "decrypt a powered-on VM")
     assert after.key == before.key and all(k is not None for k in after.disk_keys)
+    # Positive control: the same decrypt (same storage policy) works once the VM is off, so the refusal was
+    # about the power state, not a policy that does not fit the datastore or a login problem.
+    vms.power_off(vc, encrypted_vm)
+    positive_control(lambda: crypto.decrypt(vc, encrypted_vm, policies_a.plain), "the same decrypt, powered off")
 
 
 # ---- OP-DEEP-OFF-NO-SNAPSHOTS ---------------------------------------------------------------------
