@@ -60,6 +60,7 @@ class Environment:
         self.world: Any = None
         self.vcsims: dict[str, Any] = {}
         self._sis: dict[str, Any] = {}
+        self._thumbprints: dict[str, tuple[str, str]] = {}
         self.startup_s = 0.0
 
     # ---- start and stop ---------------------------------------------------------------------
@@ -168,7 +169,7 @@ class Environment:
         """(SHA-1 thumbprint, source) of a vCenter for ServiceLocators: the inventory pin, else the
         certificate it presents now (harness/vsphere/thumbprints.py); cached per vCenter."""
         from harness.vsphere.thumbprints import locator_thumbprint
-        cache = self.__dict__.setdefault("_thumbprints", {})
+        cache = self._thumbprints
         entry = self.inventory.vcenter(name)
         if entry.name not in cache:
             cache[entry.name] = locator_thumbprint(entry, self.service_instance(entry.name), self.url_of(entry),

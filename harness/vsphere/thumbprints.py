@@ -31,7 +31,17 @@ def certificate_der(si: Any, url: str, timeout: float = 30.0) -> bytes:
 
 
 def locator_thumbprint(entry: Any, si: Any, url: str, timeout: float = 30.0) -> tuple[str, str]:
-    """(thumbprint, where it came from): the inventory's pin, else the certificate read now."""
+    """(thumbprint, where it came from): the inventory's pin, else the certificate read now.
+
+    The certificate read here is unverified (as community.vmware reads it); where the inventory pins the
+    vCenter's SHA-256 (`tls.thumbprint_sha256`), the certificate must match that pin or nothing is sent.
+    """
     if entry.locator_thumbprint:
         return entry.locator_thumbprint, "inventory pin (locator_thumbprint)"
-    return sha1_thumbprint(certificate_der(si, url, timeout)), f"certificate presented by {url} at connect time"
+    der = certificate_der(si, url, timeout)
+    pin = (entry.tls.thumbprint_sha256 or "").replace(":", "").lower()
+    if pin and hashlib.sha256(der).hexdigest() != pin:
+        from harness.vsphere.errors import EnvironmentFault
+        raise EnvironmentFault(f"vCenter {entry.name}: the certificate at {url} does not match the inventory's "
+                               "tls.thumbprint_sha256 pin; no sslThumbprint is taken from it")
+    return sha1_thumbprint(der), f"certificate presented by {url} at connect time"

@@ -160,3 +160,18 @@ def test_defect_shallow_recrypt_skips_frozen_links(env, si_a, enc_vm):
     assert key_of(tree.snapshot.config.keyId) == key_of(key)          # what the old check read: fine
     assert [d.backing.keyId.keyId for d in disks(enc_vm)] == [key.keyId] * len(disks(enc_vm))
     assert old in chain_keys(disks(enc_vm)[0])                         # the links below: still old
+
+
+def test_a_certificate_that_does_not_match_the_sha256_pin_gives_no_thumbprint(env, si_b):
+    import hashlib
+
+    from harness.vsphere.errors import EnvironmentFault
+    entry = env.inventory.vcenter("vc-b")
+    der = env.world.vcenters["vc-b"].certificate_der
+    pinned = entry.model_copy(update={"tls": entry.tls.model_copy(update={"insecure": False,
+                                                                          "thumbprint_sha256": hashlib.sha256(der).hexdigest()})})
+    assert locator_thumbprint(pinned, si_b, "https://unused")[0] == sha1_thumbprint(der)
+    wrong = entry.model_copy(update={"tls": entry.tls.model_copy(update={"insecure": False,
+                                                                         "thumbprint_sha256": "0" * 64})})
+    with pytest.raises(EnvironmentFault, match="does not match"):
+        locator_thumbprint(wrong, si_b, "https://unused")
