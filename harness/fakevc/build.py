@@ -45,8 +45,8 @@ def create_vm(vc: FakeVCenter, name: str, disk_size: int, host: HostSystem | Non
 
 def build_vcenter(world: Any, seed: Any, providers: list[Any]) -> FakeVCenter:
     vc = FakeVCenter(world, seed.name, seed.url, version=seed.version)
-    vc.trust_peers = getattr(seed, "trust_peers", True)
-    vc.strict_policies = getattr(seed, "strict_policies", False)
+    vc.trust_peers = seed.trust_peers
+    vc.strict_policies = seed.strict_policies
     vc.add_user(seed.user, seed.password)
     service = ServiceInstance(vc, moid="ServiceInstance")
     root = Folder(vc, "Datacenters", None, ["Folder", "Datacenter"], moid="group-d1")
@@ -76,7 +76,7 @@ def build_vcenter(world: Any, seed: Any, providers: list[Any]) -> FakeVCenter:
         version = versions[index] if index < len(versions) else seed.version
         host = HostSystem(vc, f"{seed.cluster}_H{index}", cluster, version=version)
         host.datastores.append(datastore)
-        host.in_maintenance = index >= seed.hosts - getattr(seed, "maintenance_hosts", 0) and index > 0
+        host.in_maintenance = index > 0 and index >= seed.hosts - seed.maintenance_hosts   # host 0 always usable
         cluster.hosts.append(host)
     legacy = dc.host_folder.add(ComputeResource(vc, "DC0_H_legacy", dc.host_folder))
     legacy_host = HostSystem(vc, "DC0_H_legacy", legacy, version=LEGACY_HOST_VERSION, build="15160138")
