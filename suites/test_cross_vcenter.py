@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import pytest
+from pyVmomi import vmodl
 
 from harness import unconfirmed
 from harness.checks import positive_control, refused, unchanged
 from harness.vsphere import clones, crypto, find, hosts, keys, vms
+from harness.vsphere.errors import TaskFailed
 from harness.vsphere.hosts import require_some
 
 pytestmark = pytest.mark.requires("vm_encryption", "key_providers", "storage_policies", "cross_vcenter")
@@ -197,11 +199,11 @@ def test_a_locator_without_the_destinations_thumbprint_is_refused_where_the_vcen
         scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a):
     """Without Enhanced Linked Mode the source cannot trust the destination's certificate: the ServiceLocator
     must carry its SHA-1 thumbprint (community.vmware vmware_guest_cross_vc_clone; API.md 3.2/11)."""
-    entry = inventory.vcenter(vc.name)
-    lab_without_trust = entry.target == "fake" and entry.fake is not None and entry.fake.trust_peers is False
-    if entry.target == "fake" and not lab_without_trust:
-        pytest.skip(f"capability: {vc.name} and {vc_b.name} share certificate trust (fake trust_peers): a locator "
-                    "without thumbprint is accepted there by design")
+    fake = environment.fake_vcenter(vc.name)
+    if fake is not None and fake.trust_peers:   # arrange a pair without shared trust (restored at teardown)
+        with fake.lock:
+            fake.trust_peers = False
+        scratch.cleanup.push(f"{vc.name} trusts {vc_b.name} again (fake)", lambda: setattr(fake, "trust_peers", True))
     _shared(vc_b, provider)
     vm = _encrypted(scratch, vc, place, provider, policies_a.encryption, "no-thumbprint")
     before = vms.state(vc, vm, label="before migration", phase="before")
@@ -210,14 +212,14 @@ def test_a_locator_without_the_destinations_thumbprint_is_refused_where_the_vcen
     outcome: Any = None
     try:
         clones.migrate(vc, vm, bare)
-    except Exception as err:  # noqa: BLE001 - recorded below; only a refusal is expected
+    except (TaskFailed, vmodl.MethodFault) as err:   # the refusal expected (an untrusted certificate)
         outcome = err
     finally:
         landed = scratch.adopt_vm(vc_b, before.name)
     vc.recorder.note("migration with a ServiceLocator without sslThumbprint",
                      {"outcome": "refused" if outcome is not None else "accepted",
                       "fault": getattr(outcome, "fault_class", type(outcome).__name__) if outcome else None})
-    if not lab_without_trust:   # a real pair: whether it shares trust (ELM) is the lab's to confirm
+    if fake is None:   # a real pair: whether it shares trust (ELM) is the lab's to confirm
         unconfirmed.gate(inventory, vc.name, "locator-needs-thumbprint",
                          observed={"refused": outcome is not None, "arrived": landed is not None})
     assert outcome is not None and landed is None, \
