@@ -175,3 +175,21 @@ def test_a_certificate_that_does_not_match_the_sha256_pin_gives_no_thumbprint(en
                                                                          "thumbprint_sha256": "0" * 64})})
     with pytest.raises(EnvironmentFault, match="does not match"):
         locator_thumbprint(wrong, si_b, "https://unused")
+
+
+def test_a_shallow_recrypt_stopped_part_way_leaves_the_disk_links_on_mixed_keys(env, si_a, enc_vm):
+    from harness.fakevc.behaviours import snapshots as fake_snapshots
+    old = key_of(enc_vm.config.keyId)
+    for name in ("s1", "s2", "s3"):
+        snapshot(enc_vm, name)
+    key = new_key(si_a)
+    fake = env.world.vcenters["vc-a"]
+    fake_snapshots.inject_rekey_failure(fake, after_links=1)
+    try:
+        refused(enc_vm.ReconfigVM_Task(spec=shallow_spec(enc_vm, key)), vim.fault.InvalidState)
+    finally:
+        fake_snapshots.clear_rekey_failure(fake)
+    links = {k for d in disks(enc_vm) for k in chain_keys(d)}
+    assert links == {old, key_of(key)}, links
+    wait(enc_vm.ReconfigVM_Task(spec=shallow_spec(enc_vm, key)))
+    assert {k for d in disks(enc_vm) for k in chain_keys(d)} == {key_of(key)}
