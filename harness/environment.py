@@ -61,6 +61,7 @@ class Environment:
         self.world: Any = None
         self.vcsims: dict[str, Any] = {}
         self._sis: dict[str, Any] = {}
+        self._thumbprints: dict[str, tuple[str, str]] = {}
         self.startup_s = 0.0
 
     # ---- start and stop ---------------------------------------------------------------------
@@ -144,7 +145,9 @@ class Environment:
                 version=entry.version or "7.0.3", datacenter=entry.datacenter or "DC0",
                 cluster=entry.cluster or "DC0_C0", hosts=opts.hosts if opts else 3, vms=opts.vms if opts else 4,
                 host_versions=list(opts.host_versions) if opts else [],
-                datastore_capacity_mib=opts.datastore_capacity_mib if opts else 4096), seeds)
+                datastore_capacity_mib=opts.datastore_capacity_mib if opts else 4096,
+                trust_peers=opts.trust_peers if opts else True, strict_policies=opts.strict_policies if opts else False,
+                maintenance_hosts=opts.maintenance_hosts if opts else 0), seeds)
             if entry.test_user:   # the fake plays the lab's SSO, which has this second user
                 fake.add_user(entry.test_user.user, entry.test_user.password())
 
@@ -179,6 +182,17 @@ class Environment:
                 self._sis[entry.name] = connect_soap(entry, url=self.url_of(entry),
                                                      timeout=self.inventory.timeouts.connect)
         return self._sis[entry.name]
+
+    def locator_thumbprint(self, name: str) -> tuple[str, str]:
+        """(SHA-1 thumbprint, source) of a vCenter for ServiceLocators: the inventory pin, else the
+        certificate it presents now (harness/vsphere/thumbprints.py); cached per vCenter."""
+        from harness.vsphere.thumbprints import locator_thumbprint
+        cache = self._thumbprints
+        entry = self.inventory.vcenter(name)
+        if entry.name not in cache:
+            cache[entry.name] = locator_thumbprint(entry, self.service_instance(entry.name), self.url_of(entry),
+                                                   self.inventory.timeouts.connect)
+        return cache[entry.name]
 
     def pbm(self, name: str | None = None) -> Any:
         return pbm_service(self.service_instance(name))

@@ -97,12 +97,12 @@ def place_b(vc_b: VCenterClient, inventory: Inventory) -> find.Placement:
 @pytest.fixture(scope="session")
 def policies_a(environment: Environment, vc: VCenterClient) -> policies.Policies:
     """The encryption and plain storage policies of the primary vCenter (PBM)."""
-    return policies.discover(environment.pbm(vc.name))
+    return policies.discover(environment.pbm(vc.name), environment.inventory.vcenter(vc.name).plain_policy)
 
 
 @pytest.fixture(scope="session")
 def policies_b(environment: Environment, vc_b: VCenterClient) -> policies.Policies:
-    return policies.discover(environment.pbm(vc_b.name))
+    return policies.discover(environment.pbm(vc_b.name), environment.inventory.vcenter(vc_b.name).plain_policy)
 
 
 class KmsEvidence:

@@ -23,6 +23,7 @@ DEFAULT_INVENTORY = Path(__file__).resolve().parent.parent / "inventories" / "fa
 Seconds = Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 _SHA256_PIN = re.compile(r"^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$")
+_SHA1_PIN = re.compile(r"^([0-9A-Fa-f]{2}:){19}[0-9A-Fa-f]{2}$")
 _VERSION = re.compile(r"^\d+\.\d+(\.\d+){0,2}$")
 _LOOPBACK = re.compile(r"^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|::1)$")
 
@@ -164,6 +165,11 @@ class FakeOptions(_Strict):
     host_versions: list[VersionText] = []
     datastore_capacity_mib: int = Field(4096, ge=16)
     defects: list[str] = []
+    # A demanding lab (issue 12, inventories/fake-lab.yaml): knobs that make the fake behave like a strict real pair.
+    trust_peers: bool = True          # False: cross-vCenter calls from here need the destination's sslThumbprint
+    strict_policies: bool = False     # True: vSAN/VVol/PMem requirement policies do not fit the VMFS datastore
+    maintenance_hosts: int = Field(0, ge=0, le=63)   # the last N hosts of the cluster are in maintenance mode
+    models_unconfirmed: bool = True   # False: behaviours vSphere leaves UNCONFIRMED count as unconfirmed here too
 
 
 class VCenter(_Strict):
@@ -186,6 +192,26 @@ class VCenter(_Strict):
     version: VersionText | None = None
     vcsim: VcsimOptions | None = None
     fake: FakeOptions | None = None
+    # Fidelity (issue 12): what the harness may assert here, and what it sends to this vCenter.
+    confirmed: list[str] = []                 # UNCONFIRMED behaviour ids seen on this target (harness/unconfirmed.py)
+    locator_thumbprint: str | None = None     # SHA-1 pin for ServiceLocator.sslThumbprint (else read at connect time)
+    plain_policy: str | None = None           # a storage policy name for decrypts (else the empty profile)
+
+    @field_validator("confirmed")
+    @classmethod
+    def _known_behaviours(cls, value: list[str]) -> list[str]:
+        from harness.unconfirmed import BEHAVIOURS
+        unknown = sorted(set(value) - set(BEHAVIOURS))
+        if unknown:
+            raise ValueError(f"unknown behaviour {unknown[0]!r}; known: {', '.join(sorted(BEHAVIOURS))}")
+        return value
+
+    @field_validator("locator_thumbprint")
+    @classmethod
+    def _sha1_format(cls, value: str | None) -> str | None:
+        if value is not None and not _SHA1_PIN.match(value):
+            raise ValueError("must be a SHA-1 fingerprint: 20 colon-separated hex pairs")
+        return value.lower() if value else value
 
     @model_validator(mode="before")
     @classmethod

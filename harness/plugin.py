@@ -41,7 +41,8 @@ dedicated_provider = fixtures.dedicated_provider
 encrypted_vm = fixtures.encrypted_vm
 unreachable_kms = fixtures.unreachable_kms
 
-SKIP_CATEGORIES = {"capability": "capability_skip", "safety": "safety_skip", "version": "version_skip"}
+SKIP_CATEGORIES = {"capability": "capability_skip", "safety": "safety_skip", "version": "version_skip",
+                   "unconfirmed": "unconfirmed_skip"}
 
 
 def new_run_id() -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pyVmomi import vim
 
+from harness import unconfirmed
 from harness.checks import refused, unchanged
 from harness.vsphere import crypto, events, hosts, keys, snapshots, vms
 from harness.vsphere.hosts import require_some
@@ -88,6 +89,7 @@ def test_losing_the_kms_posts_unreachable_and_turns_the_kms_health_alarm_red_unt
     assert any(e.severity == "error" for e in seen), \
         f"{events.KMS_UNREACHABLE} is not critical: {[e.severity for e in seen]}"
     assert "red" in during.values(), f"no alarm watching {events.KMS_UNREACHABLE} turned red: {during}"
+    unconfirmed.gate(inventory, vc.name, "kms-alarm-clears-on-vendor-event", observed={"alarm statuses after": after})
     assert all(s == "green" for s in after.values()), \
         f"the KMS health alarm did not clear after the KMS came back: {after}"
 
@@ -115,6 +117,7 @@ def test_a_key_provider_at_a_closed_port_posts_unreachable_and_the_alarm_clears_
     assert any(e.severity == "error" for e in seen), \
         f"{events.KMS_UNREACHABLE} is not critical: {[e.severity for e in seen]}"
     assert "red" in during.values(), f"no alarm watching {events.KMS_UNREACHABLE} turned red: {during}"
+    unconfirmed.gate(inventory, vc.name, "kms-alarm-clears-on-vendor-event", observed={"alarm statuses after": after})
     assert all(s == "green" for s in after.values()), \
         f"the KMS health alarm did not clear once the KMS answered: {after}"
 

@@ -32,8 +32,9 @@ def _chain(vc: Any, vm: Any, names: tuple[str, ...]) -> list[Any]:
     return [snapshots.create(vc, vm, name) for name in names]
 
 
-def _keys_by_snapshot(views: list[Any]) -> list[tuple[str, Any]]:
-    return [(v.name, v.key) for v in views]
+def _keys_by_snapshot(views: list[Any]) -> list[tuple[str, Any, Any]]:
+    """(name, config.keyId, the keys of every link of its disk chains) per snapshot."""
+    return [(v.name, v.key, sorted(v.link_keys, key=str)) for v in views]
 
 
 def _at_rest(environment: Any, vc: Any, vm: Any, label: str) -> dict[int, bytes]:
@@ -172,7 +173,8 @@ def test_a_shallow_recrypt_of_a_vm_with_a_single_snapshot_chain_puts_every_snaps
     _chain(vc, vm, ("s1", "s2", "s3"))
     assert snapshots.branch_count(vc, vm) == 1
     chain_before = require_some(snapshots.with_keys(vc, vm, label="snapshot keys before", phase="before"), "snapshot")
-    assert len(chain_before) == 3 and all(s.key == old_key for s in chain_before), _keys_by_snapshot(chain_before)
+    assert len(chain_before) == 3 and all(s.keys == {old_key} for s in chain_before), _keys_by_snapshot(chain_before)
+    assert all(s.link_keys for s in chain_before), "snapshot disk chains show no links to read keys from"
     new_key = keys.generate_key(vc, provider)
 
     crypto.shallow_rekey(vc, vm, new_key)
@@ -182,6 +184,10 @@ def test_a_shallow_recrypt_of_a_vm_with_a_single_snapshot_chain_puts_every_snaps
     assert [s.name for s in chain_after] == [s.name for s in chain_before], "the snapshot chain changed"
     stale = [(s.name, s.key) for s in chain_after if s.key != new_key]
     assert not stale, f"snapshots not on the new key {new_key}: {stale}"
+    stale_links = [(s.name, sorted(s.keys - {new_key}, key=str)) for s in chain_after if s.keys != {new_key}]
+    assert not stale_links, f"disk chain links of snapshots not on the new key {new_key}: {stale_links}"
+    running = snapshots.vm_link_keys(vc, vm, label="running disk chain keys after", phase="after")
+    assert running == {new_key}, f"links of the running disk chains are on {running}, expected only {new_key}"
     assert after.key == new_key and all(k == new_key for k in after.disk_keys), \
         f"VM home {after.key}, disks {after.disk_keys}, expected {new_key}"
     assert after.power == power
@@ -235,7 +241,7 @@ def test_a_shallow_recrypt_stopped_part_way_leaves_mixed_keys_and_running_it_aga
 
     mixed = require_some(snapshots.with_keys(vc, vm, label="snapshot keys after the failure", phase="after"),
                          "snapshot")
-    on = {s.key for s in mixed}
+    on = {k for s in mixed for k in s.keys} | snapshots.vm_link_keys(vc, vm, label="running chain keys after failure")
     assert old_key in on and new_key in on, \
         f"the failure did not leave the chain on mixed keys: {_keys_by_snapshot(mixed)}"
     vc.recorder.note("VM state after the part-way failure", vms.state(vc, vm).__dict__)
@@ -243,8 +249,10 @@ def test_a_shallow_recrypt_stopped_part_way_leaves_mixed_keys_and_running_it_aga
     crypto.shallow_rekey(vc, vm, new_key)
 
     done = require_some(snapshots.with_keys(vc, vm, label="snapshot keys after the retry", phase="after"), "snapshot")
-    stale = [(s.name, s.key) for s in done if s.key != new_key]
-    assert not stale, f"after the retry snapshots are still not on the new key {new_key}: {stale}"
+    stale = [(s.name, sorted(s.keys, key=str)) for s in done if s.keys != {new_key}]
+    assert not stale, f"after the retry snapshots (config or disk links) are still not on the new key {new_key}: {stale}"
+    running = snapshots.vm_link_keys(vc, vm, label="running disk chain keys after the retry", phase="after")
+    assert running == {new_key}, f"after the retry the running disk chains are on {running}, expected {new_key}"
     assert [s.name for s in done] == [s.name for s in mixed]
     after = vms.state(vc, vm, label="after the retry", phase="after")
     assert after.key == new_key and all(k == new_key for k in after.disk_keys), \

@@ -21,6 +21,7 @@ RESULTS_DIR = "allure-results"
 ENVIRONMENT_PATTERN = r"KMS (?:is )?unreachable|[Cc]onnection|[Tt]ime(?:d )?out|[Tt]imeout"
 CAPABILITY_PATTERN = r"lacks"
 SAFETY_PATTERN = r"destructive|mutation|not allowed|[Ss]afety"
+UNCONFIRMED_PATTERN = r"[Uu]nconfirmed"
 VERSION_PATTERN = r"[Vv]ersion|vSphere \d|requires \d|before 7|older than"
 
 
@@ -93,7 +94,7 @@ def categories(tests: list[TestResult]) -> list[dict[str, Any]]:
         return [t for t in tests if t.category == category and (outcome is None or t.outcome == outcome)]
 
     env_failed = _first_lines(of("environment_error", "failed"))
-    skips = {c: _first_lines(of(c)) for c in ("capability_skip", "safety_skip", "version_skip")}
+    skips = {c: _first_lines(of(c)) for c in ("capability_skip", "safety_skip", "version_skip", "unconfirmed_skip")}
 
     def skip_regex(category: str, generic: str) -> str:
         others = [m for c, ms in skips.items() if c != category for m in ms]
@@ -135,6 +136,12 @@ def categories(tests: list[TestResult]) -> list[dict[str, Any]]:
             "description": "The rule does not apply to the target's vSphere version.",
             "matchedStatuses": ["skipped"],
             "messageRegex": skip_regex("version_skip", VERSION_PATTERN),
+        },
+        {
+            "name": "Unconfirmed skips",
+            "description": "The rule rests on a behaviour vSphere leaves unconfirmed; observed and recorded, not asserted.",
+            "matchedStatuses": ["skipped"],
+            "messageRegex": skip_regex("unconfirmed_skip", UNCONFIRMED_PATTERN),
         },
     ]
     return result

@@ -51,6 +51,7 @@ SKIP_LABELS = {
     "capability_skip": "Target lacks a capability",
     "version_skip": "Not applicable to the target's version",
     "safety_skip": "Not allowed by the inventory (mutating or destructive)",
+    "unconfirmed_skip": "Rests on a behaviour vSphere leaves unconfirmed (observed, not asserted)",
     None: "Skipped (no category given)",
 }
 TARGET_LABELS = {

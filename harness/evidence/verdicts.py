@@ -21,7 +21,7 @@ import yaml
 # Verdicts, strongest first: a rule takes the first one that any of its tests shows.
 VERDICTS: tuple[str, ...] = ("failed", "error", "passed", "skipped", "not run")
 
-SKIP_CATEGORIES = ("capability_skip", "version_skip", "safety_skip")
+SKIP_CATEGORIES = ("capability_skip", "version_skip", "safety_skip", "unconfirmed_skip")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,9 @@ class VCenterSeed:
     host_versions: list[str] = field(default_factory=list)
     datastore_capacity_mib: int = 4096
     disk_size_kib: int = 64
+    trust_peers: bool = True
+    strict_policies: bool = False
+    maintenance_hosts: int = 0
 
 
 class FakeWorld:
