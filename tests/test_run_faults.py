@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.procs import leftover_servers
@@ -93,3 +95,42 @@ def test_a_canary_password_and_client_key_never_reach_any_file_of_the_run(tmp_pa
                 hits.append(str(file.relative_to(run_dir)))
     assert not hits, f"secrets found in: {hits}"
     assert password not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("workers", "how"), [([], "sigterm"), (["-n", "2"], "ctrl-c")])
+def test_a_test_interrupted_in_its_body_is_not_a_pass_and_the_run_says_interrupted(tmp_path, workers, how):
+    reports, flag = tmp_path / "reports", tmp_path / "in-body"
+    proc = subprocess.Popen([*VCRYPT, "run", "--reports", str(reports), *workers,
+                             "--suites", str(SCENARIOS / "scenario_interrupt.py")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, env={**os.environ, "VCRYPT_SCENARIO_FLAG": str(flag)})
+    deadline = time.monotonic() + 120
+    while not flag.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert flag.exists(), "the scenario never reached the test body"
+    time.sleep(0.5)
+    if how == "sigterm":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out[-3000:]
+    run_dir = _latest_run(reports)
+    tests = {t["name"]: t for t in json.loads((run_dir / "results.json").read_text())["tests"]}
+    assert tests["test_passes_before_the_interruption"]["outcome"] == "passed"
+    hung = tests["test_is_interrupted_in_its_body"]
+    assert hung["outcome"] == "interrupted" and "interrupted" in hung["message"], hung
+    assert json.loads((run_dir / "run.json").read_text())["interrupted"] is True
+    findings = json.loads((run_dir / "oscal-assessment-results.json").read_text())["assessment-results"]["results"][0]["findings"]
+    generate = next(f for f in findings if f["target"]["target-id"] == "KMS-GENERATE"
+                    or any(p["value"] == "KMS-GENERATE" for p in f.get("props", []) if p["name"] == "rule-id"))
+    assert generate["target"]["status"]["state"] == "not-satisfied"
+    summary = out[out.index("rule "):]
+    assert re.search(r"KMS-GENERATE\s+not run", summary), summary
+    assert "interrupted" in summary.lower()
+    html = (run_dir / "report.html").read_text()
+    assert 'id="interrupted"' in html
+    allure = [json.loads(p.read_text()) for p in (run_dir / "allure-results").glob("*-result.json")]
+    statuses = {r["name"]: r.get("status") for r in allure}
+    assert statuses.get("test_is_interrupted_in_its_body") != "passed", statuses
+    assert not _kms_processes()
