@@ -379,6 +379,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         status = write_results(state, session, exitstatus, compliance)
         if status is not None:
             session.exitstatus = status
+        from harness.evidence.allure_outcomes import mark_interrupted
+        mark_interrupted(state.run_dir, list(state.results.values()))
 
 
 @pytest.hookimpl(trylast=True)
