@@ -134,3 +134,46 @@ def test_a_test_interrupted_in_its_body_is_not_a_pass_and_the_run_says_interrupt
     statuses = {r["name"]: r.get("status") for r in allure}
     assert statuses.get("test_is_interrupted_in_its_body") != "passed", statuses
     assert not _kms_processes()
+
+
+def test_a_refusal_test_cannot_pass_while_its_kms_is_dead(tmp_path):
+    reports = tmp_path / "reports"
+    proc = subprocess.run([*VCRYPT, "run", "--reports", str(reports), "--suites", str(SCENARIOS / "scenario_kms_killed.py")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    tests = {t["name"]: t for t in json.loads((_latest_run(reports) / "results.json").read_text())["tests"]}
+    for name in ("test_evt_key_create", "test_kms_generate_refusal", "test_a_naive_refusal_test_that_only_checks_the_failure"):
+        assert tests[name]["outcome"] == "error" and tests[name]["category"] == "environment_error", (name, tests[name])
+        assert "KMS 127.0.0.1:" in tests[name]["message"], tests[name]
+    assert "passed, but a pass seen while a KMS" in tests["test_a_naive_refusal_test_that_only_checks_the_failure"]["message"]
+    assert proc.returncode != 0
+    assert "0 product failures, 3 environment errors" in proc.stdout
+    assert not _kms_processes()
+
+
+def test_a_hung_kms_gives_environment_errors_naming_it_in_seconds(tmp_path):
+    reports, pgid_file = tmp_path / "reports", tmp_path / "kms.pgid"
+    started = time.monotonic()
+    try:
+        proc = subprocess.run([*VCRYPT, "run", "--reports", str(reports), "--suites", str(SCENARIOS / "scenario_kms_hung.py")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "VCRYPT_SCENARIO_PGID": str(pgid_file)})
+    finally:
+        if pgid_file.exists():  # whatever happened: never leave a stopped KMS behind
+            for sig in (signal.SIGCONT, signal.SIGKILL):
+                try:
+                    os.killpg(int(pgid_file.read_text()), sig)
+                except ProcessLookupError:
+                    pass
+    elapsed = time.monotonic() - started
+    tests = {t["nodeid"].split("::")[-1]: t for t in json.loads((_latest_run(reports) / "results.json").read_text())["tests"]}
+    needing_kms = [n for n in tests if n.startswith(("test_a_key", "test_a_vm", "test_more_keys"))]
+    assert len(needing_kms) == 6
+    for name in needing_kms:
+        assert tests[name]["outcome"] == "error" and tests[name]["category"] == "environment_error", (name, tests[name])
+        assert "KMS 127.0.0.1:" in tests[name]["message"] or "KMS shared" in tests[name]["message"], tests[name]
+    tripped = [n for n in needing_kms if "circuit breaker" in tests[n]["message"]]
+    assert len(tripped) >= 4, {n: tests[n]["message"] for n in needing_kms}
+    assert tests["test_what_needs_no_kms_still_passes"]["outcome"] == "passed"
+    assert "0 product failures, 6 environment errors" in proc.stdout, proc.stdout[-3000:]
+    assert elapsed < 90, f"a hung KMS held the run for {elapsed:.0f} s"
+    assert not _kms_processes()
