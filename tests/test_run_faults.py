@@ -177,3 +177,28 @@ def test_a_hung_kms_gives_environment_errors_naming_it_in_seconds(tmp_path):
     assert "0 product failures, 6 environment errors" in proc.stdout, proc.stdout[-3000:]
     assert elapsed < 90, f"a hung KMS held the run for {elapsed:.0f} s"
     assert not _kms_processes()
+
+
+def test_a_canary_password_in_pytests_own_failure_text_with_showlocals_reaches_no_file(tmp_path):
+    password = "canary-" + secrets.token_hex(12)
+    inventory = yaml.safe_load((ROOT / "inventories" / "fake.yaml").read_text())
+    for entry in inventory["vcenters"]:
+        entry["password_env"] = "VCRYPT_CANARY_PASSWORD"
+    path = tmp_path / "canary.yaml"
+    path.write_text(yaml.safe_dump(inventory))
+    reports = tmp_path / "reports"
+    proc = subprocess.run([*VCRYPT, "run", "--inventory", str(path), "--reports", str(reports),
+                           "--suites", str(SCENARIOS / "scenario_secret_locals.py"), "--", "-l", "-rA"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "VCRYPT_CANARY_PASSWORD": password})
+    run_dir = _latest_run(reports)
+    tests = {t["name"]: t for t in json.loads((run_dir / "results.json").read_text())["tests"]}
+    failing = tests["test_a_failing_cross_vcenter_test_with_a_credential_in_its_locals"]
+    assert failing["outcome"] == "failed", failing  # it ran and failed with the credential in hand
+    hits = [str(f.relative_to(run_dir)) for f in run_dir.rglob("*")
+            if f.is_file() and password in f.read_bytes().decode("utf-8", "replace")]
+    assert not hits, f"the canary password is in: {hits}"
+    junit = (run_dir / "junit.xml").read_text()
+    assert "credential" in junit and "***" in junit  # pytest's text is there, scrubbed
+    assert list((run_dir / "allure-results").glob("*-result.json"))
+    assert password not in proc.stdout + proc.stderr
