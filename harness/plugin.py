@@ -100,6 +100,9 @@ def pytest_configure(config: pytest.Config) -> None:
         write_results=run_dir_opt is not None)
     from harness.evidence.scrub import register_allure_scrubber
     register_allure_scrubber()
+    if not workerinput:  # the controller writes JUnit: rule verdicts as testsuite properties
+        from harness.evidence import junit_verdicts
+        junit_verdicts.register(config, lambda: list(config.stash[fixtures.STATE_KEY].results.values()))
 
 
 def _suites_requested(config: pytest.Config) -> bool:
@@ -294,6 +297,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
         category = SKIP_CATEGORIES.get(prefix, "capability_skip")
     if call.when == "setup":  # JUnit writes item properties with the teardown report
         item.user_properties.extend(("rule", rid) for rid in _rules_of(item))
+    if category is not None and ("category", category) not in item.user_properties:
+        item.user_properties.append(("category", category))
     report.user_properties.append(("vcrypt", json.dumps({
         "test_id": evidence_id(item), "rules": _rules_of(item), "category": category,
         "module": item.module.__name__ if getattr(item, "module", None) else "",
