@@ -166,3 +166,16 @@ def test_pre7(): raise AssertionError
     for rule_id in ("OP-STATE", "KMS-GENERATE"):
         assert findings[rule_id]["target"]["status"]["state"] == "not-satisfied"
     assert "deviation: vcsim creates no key" in findings["KMS-GENERATE"]["target"]["status"]["remarks"]
+
+
+def test_a_key_generation_failure_that_names_an_outage_is_an_environment_error(pytester, tmp_path):
+    source = ('import pytest\nfrom harness.vsphere.keys import KeyGenerationFailed\n'
+              '@pytest.mark.rule("KMS-GENERATE")\n@pytest.mark.test_id("00000000-0000-4000-8000-0000000000b1")\n'
+              'def test_hung(): raise KeyGenerationFailed("GenerateKey on p failed: the KMS of key provider p is '
+              'unreachable: shared-kms (127.0.0.1:1): no answer within 3 s")\n'
+              '@pytest.mark.rule("KMS-GENERATE")\n@pytest.mark.test_id("00000000-0000-4000-8000-0000000000b2")\n'
+              'def test_refused(): raise KeyGenerationFailed("GenerateKey on p failed: KMIP Create refused by shared-kms")\n')
+    result, tests = _run(pytester, source, _inventory(tmp_path))
+    assert (tests["test_hung"]["outcome"], tests["test_hung"]["category"]) == ("error", "environment_error")
+    assert (tests["test_refused"]["outcome"], tests["test_refused"]["category"]) == ("failed", "product_failure")
+    result.assert_outcomes(failed=1, errors=1)

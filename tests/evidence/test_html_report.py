@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.evidence.html_report import short_text, tls_view, write_html_report
+from harness.evidence.html_report import render_html, short_text, tls_view, write_html_report
 from harness.evidence.verdicts import load_catalogue
 
 from .conftest import EXPECTED, INJECTED, RUN_ID, T_REKEY
@@ -224,3 +224,17 @@ def test_short_text_is_first_sentence_and_bounded() -> None:
     assert short_text("Decrypting needs the VM powered off. More text.") == "Decrypting needs the VM powered off."
     long = "word " * 60
     assert len(short_text(long)) <= 122 and short_text(long).endswith("…")
+
+
+def test_a_compliant_run_says_so_and_names_what_was_out_of_scope(tmp_path: Path) -> None:
+    """Compliance statement and overall sentence agree with the verdicts that set the exit status."""
+    catalogue = load_catalogue()
+    tests = [{"nodeid": f"s::t{i}", "name": f"t{i}", "rules": [r.id], "outcome": "passed"} for i, r in enumerate(catalogue)]
+    tests[0].update(outcome="skipped", category="version_skip", message="version: not this target")
+    (tmp_path / "run.json").write_text(json.dumps({"run_id": "r", "compliance": True, "compliance_gaps": [],
+                                                   "exit_status": 0}))
+    (tmp_path / "results.json").write_text(json.dumps({"tests": tests}))
+    html = render_html(tmp_path)
+    assert 'id="compliance">yes – every applicable rule demonstrated<' in html
+    assert "All applicable rules demonstrated (1 not applicable to the target&#39;s version)" in html
+    assert "not demonstrated" not in html.split('id="summary"')[0]
