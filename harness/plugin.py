@@ -18,7 +18,7 @@ import pytest
 from harness import fixtures
 from harness.evidence.recorder import Recorder, reset_recorder, use_recorder
 from harness.inventory import Inventory, InventoryError, load_inventory
-from harness.outage import OutageWatch, names_an_outage
+from harness.outage import OutageWatch
 from harness.rules import Rule, load_rules, version_tuple
 
 pytest_plugins: list[str] = []
@@ -232,15 +232,14 @@ def _environment_error(excinfo: Any) -> bool:
     from harness.kms.client import KmsUnreachable
     from harness.connect import ConnectError
     from harness.vsphere.errors import EnvironmentFault
-    from harness.vsphere.keys import KeyGenerationFailed
-    if excinfo is not None and excinfo.errisinstance(KeyGenerationFailed):  # an unreachable KMS is no verdict
-        return names_an_outage(str(excinfo.value))
     return excinfo is not None and excinfo.errisinstance((EnvironmentFault, KmsUnreachable, ConnectError))
 
 
 def _outage_after(state: RunState, item: pytest.Item, call: pytest.CallInfo, failed: bool) -> list[str]:
     """Outages that void this test's verdict: probed after failures, and after passes that touched a
-    KMS or vCenter seen failing (harness/outage.py)."""
+    KMS or vCenter seen failing (harness/outage.py). A KeyGenerationFailed is an environment error
+    exactly when the probe finds its KMS down: a vCenter that calls an answering KMS unreachable
+    is a product failure."""
     texts = [str(call.excinfo.value)] if call.excinfo is not None else []
     recorder = item.stash.get(RECORDER_KEY, None)
     if recorder is not None:

@@ -168,14 +168,18 @@ def test_pre7(): raise AssertionError
     assert "deviation: vcsim creates no key" in findings["KMS-GENERATE"]["target"]["status"]["remarks"]
 
 
-def test_a_key_generation_failure_that_names_an_outage_is_an_environment_error(pytester, tmp_path):
+def test_a_key_generation_failure_is_an_environment_error_exactly_when_its_kms_is_down(pytester, tmp_path):
     source = ('import pytest\nfrom harness.vsphere.keys import KeyGenerationFailed\n'
+              'MESSAGE = "GenerateKey on p failed: the KMS of key provider p is unreachable: no answer within 3 s"\n'
               '@pytest.mark.rule("KMS-GENERATE")\n@pytest.mark.test_id("00000000-0000-4000-8000-0000000000b1")\n'
-              'def test_hung(): raise KeyGenerationFailed("GenerateKey on p failed: the KMS of key provider p is '
-              'unreachable: shared-kms (127.0.0.1:1): no answer within 3 s")\n'
+              'def test_claims_an_outage_while_the_kms_answers(environment): raise KeyGenerationFailed(MESSAGE)\n'
               '@pytest.mark.rule("KMS-GENERATE")\n@pytest.mark.test_id("00000000-0000-4000-8000-0000000000b2")\n'
-              'def test_refused(): raise KeyGenerationFailed("GenerateKey on p failed: KMIP Create refused by shared-kms")\n')
+              'def test_fails_while_the_kms_is_down(environment):\n'
+              '    environment.kms.servers["shared"].stop()\n'
+              '    raise KeyGenerationFailed(MESSAGE)\n')
     result, tests = _run(pytester, source, _inventory(tmp_path))
-    assert (tests["test_hung"]["outcome"], tests["test_hung"]["category"]) == ("error", "environment_error")
-    assert (tests["test_refused"]["outcome"], tests["test_refused"]["category"]) == ("failed", "product_failure")
+    claims, down = tests["test_claims_an_outage_while_the_kms_answers"], tests["test_fails_while_the_kms_is_down"]
+    assert (claims["outcome"], claims["category"]) == ("failed", "product_failure")
+    assert (down["outcome"], down["category"]) == ("error", "environment_error")
+    assert "KMS 127.0.0.1:" in down["message"] and "connection refused" in down["message"]
     result.assert_outcomes(failed=1, errors=1)
