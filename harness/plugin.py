@@ -274,11 +274,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     category = None
     message = None
     deviation = _deviation_category(item, report)
-    outage = _outage_after(state, item, call, report.failed) if call.when == "call" else []
+    xfailed = deviation is not None and deviation[0] == "known_deviation"
+    outage = _outage_after(state, item, call, report.failed or xfailed) if call.when == "call" else []
     if report.passed and call.when == "call" and outage:
         report.outcome = "failed"
         report.longrepr = (f"environment error: {'; '.join(outage)}\nthe test passed, but a pass seen while a KMS "
                            "or vCenter it used was down is no evidence")
+    if xfailed and call.when == "call" and (outage or _environment_error(call.excinfo)):
+        report.outcome, deviation = "failed", None  # an outage, not the known deviation, made it fail
+        del report.wasxfail
     if report.failed and call.when == "call" and (_environment_error(call.excinfo) or outage):
         category = "environment_error"
         report.when = "setup"  # reported as an error (not a product failure) by terminal and JUnit

@@ -183,3 +183,14 @@ def test_a_key_generation_failure_is_an_environment_error_exactly_when_its_kms_i
     assert (down["outcome"], down["category"]) == ("error", "environment_error")
     assert "KMS 127.0.0.1:" in down["message"] and "connection refused" in down["message"]
     result.assert_outcomes(failed=1, errors=1)
+
+
+def test_a_deviation_test_that_fails_because_its_kms_is_down_is_an_environment_error(pytester, tmp_path):
+    source = ('import pytest\nfrom harness.kms.client import KmsUnreachable\n'
+              '@pytest.mark.rule("KMS-GENERATE")\n@pytest.mark.test_id("00000000-0000-4000-8000-0000000000c1")\n'
+              '@pytest.mark.xfail(strict=True, reason="deviation: no key on this target")\n'
+              'def test_dev(): raise KmsUnreachable.at("127.0.0.1:1", "connection refused")\n')
+    result, tests = _run(pytester, source, _inventory(tmp_path))
+    assert (tests["test_dev"]["outcome"], tests["test_dev"]["category"]) == ("error", "environment_error")
+    assert "connection refused" in tests["test_dev"]["message"]
+    result.assert_outcomes(errors=1)
