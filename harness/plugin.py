@@ -267,10 +267,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     outcome = yield
     report = outcome.get_result()
     state = _state(item.config)
+    if state is not None:
+        from harness.evidence.scrub import scrub_report
+        scrub_report(report)  # every writer (terminal, JUnit, Allure, results.json) gets text without secrets
     if state is None or not _rules_of(item):
         return
-    from harness.evidence.scrub import scrub_report
-    scrub_report(report)  # every writer (terminal, JUnit, Allure, results.json) gets text without secrets
     category = None
     message = None
     deviation = _deviation_category(item, report)
