@@ -97,7 +97,7 @@ def test_a_canary_password_and_client_key_never_reach_any_file_of_the_run(tmp_pa
     assert password not in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize(("workers", "how"), [([], "sigterm"), (["-n", "2"], "ctrl-c")])
+@pytest.mark.parametrize(("workers", "how"), [([], "sigterm"), (["-n", "2"], "ctrl-c"), (["-n", "2"], "sigterm")])
 def test_a_test_interrupted_in_its_body_is_not_a_pass_and_the_run_says_interrupted(tmp_path, workers, how):
     reports, flag = tmp_path / "reports", tmp_path / "in-body"
     proc = subprocess.Popen([*VCRYPT, "run", "--reports", str(reports), *workers,
