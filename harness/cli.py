@@ -119,7 +119,7 @@ def rules(run_dir: str | None) -> None:
     for rule in load_rules().values():
         tests = coverage.get(rule.id, [])
         verdict = verdicts.get(rule.id, "")
-        click.echo(f"{rule.id:26} {rule.since:8} {rule.kind:11} {verdict:9} {len(tests)} test(s)")
+        click.echo(f"{rule.id:26} {rule.since:8} {rule.kind:11} {verdict:19} {len(tests)} test(s)")
         for test in tests:
             click.echo(f"    {test}")
 

@@ -18,6 +18,7 @@ import pytest
 from harness import fixtures
 from harness.evidence.recorder import Recorder, reset_recorder, use_recorder
 from harness.inventory import Inventory, InventoryError, load_inventory
+from harness.outage import OutageWatch
 from harness.rules import Rule, load_rules, version_tuple
 
 pytest_plugins: list[str] = ["harness.safety_hooks"]
@@ -61,6 +62,7 @@ class RunState:
     environment: Any = None
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     vcenters: list[dict[str, Any]] = field(default_factory=list)
+    outages: OutageWatch = field(default_factory=OutageWatch)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -102,6 +104,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[fixtures.STATE_KEY] = RunState(
         inventory=inv, run_id=run_id, run_dir=run_dir, work_dir=work_dir, ledger=Ledger(run_dir / "ledger.jsonl"),
         write_results=run_dir_opt is not None)
+    from harness.evidence.scrub import register_allure_scrubber
+    register_allure_scrubber()
+    if not workerinput:  # the controller writes JUnit: rule verdicts as testsuite properties
+        from harness.evidence import junit_verdicts
+        junit_verdicts.register(config, lambda: list(config.stash[fixtures.STATE_KEY].results.values()))
 
 
 def _suites_requested(config: pytest.Config) -> bool:
@@ -168,6 +175,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         for capability in marker.args:
             if not inv.features.get(capability, False):
                 pytest.skip(f"capability: target {inv.vcenters[0].name} lacks {capability} (not declared in the inventory's features)")
+    state.outages.trip(state.environment, item.fixturenames)  # circuit breaker: a KMS/vCenter known down
 
 
 @pytest.fixture(autouse=True)
@@ -226,15 +234,6 @@ def _attach_to_allure(path: Path) -> None:
         pass
 
 
-def _outage(state: RunState) -> list[str]:
-    """After a failure: is a KMS or vCenter of the run down? Then the verdict is not the product's."""
-    from harness.health import environment_problems
-    try:
-        return environment_problems(state.environment)
-    except Exception:  # noqa: BLE001 - a broken check must not hide the test's own failure
-        return []
-
-
 def _environment_error(excinfo: Any) -> bool:
     from harness.kms.client import KmsUnreachable
     from harness.connect import ConnectError
@@ -242,20 +241,62 @@ def _environment_error(excinfo: Any) -> bool:
     return excinfo is not None and excinfo.errisinstance((EnvironmentFault, KmsUnreachable, ConnectError))
 
 
+def _outage_after(state: RunState, item: pytest.Item, call: pytest.CallInfo, failed: bool) -> list[str]:
+    """Outages that void this test's verdict: probed after failures, and after passes that touched a
+    KMS or vCenter seen failing (harness/outage.py). A KeyGenerationFailed is an environment error
+    exactly when the probe finds its KMS down: a vCenter that calls an answering KMS unreachable
+    is a product failure."""
+    texts = [str(call.excinfo.value)] if call.excinfo is not None else []
+    recorder = item.stash.get(RECORDER_KEY, None)
+    if recorder is not None:
+        texts.append(json.dumps(recorder.to_json(), default=str))
+    try:
+        return state.outages.after_test(state.environment, item.nodeid, item.fixturenames, failed, texts)
+    except Exception:  # noqa: BLE001 - a broken check must not hide the test's own verdict
+        return []
+
+
+def _deviation_category(item: pytest.Item, report: pytest.TestReport) -> tuple[str, str] | None:
+    """(category, message) of a known-deviation outcome: xfailed is a deviation; a strict XPASS is stale."""
+    if report.skipped and hasattr(report, "wasxfail"):
+        return "known_deviation", str(report.wasxfail)
+    longrepr = str(report.longrepr) if report.failed and report.when == "call" else ""
+    if longrepr.startswith("[XPASS(strict)]"):
+        reason = longrepr.removeprefix("[XPASS(strict)]").strip().removeprefix("deviation:").strip()
+        return "product_failure", (f"stale deviation: {reason}: the target now shows the behaviour the deviation "
+                                   "list says it lacks; remove it from the list")
+    return None
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     outcome = yield
     report = outcome.get_result()
     state = _state(item.config)
+    if state is not None:
+        from harness.evidence.scrub import scrub_report
+        scrub_report(report)  # every writer (terminal, JUnit, Allure, results.json) gets text without secrets
     if state is None or not _rules_of(item):
         return
     category = None
-    outage = _outage(state) if report.failed and call.when == "call" else []
+    message = None
+    deviation = _deviation_category(item, report)
+    xfailed = deviation is not None and deviation[0] == "known_deviation"
+    outage = _outage_after(state, item, call, report.failed or xfailed) if call.when == "call" else []
+    if report.passed and call.when == "call" and outage:
+        report.outcome = "failed"
+        report.longrepr = (f"environment error: {'; '.join(outage)}\nthe test passed, but a pass seen while a KMS "
+                           "or vCenter it used was down is no evidence")
+    if xfailed and call.when == "call" and (outage or _environment_error(call.excinfo)):
+        report.outcome, deviation = "failed", None  # an outage, not the known deviation, made it fail
+        del report.wasxfail
     if report.failed and call.when == "call" and (_environment_error(call.excinfo) or outage):
         category = "environment_error"
         report.when = "setup"  # reported as an error (not a product failure) by terminal and JUnit
-        if outage:
+        if outage and call.excinfo is not None:
             report.longrepr = f"environment error: {'; '.join(outage)}\n(the test's own failure follows)\n{report.longrepr}"
+    elif deviation is not None:
+        category, message = deviation
     elif report.failed and call.when == "call":
         category = "product_failure"
     elif report.failed:
@@ -266,10 +307,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
         category = SKIP_CATEGORIES.get(prefix, "capability_skip")
     if call.when == "setup":  # JUnit writes item properties with the teardown report
         item.user_properties.extend(("rule", rid) for rid in _rules_of(item))
+    if category is not None and ("category", category) not in item.user_properties:
+        item.user_properties.append(("category", category))
     report.user_properties.append(("vcrypt", json.dumps({
         "test_id": evidence_id(item), "rules": _rules_of(item), "category": category,
         "module": item.module.__name__ if getattr(item, "module", None) else "",
-        "name": item.name})))
+        "name": item.name, **({"message": message} if message else {})})))
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
@@ -295,17 +338,25 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     entry = state.results.setdefault(report.nodeid, {
         "nodeid": report.nodeid, "test_id": info["test_id"], "name": info["name"], "module": info["module"],
-        "area": _area(info["rules"]), "rules": info["rules"], "outcome": "passed", "category": None,
-        "message": None, "duration_s": 0.0,
+        "area": _area(info["rules"]), "rules": info["rules"], "outcome": INTERRUPTED, "category": INTERRUPTED,
+        "message": INTERRUPTED_MESSAGE, "duration_s": 0.0,
         "evidence_file": f"evidence/{info['test_id']}.json" if info["test_id"] else None})
     entry["duration_s"] = round(entry["duration_s"] + report.duration, 4)
-    if report.skipped:
+    if report.passed and report.when == "call" and entry["outcome"] == INTERRUPTED:
+        entry.update(outcome="passed", category=None, message=None)  # a test passes only on a passed call
+    elif report.skipped and info["category"] == "known_deviation":
+        entry.update(outcome="deviation", category="known_deviation", message=info.get("message"))
+    elif report.skipped:
         entry.update(outcome="skipped", category=info["category"], message=_skip_reason(report))
     elif report.failed:
         error = info["category"] == "environment_error"
         if entry["outcome"] not in ("failed", "error"):
             entry.update(outcome="error" if error else "failed", category=info["category"],
-                         message=_failure_text(report))
+                         message=info.get("message") or _failure_text(report))
+
+
+INTERRUPTED = "interrupted"
+INTERRUPTED_MESSAGE = "interrupted: the run was stopped while this test ran; it never finished, so it shows nothing"
 
 
 def _area(rule_ids: list[str]) -> str:
@@ -343,6 +394,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         status = write_results(state, session, exitstatus, compliance)
         if status is not None:
             session.exitstatus = status
+        from harness.evidence.allure_outcomes import mark_interrupted
+        mark_interrupted(state.run_dir, list(state.results.values()))
 
 
 @pytest.hookimpl(trylast=True)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pyVmomi import vim
 
-from harness import unconfirmed
+from harness import health, unconfirmed
 from harness.checks import refused, unchanged
 from harness.vsphere import crypto, events, hosts, keys, snapshots, vms
 from harness.vsphere.hosts import require_some
@@ -55,6 +55,8 @@ def test_a_kms_refusing_key_creation_makes_vcenter_post_a_critical_key_generate_
         result = keys.generate_key_result(vc, provider)
     finally:
         server.refuse_create(False)
+    if not result.success:  # the verdict rests on a KMIP refusal: an outage is an environment error
+        health.require_kmip_refusal(kms.for_provider(provider), result.reason)
 
     assert result.success is False, "GenerateKey succeeded although the KMS refused to create the key"
     seen = events.wait_for_event(vc, events.KEY_GENERATE_FAIL, since, inventory.timeouts.event)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pyVmomi import vmodl
 
-from harness import unconfirmed
+from harness import health, unconfirmed
 from harness.checks import positive_control, refused, unchanged
 from harness.vsphere import clones, crypto, keys, vms
 from harness.vsphere.hosts import require_some
@@ -168,6 +168,8 @@ def test_generate_key_reports_a_kms_refusal_as_success_false_with_a_reason(seria
     finally:
         server.refuse_create(False)
     vc.recorder.note("GenerateKey while the KMS refuses", {"success": result.success, "reason": result.reason})
+    if not result.success:  # the verdict rests on a KMIP refusal: an outage is an environment error
+        health.require_kmip_refusal(kms.for_provider(provider), result.reason)
 
     assert result.success is False, "GenerateKey reported success although the KMS refused to create the key"
     assert result.reason, "GenerateKey failed without a reason"

@@ -22,7 +22,12 @@ from markupsafe import Markup, escape
 
 from harness.evidence.oscal import ControlMapping, load_controls
 from harness.evidence.verdicts import (
+    NOT_APPLICABLE,
+    PARTLY,
     SKIP_CATEGORIES,
+    VERDICT_ORDER,
+    compliance_gaps,
+    run_interrupted,
     Evidence,
     Rule,
     RuleVerdict,
@@ -46,6 +51,11 @@ STATUS_LABELS = {
     "error": "environment error",
     "skipped": "skipped",
     "not run": "not run",
+    # added with partly demonstrated / known deviation / not applicable (harness/evidence/verdicts.py)
+    "partly demonstrated": "partly demonstrated",
+    "deviation": "known deviation",
+    "not applicable": "not applicable",
+    "interrupted": "interrupted",
 }
 SKIP_LABELS = {
     "capability_skip": "Target lacks a capability",
@@ -146,15 +156,28 @@ def _csp_hash(text: str) -> str:
 
 
 def _overall(rule_counts: dict[str, int]) -> tuple[str, str]:
-    """One sentence a reader sees first, and its colour."""
+    """One sentence a reader sees first, and its colour (the same notion of "demonstrated" as compliance mode)."""
     if rule_counts["failed"]:
         return f"Product failures: {rule_counts['failed']} rule(s) violated", "failed"
     if rule_counts["error"]:
         return f"Incomplete: {rule_counts['error']} rule(s) not decided because of environment errors", "error"
-    undecided = rule_counts["skipped"] + rule_counts["not run"]
+    kinds = [(k, rule_counts.get(k, 0)) for k in ("deviation", "skipped", PARTLY, "not run")]
+    undecided = sum(n for _, n in kinds)
     if undecided:
-        return f"No violations seen; {undecided} rule(s) not demonstrated (skipped or not run)", "skipped"
-    return "All rules demonstrated", "passed"
+        detail = ", ".join(f"{n} {k}" for k, n in kinds if n)
+        return f"No violations seen; {undecided} rule(s) not demonstrated ({detail})", "skipped"
+    scope = f" ({rule_counts[NOT_APPLICABLE]} not applicable to the target's version)" if rule_counts.get(NOT_APPLICABLE) else ""
+    return f"All applicable rules demonstrated{scope}", "passed"
+
+
+def _compliance(run: Run, verdicts: dict[str, RuleVerdict]) -> str:
+    """The compliance-mode statement, from the same gaps that set the exit status."""
+    if not run.compliance:
+        return "no"
+    gaps = compliance_gaps(verdicts)
+    if gaps:
+        return f"yes – {len(gaps)} rule(s) not demonstrated, so the run fails (exit status {run.exit_status})"
+    return "yes – every applicable rule demonstrated"
 
 
 class _Context:
@@ -193,7 +216,7 @@ class _Context:
         groups: dict[str | None, list[TestResult]] = {}
         for t in self.tests:
             if t.status == "skipped":
-                key = t.category if t.category in SKIP_CATEGORIES else None
+                key = t.category if t.category in SKIP_CATEGORIES and t.category in SKIP_LABELS else None
                 groups.setdefault(key, []).append(t)
         order: Sequence[str | None] = (*SKIP_CATEGORIES, None)
         return [(SKIP_LABELS[k], groups[k]) for k in order if k in groups]
@@ -202,7 +225,7 @@ class _Context:
         verdicts = rule_verdicts(self.catalogue, self.tests)
         rule_counts = {v: 0 for v in STATUS_LABELS}
         for v in verdicts.values():
-            rule_counts[v.verdict] += 1
+            rule_counts[v.verdict] = rule_counts.get(v.verdict, 0) + 1
         overall, overall_css = _overall(rule_counts)
         return {
             "run": self.run,
@@ -213,10 +236,13 @@ class _Context:
             "overall": overall,
             "overall_css": overall_css,
             "areas": self.areas(verdicts),
-            "columns": list(STATUS_LABELS.items()),
+            "columns": [(k, STATUS_LABELS[k]) for k in VERDICT_ORDER],
             "labels": STATUS_LABELS,
             "skips": self.skips(),
-            "problems": [self.view(t) for t in self.tests if t.status in ("failed", "error")],
+            "problems": [self.view(t) for t in self.tests if t.status in ("failed", "error", "deviation", "interrupted")],
+            "compliance": _compliance(self.run, verdicts),
+            "compliance_fails": self.run.compliance and bool(compliance_gaps(verdicts)),
+            "interrupted": run_interrupted(self.run, self.tests),
             "unmapped": [self.view(t) for t in unmapped_tests(self.catalogue, self.tests)],
             "catalog_size": len(self.catalogue),
         }

@@ -21,6 +21,8 @@ from typing import Any
 import yaml
 
 from harness.evidence.verdicts import (
+    NOT_APPLICABLE,
+    VERDICT_EXPLANATIONS,
     Evidence,
     Rule,
     RuleVerdict,
@@ -238,13 +240,7 @@ class _Builder:
         controls = self.mapping.controls_for(rule.id)
         satisfied = verdict.verdict == "passed"
         reason = {"passed": "pass", "failed": "fail"}.get(verdict.verdict, "other")
-        explanation = {
-            "passed": "demonstrated by the tests below",
-            "failed": "a test showed the product violating the rule",
-            "error": "not demonstrated: a test could not complete because of an environment error",
-            "skipped": "not demonstrated: every test was skipped",
-            "not run": "not demonstrated: no test for this rule ran",
-        }[verdict.verdict]
+        explanation = VERDICT_EXPLANATIONS.get(verdict.verdict, verdict.verdict)
         remarks = [f"{t.nodeid}: {t.status}" + (f" - {t.message}" if t.message else "") for t in verdict.tests]
         target: dict[str, Any] = {
             "type": "objective-id",
@@ -279,7 +275,10 @@ class _Builder:
         observations = [self.observation(t) for t in self.tests]
         obs_uuids = {t.nodeid: o["uuid"] for t, o in zip(self.tests, observations, strict=True)}
         verdicts = rule_verdicts(self.catalogue, self.tests)
-        findings = [self.finding(r, verdicts[r.id], obs_uuids) for r in self.catalogue]
+        # A rule that does not describe the target's version is outside the assessed scope: no finding.
+        findings = [self.finding(r, verdicts[r.id], obs_uuids) for r in self.catalogue
+                    if verdicts[r.id].verdict != NOT_APPLICABLE]
+        out_of_scope = [r.id for r in self.catalogue if verdicts[r.id].verdict == NOT_APPLICABLE]
         result: dict[str, Any] = {
             "uuid": self.uuid("result"),
             "title": _clean(f"vcrypt-harness run {self.run.run_id}"),
@@ -287,12 +286,17 @@ class _Builder:
             f"{self.run.target or 'unknown'} target; one observation per test, one finding per catalogue rule.",
             "start": self.start,
             "end": self.end,
-            "props": _props(("run-id", self.run.run_id), ("target-kind", self.run.target)),
+            "props": _props(("run-id", self.run.run_id), ("target-kind", self.run.target),
+                            ("interrupted", "true" if self.run.interrupted else ""),
+                            *(("out-of-scope-rule", rid) for rid in out_of_scope)),
             "local-definitions": self.local_definitions(),
             "reviewed-controls": self.reviewed_controls(),
         }
         _with(result, "observations", observations)
         _with(result, "findings", findings)
+        if out_of_scope:
+            result["remarks"] = ("Outside the assessed scope (the rules do not describe the target's vSphere "
+                                 f"version; their tests were skipped by version): {', '.join(out_of_scope)}.")
         return {
             "assessment-results": {
                 "uuid": self.uuid("assessment-results"),

@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 import harness
-from harness.rules import load_rules
 
 
 def target_info(state: Any) -> list[dict[str, Any]]:
@@ -56,25 +55,13 @@ def write_target_info(state: Any) -> None:
 
 
 def compliance_gaps(tests: list[dict[str, Any]]) -> list[str]:
-    """Rules of the evidence set that were skipped or not run (compliance mode forbids both).
+    """Rules compliance mode does not accept: anything but "passed" or "not applicable".
 
-    The evidence set is the catalogue less the rules that do not describe the target's version
-    (a pre-7 rule on a 7.0 vCenter is out of scope, not a gap).
+    The verdicts come from harness.evidence.verdicts, the one place that decides them, so the
+    exit status and every writer agree (a pre-7 rule on a 7.0 vCenter is out of scope, not a gap).
     """
-    seen: dict[str, list[dict[str, Any]]] = {rid: [] for rid in load_rules()}
-    for test in tests:
-        for rid in test["rules"]:
-            seen.setdefault(rid, []).append(test)
-    gaps = []
-    for rid, rule_tests in seen.items():
-        if not rule_tests:
-            gaps.append(f"{rid}: not run")
-        elif all(t["outcome"] == "skipped" for t in rule_tests):
-            if all(t.get("category") == "version_skip" for t in rule_tests):
-                continue
-            reason = next((t.get("message") for t in rule_tests if t.get("category") != "version_skip"), "") or ""
-            gaps.append(f"{rid}: skipped ({reason})")
-    return gaps
+    from harness.evidence import verdicts
+    return verdicts.compliance_gaps(verdicts.rule_verdicts(verdicts.load_catalogue(), verdicts.results_from(tests)))
 
 
 def write_results(state: Any, session: Any, exitstatus: int, compliance: bool) -> int | None:
@@ -87,6 +74,7 @@ def write_results(state: Any, session: Any, exitstatus: int, compliance: bool) -
     gaps = compliance_gaps(tests) if compliance else []
     if gaps and status == 0:
         status = 1
+    interrupted = exitstatus == 2  # pytest.ExitCode.INTERRUPTED: Ctrl-C or SIGTERM
     env = state.environment
     kms = env.describe()["kms"] if env else _stored_kms(state)
     run = {
@@ -100,6 +88,7 @@ def write_results(state: Any, session: Any, exitstatus: int, compliance: bool) -
         "compliance": compliance, "compliance_gaps": gaps,
         "pytest_args": [str(a) for a in session.config.invocation_params.args],
         "exit_status": int(status),
+        "interrupted": interrupted,
     }
     (run_dir / "run.json").write_text(json.dumps(run, indent=1, default=str), encoding="utf-8")
     (run_dir / "results.json").write_text(json.dumps({"tests": tests}, indent=1, default=str), encoding="utf-8")
