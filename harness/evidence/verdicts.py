@@ -158,6 +158,18 @@ class HostKeys:
     hosts: tuple[str, ...]
     keys: tuple[str, ...]
     holds: Mapping[str, frozenset[str]]
+    focus: tuple[str, ...] = ()  # the keys the test is about (the report shows these, counts the rest)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One recorded assertion: `what: expected X, observed Y` and whether it held."""
+
+    what: str
+    expected: str = ""
+    observed: str = ""
+    passed: bool = False
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -169,6 +181,7 @@ class Evidence:
     kmip: tuple[KmipRead, ...] = ()
     notes: tuple[Note, ...] = ()
     host_keys: HostKeys | None = None
+    checks: tuple[Check, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -312,7 +325,8 @@ def _host_keys(raw: Any) -> HostKeys | None:
     keys = [_s(k) for k in _list(raw.get("keys"))]
     hosts += [h for h in holds if h not in hosts]  # never drop a host that holds something
     keys += sorted({k for ks in holds.values() for k in ks} - set(keys))
-    return HostKeys(hosts=tuple(hosts), keys=tuple(keys), holds=holds)
+    focus = tuple(k for k in (_s(f) for f in _list(raw.get("focus"))) if k in keys)
+    return HostKeys(hosts=tuple(hosts), keys=tuple(keys), holds=holds, focus=focus)
 
 
 def parse_evidence(raw: Mapping[str, Any]) -> Evidence:
@@ -362,6 +376,11 @@ def parse_evidence(raw: Mapping[str, Any]) -> Evidence:
         ),
         notes=tuple(Note(label=_s(n.get("label")), value=n.get("value")) for n in map(_dict, _list(raw.get("notes")))),
         host_keys=_host_keys(raw.get("host_keys")),
+        checks=tuple(
+            Check(what=_s(c.get("what")), expected=_text(c.get("expected")) or "", observed=_text(c.get("observed")) or "",
+                  passed=c.get("passed") is True, detail=_s(c.get("detail")))
+            for c in map(_dict, _list(raw.get("checks")))
+        ),
     )
 
 
