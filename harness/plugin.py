@@ -68,6 +68,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--run-id", default=None, help="run ID (default: generated)")
     group.addoption("--compliance", action="store_true", default=False,
                     help="fail the run if any rule was skipped or not run")
+    group.addoption("--signing-key", default=None,
+                    help="Ed25519 private key (PEM) that signs the run's manifest (default: the inventory's evidence section)")
     group.addoption("--rules", default=None,
                     help="comma-separated rule IDs: run only the tests of these rules")
 
@@ -348,4 +350,5 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(state.work_dir, ignore_errors=True)  # KMS certificates, keys and databases of the run
     if state.write_results:
         from harness.evidence.bundle import finalize_run_folder
-        finalize_run_folder(state.run_dir)
+        from harness.evidence.signing import signing_key_for
+        finalize_run_folder(state.run_dir, signing_key_for(config.getoption("--signing-key"), state.inventory))

@@ -14,9 +14,9 @@ from typing import Any
 from harness.evidence.verdicts import HostKeys
 
 # Characters of one value (an argument, a property, a result) shown on the page.
-VALUE_LIMIT = 220
-ARG_LIMIT = 60
-RESULT_LIMIT = 50
+VALUE_LIMIT = 180
+ARG_LIMIT = 48
+RESULT_LIMIT = 44
 # Raw calls shown per test (the evidence file has all of them).
 CALLS_SHOWN = 15
 # Columns of the host-by-key grid when a test names no keys of its own.
@@ -28,7 +28,7 @@ GRID_KEYS = 8
 _NOISE = frozenset({"deviceInfo", "datastore", "diskMode", "thinProvisioned", "controllerKey", "unitNumber",
                     "busNumber", "sharedBus", "capacityInKB", "capacityInBytes", "parent", "description",
                     "createTime", "quiesced", "vm", "backupManifest", "replaySupported", "uuid", "contentId",
-                    "digestEnabled", "sharing", "storageIOAllocation", "connectable", "slotInfo"})
+                    "digestEnabled", "sharing", "storageIOAllocation", "connectable", "slotInfo", "fileName"})
 
 
 def _short_type(name: str) -> str:
@@ -153,7 +153,7 @@ def observation_rows(observations: Any) -> list[ObservationRow]:
         key = (o.vcenter, o.object)
         previous = last.get(key)
         same = tuple(p for p, v in o.properties.items() if previous is not None and p in previous.properties
-                     and previous.properties[p] == v and len(compact(v)) > 12)
+                     and previous.properties[p] == v)
         rows.append(ObservationRow(o.label, o.phase, o.vcenter, o.object,
                                    {p: v for p, v in o.properties.items() if p not in same}, same,
                                    previous.label if previous is not None and same else ""))

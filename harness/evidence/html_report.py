@@ -26,6 +26,7 @@ from harness.evidence.display import (
     short_ref,
 )
 from harness.evidence.oscal import ControlMapping, load_controls
+from harness.evidence.provenance import provenance_view
 from harness.evidence.verdicts import (
     SKIP_CATEGORIES,
     Evidence,
@@ -210,6 +211,7 @@ class _Context:
         overall, overall_css = _overall(rule_counts)
         return {
             "run": self.run,
+            "prov": provenance_view(self.run.provenance),
             "target_label": TARGET_LABELS.get(self.run.target, self.run.target or "unknown"),
             "tls": {vc.name: tls_view(vc.tls_mode) for vc in self.run.vcenters},
             "counts": status_counts(self.tests),

@@ -50,6 +50,7 @@ class VCenter:
     instance_uuid: str = ""
     tls_mode: str = ""
     error: str = ""  # the plugin could not read the vCenter's "about" info
+    hosts: tuple[Mapping[str, str], ...] = ()  # ESXi hosts: name, version, build
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,15 @@ class Run:
     compliance_gaps: tuple[str, ...] = ()
     pytest_args: tuple[str, ...] = ()
     exit_status: int | None = None
+    provenance: Mapping[str, Any] = field(default_factory=dict)  # operator, code, packages, inventory, signing
+
+    @property
+    def fake_defects(self) -> tuple[str, ...]:
+        return tuple(str(d) for d in _list(self.provenance.get("fake_defects")))
+
+    @property
+    def signing(self) -> Mapping[str, Any]:
+        return _dict(self.provenance.get("signing"))
 
 
 @dataclass(frozen=True)
@@ -253,6 +263,7 @@ def load_run(run_dir: Path) -> Run:
             instance_uuid=_s(v.get("instance_uuid")),
             tls_mode=_s(v.get("tls_mode")),
             error=_s(v.get("error")),
+            hosts=tuple({k: _s(h.get(k)) for k in ("name", "version", "build")} for h in map(_dict, _list(v.get("hosts")))),
         )
         for v in map(_dict, _list(raw.get("vcenters")))
     )
@@ -281,6 +292,7 @@ def load_run(run_dir: Path) -> Run:
         compliance_gaps=tuple(_s(g) for g in _list(raw.get("compliance_gaps"))),
         pytest_args=tuple(_s(a) for a in _list(raw.get("pytest_args"))),
         exit_status=exit_status if isinstance(exit_status, int) else None,
+        provenance=_dict(raw.get("provenance")),
     )
 
 
