@@ -197,8 +197,17 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     finally:
         reset_recorder(token)
         if state.write_results and recorder.test_id:
-            path = recorder.write(state.run_dir / "evidence" / f"{recorder.test_id}.json")
-            _attach_to_allure(path)
+            recorder.write(state.run_dir / "evidence" / f"{recorder.test_id}.json")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """After teardown, while Allure still has the test open: attach its evidence to the result."""
+    yield
+    recorder = item.stash.get(RECORDER_KEY, None)
+    if recorder is not None and recorder.test_id:
+        from harness.evidence.allure_evidence import attach_evidence
+        attach_evidence(recorder)
 
 
 RECORDER_KEY: pytest.StashKey[Recorder] = pytest.StashKey()
@@ -211,14 +220,6 @@ def evidence_id(item: pytest.Item) -> str:
         return ""
     callspec = getattr(item, "callspec", None)
     return f"{marker.args[0]}[{callspec.id}]" if callspec is not None else marker.args[0]
-
-
-def _attach_to_allure(path: Path) -> None:
-    try:
-        import allure
-        allure.attach.file(str(path), name="evidence", attachment_type=allure.attachment_type.JSON)
-    except Exception:  # noqa: BLE001 - evidence is on disk either way
-        pass
 
 
 def _outage(state: RunState) -> list[str]:
