@@ -8,6 +8,7 @@ the full value is. This keeps the default report small enough to open and print.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +87,10 @@ def bounded(value: Any, limit: int = VALUE_LIMIT) -> str:
         text = "[" + ", ".join(compact(v) if _key_bearing(v) else _brief(v) for v in value) + "]"
         if len(text) <= 2 * limit:
             return text + " (shortened)"
+        others = Counter(_brief(v).split("(", 1)[0] for v in value if not _key_bearing(v))
+        listed = ", ".join(f"{n}× {kind}" for kind, n in others.most_common())
+        keyed = ", ".join(compact(v) for v in value if _key_bearing(v))
+        return f"[{keyed}, … +{sum(others.values())} other items: {listed}] (shortened)"
     return f"{text[:limit]}…(+{len(text) - limit})"
 
 

@@ -148,7 +148,11 @@ def signing_key_for(option: str | None, inventory: Any) -> SigningKey | None:
     path = options.signing_key_file
     if path is not None and not path.is_absolute():
         path = Path(inventory.path).parent / path
-    return load_signing_key(path=path, env=options.signing_key_env)
+    key_name = "signing_key_file" if path is not None else "signing_key_env"
+    try:
+        return load_signing_key(path=path, env=options.signing_key_env)
+    except SigningKeyError as err:
+        raise SigningKeyError(f"inventory {inventory.path}: evidence.{key_name}: {err}") from None
 
 
 def signing_summary(key: SigningKey | None) -> dict[str, Any]:
