@@ -102,3 +102,12 @@ def test_on_the_6_7_fake_pre7_rules_pass_and_7_0_rules_skip_by_version(tmp_path)
             assert test["outcome"] == "passed", test
         elif all(r.since_tuple >= (7, 0) for r in rules):
             assert test["outcome"] == "skipped" and test["category"] == "version_skip", test
+
+
+def test_the_default_report_stays_under_600_kb_and_the_run_says_it_is_unsigned(serial_run):
+    proc, run_dir = serial_run
+    size = (run_dir / "report.html").stat().st_size
+    assert size < 600_000, f"report.html of the default run is {size} bytes"
+    assert "tamper-evident only, unsigned" in proc.stdout  # the manifest digest line
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["provenance"]["fake_defects"] == [] and run["provenance"]["signing"]["signed"] is False

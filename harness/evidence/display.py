@@ -164,3 +164,9 @@ def observation_rows(observations: Any) -> list[ObservationRow]:
                                    previous.label if previous is not None and same else ""))
         last[key] = o
     return rows
+
+
+def notes_not_in_checks(evidence: Any) -> list[Any]:
+    """Notes, less the `refusal: <what>` notes whose fault the checks table already shows."""
+    checked = {c.what for c in getattr(evidence, "checks", ())}
+    return [n for n in evidence.notes if not (n.label.startswith("refusal: ") and n.label[9:] in checked)]

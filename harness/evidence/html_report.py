@@ -22,8 +22,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from harness.evidence.display import (
-    ARG_LIMIT, CALLS_SHOWN, RESULT_LIMIT, bounded, grid_view, observation_rows,
-    short_ref,
+    ARG_LIMIT, CALLS_SHOWN, RESULT_LIMIT, bounded, grid_view, notes_not_in_checks,
+    observation_rows, short_ref,
 )
 from harness.evidence.oscal import ControlMapping, load_controls
 from harness.evidence.provenance import provenance_view
@@ -237,6 +237,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(md=_md, tojson_text=_json, duration=_duration, grid=grid_view, bounded=bounded, observation_rows=observation_rows,
+                       notes_not_in_checks=notes_not_in_checks,
                        uri=lambda path: quote(str(path), safe='/'), short_ref=short_ref,
                        bounded_arg=lambda v: bounded(v, ARG_LIMIT),
                        bounded_result=_bounded_json_text)

@@ -11,7 +11,8 @@
     for (; el; el = el.parentElement) { if (el.tagName === "DETAILS") { el.open = true; } }
   }
   document.querySelectorAll("[data-expand]").forEach(function (b) {
-    b.addEventListener("click", function () { setAll(b.getAttribute("data-expand") === "all", true); });
+    // "Expand all" opens rules and tests but leaves the raw API calls collapsed; "Collapse all" closes everything.
+    b.addEventListener("click", function () { var all = b.getAttribute("data-expand") === "all"; setAll(all, all); });
   });
   window.addEventListener("hashchange", openTarget);
   // Printing shows the summary and every rule with its checks; raw API calls stay out (print CSS).
