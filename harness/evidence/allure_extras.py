@@ -8,8 +8,6 @@ from a lab problem, nor say which vCenter build was tested.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 

@@ -83,7 +83,7 @@ def redacted_inventory(text: str) -> str:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:
-        return f"# the inventory could not be parsed for redaction; not copied\n"
+        return "# the inventory could not be parsed for redaction; not copied\n"
     header = ("# Redacted copy of the run's inventory (vcrypt-harness): secret-looking values are replaced\n"
               f"# by {REDACTED}; passwords are only ever referenced (password_env / password_file).\n")
     return header + yaml.safe_dump(_redact_value("", data), sort_keys=False, allow_unicode=True)
