@@ -266,7 +266,18 @@ def test_seeded_defects_are_announced_in_red(chromium: str, run_dir: Path, tmp_p
         page.screenshot(OUTPUT / "report-seeded-defects.png")
 
 
-def test_print_shows_summary_and_rules_without_raw_calls(page: DevTools) -> None:
+@pytest.fixture
+def long_names_page(chromium: str, run_dir: Path, tmp_path: Path):
+    """The synthetic run with a parametrized test id as long as the suites' longest."""
+    results = json.loads((run_dir / "results.json").read_text())
+    results["tests"][3]["nodeid"] += "_and_holds_the_key_of_an_encrypted_vm_whatever_the_order_of_power_and_settings[poweredOff]"
+    (run_dir / "results.json").write_text(json.dumps(results))
+    with open_report(chromium, write_html_report(run_dir), tmp_path / "profile") as browser:
+        yield browser
+
+
+def test_print_shows_summary_and_rules_without_raw_calls(long_names_page: DevTools) -> None:
+    page = long_names_page
     page.send("Emulation.setEmulatedMedia", {"media": "print"})
     shown = page.evaluate("""({
         calls: [...document.querySelectorAll('details.calls-box')].map(d => getComputedStyle(d).display),
@@ -275,6 +286,11 @@ def test_print_shows_summary_and_rules_without_raw_calls(page: DevTools) -> None
         toolbar: getComputedStyle(document.querySelector('.toolbar')).display})""")
     assert shown["calls"] and set(shown["calls"]) == {"none"}
     assert shown["summary"] != "none" and shown["rules"] != "none" and shown["toolbar"] == "none"
+    # a page-wide layout: nothing (a long test id, a table) sticks out to the right and gets cut
+    page.send("Emulation.setDeviceMetricsOverride", {"width": 800, "height": 1100, "deviceScaleFactor": 1,
+                                                     "mobile": False})
+    page.evaluate("document.querySelector('[data-expand=all]').click()")
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
     page.send("Emulation.setEmulatedMedia", {"media": ""})
     pdf = base64.b64decode(page.send("Page.printToPDF", {"printBackground": True}, timeout=120)["data"])
     OUTPUT.mkdir(exist_ok=True)
