@@ -186,6 +186,8 @@ class _Builder:
                     ("api-version", vc.api_version),
                     ("instance-uuid", vc.instance_uuid),
                     ("tls-mode", vc.tls_mode),
+                    *((f"esxi-host-{i + 1}", f"{h.get('name', '')} ESXi {h.get('version') or '?'} "
+                       f"build {h.get('build') or '?'}") for i, h in enumerate(vc.hosts)),
                 ),
             }
             items.append(item)
