@@ -1,8 +1,9 @@
-"""Allure environment and categories for a run.
+"""Allure environment, categories, executor and history for a run.
 
 Allure shows `environment.properties` on its overview page and sorts non-passing tests into
 the buckets of `categories.json`. Without them an Allure report cannot tell a product failure
-from a lab problem, nor say which vCenter build was tested.
+from a lab problem, nor say which vCenter build was tested. `executor.json` and `history/`
+(allure_history) give the Trend across runs.
 """
 
 from __future__ import annotations
