@@ -97,6 +97,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[fixtures.STATE_KEY] = RunState(
         inventory=inv, run_id=run_id, run_dir=run_dir, work_dir=work_dir, ledger=Ledger(run_dir / "ledger.jsonl"),
         write_results=run_dir_opt is not None)
+    _check_signing_key(config, inv)
+
+
+def _check_signing_key(config: pytest.Config, inv: Inventory) -> None:
+    """A run that should be signed but cannot be stops before any test (not after all of them)."""
+    from harness.evidence.signing import SigningKeyError, signing_key_for
+    try:
+        signing_key_for(config.getoption("--signing-key"), inv)
+    except SigningKeyError as err:
+        raise pytest.UsageError(str(err)) from None
 
 
 def _suites_requested(config: pytest.Config) -> bool:

@@ -128,3 +128,15 @@ def test_run_refuses_a_signing_key_env_that_is_not_set(tmp_path, monkeypatch):
     monkeypatch.delenv("VCRYPT_TEST_UNSET_SIGNING_KEY", raising=False)
     code, out = invoke("run", "-i", str(copy), "--reports", str(tmp_path / "r"))
     assert code == 2 and "evidence.signing_key_env" in out and "VCRYPT_TEST_UNSET_SIGNING_KEY): not set" in out
+
+
+def test_pytest_with_an_unusable_signing_key_stops_before_any_test(tmp_path):
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "suites/test_kms.py",
+                           "--inventory", "inventories/fake.yaml", "--run-dir", str(tmp_path / "run"),
+                           "--signing-key", str(tmp_path / "missing.key")],
+                          cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]  # pytest's usage error
+    assert "signing key (file" in proc.stderr and "passed" not in proc.stdout
