@@ -88,6 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
         inv = load_inventory(inventory_opt)
     except InventoryError as err:
         raise pytest.UsageError(str(err)) from None
+    _check_signing_key(config, inv)
     workerinput = getattr(config, "workerinput", {})
     run_id = config.getoption("--run-id") or workerinput.get("vcrypt_run_id") or new_run_id()
     run_dir = Path(run_dir_opt) if run_dir_opt else Path("reports") / run_id
@@ -97,7 +98,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[fixtures.STATE_KEY] = RunState(
         inventory=inv, run_id=run_id, run_dir=run_dir, work_dir=work_dir, ledger=Ledger(run_dir / "ledger.jsonl"),
         write_results=run_dir_opt is not None)
-    _check_signing_key(config, inv)
 
 
 def _check_signing_key(config: pytest.Config, inv: Inventory) -> None:
