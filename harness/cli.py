@@ -55,15 +55,18 @@ def main() -> None:
 @click.option("--run-id", default=None, help="run ID (default: generated)")
 @click.option("--suites", "suites_path", type=click.Path(exists=True), default=None,
               help="suites to run (default: the harness's suites/)")
+@click.option("--signing-key", type=click.Path(dir_okay=False), default=None,
+              help="Ed25519 private key (PEM, `vcrypt keygen`) that signs the run's manifest")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 def run(inventory: str | None, workers: int, compliance: bool, reports: str, run_id: str | None,
-        suites_path: str | None, pytest_args: tuple[str, ...]) -> None:
+        suites_path: str | None, signing_key: str | None, pytest_args: tuple[str, ...]) -> None:
     """Run the suites against the inventory's target and write reports/<run-id>/."""
     import pytest
 
     from harness.plugin import new_run_id
     inv = _load(inventory)
     _check_run_ids([run_id] if run_id else [])
+    _check_signing_key(signing_key, inv)
     run_id = run_id or new_run_id()
     run_dir = Path(reports) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -74,6 +77,8 @@ def run(inventory: str | None, workers: int, compliance: bool, reports: str, run
         args += ["-n", str(workers)]
     if compliance:
         args.append("--compliance")
+    if signing_key:
+        args += ["--signing-key", str(Path(signing_key).resolve())]
     args += list(pytest_args)
     click.echo(f"vcrypt run {run_id}: target {inv.target} ({', '.join(v.name for v in inv.vcenters)}), "
                f"inventory {inv.path}")
@@ -81,9 +86,20 @@ def run(inventory: str | None, workers: int, compliance: bool, reports: str, run
     code = _run_pytest(pytest, args)
     from harness.evidence.summary import print_run_summary
     print_run_summary(run_dir, time.monotonic() - started)
+    from harness.evidence.summary import print_manifest_digest
+    print_manifest_digest(run_dir)
     if code == pytest.ExitCode.INTERRUPTED:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(int(code))
+
+
+def _check_signing_key(option: str | None, inv: Any) -> None:
+    """A signing key that cannot be used stops the run before it starts (exit 2)."""
+    from harness.evidence.signing import SigningKeyError, signing_key_for
+    try:
+        signing_key_for(option, inv)
+    except SigningKeyError as err:
+        _fail(str(err))
 
 
 def _run_pytest(pytest: Any, args: list[str]) -> int:
@@ -141,17 +157,43 @@ def _latest_verdicts(run_dir: Path | None) -> dict[str, str]:
 # ---- evidence ----------------------------------------------------------------------------------
 @main.command("verify-evidence")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-def verify_evidence(run_dir: str) -> None:
-    """Check a run folder against its manifest.sha256: report changed, missing or added files."""
-    from harness.evidence.manifest import verify_manifest
+@click.option("--public-key", type=click.Path(dir_okay=False), default=None,
+              help="Ed25519 public key (PEM) whose signature manifest.sha256 must carry")
+def verify_evidence(run_dir: str, public_key: str | None) -> None:
+    """Check a run folder against its manifest.sha256 (changed, missing, added files, symlinks) and,
+    with --public-key, the manifest's signature. Exit 0 intact, 1 not intact, 2 bad arguments."""
+    from harness.evidence.signing import SigningKeyError
+    from harness.evidence.verify import verify_run_folder
     if not Path(run_dir).is_dir():
         _fail(f"{run_dir}: no such run folder")
-    problems = verify_manifest(Path(run_dir))
-    if problems:
-        for problem in problems:
+    try:
+        result = verify_run_folder(Path(run_dir), Path(public_key) if public_key else None)
+    except SigningKeyError as err:
+        _fail(str(err))
+    if not result.ok:
+        for problem in result.problems:
             click.echo(problem)
-        _fail(f"{run_dir}: evidence does not match its manifest ({len(problems)} problem(s))", 1)
-    click.echo(f"{run_dir}: intact (every file matches manifest.sha256)")
+        _fail(f"{run_dir}: evidence does not match its manifest or signature ({len(result.problems)} problem(s))", 1)
+    click.echo(f"{run_dir}: intact (every file matches manifest.sha256); {result.status}")
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", help="folder for the key pair")
+@click.option("--name", default="vcrypt-signing", help="file name stem: <name>.key and <name>.pub")
+def keygen(out_dir: str, name: str) -> None:
+    """Write an Ed25519 key pair for signing run folders: <name>.key (private, mode 0600) and <name>.pub."""
+    from harness.evidence.signing import SigningKeyError, generate_keypair
+    folder = Path(out_dir)
+    if not folder.is_dir():
+        _fail(f"{out_dir}: no such folder")
+    private, public = folder / f"{name}.key", folder / f"{name}.pub"
+    try:
+        fp = generate_keypair(private, public)
+    except SigningKeyError as err:
+        _fail(str(err))
+    click.echo(f"private key: {private} (mode 0600; keep it out of the run folders and version control)")
+    click.echo(f"public key:  {public} (give this to auditors: vcrypt verify-evidence RUN --public-key {public})")
+    click.echo(f"fingerprint: SHA-256 {fp}")
 
 
 # ---- kms -------------------------------------------------------------------------------------

@@ -339,6 +339,18 @@ class Audit(_Strict):
     decrypt_allow_list: list[str] = ["Admin"]
 
 
+class EvidenceOptions(_Strict):
+    """How run folders are signed: a private key file or an env variable holding the PEM (not both)."""
+    signing_key_file: Path | None = None   # relative paths are relative to the inventory's folder
+    signing_key_env: EnvName | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "EvidenceOptions":
+        if self.signing_key_file and self.signing_key_env:
+            raise ValueError("give signing_key_file or signing_key_env, not both")
+        return self
+
+
 class Inventory(_Strict):
     path: Path
     vcenters: Annotated[list[VCenter], Field(min_length=1)]
@@ -347,6 +359,7 @@ class Inventory(_Strict):
     timeouts: Timeouts = Timeouts()
     safety: Safety = Safety()
     audit: Audit = Audit()
+    evidence: EvidenceOptions = EvidenceOptions()
 
     @field_validator("features")
     @classmethod

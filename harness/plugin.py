@@ -72,6 +72,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--run-id", default=None, help="run ID (default: generated)")
     group.addoption("--compliance", action="store_true", default=False,
                     help="fail the run if any rule was skipped or not run")
+    group.addoption("--signing-key", default=None,
+                    help="Ed25519 private key (PEM) that signs the run's manifest (default: the inventory's evidence section)")
     group.addoption("--rules", default=None,
                     help="comma-separated rule IDs: run only the tests of these rules")
 
@@ -90,6 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
         inv = load_inventory(inventory_opt)
     except InventoryError as err:
         raise pytest.UsageError(str(err)) from None
+    _check_signing_key(config, inv)
     workerinput = getattr(config, "workerinput", {})
     run_id = config.getoption("--run-id") or workerinput.get("vcrypt_run_id") or new_run_id()
     from harness.markers import BadRunId, check_run_id
@@ -109,6 +112,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if not workerinput:  # the controller writes JUnit: rule verdicts as testsuite properties
         from harness.evidence import junit_verdicts
         junit_verdicts.register(config, lambda: list(config.stash[fixtures.STATE_KEY].results.values()))
+
+
+def _check_signing_key(config: pytest.Config, inv: Inventory) -> None:
+    """A run that should be signed but cannot be stops before any test (not after all of them)."""
+    from harness.evidence.signing import SigningKeyError, signing_key_for
+    try:
+        signing_key_for(config.getoption("--signing-key"), inv)
+    except SigningKeyError as err:
+        raise pytest.UsageError(str(err)) from None
 
 
 def _suites_requested(config: pytest.Config) -> bool:
@@ -210,8 +222,17 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     finally:
         reset_recorder(token)
         if state.write_results and recorder.test_id:
-            path = recorder.write(state.run_dir / "evidence" / f"{recorder.test_id}.json")
-            _attach_to_allure(path)
+            recorder.write(state.run_dir / "evidence" / f"{recorder.test_id}.json")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """After teardown, while Allure still has the test open: attach its evidence to the result."""
+    yield
+    recorder = item.stash.get(RECORDER_KEY, None)
+    if recorder is not None and recorder.test_id:
+        from harness.evidence.allure_evidence import attach_evidence
+        attach_evidence(recorder)
 
 
 RECORDER_KEY: pytest.StashKey[Recorder] = pytest.StashKey()
@@ -226,12 +247,6 @@ def evidence_id(item: pytest.Item) -> str:
     return f"{marker.args[0]}[{callspec.id}]" if callspec is not None else marker.args[0]
 
 
-def _attach_to_allure(path: Path) -> None:
-    try:
-        import allure
-        allure.attach.file(str(path), name="evidence", attachment_type=allure.attachment_type.JSON)
-    except Exception:  # noqa: BLE001 - evidence is on disk either way
-        pass
 
 
 def _environment_error(excinfo: Any) -> bool:
@@ -408,4 +423,5 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(state.work_dir, ignore_errors=True)  # KMS certificates, keys and databases of the run
     if state.write_results:
         from harness.evidence.bundle import finalize_run_folder
-        finalize_run_folder(state.run_dir)
+        from harness.evidence.signing import signing_key_for
+        finalize_run_folder(state.run_dir, signing_key_for(config.getoption("--signing-key"), state.inventory))

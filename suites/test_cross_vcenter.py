@@ -14,7 +14,7 @@ import pytest
 from pyVmomi import vmodl
 
 from harness import unconfirmed
-from harness.checks import positive_control, refused, unchanged
+from harness.checks import check_on_key, check_that, key_text, positive_control, refused, unchanged
 from harness.vsphere import clones, crypto, find, hosts, keys, vms
 from harness.vsphere.errors import TaskFailed
 from harness.vsphere.hosts import require_some
@@ -45,8 +45,11 @@ def _refused_crossing(scratch: Any, vc: Any, vm: Any, vc_b: Any, name: str, act:
         refused(act, what)
     finally:
         landed = scratch.adopt_vm(vc_b, name)
-    assert landed is None, f"{what}: {name} arrived on {vc_b.name} although the operation was refused"
-    assert vms.exists(vc, vm), f"{what}: the source VM is no longer registered on {vc.name}"
+    check_that(f"{what}: a VM named {name} on {vc_b.name}", landed is None, "none arrived",
+               "none arrived" if landed is None else "arrived although the operation was refused")
+    present = vms.exists(vc, vm)
+    check_that(f"{what}: the source VM on {vc.name}", present, "still registered",
+               "still registered" if present else "no longer registered")
 
 
 def _control_migration(scratch: Any, environment: Any, vc: Any, vc_b: Any, place: Any, place_b: Any, provider: str,
@@ -239,7 +242,8 @@ def test_a_cross_vcenter_migration_can_not_decrypt_the_vm(
     _shared(vc_b, provider)
     vm = _encrypted(scratch, vc, place, provider, policies_a.encryption, "no-decrypt")
     before = vms.state(vc, vm, label="before migration", phase="before")
-    assert before.encrypted
+    check_that("source VM before the migration", before.encrypted, "encrypted",
+               f"encrypted with key {key_text(before.key)}" if before.encrypted else "not encrypted")
     dest = _destination(environment, inventory, vc_b, place_b)
     change = clones.crypto_change("decrypt") if ask == "decrypt spec" else None
     plain = crypto.policy_spec(policies_b.plain)   # a plain policy of the destination, or the empty profile
@@ -253,7 +257,9 @@ def test_a_cross_vcenter_migration_can_not_decrypt_the_vm(
 
     after = vms.state(vc, vm, label="after refused migration", phase="after")
     unchanged(before, after, f"cross-vCenter migration with a {ask}")
-    assert after.key == before.key
+    check_on_key("VM home key after the refused migration", before.key, after.key, {"original": before.key})
+    for i, (was, now) in enumerate(zip(before.disk_keys, after.disk_keys, strict=True)):
+        check_on_key(f"disk {i + 1} key after the refused migration", was, now, {"original": was})
 
 
 @pytest.mark.rule("XVC-MIGRATE-NO-RECRYPT")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from harness import unconfirmed
-from harness.checks import refused, unchanged
+from harness.checks import check_each_equal, check_hosts_hold_key, refused, unchanged
 from harness.vsphere import clones, crypto, find, hosts, keys, vms
 from harness.vsphere.hosts import require_some
 
@@ -244,8 +244,7 @@ def test_with_ha_every_host_of_the_cluster_is_crypto_safe_and_holds_the_key_of_a
     caches = hosts.key_caches_when(vc, cluster_hosts, lambda c: all(key in k for k in c.values()),
                                    inventory.timeouts.key_push)
     states = hosts.crypto_states(vc, cluster_hosts, label="host crypto states with HA", phase="after")
-    not_safe = [m for m, s in states.items() if s != "safe"]
-    assert not not_safe, f"with HA on, hosts not crypto-safe: {_named(vc, cluster_hosts, not_safe)}"
+    host_names = hosts.names(vc, cluster_hosts)
+    check_each_equal([(f"host {host_names[m]} crypto state with HA on", s) for m, s in states.items()], "safe")
     _caches_asserted(inventory, vc, caches)
-    missing = [m for m, k in caches.items() if key not in k]
-    assert not missing, f"with HA on, hosts without key {key[1]}: {_named(vc, cluster_hosts, missing)}"
+    check_hosts_hold_key(host_names, caches, key, {"the VM's key": key})

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import re
+from urllib.parse import quote
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,12 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from harness.evidence.display import (
+    ARG_LIMIT, CALLS_SHOWN, RESULT_LIMIT, bounded, grid_view, notes_not_in_checks,
+    observation_rows, short_ref,
+)
 from harness.evidence.oscal import ControlMapping, load_controls
+from harness.evidence.provenance import provenance_view
 from harness.evidence.verdicts import (
     NOT_APPLICABLE,
     PARTLY,
@@ -229,6 +235,7 @@ class _Context:
         overall, overall_css = _overall(rule_counts)
         return {
             "run": self.run,
+            "prov": provenance_view(self.run.provenance),
             "target_label": TARGET_LABELS.get(self.run.target, self.run.target or "unknown"),
             "tls": {vc.name: tls_view(vc.tls_mode) for vc in self.run.vcenters},
             "counts": status_counts(self.tests),
@@ -256,8 +263,23 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(md=_md, tojson_text=_json, duration=_duration)
+    env.filters.update(md=_md, tojson_text=_json, duration=_duration, grid=grid_view, bounded=bounded, observation_rows=observation_rows,
+                       notes_not_in_checks=notes_not_in_checks,
+                       uri=lambda path: quote(str(path), safe='/'), short_ref=short_ref,
+                       bounded_arg=lambda v: bounded(v, ARG_LIMIT),
+                       bounded_result=_bounded_json_text)
+    env.globals.update(calls_shown=CALLS_SHOWN)
     return env
+
+
+def _bounded_json_text(text: Any) -> str:
+    """Results arrive as JSON text (verdicts._text): show them compact and cut like any value."""
+    if isinstance(text, str) and text[:1] in "[{":
+        try:
+            return bounded(json.loads(text), RESULT_LIMIT)
+        except ValueError:
+            pass
+    return bounded(text, RESULT_LIMIT)
 
 
 def render_html(run_dir: Path) -> str:

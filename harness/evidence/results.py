@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import harness
+from harness.evidence.provenance import esxi_hosts, provenance
 
 
 def target_info(state: Any) -> list[dict[str, Any]]:
@@ -30,6 +31,7 @@ def _vcenters(state: Any) -> list[dict[str, Any]]:
                 about = env.service_instance(entry.name).content.about
                 info.update(api_version=about.apiVersion, version=about.version, build=about.build,
                             instance_uuid=about.instanceUuid)
+                info["hosts"] = esxi_hosts(env.service_instance(entry.name))
             except Exception as err:  # noqa: BLE001 - describe what we can; the tests say the rest
                 info["error"] = f"{type(err).__name__}: {err}"
         out.append(info)
@@ -89,6 +91,7 @@ def write_results(state: Any, session: Any, exitstatus: int, compliance: bool) -
         "pytest_args": [str(a) for a in session.config.invocation_params.args],
         "exit_status": int(status),
         "interrupted": interrupted,
+        "provenance": provenance(state),  # the bundle adds how the manifest is signed
     }
     (run_dir / "run.json").write_text(json.dumps(run, indent=1, default=str), encoding="utf-8")
     (run_dir / "results.json").write_text(json.dumps({"tests": tests}, indent=1, default=str), encoding="utf-8")

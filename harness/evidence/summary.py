@@ -50,3 +50,14 @@ def print_run_summary(run_dir: Path, seconds: float) -> None:
             click.echo(f"compliance mode: every applicable rule demonstrated "
                        f"({by_verdict.get(NOT_APPLICABLE, 0)} not applicable to the target's version)")
     click.echo(f"report: {run_dir / 'report.html'}")
+
+
+def print_manifest_digest(run_dir: Path) -> None:
+    """The manifest's own SHA-256 (write it down or publish it) and whether the run is signed."""
+    from harness.evidence.manifest import MANIFEST, SIGNATURE
+    from harness.evidence.signing import UNSIGNED, manifest_digest
+    if not (run_dir / MANIFEST).is_file():
+        click.echo(f"no {MANIFEST} was written to {run_dir}", err=True)
+        return
+    signed = "signed: " + SIGNATURE if (run_dir / SIGNATURE).is_file() else UNSIGNED
+    click.echo(f"evidence manifest: {run_dir / MANIFEST} sha256 {manifest_digest(run_dir)} ({signed})")

@@ -89,6 +89,7 @@ class VCenter:
     instance_uuid: str = ""
     tls_mode: str = ""
     error: str = ""  # the plugin could not read the vCenter's "about" info
+    hosts: tuple[Mapping[str, str], ...] = ()  # ESXi hosts: name, version, build
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,15 @@ class Run:
     pytest_args: tuple[str, ...] = ()
     exit_status: int | None = None
     interrupted: bool = False  # Ctrl-C / SIGTERM stopped the run before every test ran
+    provenance: Mapping[str, Any] = field(default_factory=dict)  # operator, code, packages, inventory, signing
+
+    @property
+    def fake_defects(self) -> tuple[str, ...]:
+        return tuple(str(d) for d in _list(self.provenance.get("fake_defects")))
+
+    @property
+    def signing(self) -> Mapping[str, Any]:
+        return _dict(self.provenance.get("signing"))
 
 
 @dataclass(frozen=True)
@@ -202,6 +212,18 @@ class HostKeys:
     hosts: tuple[str, ...]
     keys: tuple[str, ...]
     holds: Mapping[str, frozenset[str]]
+    focus: tuple[str, ...] = ()  # the keys the test is about (the report shows these, counts the rest)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One recorded assertion: `what: expected X, observed Y` and whether it held."""
+
+    what: str
+    expected: str = ""
+    observed: str = ""
+    passed: bool = False
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -213,6 +235,7 @@ class Evidence:
     kmip: tuple[KmipRead, ...] = ()
     notes: tuple[Note, ...] = ()
     host_keys: HostKeys | None = None
+    checks: tuple[Check, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -303,6 +326,7 @@ def load_run(run_dir: Path) -> Run:
             instance_uuid=_s(v.get("instance_uuid")),
             tls_mode=_s(v.get("tls_mode")),
             error=_s(v.get("error")),
+            hosts=tuple({k: _s(h.get(k)) for k in ("name", "version", "build")} for h in map(_dict, _list(v.get("hosts")))),
         )
         for v in map(_dict, _list(raw.get("vcenters")))
     )
@@ -332,6 +356,7 @@ def load_run(run_dir: Path) -> Run:
         pytest_args=tuple(_s(a) for a in _list(raw.get("pytest_args"))),
         exit_status=exit_status if isinstance(exit_status, int) else None,
         interrupted=bool(raw.get("interrupted", False)),
+        provenance=_dict(raw.get("provenance")),
     )
 
 
@@ -381,7 +406,8 @@ def _host_keys(raw: Any) -> HostKeys | None:
     keys = [_s(k) for k in _list(raw.get("keys"))]
     hosts += [h for h in holds if h not in hosts]  # never drop a host that holds something
     keys += sorted({k for ks in holds.values() for k in ks} - set(keys))
-    return HostKeys(hosts=tuple(hosts), keys=tuple(keys), holds=holds)
+    focus = tuple(k for k in (_s(f) for f in _list(raw.get("focus"))) if k in keys)
+    return HostKeys(hosts=tuple(hosts), keys=tuple(keys), holds=holds, focus=focus)
 
 
 def parse_evidence(raw: Mapping[str, Any]) -> Evidence:
@@ -431,6 +457,11 @@ def parse_evidence(raw: Mapping[str, Any]) -> Evidence:
         ),
         notes=tuple(Note(label=_s(n.get("label")), value=n.get("value")) for n in map(_dict, _list(raw.get("notes")))),
         host_keys=_host_keys(raw.get("host_keys")),
+        checks=tuple(
+            Check(what=_s(c.get("what")), expected=_text(c.get("expected")) or "", observed=_text(c.get("observed")) or "",
+                  passed=c.get("passed") is True, detail=_s(c.get("detail")))
+            for c in map(_dict, _list(raw.get("checks")))
+        ),
     )
 
 

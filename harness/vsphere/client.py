@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import allure
 from pyVmomi import VmomiSupport, vim, vmodl
 from tenacity import (Retrying, before_sleep_log, retry_if_exception, stop_after_attempt,
                       wait_exponential)
 
+from harness.evidence.allure_evidence import api_step
 from harness.evidence.recorder import Recorder, current_recorder, describe_object, summarize
 from harness.safety import MutationGate
 from harness.vsphere.errors import TargetLacks, VCenterUnreachable
@@ -119,7 +119,7 @@ class VCenterClient:
         record = self.recorder.start_call(self.name, method, describe_object(obj),
                                           {k: summarize(v) for k, v in kwargs.items()})
         started = time.perf_counter()
-        with allure.step(f"{self.name}: {method} on {describe_object(obj)}"):
+        with api_step(f"{self.name}: {method} on {describe_object(obj)}", record.args):
             return self._invoke(obj, method, kwargs, record, started)
 
     def _gate(self, obj: Any, method: str, kwargs: dict[str, Any]) -> None:
