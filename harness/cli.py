@@ -47,84 +47,87 @@ def main() -> None:
 
 
 # ---- run ---------------------------------------------------------------------------------------
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+              epilog=__import__("harness.launch", fromlist=["EXIT_HELP"]).EXIT_HELP)
 @click.option("--inventory", "-i", type=click.Path(), default=None, help="inventory YAML (default: the fake)")
 @click.option("-n", "workers", type=click.IntRange(0, 64), default=0, help="pytest-xdist workers (0: serial)")
 @click.option("--compliance", is_flag=True, help="fail if any rule was skipped or not run")
-@click.option("--reports", type=click.Path(file_okay=False), default="reports", help="folder for run folders")
-@click.option("--run-id", default=None, help="run ID (default: generated)")
+@click.option("--reports", type=click.Path(), default="reports", help="folder for run folders")
+@click.option("--run-id", default=None,
+              help="run ID: letters, digits, . _ -; at most 64; must be new (default: generated)")
 @click.option("--suites", "suites_path", type=click.Path(exists=True), default=None,
               help="suites to run (default: the harness's suites/)")
+@click.option("--rules", "rules_", multiple=True, metavar="IDS",
+              help="run only the tests of these rule ids (comma-separated, repeatable; see vcrypt rules)")
+@click.option("--test-id", "test_ids", multiple=True, metavar="ID",
+              help="run only the test with this permanent id (its test_id marker; repeatable)")
+@click.option("--last-failed", is_flag=True, help="rerun the tests that failed or errored in the newest run")
+@click.option("--rerun", type=click.Path(file_okay=False), default=None, metavar="RUN_DIR",
+              help="rerun the tests that failed or errored in this run folder (and its inventory by default)")
+@click.option("--junit", type=click.Path(dir_okay=False), default=None, metavar="PATH",
+              help="also copy the run's JUnit XML here (the run folder keeps its own)")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 def run(inventory: str | None, workers: int, compliance: bool, reports: str, run_id: str | None,
-        suites_path: str | None, pytest_args: tuple[str, ...]) -> None:
-    """Run the suites against the inventory's target and write reports/<run-id>/."""
-    import pytest
+        suites_path: str | None, rules_: tuple[str, ...], test_ids: tuple[str, ...], last_failed: bool,
+        rerun: str | None, junit: str | None, pytest_args: tuple[str, ...]) -> None:
+    """Run the suites against the inventory's target and write reports/<run-id>/.
 
-    from harness.plugin import new_run_id
-    inv = _load(inventory)
-    run_id = run_id or new_run_id()
-    run_dir = Path(reports) / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    args = [suites_path or str(suites_dir()), "--inventory", str(inv.path), "--run-dir", str(run_dir), "--run-id", run_id,
-            "--junitxml", str(run_dir / "junit.xml"), "-o", "junit_family=xunit1",
-            "--alluredir", str(run_dir / "allure-results"), "-p", "no:cacheprovider", "-q", "-rs"]
-    if workers:
-        args += ["-n", str(workers)]
-    if compliance:
-        args.append("--compliance")
-    args += list(pytest_args)
-    click.echo(f"vcrypt run {run_id}: target {inv.target} ({', '.join(v.name for v in inv.vcenters)}), "
-               f"inventory {inv.path}")
-    started = time.monotonic()
-    code = _run_pytest(pytest, args)
-    from harness.evidence.summary import print_run_summary
-    print_run_summary(run_dir, time.monotonic() - started)
-    if code == pytest.ExitCode.INTERRUPTED:
-        sys.exit(EXIT_INTERRUPTED)
-    sys.exit(int(code))
-
-
-def _run_pytest(pytest: Any, args: list[str]) -> int:
-    """pytest in-process; Ctrl-C lets fixtures clean up (KMS, vcsim, scratch objects) first."""
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    Before any test, a preflight checks the files and password sources the inventory names, that
+    each vCenter answers and accepts the login and each external KMS answers KMIP, and that the
+    reports folder is writable: one line per problem. Arguments after `--` go to pytest.
+    """
+    from harness.launch import Refused, RunRequest, execute
+    request = RunRequest(
+        inventory=inventory, reports=Path(reports), suites=Path(suites_path) if suites_path else suites_dir(),
+        workers=workers, compliance=compliance, run_id=run_id, rules=rules_, test_ids=test_ids,
+        rerun=Path(rerun) if rerun else None, last_failed=last_failed, junit=Path(junit) if junit else None,
+        pytest_args=pytest_args)
     try:
-        return pytest.main(args)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        code = execute(request, click.echo)
+    except Refused as err:
+        for line in err.lines:
+            click.echo(f"vcrypt: {line}", err=True)
+        sys.exit(err.code)
+    sys.exit(code)
 
 
 # ---- rules -------------------------------------------------------------------------------------
 @main.command()
 @click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False), default=None,
-              help="a run folder whose verdicts to show (default: the latest under reports/)")
-def rules(run_dir: str | None) -> None:
+              help="a run folder whose verdicts to show (default: the newest run under --reports)")
+@click.option("--reports", type=click.Path(), default="reports", help="folder holding run folders")
+def rules(run_dir: str | None, reports: str) -> None:
     """List the rule catalogue with the tests covering each rule (and, after a run, their verdicts)."""
-    from harness.coverage import rule_coverage
-    from harness.rules import load_rules
-    coverage = rule_coverage(suites_dir())
-    verdicts = _latest_verdicts(Path(run_dir) if run_dir else None)
-    for rule in load_rules().values():
-        tests = coverage.get(rule.id, [])
-        verdict = verdicts.get(rule.id, "")
-        click.echo(f"{rule.id:26} {rule.since:8} {rule.kind:11} {verdict:9} {len(tests)} test(s)")
-        for test in tests:
-            click.echo(f"    {test}")
-
-
-def _latest_verdicts(run_dir: Path | None) -> dict[str, str]:
-    if run_dir is None:
-        runs = sorted(p for p in Path("reports").glob("*/results.json")) if Path("reports").is_dir() else []
-        if not runs:
-            return {}
-        run_dir = runs[-1].parent
-    from harness.evidence.verdicts import load_catalogue, load_results, rule_verdicts
+    from harness.rules_table import rules_table
     try:
-        results = load_results(run_dir)
+        lines = rules_table(suites_dir(), Path(reports), Path(run_dir) if run_dir else None)
     except (OSError, ValueError) as err:  # no or unreadable results.json: not a run folder
         _fail(f"{run_dir}: not a run folder (results.json: {getattr(err, 'strerror', None) or err})")
-    return {rid: v.verdict for rid, v in rule_verdicts(load_catalogue(), results).items()}
+    for line in lines:
+        click.echo(line)
+
+
+# ---- diff --------------------------------------------------------------------------------------
+@main.command()
+@click.argument("run_a", type=click.Path())
+@click.argument("run_b", type=click.Path())
+def diff(run_a: str, run_b: str) -> None:
+    """Rules and tests whose verdict changed from RUN_A to RUN_B, new failures first.
+
+    Exit status: 0 nothing regressed; 1 a rule or test got worse (a new failure, error or
+    deviation); 2 a folder is not a run folder.
+    """
+    from harness.diff import diff_runs
+    for folder in (run_a, run_b):
+        if not (Path(folder) / "results.json").is_file():
+            _fail(f"{folder}: not a run folder (no results.json)")
+    try:
+        result = diff_runs(Path(run_a), Path(run_b))
+    except (OSError, ValueError) as err:
+        _fail(f"cannot compare {run_a} and {run_b}: {err}")
+    for line in result.lines(Path(run_a), Path(run_b)):
+        click.echo(line)
+    sys.exit(result.exit_code)
 
 
 # ---- evidence ----------------------------------------------------------------------------------

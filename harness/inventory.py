@@ -102,6 +102,12 @@ class VcsimOptions(_Strict):
     vms: int = Field(2, ge=0, le=10000)
     extra_args: list[str] = []
 
+    @field_validator("extra_args")
+    @classmethod
+    def _no_rebind(cls, value: list[str]) -> list[str]:
+        from harness.inventory_checks import refuse_bind_flags
+        return refuse_bind_flags(value)
+
 
 class FakeOptions(_Strict):
     """Options only a fake vCenter understands (seeded defects are refused anywhere else)."""
@@ -110,6 +116,12 @@ class FakeOptions(_Strict):
     host_versions: list[VersionText] = []
     datastore_capacity_mib: int = Field(4096, ge=16)
     defects: list[str] = []
+
+    @field_validator("defects")
+    @classmethod
+    def _known_defects(cls, value: list[str]) -> list[str]:
+        from harness.inventory_checks import refuse_unknown_defects
+        return refuse_unknown_defects(value)
 
 
 class VCenter(_Strict):
@@ -157,6 +169,9 @@ class VCenter(_Strict):
             raise ValueError("'vcsim' options are only allowed on target: vcsim")
         if self.target == "vcsim" and self.host and not _LOOPBACK.match(self.host):
             raise ValueError(f"vcsim host must be a loopback address, not {self.host!r}")
+        if self.url is not None:
+            from harness.inventory_checks import check_url
+            check_url(self.url, loopback_only=self.target == "vcsim")
         return self
 
     @property
@@ -256,8 +271,8 @@ class Inventory(_Strict):
     @field_validator("vcenters")
     @classmethod
     def _unique_names(cls, value: list[VCenter]) -> list[VCenter]:
-        names = [vc.name for vc in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        from collections import Counter
+        dupes = sorted(n for n, k in Counter(vc.name for vc in value).items() if k > 1)  # linear, not names.count
         if dupes:
             raise ValueError(f"duplicate vCenter name {dupes[0]!r}")
         return value
@@ -329,6 +344,8 @@ def parse_inventory(data: object, path: Path) -> Inventory:
         raise InventoryError(f"inventory {path}: (top level): must be a mapping with a 'vcenters' list")
     if "path" in data:  # set by the loader; a file must not be able to override it
         raise InventoryError(f"inventory {path}: path: unknown key")
+    from harness.inventory_checks import check_entry_count
+    check_entry_count(data, path)
     try:
         inventory = Inventory.model_validate({**data, "path": path})
     except ValidationError as err:
@@ -394,8 +411,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def load_inventory(path: str | Path | None = None) -> Inventory:
     """Read and validate an inventory file (the fake default when no path is given)."""
     path = Path(path) if path else DEFAULT_INVENTORY
+    from harness.inventory_checks import read_bounded
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path)
     except FileNotFoundError:
         raise InventoryError(f"inventory {path}: (file): not found") from None
     except (OSError, UnicodeDecodeError) as err:

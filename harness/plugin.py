@@ -70,6 +70,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="fail the run if any rule was skipped or not run")
     group.addoption("--rules", default=None,
                     help="comma-separated rule IDs: run only the tests of these rules")
+    group.addoption("--test-id", action="append", default=[],
+                    help="permanent test id (the test_id marker): run only this test (repeatable)")
+    group.addoption("--progress", choices=("auto", "lines", "dots"), default="auto",
+                    help="lines: one line per finished test (rule, verdict, duration); auto: lines when "
+                         "output is not a terminal")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -88,6 +93,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(err)) from None
     workerinput = getattr(config, "workerinput", {})
     run_id = config.getoption("--run-id") or workerinput.get("vcrypt_run_id") or new_run_id()
+    from harness.runids import RunIdError, validate_run_id
+    try:
+        validate_run_id(run_id)
+    except RunIdError as err:
+        raise pytest.UsageError(f"--run-id: {err}") from None
     run_dir = Path(run_dir_opt) if run_dir_opt else Path("reports") / run_id
     from harness.cleanup import Ledger
     import tempfile
@@ -95,6 +105,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[fixtures.STATE_KEY] = RunState(
         inventory=inv, run_id=run_id, run_dir=run_dir, work_dir=work_dir, ledger=Ledger(run_dir / "ledger.jsonl"),
         write_results=run_dir_opt is not None)
+    from harness.progress import register_progress
+    register_progress(config)
 
 
 def _suites_requested(config: pytest.Config) -> bool:
@@ -130,6 +142,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         keep = [item for item in items if wanted & set(_rules_of(item))]
         config.hook.pytest_deselected(items=[item for item in items if item not in keep])
         items[:] = keep
+    from harness.selection import apply_test_ids
+    apply_test_ids(config, items)
 
 
 def _rules_of(item: pytest.Item) -> list[str]:
@@ -193,10 +207,21 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     try:
         yield
     finally:
-        reset_recorder(token)
-        if state.write_results and recorder.test_id:
-            path = recorder.write(state.run_dir / "evidence" / f"{recorder.test_id}.json")
-            _attach_to_allure(path)
+        reset_recorder(token)  # the evidence was written with the teardown report (_write_evidence)
+
+
+def _write_evidence(item: pytest.Item, state: RunState, report: pytest.TestReport) -> None:
+    """Write the test's evidence after its teardown; a write failure makes that test an error, not the run's."""
+    recorder = item.stash.get(RECORDER_KEY, None)
+    if not state.write_results or recorder is None or not recorder.test_id:
+        return
+    try:
+        path = recorder.write(state.run_dir / "evidence" / f"{recorder.test_id}.json")
+    except OSError as err:
+        report.outcome = "failed"
+        report.longrepr = f"environment error: evidence could not be written: {err}"
+        return
+    _attach_to_allure(path)
 
 
 RECORDER_KEY: pytest.StashKey[Recorder] = pytest.StashKey()
@@ -242,6 +267,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     state = _state(item.config)
     if state is None or not _rules_of(item):
         return
+    if call.when == "teardown":
+        _write_evidence(item, state, report)
     category = None
     outage = _outage(state) if report.failed and call.when == "call" else []
     if report.failed and call.when == "call" and (_environment_error(call.excinfo) or outage):

@@ -12,12 +12,14 @@ from harness.evidence.allure_extras import write_allure_extras
 from harness.evidence.html_report import write_html_report
 from harness.evidence.manifest import write_manifest
 from harness.evidence.oscal import write_oscal_results
+from harness.evidence.summary_md import write_summary_md
 
 
 def finalize_run_folder(run_dir: Path) -> None:
-    """Write Allure extras, report.html, the OSCAL results, then manifest.sha256."""
+    """Write Allure extras, report.html, the OSCAL results, summary.md, then manifest.sha256."""
     run_dir = Path(run_dir)
     write_allure_extras(run_dir)
     write_html_report(run_dir)
     write_oscal_results(run_dir)
+    write_summary_md(run_dir)
     write_manifest(run_dir)
