@@ -155,16 +155,25 @@ def kms() -> None:
 @kms.command("serve")
 @click.option("--workdir", type=click.Path(file_okay=False), default=None, help="folder for certs, db, logs")
 def kms_serve(workdir: str | None) -> None:
-    """Run the embedded KMS pair in the foreground until Ctrl-C."""
-    import tempfile
+    """Run the embedded KMS pair in the foreground until Ctrl-C.
+
+    Key material stays private: folders 0700, keys and the key database 0600. Without --workdir
+    the temporary folder is removed on exit (after a SIGKILL, by `vcrypt sweep`).
+    """
+    import shutil
 
     from harness.kms.server import EmbeddedKms
-    folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="vcrypt-kms-"))
-    with EmbeddedKms(folder) as embedded:
-        info = embedded.describe()
-        click.echo(json.dumps(info, indent=2, default=str))
-        click.echo("KMS running; Ctrl-C stops it.")
-        _wait_for_interrupt()
+    from harness.workdirs import make_workdir
+    folder = Path(workdir) if workdir else make_workdir("vcrypt-kms-")
+    try:
+        with EmbeddedKms(folder) as embedded:
+            info = embedded.describe()
+            click.echo(json.dumps(info, indent=2, default=str))
+            click.echo("KMS running; Ctrl-C stops it.")
+            _wait_for_interrupt()
+    finally:
+        if not workdir:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _wait_for_interrupt() -> None:
@@ -290,6 +299,7 @@ def audit(inventory: str | None, vcenter: str | None, reports: str) -> None:
     from harness.environment import open_environment
     inv = _load(inventory)
     name = _vcenter_name(inv, vcenter)
+    _preflight_files(inv)
     try:
         with open_environment(inv) as env:
             outcome = run_audit(env, name, Path(reports))
@@ -325,6 +335,9 @@ def sweep(inventory: str | None, run_ids: tuple[str, ...], all_runs: bool, dry_r
     inv = _load(inventory)
     selection = Selection(None if all_runs else frozenset(run_ids))
     click.echo(f"vcrypt sweep: {selection.describe()}{' (dry run)' if dry_run else ''}, ledgers under {reports}")
+    from harness.workdirs import sweep_workdirs
+    for line in sweep_workdirs(selection.run_ids, dry_run):  # KMS keys and databases of killed runs
+        click.echo(line)
     try:
         with open_environment(inv) as env:
             report = run_sweep(env, selection, Path(reports), dry_run=dry_run, echo=click.echo)
@@ -341,6 +354,16 @@ def sweep(inventory: str | None, run_ids: tuple[str, ...], all_runs: bool, dry_r
     for line in report.remaining:
         click.echo(f"remains: {line}")
     sys.exit(report.exit_code)
+
+
+def _preflight_files(inv: Any) -> None:
+    """Exit 2 with one line per missing or unreadable file or unset password source the inventory names."""
+    from harness.preflight import config_problems
+    problems = config_problems(inv)
+    for problem in problems:
+        click.echo(f"vcrypt: {problem.line(inv)}", err=True)
+    if problems:
+        sys.exit(EXIT_USAGE)
 
 
 @main.command("verify-config")
@@ -360,6 +383,7 @@ def verify_config(inventory: str | None, vcenter: str | None) -> None:
     from harness.verify_config import table, verify
     inv = _load(inventory)
     name = _vcenter_name(inv, vcenter)
+    _preflight_files(inv)
     try:
         with open_environment(inv) as env:
             rows = verify(env, name)

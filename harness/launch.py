@@ -193,8 +193,8 @@ def execute(request: RunRequest, echo: Callable[[str], None]) -> int:
 
 def _finish(request: RunRequest, run_dir: Path, code: int, seconds: float, echo: Callable[[str], None]) -> int:
     import pytest
-    if code == pytest.ExitCode.USAGE_ERROR and not (run_dir / "results.json").exists():
-        shutil.rmtree(run_dir, ignore_errors=True)  # a usage error leaves no empty run folder
+    if code == pytest.ExitCode.USAGE_ERROR:  # nothing ran: the fresh folder (ours alone) goes
+        shutil.rmtree(run_dir, ignore_errors=True)
         return EXIT_USAGE
     from harness.evidence.summary import print_run_summary
     print_run_summary(run_dir, seconds, filtered=request.filtered)

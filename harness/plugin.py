@@ -100,8 +100,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--run-id: {err}") from None
     run_dir = Path(run_dir_opt) if run_dir_opt else Path("reports") / run_id
     from harness.cleanup import Ledger
-    import tempfile
-    work_dir = Path(workerinput.get("vcrypt_work_dir") or tempfile.mkdtemp(prefix=f"vcrypt-{run_id}-"))
+    from harness.workdirs import make_workdir  # 0700, with an owner file so `vcrypt sweep` can remove it after a SIGKILL
+    work_dir = Path(workerinput.get("vcrypt_work_dir") or make_workdir(f"vcrypt-{run_id}-", run_id))
     config.stash[fixtures.STATE_KEY] = RunState(
         inventory=inv, run_id=run_id, run_dir=run_dir, work_dir=work_dir, ledger=Ledger(run_dir / "ledger.jsonl"),
         write_results=run_dir_opt is not None)
