@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 
 DEFAULT_INVENTORY = Path(__file__).resolve().parent.parent / "inventories" / "fake.yaml"
 
@@ -147,6 +147,12 @@ class VCenter(_Strict):
             raise ValueError("an inline password is not allowed; use password_env or password_file")
         return data
 
+    @field_validator("url")
+    @classmethod
+    def _https_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from harness.inventory_checks import check_url
+        return value if value is None else check_url(value, loopback_only=info.data.get("target") == "vcsim")
+
     @field_validator("version")
     @classmethod
     def _version_format(cls, value: str | None) -> str | None:
@@ -169,9 +175,6 @@ class VCenter(_Strict):
             raise ValueError("'vcsim' options are only allowed on target: vcsim")
         if self.target == "vcsim" and self.host and not _LOOPBACK.match(self.host):
             raise ValueError(f"vcsim host must be a loopback address, not {self.host!r}")
-        if self.url is not None:
-            from harness.inventory_checks import check_url
-            check_url(self.url, loopback_only=self.target == "vcsim")
         return self
 
     @property

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 # A real lab inventory is a few KB. Bounding the file and the vCenter list keeps loading well
 # under a second whatever is fed in (a 50 MB file once took 300 s and 3.9 GB).
-MAX_INVENTORY_BYTES = 256 * 1024
+MAX_INVENTORY_BYTES = 128 * 1024
 MAX_VCENTERS = 64
 
 # vcsim (govmomi) is a Go program: a flag may be spelt -l, --l, -l=ADDR or --l=ADDR. `-l` sets its
