@@ -185,7 +185,7 @@ def reach_problems(inventory: Inventory, deadline: float = REACH_DEADLINE) -> li
     problems = []
     for key in probes:
         if key not in results:
-            problems.append(Problem(key, f"no answer within {deadline:.0f} s", "unreachable"))
+            problems.append(Problem(key, f"no answer within {deadline:g} s", "unreachable"))
         elif (problem := results[key]) is not None:
             problems.append(problem)
     return problems

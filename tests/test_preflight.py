@@ -172,3 +172,49 @@ def test_an_unknown_fake_defect_lists_the_known_ones(tmp_path):
     proc, seconds = timed("run", "-i", str(tmp_path / "f.yaml"), cwd=tmp_path)
     line = assert_refused(proc, seconds, "vcenters.vc-a.fake.defects: unknown fake defect 'op-state-ignoerd'; known: ", 2)
     assert "op-state-ignored" in line
+
+
+# ---- reachability, classified (in-process, with the vCenter connection replaced) -------------------
+def _lab(tmp_path: Path):
+    from harness.inventory import load_inventory
+    return load_inventory(real_inventory(tmp_path))
+
+
+def test_a_refused_login_is_a_configuration_problem_and_a_silent_vcenter_hits_the_deadline(tmp_path, monkeypatch):
+    import threading
+
+    import harness.connect
+    from harness import preflight
+    inv = _lab(tmp_path)
+
+    def refused(entry, **_):
+        raise harness.connect.ConnectError(f"vCenter {entry.name} (127.0.0.1:1): login refused for {entry.user}")
+    monkeypatch.setattr(harness.connect, "connect_soap", refused)
+    problems = preflight.reach_problems(inv)
+    assert [(p.key, p.kind) for p in problems] == [("vcenters.lab", "config")]
+    assert preflight.exit_code(problems) == 2
+
+    release = threading.Event()
+    monkeypatch.setattr(harness.connect, "connect_soap", lambda entry, **_: release.wait(30))
+    began = time.monotonic()
+    problems = preflight.reach_problems(inv, deadline=0.5)
+    release.set()
+    assert time.monotonic() - began < 2.0
+    assert [(p.key, p.kind) for p in problems] == [("vcenters.lab", "unreachable")]
+    assert problems[0].cause.startswith("no answer within")
+    assert preflight.exit_code(problems) == 3
+
+
+def test_a_vcenter_that_accepts_the_login_is_logged_out_again(tmp_path, monkeypatch):
+    import harness.connect
+    from harness import preflight
+    calls = []
+
+    class Session:
+        def Logout(self):  # noqa: N802 - pyVmomi's name
+            calls.append("logout")
+
+    class Si:
+        content = type("Content", (), {"sessionManager": Session()})()
+    monkeypatch.setattr(harness.connect, "connect_soap", lambda entry, **_: Si())
+    assert preflight.reach_problems(_lab(tmp_path)) == [] and calls == ["logout"]
