@@ -145,3 +145,24 @@ def test_a_work_folder_is_private_and_removed_by_sweep_only_once_its_owner_is_go
     finally:
         import shutil
         shutil.rmtree(mine, ignore_errors=True)
+
+
+def test_sweep_reads_each_ledger_once_although_reports_latest_links_to_a_run(tmp_path):
+    from harness.runfolders import update_latest
+    from harness.sweep import read_ledgers
+    run = tmp_path / "r1"
+    run.mkdir()
+    (run / "ledger.jsonl").write_text(json.dumps({"kind": "vm", "moid": "vm-1", "run_id": "r1", "time": 1}) + "\n")
+    update_latest(tmp_path, run)
+    assert (tmp_path / "latest").resolve() == run.resolve()
+    assert [e["moid"] for e in read_ledgers(tmp_path)] == ["vm-1"]
+
+
+def test_newest_run_is_by_start_time_not_by_name(tmp_path):
+    from harness.runfolders import newest_run, run_folders
+    for name, started in (("zz-old", "2026-01-01T00:00:00+00:00"), ("aa-new", "2026-06-01T00:00:00+00:00")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text('{"tests": []}')
+        (tmp_path / name / "run.json").write_text(json.dumps({"run_id": name, "started_at": started}))
+    assert newest_run(tmp_path).name == "aa-new"
+    assert [p.name for p in run_folders(tmp_path)] == ["zz-old", "aa-new"]
