@@ -218,3 +218,21 @@ def test_a_vcenter_that_accepts_the_login_is_logged_out_again(tmp_path, monkeypa
         content = type("Content", (), {"sessionManager": Session()})()
     monkeypatch.setattr(harness.connect, "connect_soap", lambda entry, **_: Si())
     assert preflight.reach_problems(_lab(tmp_path)) == [] and calls == ["logout"]
+
+
+def test_a_kms_that_answers_kmip_passes_the_preflight_and_a_stopped_one_does_not(tmp_path):
+    from harness import preflight
+    from harness.inventory import load_inventory
+    from harness.kms.server import EmbeddedKms
+    with EmbeddedKms(tmp_path / "kms") as kms:
+        server = kms.servers["shared"]
+        data = yaml.safe_load((ROOT / "inventories" / "fake.yaml").read_text())
+        data["kms"] = {"embedded": False, "shared": {
+            "provider_id": "lab-kms", "address": server.host, "port": server.port, "ca": str(kms.ca.ca_path),
+            "client_cert": str(kms.client_cert.cert_path), "client_key": str(kms.client_cert.key_path)}}
+        (tmp_path / "inv.yaml").write_text(yaml.safe_dump(data))
+        inv = load_inventory(tmp_path / "inv.yaml")
+        assert preflight.config_problems(inv) == [] and preflight.reach_problems(inv) == []
+        server.stop()
+        problems = preflight.reach_problems(inv)
+    assert [(p.key, p.kind) for p in problems] == [("kms.shared", "unreachable")]
