@@ -83,10 +83,27 @@ def refuse_bind_flags(args: list[str]) -> list[str]:
     return args
 
 
+def defect_names() -> set[str]:
+    """Names of the fake's seeded defects, read from the source (`defect("name", ...)` calls).
+
+    Read, not imported: importing every behaviour pulls in PyKMIP and pyVmomi (seconds), and an
+    inventory check must answer at once. tests/test_product_inputs.py keeps this list equal to
+    harness.fakevc.defects.load_all().
+    """
+    import ast
+    root = Path(__file__).resolve().parent / "fakevc"
+    names = set()
+    for path in sorted([*root.glob("behaviours/*.py"), *root.glob("model/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "defect" \
+                    and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                names.add(node.args[0].value)
+    return names
+
+
 def refuse_unknown_defects(names: list[str]) -> list[str]:
     """Seeded defect names must exist (a typo would silently test nothing)."""
-    from harness.fakevc.defects import load_all
-    known = load_all()
+    known = defect_names()
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"unknown fake defect {unknown[0]!r}; known: {', '.join(sorted(known))}")

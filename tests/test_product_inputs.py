@@ -166,3 +166,9 @@ def test_newest_run_is_by_start_time_not_by_name(tmp_path):
         (tmp_path / name / "run.json").write_text(json.dumps({"run_id": name, "started_at": started}))
     assert newest_run(tmp_path).name == "aa-new"
     assert [p.name for p in run_folders(tmp_path)] == ["zz-old", "aa-new"]
+
+
+def test_the_defect_names_read_from_source_are_exactly_the_registered_ones():
+    from harness.fakevc.defects import load_all
+    from harness.inventory_checks import defect_names
+    assert defect_names() == set(load_all())
