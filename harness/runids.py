@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 MAX_RUN_ID = 64
+RESERVED = "latest"  # reports/latest: the link to the newest run (harness/runfolders.py)
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -30,6 +31,8 @@ def validate_run_id(run_id: str) -> str:
     if not _RUN_ID.match(run_id):
         raise RunIdError(f"run id {run_id!r}: use letters, digits, '.', '_' and '-' only, starting with a "
                          "letter or digit (a run id names a folder under reports/, never a path)")
+    if run_id == RESERVED:
+        raise RunIdError(f"run id {run_id!r} is reserved: reports/{RESERVED} points at the newest run")
     return run_id
 
 

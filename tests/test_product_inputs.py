@@ -23,7 +23,7 @@ from harness.workdirs import OWNER_FILE, make_workdir, stale_workdirs, sweep_wor
 
 # ---- run ids -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("run_id", ["..", ".", "../x", "a/b", "/abs", ".hidden", "-rf", "", "a b", "x\x00",
-                                    "x" * (MAX_RUN_ID + 1), "é"])
+                                    "x" * (MAX_RUN_ID + 1), "é", "latest"])
 def test_a_run_id_that_could_be_a_path_or_exhaust_a_name_is_refused(run_id):
     with pytest.raises(RunIdError):
         validate_run_id(run_id)
