@@ -172,3 +172,13 @@ def test_the_defect_names_read_from_source_are_exactly_the_registered_ones():
     from harness.fakevc.defects import load_all
     from harness.inventory_checks import defect_names
     assert defect_names() == set(load_all())
+
+
+def test_diff_of_a_folder_that_is_not_a_run_is_one_line_exit_2(tmp_path):
+    from click.testing import CliRunner
+
+    from harness import cli
+    run = _run_folder(tmp_path / "run", {"t1": ("OP-STATE", "passed")})
+    result = CliRunner().invoke(cli.main, ["diff", str(run), str(tmp_path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip() == f"vcrypt: {tmp_path}: not a run folder (no results.json)"
