@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,7 +225,8 @@ def open_environment(inventory: str | Path | Inventory | None = None, workdir: s
     """Start an inventory's environment; stop everything on exit (a temp workdir is removed)."""
     inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
     owned = workdir is None
-    path = Path(tempfile.mkdtemp(prefix="vcrypt-env-")) if owned else Path(workdir)
+    from harness.workdirs import make_workdir
+    path = make_workdir("vcrypt-env-") if owned else Path(workdir)
     path.mkdir(parents=True, exist_ok=True)
     env = Environment(inv, path, defects)
     try:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 
 from harness.secret import Secret
 
@@ -118,6 +118,12 @@ class VcsimOptions(_Strict):
     vms: int = Field(2, ge=0, le=10000)
     extra_args: list[str] = []
 
+    @field_validator("extra_args")
+    @classmethod
+    def _no_rebind(cls, value: list[str]) -> list[str]:
+        from harness.inventory_checks import refuse_bind_flags
+        return refuse_bind_flags(value)
+
 
 ObjectName = Annotated[str, Field(min_length=1, max_length=200)]
 ProviderIdText = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -171,6 +177,12 @@ class FakeOptions(_Strict):
     maintenance_hosts: int = Field(0, ge=0, le=63)   # the last N hosts of the cluster are in maintenance mode
     models_unconfirmed: bool = True   # False: behaviours vSphere leaves UNCONFIRMED count as unconfirmed here too
 
+    @field_validator("defects")
+    @classmethod
+    def _known_defects(cls, value: list[str]) -> list[str]:
+        from harness.inventory_checks import refuse_unknown_defects
+        return refuse_unknown_defects(value)
+
 
 class VCenter(_Strict):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -219,6 +231,12 @@ class VCenter(_Strict):
         if isinstance(data, dict) and "password" in data:
             raise ValueError("an inline password is not allowed; use password_env or password_file")
         return data
+
+    @field_validator("url")
+    @classmethod
+    def _https_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from harness.inventory_checks import check_url
+        return value if value is None else check_url(value, loopback_only=info.data.get("target") == "vcsim")
 
     @field_validator("version")
     @classmethod
@@ -373,8 +391,8 @@ class Inventory(_Strict):
     @field_validator("vcenters")
     @classmethod
     def _unique_names(cls, value: list[VCenter]) -> list[VCenter]:
-        names = [vc.name for vc in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        from collections import Counter
+        dupes = sorted(n for n, k in Counter(vc.name for vc in value).items() if k > 1)  # linear, not names.count
         if dupes:
             raise ValueError(f"duplicate vCenter name {dupes[0]!r}")
         return value
@@ -446,6 +464,8 @@ def parse_inventory(data: object, path: Path) -> Inventory:
         raise InventoryError(f"inventory {path}: (top level): must be a mapping with a 'vcenters' list")
     if "path" in data:  # set by the loader; a file must not be able to override it
         raise InventoryError(f"inventory {path}: path: unknown key")
+    from harness.inventory_checks import check_entry_count
+    check_entry_count(data, path)
     try:
         inventory = Inventory.model_validate({**data, "path": path})
     except ValidationError as err:
@@ -531,8 +551,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def load_inventory(path: str | Path | None = None) -> Inventory:
     """Read and validate an inventory file (the fake default when no path is given)."""
     path = Path(path) if path else DEFAULT_INVENTORY
+    from harness.inventory_checks import read_bounded
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path)
     except FileNotFoundError:
         raise InventoryError(f"inventory {path}: (file): not found") from None
     except (OSError, UnicodeDecodeError) as err:

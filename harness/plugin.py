@@ -76,6 +76,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="Ed25519 private key (PEM) that signs the run's manifest (default: the inventory's evidence section)")
     group.addoption("--rules", default=None,
                     help="comma-separated rule IDs: run only the tests of these rules")
+    group.addoption("--test-id", action="append", default=[],
+                    help="permanent test id (the test_id marker): run only this test (repeatable)")
+    group.addoption("--progress", choices=("auto", "lines", "dots"), default="auto",
+                    help="lines: one line per finished test (rule, verdict, duration); auto: lines when "
+                         "output is not a terminal")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -95,15 +100,15 @@ def pytest_configure(config: pytest.Config) -> None:
     _check_signing_key(config, inv)
     workerinput = getattr(config, "workerinput", {})
     run_id = config.getoption("--run-id") or workerinput.get("vcrypt_run_id") or new_run_id()
-    from harness.markers import BadRunId, check_run_id
+    from harness.runids import RunIdError, validate_run_id
     try:
-        check_run_id(run_id)
-    except BadRunId as err:
-        raise pytest.UsageError(str(err)) from None
+        validate_run_id(run_id)
+    except RunIdError as err:
+        raise pytest.UsageError(f"--run-id: {err}") from None
     run_dir = Path(run_dir_opt) if run_dir_opt else Path("reports") / run_id
     from harness.cleanup import Ledger
-    import tempfile
-    work_dir = Path(workerinput.get("vcrypt_work_dir") or tempfile.mkdtemp(prefix=f"vcrypt-{run_id}-"))
+    from harness.workdirs import make_workdir  # 0700, with an owner file so `vcrypt sweep` can remove it after a SIGKILL
+    work_dir = Path(workerinput.get("vcrypt_work_dir") or make_workdir(f"vcrypt-{run_id}-", run_id))
     config.stash[fixtures.STATE_KEY] = RunState(
         inventory=inv, run_id=run_id, run_dir=run_dir, work_dir=work_dir, ledger=Ledger(run_dir / "ledger.jsonl"),
         write_results=run_dir_opt is not None)
@@ -112,6 +117,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not workerinput:  # the controller writes JUnit: rule verdicts as testsuite properties
         from harness.evidence import junit_verdicts
         junit_verdicts.register(config, lambda: list(config.stash[fixtures.STATE_KEY].results.values()))
+    from harness.progress import register_progress
+    register_progress(config)
 
 
 def _check_signing_key(config: pytest.Config, inv: Inventory) -> None:
@@ -156,6 +163,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         keep = [item for item in items if wanted & set(_rules_of(item))]
         config.hook.pytest_deselected(items=[item for item in items if item not in keep])
         items[:] = keep
+    from harness.selection import apply_test_ids
+    apply_test_ids(config, items)
 
 
 def _rules_of(item: pytest.Item) -> list[str]:
@@ -220,9 +229,19 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     try:
         yield
     finally:
-        reset_recorder(token)
-        if state.write_results and recorder.test_id:
-            recorder.write(state.run_dir / "evidence" / f"{recorder.test_id}.json")
+        reset_recorder(token)  # the evidence was written with the teardown report (_write_evidence)
+
+
+def _write_evidence(item: pytest.Item, state: RunState, report: pytest.TestReport) -> None:
+    """Write the test's evidence after its teardown; a write failure makes that test an error, not the run's."""
+    recorder = item.stash.get(RECORDER_KEY, None)
+    if not state.write_results or recorder is None or not recorder.test_id:
+        return
+    try:
+        recorder.write(state.run_dir / "evidence" / f"{recorder.test_id}.json")
+    except OSError as err:
+        report.outcome = "failed"
+        report.longrepr = f"environment error: evidence could not be written: {err}"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -293,6 +312,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
         scrub_report(report)  # every writer (terminal, JUnit, Allure, results.json) gets text without secrets
     if state is None or not _rules_of(item):
         return
+    if call.when == "teardown":
+        _write_evidence(item, state, report)
     category = None
     message = None
     deviation = _deviation_category(item, report)

@@ -82,6 +82,8 @@ def read_ledgers(reports: Path) -> list[dict[str, Any]]:
     """Every entry of every reports/*/ledger.jsonl (torn lines skipped), oldest first."""
     entries: list[dict[str, Any]] = []
     for path in sorted(Path(reports).glob("*/ledger.jsonl")):
+        if path.parent.is_symlink():  # reports/latest: the same run again
+            continue
         entries.extend(Ledger(path).entries())
     return sorted(entries, key=lambda e: e.get("time", 0))
 

@@ -116,7 +116,7 @@ MALFORMED: list[tuple[str, object, str, str]] = [
     ("destructive-without-mutations", valid(safety={"allow_destructive": True}), "safety",
      "allow_destructive needs allow_mutations: true"),
     ("bad-name-prefix", valid(safety={"name_prefix": "-oops"}), "safety.name_prefix", "should match pattern"),
-    ("fake-options-on-vcsim", valid(vcenters=[{"name": "vc-a", "target": "vcsim", "fake": {"defects": ["x"]}}]),
+    ("fake-options-on-vcsim", valid(vcenters=[{"name": "vc-a", "target": "vcsim", "fake": {"defects": ["op-state-ignored"]}}]),
      "vcenters.vc-a", "'fake' options \\(including defects\\) are only allowed on target: fake"),
     ("fake-options-on-real", with_vc(fake={"vms": 2}), "vcenters.vc-a", "only allowed on target: fake"),
     ("vcsim-options-on-fake", valid(vcenters=[{"name": "vc-a", "target": "fake", "vcsim": {"hosts": 2}}]),

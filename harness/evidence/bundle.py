@@ -16,16 +16,18 @@ from harness.evidence.manifest import write_manifest
 from harness.evidence.oscal import write_oscal_results
 from harness.evidence.readme import write_readme
 from harness.evidence.signing import SigningKey, sign_manifest, signing_summary
+from harness.evidence.summary_md import write_summary_md
 
 
 def finalize_run_folder(run_dir: Path, signing_key: SigningKey | None = None) -> None:
-    """Write Allure extras, report.html, the OSCAL results, README.txt, manifest.sha256, its signature."""
+    """Write Allure extras, report.html, the OSCAL results, README.txt, summary.md, manifest.sha256, its signature."""
     run_dir = Path(run_dir)
     record_signing(run_dir, signing_key)
     write_allure_extras(run_dir)
     write_html_report(run_dir)
     write_oscal_results(run_dir)
     write_readme(run_dir, signing_key)
+    write_summary_md(run_dir)
     write_manifest(run_dir)
     if signing_key is not None:
         sign_manifest(run_dir, signing_key)

@@ -1,6 +1,8 @@
 """The per-rule table `vcrypt run` prints at the end: rule, verdict, tests."""
 from __future__ import annotations
 
+import shutil
+import textwrap
 from pathlib import Path
 
 import click
@@ -13,21 +15,32 @@ _COLOURS = {"passed": "green", "failed": "red", "error": "yellow", "skipped": No
 _SHOW_REASON = {"skipped", "partly demonstrated", "deviation", "not run"}
 
 
-def print_run_summary(run_dir: Path, seconds: float) -> None:
+def print_run_summary(run_dir: Path, seconds: float, filtered: bool = False) -> None:
+    """The rule table, wrapped to the terminal; a filtered run counts its unselected rules in one line."""
     if not (run_dir / "results.json").exists():
         click.echo(f"no results were written to {run_dir} (the run stopped before the suites ran)", err=True)
         return
     tests = load_results(run_dir)
     run = load_run(run_dir) if (run_dir / "run.json").exists() else None
     verdicts = rule_verdicts(load_catalogue(), tests)
+    width = max(60, shutil.get_terminal_size((100, 24)).columns)
     click.echo("")
     click.echo(f"{'rule':26} {'verdict':19} tests")
+    unselected = 0
     for rule_id, verdict in verdicts.items():
-        label = click.style(f"{verdict.verdict:19}", fg=_COLOURS.get(verdict.verdict))
+        if filtered and verdict.verdict == "not run":
+            unselected += 1
+            continue
         names = ", ".join(sorted({t.name for t in verdict.tests})) or "-"
         gaps = verdict.gaps if verdict.verdict in _SHOW_REASON else ()
         reason = f"  ({gaps[0]}{'; ...' if len(gaps) > 1 else ''})" if gaps else ""
-        click.echo(f"{rule_id:26} {label} {names}{reason}")
+        lines = textwrap.wrap(names + reason, width=width - 47, break_long_words=True) or ["-"]
+        label = click.style(f"{verdict.verdict:19}", fg=_COLOURS.get(verdict.verdict))
+        click.echo(f"{rule_id:26} {label} {lines[0]}")
+        for line in lines[1:]:
+            click.echo(f"{'':47}{line}")
+    if unselected:
+        click.echo(f"{unselected} rule(s) outside this run's selection (not run)")
     counts = status_counts(tests)
     extra = "".join(f", {counts[k]} {k}" for k in ("deviation", "interrupted") if counts.get(k))
     click.echo("")
