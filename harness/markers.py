@@ -13,28 +13,32 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from harness.runids import RUN_ID_PATTERN, RunIdError, validate_run_id
+
 MARKER = "vcrypt-harness"
-RUN_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 TEST_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 _RUN_ID = re.compile(RUN_ID_PATTERN)
 _ANNOTATION = re.compile(rf"{MARKER} run=(?P<run>{RUN_ID_PATTERN})(?: test=(?P<test>{TEST_ID_PATTERN}))?")
 _PROVIDER_TAIL = r"-(?:main|gw\d{1,4})-\d{1,9}-[A-Za-z0-9_.-]{1,80}"
 
 
-class BadRunId(ValueError):
+class BadRunId(RunIdError):
     """A run id outside the safe charset: it could not be marked or swept exactly."""
 
 
 def valid_run_id(run_id: str | None) -> bool:
-    return isinstance(run_id, str) and _RUN_ID.fullmatch(run_id) is not None
+    try:
+        return bool(validate_run_id(run_id))  # type: ignore[arg-type]
+    except RunIdError:
+        return False
 
 
 def check_run_id(run_id: str) -> str:
-    """The run id itself, or BadRunId naming the rule it breaks."""
-    if not valid_run_id(run_id):
-        raise BadRunId(f"run id {run_id!r} must be 1-64 characters of letters, digits, '.', '_' and '-', "
-                       "starting with a letter or digit")
-    return run_id
+    """The run id itself, or BadRunId naming the rule it breaks (harness/runids.py decides)."""
+    try:
+        return validate_run_id(run_id)
+    except RunIdError as err:
+        raise BadRunId(str(err)) from None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ from pathlib import Path
 
 MAX_RUN_ID = 64
 RESERVED = "latest"  # reports/latest: the link to the newest run (harness/runfolders.py)
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# The one definition of a run id, also used by the exact marker parser (harness/markers.py).
+RUN_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+_RUN_ID = re.compile(RUN_ID_PATTERN)
 
 
 class RunIdError(ValueError):
@@ -28,7 +30,7 @@ def validate_run_id(run_id: str) -> str:
     """The id itself, or RunIdError: letters, digits, `.`, `_`, `-`; starts alphanumeric; <= 64 chars."""
     if len(run_id) > MAX_RUN_ID:
         raise RunIdError(f"run id: {len(run_id)} characters; at most {MAX_RUN_ID} allowed")
-    if not _RUN_ID.match(run_id):
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
         raise RunIdError(f"run id {run_id!r}: use letters, digits, '.', '_' and '-' only, starting with a "
                          "letter or digit (a run id names a folder under reports/, never a path)")
     if run_id == RESERVED:
