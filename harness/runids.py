@@ -28,9 +28,11 @@ def new_run_id() -> str:
 
 def validate_run_id(run_id: str) -> str:
     """The id itself, or RunIdError: letters, digits, `.`, `_`, `-`; starts alphanumeric; <= 64 chars."""
+    if not isinstance(run_id, str):
+        raise RunIdError(f"run id {run_id!r}: not a text")
     if len(run_id) > MAX_RUN_ID:
         raise RunIdError(f"run id: {len(run_id)} characters; at most {MAX_RUN_ID} allowed")
-    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+    if not _RUN_ID.fullmatch(run_id):
         raise RunIdError(f"run id {run_id!r}: use letters, digits, '.', '_' and '-' only, starting with a "
                          "letter or digit (a run id names a folder under reports/, never a path)")
     if run_id == RESERVED:
