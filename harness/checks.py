@@ -11,7 +11,7 @@ from typing import Any, Callable
 from pyVmomi import vmodl
 
 from harness.evidence.recorder import current_recorder
-from harness.vsphere.errors import TaskFailed, fault_class_name, fault_message
+from harness.vsphere.errors import EnvironmentFault, TaskFailed, UnknownFault, fault_class_name, fault_message
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,10 @@ class Refusal:
     fault: Any
     fault_class: str
     message: str
+
+
+class UndecidableRefusal(EnvironmentFault):
+    """Refused, but with a fault whose class cannot be read: the expected class cannot be checked."""
 
 
 class NotRefused(AssertionError):
@@ -37,6 +41,9 @@ def refused(action: Callable[[], Any], what: str, expected: type | tuple[type, .
         raise NotRefused(f"{what}: expected a refusal, but the operation succeeded")
     refusal = Refusal(fault, fault_class_name(fault), fault_message(fault))
     current_recorder().note(f"refusal: {what}", {"class": refusal.fault_class, "message": refusal.message})
+    if expected is not None and isinstance(fault, UnknownFault):
+        raise UndecidableRefusal(f"{what}: refused with {refusal.fault_class}, a fault type pyVmomi does not know; "
+                                 f"cannot tell whether it is the expected class")
     if expected is not None and not isinstance(fault, expected):
         names = ", ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
         raise AssertionError(f"{what}: refused with {refusal.fault_class} ({refusal.message}), expected {names}")

@@ -354,18 +354,23 @@ def verify_config(inventory: str | None, vcenter: str | None) -> None:
     reported, not an error.
     """
     from harness.environment import open_environment
-    from harness.verify_config import table, verify
+    from harness.verify_config import table, verify, version_lines
     inv = _load(inventory)
     name = _vcenter_name(inv, vcenter)
     try:
         with open_environment(inv) as env:
             rows = verify(env, name)
+            versions, version_mismatches = version_lines(env, name)
     except InventoryError as err:
         _fail(str(err))
     except _environment_errors() as err:
         _fail(f"verify-config incomplete: {err}", 1)
-    for line in table(rows):
+    for line in table(rows) + versions:
         click.echo(line)
+    for line in version_mismatches:
+        click.echo(f"mismatch: {line}")
+    if version_mismatches:
+        _fail(f"inventory {inv.path}: declared version disagrees with the server: {version_mismatches[0]}", 1)
     mismatches = [r for r in rows if r.mismatch]
     if mismatches:
         for row in mismatches:

@@ -211,7 +211,8 @@ class Scratch:
     def provider(self, client: VCenterClient, endpoint: KmsEndpoint, provider_id: str, make_default: bool = False) -> str:
         """Register a key provider through the trust flow; removed at teardown if this added it."""
         return self.custom_provider(client, provider_id,
-                                    lambda: keys.register_provider(client, endpoint, provider_id, make_default=make_default))
+                                    lambda: keys.register_provider(client, endpoint, provider_id, make_default=make_default,
+                                                                   with_trust=self.state.inventory.features.get("kms_trust", False)))
 
     def custom_provider(self, client: VCenterClient, provider_id: str, register: Any) -> str:
         """Register a provider with `register()` (True/None: it added one); ledgered so `vcrypt sweep`
@@ -276,7 +277,8 @@ def _provider(client: VCenterClient, environment: Environment, role: str) -> Ite
     endpoint = environment.kms_endpoints.get(role)
     if endpoint is None:
         pytest.skip(f"capability: inventory has no {role} KMS")
-    added = keys.register_provider(client, endpoint, make_default=(role == "shared"))
+    added = keys.register_provider(client, endpoint, make_default=(role == "shared"),
+                                   with_trust=environment.inventory.features.get("kms_trust", False))
     yield endpoint.provider_id
     if added:
         keys.remove_provider(client, endpoint.provider_id)

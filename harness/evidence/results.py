@@ -33,6 +33,8 @@ def _vcenters(state: Any) -> list[dict[str, Any]]:
                             instance_uuid=about.instanceUuid)
             except Exception as err:  # noqa: BLE001 - describe what we can; the tests say the rest
                 info["error"] = f"{type(err).__name__}: {err}"
+            if entry.name in getattr(env, "vcsim_choices", {}):  # which vcsim, and whether it models crypto
+                info["vcsim"] = env.vcsim_choices[entry.name].describe()
         out.append(info)
     return out
 
