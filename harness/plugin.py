@@ -132,6 +132,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         keep = [item for item in items if wanted & set(_rules_of(item))]
         config.hook.pytest_deselected(items=[item for item in items if item not in keep])
         items[:] = keep
+    _mark_known_deviations(config, items)
+
+
+def _mark_known_deviations(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Strict xfail for the tests the target's deviation list names (harness/deviations.py)."""
+    state = _state(config)
+    if state is not None and state.inventory.target != "fake":
+        from harness.deviations import mark_known_deviations
+        mark_known_deviations(config, items, state.inventory.target)
 
 
 def _rules_of(item: pytest.Item) -> list[str]:
@@ -269,6 +278,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
         category = "product_failure"
     elif report.failed:
         category = "environment_error"
+    elif report.skipped and getattr(report, "wasxfail", ""):
+        category = "known_deviation"  # a listed deviation that failed as described (harness/deviations.py)
     elif report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         prefix = reason.removeprefix("Skipped: ").split(":", 1)[0]
@@ -308,7 +319,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         "message": None, "duration_s": 0.0,
         "evidence_file": f"evidence/{info['test_id']}.json" if info["test_id"] else None})
     entry["duration_s"] = round(entry["duration_s"] + report.duration, 4)
-    if report.skipped:
+    if report.skipped and info["category"] == "known_deviation":
+        from harness.deviations import reason_of
+        entry.update(outcome="deviation", category="known_deviation", message=reason_of(report))
+    elif report.skipped:
         entry.update(outcome="skipped", category=info["category"], message=_skip_reason(report))
     elif report.failed:
         error = info["category"] == "environment_error"
