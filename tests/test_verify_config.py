@@ -22,9 +22,9 @@ from harness.vsphere.props import retrieve_all
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE = REPO / "inventories" / "fake.yaml"
-VCSIM = REPO / "inventories" / "vcsim.yaml"
+VCSIM = REPO / "inventories" / "vcsim-debian.yaml"
 # Reads the probes may add to the audit's list when mutations are not allowed.
-PROBE_READS = READ_METHODS | {"ListKeys", "PbmRetrieveServiceContent", "PbmQueryProfile", "PbmRetrieveContent"}
+PROBE_READS = READ_METHODS | {"RetrieveKmipServerCert", "ListKeys", "PbmRetrieveServiceContent", "PbmQueryProfile", "PbmRetrieveContent"}
 
 
 @pytest.fixture(scope="module")
@@ -113,14 +113,14 @@ def _require_toolchain() -> None:
 
 
 def vcsim_data() -> dict:
-    """inventories/vcsim.yaml (its first vCenter, to keep the test short), or a stand-in without it."""
+    """inventories/vcsim-debian.yaml (its first vCenter, to keep the test short), or a stand-in without it."""
     if VCSIM.exists():
         data = yaml.safe_load(VCSIM.read_text())
         data["vcenters"] = data["vcenters"][:1]
         return data
     return {"vcenters": [{"name": "vc-a", "target": "vcsim", "user": "u", "tls": {"insecure": True},
                           "datacenter": "DC0", "cluster": "DC0_C0", "vcsim": {"api_version": "7.0.3.0"}}],
-            "features": {"key_providers": False, "vm_encryption": False, "instant_clone": False,
+            "features": {"key_providers": False, "kms_trust": False, "vm_encryption": False, "instant_clone": False,
                          "snapshots": True, "events": True},
             "safety": {"allow_mutations": True}}
 
