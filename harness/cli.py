@@ -231,24 +231,48 @@ def vcsim() -> None:
     """govmomi's vcsim simulator."""
 
 
+_VCSIM_SOURCE = click.option("--source", type=click.Choice(["auto", "pinned", "debian"]), default="auto",
+                             help="auto: vcsim on PATH > pinned current vcsim > Debian launcher")
+
+
 @vcsim.command("serve")
 @click.option("--api-version", default=None, help="e.g. 7.0.3.0")
 @click.option("--hosts", default=3, type=click.IntRange(1, 64))
 @click.option("--vms", default=2, type=click.IntRange(0, 10000))
-def vcsim_serve(api_version: str | None, hosts: int, vms: int) -> None:
+@_VCSIM_SOURCE
+def vcsim_serve(api_version: str | None, hosts: int, vms: int, source: str) -> None:
     """Start a vcsim on 127.0.0.1 in the foreground until Ctrl-C."""
     import tempfile
 
     from harness.vcsim.build import VcsimUnavailable, find_vcsim
     from harness.vcsim.process import VcsimProcess
     try:
-        binary = find_vcsim()
+        binary = find_vcsim(source=source)
     except VcsimUnavailable as err:
         _fail(str(err))
     with VcsimProcess(Path(tempfile.mkdtemp(prefix="vcrypt-vcsim-")), binary=binary, api_version=api_version,
                       hosts=hosts, vms=vms) as sim:
-        click.echo(f"vcsim at {sim.url} (any user and password); Ctrl-C stops it.")
+        click.echo(f"vcsim at {sim.url} ({binary}; any user and password); Ctrl-C stops it.")
         _wait_for_interrupt()
+
+
+@vcsim.command("build")
+@_VCSIM_SOURCE
+def vcsim_build(source: str) -> None:
+    """Get the vcsim runs would use (building the pinned one from the Go module proxy if needed) and say which."""
+    from harness.vcsim import pinned
+    from harness.vcsim.build import VcsimUnavailable
+    from harness.vcsim.choice import choose_vcsim
+    toolchain = pinned.select_go()
+    click.echo(f"pinned: govmomi {pinned.GOVMOMI_VERSION}; Go toolchain for it: "
+               + (f"{toolchain.release} at {toolchain.path}" if toolchain else f"none ({pinned.pinned_status()})"))
+    try:
+        choice = choose_vcsim(source=source)  # type: ignore[arg-type]
+    except VcsimUnavailable as err:
+        _fail(str(err), 1)
+    click.echo(f"vcsim: {choice.path} (source {choice.source}, govmomi {choice.govmomi or 'unknown'})")
+    if choice.note:
+        click.echo(f"note: {choice.note}")
 
 
 # ---- audit / sweep / verify-config -------------------------------------------------------------
