@@ -174,7 +174,10 @@ class _Prober:
             self.results["key_providers"] = Probe(NO, f"{err.method}: MethodNotFound")
 
     def _generate(self, provider_id: str) -> None:
-        self.probe_key = keys.generate_key(self.client, provider_id)
+        try:
+            self.probe_key = keys.generate_key(self.client, provider_id)
+        except keys.KeyGenerationFailed:  # it answered (success false): present, but no key to encrypt with
+            self.probe_key = None
 
     def storage_policies(self) -> None:
         from harness.vsphere.policies import ENCRYPTION_NAMESPACE, discover

@@ -148,3 +148,26 @@ def test_vcsim_declared_instant_clone_is_a_mismatch(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     assert "mismatch: instant_clone" in result.output
     assert "absent: instant_clone" in result.output
+
+
+def test_the_encryption_probe_never_uses_a_made_up_key(env: Environment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a key GenerateKey really made, vm_encryption is not probed (vcsim accepts any key id)."""
+    from harness.vsphere import crypto, keys
+
+    def no_key(*_: object, **__: object) -> None:
+        raise keys.KeyGenerationFailed("GenerateKey: success false")
+    encrypted: list[object] = []
+    monkeypatch.setattr(keys, "generate_key", no_key)
+    monkeypatch.setattr(crypto, "encrypt", lambda *args, **kwargs: encrypted.append(args))
+    probe = by_cap(verify(env, "vc-a"))["vm_encryption"].probes["vc-a"]
+    assert probe.result == NOT_PROBED and "no key to encrypt with" in probe.reason, probe
+    assert not encrypted
+
+
+def test_probe_reasons_are_one_line() -> None:
+    from pyVmomi import vmodl
+
+    from harness.verify_config import Probe, describe_error
+    fault = vmodl.fault.InvalidArgument(invalidProperty="profileId", msg="bad\nprofile")
+    assert describe_error(fault) == "vmodl.fault.InvalidArgument: bad"
+    assert Probe("no", "line one\n   dynamicType = <unset>\n").reason == "line one"
