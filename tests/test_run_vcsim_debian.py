@@ -39,3 +39,4 @@ def test_the_debian_vcsim_run_is_green_and_says_crypto_was_not_exercised(tmp_pat
     for vcenter in run["vcenters"]:
         assert vcenter["vcsim"]["source"] == "debian" and vcenter["vcsim"]["models_crypto"] is False
         assert "crypto rules could not be exercised" in vcenter["vcsim"]["note"]
+    assert "crypto rules could not be exercised" in (run_dir / "report.html").read_text()

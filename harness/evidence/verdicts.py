@@ -50,6 +50,7 @@ class VCenter:
     instance_uuid: str = ""
     tls_mode: str = ""
     error: str = ""  # the plugin could not read the vCenter's "about" info
+    note: str = ""   # e.g. a vcsim that models no crypto: the crypto rules could not be exercised
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,7 @@ def load_run(run_dir: Path) -> Run:
             instance_uuid=_s(v.get("instance_uuid")),
             tls_mode=_s(v.get("tls_mode")),
             error=_s(v.get("error")),
+            note=_s(_dict(v.get("vcsim")).get("note")),
         )
         for v in map(_dict, _list(raw.get("vcenters")))
     )
