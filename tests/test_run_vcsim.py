@@ -26,6 +26,7 @@ from tests.vcsim.conftest import require_current_vcsim
 ROOT = Path(__file__).resolve().parent.parent
 DEMONSTRATED_FLOOR = {"OP-ENCRYPT-OFF", "OP-DECRYPT-OFF", "OP-DEEP-OFF-NO-SNAPSHOTS", "OP-STATE",
                       "OP-ENCRYPT-NO-SNAPSHOTS", "SNAP-BRANCHES", "PRIV-AUDIT"}
+NIGHTLY_FLOOR = 7  # examples/nightly-vcsim.yml's --floor
 _outcomes: dict[str, dict[str, str]] = {}
 
 
@@ -77,6 +78,8 @@ def test_vcsim_demonstrates_its_rules_and_lists_every_deviation(tmp_path, worker
     seen_deviations = {t["test_id"] for t in tests if t["outcome"] == "deviation"}
     for entry in ids:  # every entry was seen this run (none stale, none for a skipped test)
         assert any(s == entry or s.startswith(entry + "[") for s in seen_deviations), entry
+    from harness.vcsim.gate import problems
+    assert problems(run_dir, NIGHTLY_FLOOR) == []  # what examples/nightly-vcsim.yml checks
     run = json.loads((run_dir / "run.json").read_text())
     assert [v["target"] for v in run["vcenters"]] == ["vcsim", "vcsim"]
     for vcenter in run["vcenters"]:
