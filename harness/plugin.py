@@ -172,7 +172,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         for capability in marker.args:
             if not inv.features.get(capability, False):
                 pytest.skip(f"capability: target {inv.vcenters[0].name} lacks {capability} (not declared in the inventory's features)")
+            _skip_if_the_vcsim_lacks(inv, capability)
     _declared_version_gate(state, item)
+
+
+def _skip_if_the_vcsim_lacks(inv: Inventory, capability: str) -> None:
+    """A declared crypto capability on a vcsim that turned out to be Debian's (no crypto): skip, saying so."""
+    from harness.vcsim.choice import crypto_gap
+    reason = crypto_gap(inv, capability)
+    if reason:
+        pytest.skip(reason)
 
 
 def _declared_version_gate(state: RunState, item: pytest.Item) -> None:

@@ -89,3 +89,29 @@ def availability() -> str | None:
     if shutil.which("vcsim"):
         return None
     return pinned.pinned_status()
+
+
+CRYPTO_CAPABILITIES = frozenset({"key_providers", "kms_status", "kms_trust", "vm_encryption", "clone_crypto"})
+_chosen_for_run: dict[tuple[str, str], VcsimChoice | None] = {}
+
+
+def crypto_gap(inventory: Any, capability: str) -> str | None:
+    """Why a declared crypto capability cannot be shown: the vcsim a run starts is Debian's fallback.
+
+    The same choice the environment makes (cached per process), so an inventory written for the
+    pinned vcsim gives capability skips, not errors, where only Debian's vcsim could be had.
+    """
+    primary = inventory.vcenters[0]
+    if capability not in CRYPTO_CAPABILITIES or primary.target != "vcsim" or primary.url:
+        return None
+    opts = primary.vcsim
+    binary, source = (str(opts.binary) if opts and opts.binary else ""), (opts.source if opts else "auto")
+    if (binary, source) not in _chosen_for_run:
+        try:
+            _chosen_for_run[(binary, source)] = choose_vcsim(binary or None, source)  # type: ignore[arg-type]
+        except VcsimUnavailable:
+            _chosen_for_run[(binary, source)] = None  # the environment reports it
+    found = _chosen_for_run[(binary, source)]
+    if found is None or found.models_crypto is not False:
+        return None
+    return f"capability: target {primary.name} lacks {capability}: {found.note}"
