@@ -83,11 +83,12 @@ def compliance_gaps(tests: list[dict[str, Any]]) -> list[str]:
     for rid, rule_tests in seen.items():
         if not rule_tests:
             gaps.append(f"{rid}: not run")
-        elif all(t["outcome"] == "skipped" for t in rule_tests):
+        elif all(t["outcome"] in ("skipped", "deviation") for t in rule_tests):  # a known deviation shows nothing
             if all(t.get("category") == "version_skip" for t in rule_tests):
                 continue
             reason = next((t.get("message") for t in rule_tests if t.get("category") != "version_skip"), "") or ""
-            gaps.append(f"{rid}: skipped ({reason})")
+            kind = "known deviation" if any(t["outcome"] == "deviation" for t in rule_tests) else "skipped"
+            gaps.append(f"{rid}: {kind} ({reason})")
     return gaps
 
 
