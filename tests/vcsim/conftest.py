@@ -2,14 +2,26 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
 
+def current_vcsim_problem() -> str | None:
+    """None when a `vcsim` is on PATH or the pinned one is built (or builds now: Go >= 1.25 and the proxy)."""
+    from harness.vcsim import pinned
+    from harness.vcsim.build import VcsimUnavailable
+    if shutil.which("vcsim"):
+        return None
+    try:
+        pinned.build_pinned()  # cached after the first build
+    except VcsimUnavailable as err:
+        return str(err)
+    return None
+
+
 def require_current_vcsim() -> None:
-    """A `vcsim` on PATH, or Go >= 1.25 to build the pinned one from the module proxy (or its cache)."""
-    from harness.vcsim.choice import availability
-    reason = availability()
+    reason = current_vcsim_problem()
     if reason is None:
         return
     if os.environ.get("CI") == "true":

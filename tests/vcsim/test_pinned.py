@@ -132,3 +132,17 @@ def test_a_vcsim_refusal_with_a_systemerrorfault_cause_is_a_refusal_not_a_keyerr
         assert isinstance(refusal.fault.faultCause, vmodl.fault.SystemError)
     finally:
         Disconnect(si)
+
+
+def test_without_go_the_current_vcsim_tests_skip_with_the_reason_and_fail_in_ci(tmp_path, monkeypatch):
+    from tests.vcsim import conftest
+    old = _fake_go(tmp_path / "debian", "go1.19.8")
+    monkeypatch.setattr(pinned, "_candidates", lambda: [old])
+    monkeypatch.setattr(pinned, "cached_pinned", lambda cache_root=None: None)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="Go >= 1.25"):
+        conftest.require_current_vcsim()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must provide a current vcsim"):
+        conftest.require_current_vcsim()
