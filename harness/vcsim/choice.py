@@ -81,16 +81,6 @@ def _debian() -> VcsimChoice:
     return VcsimChoice(path, "debian", DEBIAN_GOVMOMI, False, NO_CRYPTO_NOTE)
 
 
-def availability() -> str | None:
-    """None when some vcsim can be had without building Debian's launcher from scratch; else why not.
-
-    Used by the project's tests: they need a current vcsim (the pinned build or one on PATH).
-    """
-    if shutil.which("vcsim"):
-        return None
-    return pinned.pinned_status()
-
-
 CRYPTO_CAPABILITIES = frozenset({"key_providers", "kms_status", "kms_trust", "vm_encryption", "clone_crypto"})
 _chosen_for_run: dict[tuple[str, str], VcsimChoice | None] = {}
 
