@@ -116,8 +116,11 @@ class _Prober:
         def listing() -> None:
             infos.extend(self.client.invoke(manager, "ListKmipServers") or [])
         self.results["key_providers"] = answers(listing, "ListKmipServers")
-        self.results["kms_status"] = answers(lambda: self.client.invoke(
+        status = answers(lambda: self.client.invoke(
             manager, "RetrieveKmipServersStatus_Task", clusters=infos), "RetrieveKmipServersStatus_Task")
+        active = answers(lambda: keys.is_active(self.client, "vcrypt-probe"), "IsKmsClusterActive")
+        self.results["kms_status"] = next((p for p in (status, active) if p.result != YES),
+                                          Probe(YES, "RetrieveKmipServersStatus_Task and IsKmsClusterActive answer"))
         closed = vim.encryption.KmipServerInfo(name="vcrypt-probe", address="127.0.0.1", port=1)
         self.results["kms_trust"] = answers(lambda: self.client.invoke(
             manager, "RetrieveKmipServerCert", keyProvider=keys.provider_ref("vcrypt-probe"), server=closed),
@@ -151,10 +154,15 @@ class _Prober:
                 probe = answers(lambda: keys.establish_trust(self.client, endpoint, provider_id, info),
                                 "RetrieveKmipServerCert, UploadKmipServerCert, UploadClientCert")
                 self.results["kms_trust"] = probe
-            for method, call in (("GenerateKey", lambda: self._generate(provider_id)),
-                                 ("QueryCryptoKeyStatus", lambda: keys.key_status(self.client, [self.probe_key]
-                                                                                  if self.probe_key else [])),
-                                 ("GetDefaultKmsCluster", lambda: keys.default_provider(self.client))):
+            steps: list[tuple[str, Callable[[], Any]]] = [
+                ("GenerateKey", lambda: self._generate(provider_id)),
+                ("QueryCryptoKeyStatus", lambda: keys.key_status(self.client, [self.probe_key] if self.probe_key else [])),
+                ("GetDefaultKmsCluster", lambda: keys.default_for(self.client, self.client.content.rootFolder)),
+                ("UpdateKmipServer", lambda: keys.move_server(self.client, provider_id, endpoint.server_name,
+                                                              endpoint.address, endpoint.port))]
+            if keys.default_provider(self.client) is None:  # never move a lab's default: only when none is set
+                steps.append(("MarkDefault", lambda: keys.set_default(self.client, provider_id)))
+            for method, call in steps:
                 calls.append(method)
                 if answers(call, method).result == NO:
                     missing.append(method)
