@@ -3,7 +3,8 @@ every role and principal that holds it.
 
 PRIV-DECRYPT needs a second user logged in with a session of its own. On the fake the user is
 added through the fake's test hook (`FakeVCenter.add_user`); a real vCenter's users come from SSO,
-which the vSphere API cannot create, so on a real lab these tests skip with a capability reason.
+which the vSphere API cannot create, so on a real lab these tests skip with a capability reason;
+vcsim logs in any user name with any password.
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def _second_user(environment: Any, vc: Any, scratch: Any, label: str) -> tuple[s
     """A user that can log in on `vc` (fake hook); removed at teardown."""
     from harness.evidence.recorder import register_secret
     fake = environment.fake_vcenter(vc.name)
+    if vc.target == "vcsim":  # vcsim logs in any user with any password (govmomi simulator/session_manager.go Login)
+        return f"{scratch.name(label)}@vsphere.local", secrets.token_urlsafe(18)
     if fake is None or not hasattr(fake, "add_user"):
         pytest.skip(f"capability: target {vc.name} offers no second user to log in as (SSO users cannot be "
                     "created through the vSphere API)")
