@@ -35,7 +35,10 @@ from harness.evidence.recorder import Recorder, use_recorder  # noqa: E402
 from harness.fakevc.world import FakeWorld, VCenterSeed  # noqa: E402
 from harness.inventory import load_inventory  # noqa: E402
 from harness.vsphere import vms  # noqa: E402
+from harness.safety import MutationGate  # noqa: E402
 from harness.vsphere.client import VCenterClient  # noqa: E402
+
+BENCH_GATE = MutationGate(allow_mutations=True)  # benches build and change their own throwaway fakes/vcsims
 
 PC = vmodl.query.PropertyCollector
 
@@ -79,7 +82,7 @@ def main() -> None:
     content = si.RetrieveContent()
     content.sessionManager.Login("bench", "bench")
     timeouts = load_inventory(C.fake_inventory()).timeouts
-    client = VCenterClient("bench", si, timeouts, "fake")
+    client = VCenterClient("bench", si, timeouts, "fake", gate=BENCH_GATE)
     vm = content.rootFolder.childEntity[0].vmFolder.childEntity[0]
     pc = content.propertyCollector
     spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=vm)],

@@ -37,7 +37,10 @@ from harness.inventory import load_inventory  # noqa: E402
 from harness.vcsim.build import VcsimUnavailable, find_vcsim  # noqa: E402
 from harness.vcsim.process import VcsimProcess  # noqa: E402
 from harness.vsphere import props  # noqa: E402
+from harness.safety import MutationGate  # noqa: E402
 from harness.vsphere.client import VCenterClient  # noqa: E402
+
+BENCH_GATE = MutationGate(allow_mutations=True)  # benches build and change their own throwaway fakes/vcsims
 
 PC = vmodl.query.PropertyCollector
 PATHS = ["name", "config.keyId", "config.hardware.device", "config.migrateEncryption", "runtime.cryptoState",
@@ -117,7 +120,7 @@ def main() -> None:
                                                              "(spawn until its SOAP endpoint answers)")
             si = connect_soap(entry, url=sim.url)
             content = si.RetrieveContent()
-            client = VCenterClient(entry.name, si, inv.timeouts, "vcsim")
+            client = VCenterClient(entry.name, si, inv.timeouts, "vcsim", gate=BENCH_GATE)
             counter = C.RoundTrips(si._stub)
             count = len(props.retrieve_all(client, vim.VirtualMachine, ["name"]))
             report.figure("vms_in_vcsim", count)

@@ -34,7 +34,10 @@ with C.warnings.catch_warnings():
 from harness.environment import open_environment  # noqa: E402
 from harness.fakevc.behaviours import keys as fake_keys  # noqa: E402
 from harness.vsphere import keys  # noqa: E402
+from harness.safety import MutationGate  # noqa: E402
 from harness.vsphere.client import VCenterClient  # noqa: E402
+
+BENCH_GATE = MutationGate(allow_mutations=True)  # benches build and change their own throwaway fakes/vcsims
 
 USAGE = [enums.CryptographicUsageMask.ENCRYPT, enums.CryptographicUsageMask.DECRYPT]
 
@@ -60,7 +63,7 @@ def main() -> None:
                                   ssl_version="PROTOCOL_TLS", kmip_version=enums.KMIPVersion.KMIP_1_2)
         raw.open()
         fake = env.fake_vcenter("vc-a")
-        admin = VCenterClient("vc-a", env.service_instance("vc-a"), env.inventory.timeouts, "fake")
+        admin = VCenterClient("vc-a", env.service_instance("vc-a"), env.inventory.timeouts, "fake", gate=BENCH_GATE)
         default = keys.default_provider(admin)
         if default != env.kms_endpoints["shared"].provider_id:
             report.note(f"the fake's default provider is {default}, not the shared KMS: figures compare different servers")

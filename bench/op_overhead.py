@@ -40,7 +40,10 @@ from pyVmomi import vim  # noqa: E402
 import harness.vsphere.client as client_module  # noqa: E402
 from harness.evidence.recorder import Recorder, reset_recorder, use_recorder  # noqa: E402
 from harness.vsphere import clones, crypto, find, snapshots, vms  # noqa: E402
+from harness.safety import MutationGate  # noqa: E402
 from harness.vsphere.client import VCenterClient  # noqa: E402
+
+BENCH_GATE = MutationGate(allow_mutations=True)  # benches build and change their own throwaway fakes/vcsims
 
 STEPS = ["clone", "encrypt", "snapshot", "shallow_rekey", "destroy"]
 # pyVim's WaitForTask reads info.name.info.name, which a current vcsim's task names break
@@ -351,13 +354,13 @@ def run_fake(reps: int, report: C.Report, profile: bool) -> tuple[dict, dict]:
         inv = env.inventory
         entry = inv.vcenter("vc-a")
         report.figure("fake.startup_s", round(env.startup_s, 3), f"{env.startup_s:.2f} s (embedded KMS pair + 2 fakes)")
-        admin = VCenterClient("vc-a", env.service_instance("vc-a"), inv.timeouts, "fake")
+        admin = VCenterClient("vc-a", env.service_instance("vc-a"), inv.timeouts, "fake", gate=BENCH_GATE)
         place = find.placement(admin, entry.datacenter, entry.cluster)
         policy = policies.discover(env.pbm("vc-a")).encryption
         src = find.by_name(admin, vim.VirtualMachine, None)
 
         def new_client() -> VCenterClient:  # own session, own stub: round trips counted apart
-            return VCenterClient("vc-a", connect_fake(env.world, entry), inv.timeouts, "fake")
+            return VCenterClient("vc-a", connect_fake(env.world, entry), inv.timeouts, "fake", gate=BENCH_GATE)
 
         ctx = Context(place, src, policy, lambda: [keys.generate_key(admin), keys.generate_key(admin)], False)
         return measure("fake", new_client, connect_fake(env.world, entry), ctx, reps, report, profile)
@@ -380,7 +383,7 @@ def run_vcsim(reps: int, report: C.Report, profile: bool) -> tuple[dict, dict] |
     entry = inv.vcenters[0]
     with tempfile.TemporaryDirectory(prefix="vcrypt-bench-vcsim-") as tmp, \
             VcsimProcess(Path(tmp), binary=chosen.path, api_version="7.0.3.0", vms=2) as sim:
-        admin = VCenterClient("vc-a", connect_soap(entry, url=sim.url), inv.timeouts, "vcsim")
+        admin = VCenterClient("vc-a", connect_soap(entry, url=sim.url), inv.timeouts, "vcsim", gate=BENCH_GATE)
         place = find.placement(admin, entry.datacenter, entry.cluster)
         src = find.by_name(admin, vim.VirtualMachine, None)
         if chosen.models_crypto is False:
@@ -396,7 +399,7 @@ def run_vcsim(reps: int, report: C.Report, profile: bool) -> tuple[dict, dict] |
             ctx = Context(place, src, ENCRYPTION_POLICY, lambda: [keys.generate_key(admin, "vcrypt-bench-kms"),
                                                                   keys.generate_key(admin, "vcrypt-bench-kms")], False)
             report.note("vcsim: keys from GenerateKey of a registered provider; encrypt and shallow_rekey change keys")
-        return measure("vcsim", lambda: VCenterClient("vc-a", connect_soap(entry, url=sim.url), inv.timeouts, "vcsim"),
+        return measure("vcsim", lambda: VCenterClient("vc-a", connect_soap(entry, url=sim.url), inv.timeouts, "vcsim", gate=BENCH_GATE),
                        connect_soap(entry, url=sim.url), ctx, reps, report, profile)
 
 

@@ -24,7 +24,10 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # 
 from harness.environment import open_environment  # noqa: E402
 from harness.evidence.recorder import Recorder, use_recorder  # noqa: E402
 from harness.vsphere import crypto, find, keys, policies, vms  # noqa: E402
+from harness.safety import MutationGate  # noqa: E402
 from harness.vsphere.client import VCenterClient  # noqa: E402
+
+BENCH_GATE = MutationGate(allow_mutations=True)  # benches build and change their own throwaway fakes/vcsims
 
 MIB = 1024 * 1024
 
@@ -48,7 +51,7 @@ def main() -> None:
     with open_environment(C.fake_inventory()) as env:
         inv = env.inventory
         entry = inv.vcenter("vc-a")
-        client = VCenterClient("vc-a", env.service_instance("vc-a"), inv.timeouts, "fake")
+        client = VCenterClient("vc-a", env.service_instance("vc-a"), inv.timeouts, "fake", gate=BENCH_GATE)
         place = find.placement(client, entry.datacenter, entry.cluster)
         policy = policies.discover(env.pbm("vc-a")).encryption
         with C.Timer() as t:

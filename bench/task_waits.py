@@ -27,7 +27,10 @@ from pyVmomi import vim  # noqa: E402
 
 from harness.environment import open_environment  # noqa: E402
 from harness.vsphere import find  # noqa: E402
+from harness.safety import MutationGate  # noqa: E402
 from harness.vsphere.client import VCenterClient  # noqa: E402
+
+BENCH_GATE = MutationGate(allow_mutations=True)  # benches build and change their own throwaway fakes/vcsims
 from harness.vsphere.tasks import wait_for_task  # noqa: E402
 
 
@@ -46,7 +49,7 @@ def main() -> None:
         inv = env.inventory
         fake = env.fake_vcenter("vc-a")
         si = env.service_instance("vc-a")
-        client = VCenterClient("vc-a", si, inv.timeouts, "fake")
+        client = VCenterClient("vc-a", si, inv.timeouts, "fake", gate=BENCH_GATE)
         pc = si.RetrieveContent().propertyCollector
         vm = find.by_name(client, vim.VirtualMachine, None)
         counter = C.RoundTrips(si._stub)

@@ -250,6 +250,7 @@ def run_audit(env: Any, vcenter: str | None = None, reports: Path = Path("report
     from harness import __version__
     from harness.evidence.manifest import write_manifest
     from harness.evidence.recorder import Recorder, reset_recorder, use_recorder
+    from harness.safety import MutationGate
     from harness.vsphere.client import VCenterClient
     inventory = env.inventory
     entries = [inventory.vcenter(vcenter)] if vcenter else list(inventory.vcenters)
@@ -259,7 +260,8 @@ def run_audit(env: Any, vcenter: str | None = None, reports: Path = Path("report
     try:
         results = []
         for entry in entries:
-            client = VCenterClient(entry.name, env.service_instance(entry.name), inventory.timeouts, entry.target)
+            client = VCenterClient(entry.name, env.service_instance(entry.name), inventory.timeouts, entry.target,
+                                   gate=MutationGate.read_only("vcrypt audit only reads, whatever the inventory allows"))
             results.append(audit_vcenter(client, entry, list(inventory.audit.decrypt_allow_list)))
     finally:
         reset_recorder(token)

@@ -12,6 +12,7 @@ from pyVmomi import vmodl
 
 from harness.evidence.recorder import current_recorder
 from harness.vsphere.errors import EnvironmentFault, TaskFailed, UnknownFault, fault_class_name, fault_message
+from harness.vsphere.fault_kinds import TRANSPORT_ERRORS, environment_cause, not_by_product
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,18 @@ def refused(action: Callable[[], Any], what: str, expected: type | tuple[type, .
         fault = err.fault
     except vmodl.MethodFault as err:
         fault = err
+    except TRANSPORT_ERRORS as err:
+        raise not_by_product(what, err) from err
     else:
+        _record_refusal(what, expected, None)
         raise NotRefused(f"{what}: expected a refusal, but the operation succeeded")
     refusal = Refusal(fault, fault_class_name(fault), fault_message(fault))
+    _record_refusal(what, expected, refusal)
     current_recorder().note(f"refusal: {what}", {"class": refusal.fault_class, "message": refusal.message})
     if expected is not None and isinstance(fault, UnknownFault):
         raise UndecidableRefusal(f"{what}: refused with {refusal.fault_class}, a fault type pyVmomi does not know; "
                                  f"cannot tell whether it is the expected class")
+    reject_environment_fault(fault, what, expected)
     if expected is not None and not isinstance(fault, expected):
         names = ", ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
         raise AssertionError(f"{what}: refused with {refusal.fault_class} ({refusal.message}), expected {names}")
@@ -52,7 +58,133 @@ def refused(action: Callable[[], Any], what: str, expected: type | tuple[type, .
 
 def unchanged(before: Any, after: Any, what: str) -> None:
     """The state after a refusal equals the state before (keys, power, snapshots, location...)."""
+    _record_unchanged(before, after, what)
     if before != after:
         diffs = [f"{name}: {getattr(before, name)!r} -> {getattr(after, name)!r}"
                  for name in getattr(before, "__dataclass_fields__", {}) if getattr(before, name) != getattr(after, name)]
         raise AssertionError(f"{what}: state changed although the operation was refused: " + "; ".join(diffs or [f"{before!r} -> {after!r}"]))
+
+
+def reject_environment_fault(fault: Any, what: str, expected: type | tuple[type, ...] | None = None) -> None:
+    """A TLS, login, session, connection or (unexpected) permission fault is no refusal: raise an
+    EnvironmentFault so the plugin reports an error (harness/vsphere/fault_kinds.py)."""
+    wanted = () if expected is None else (expected if isinstance(expected, tuple) else (expected,))
+    cause = environment_cause(fault, wanted)
+    if cause is not None:
+        raise not_by_product(what, cause)
+
+
+class ControlFailed(EnvironmentFault):
+    """The positive control of a refusal test failed: the refusal cannot be put down to the forbidden change."""
+
+
+def positive_control(action: Callable[[], Any], what: str) -> Any:
+    """Run the same operation without the forbidden change (on a twin): it must succeed in this run,
+    or the refusal test next to it reports an error instead of a verdict."""
+    try:
+        result = action()
+    except (TaskFailed, vmodl.MethodFault, EnvironmentFault, *TRANSPORT_ERRORS) as err:
+        fault = getattr(err, "fault", err)
+        current_recorder().note(f"positive control failed: {what}", {"class": fault_class_name(fault),
+                                                                     "message": fault_message(fault)})
+        raise ControlFailed(f"positive control failed: {what} ({fault_class_name(fault)}: {fault_message(fault)}); "
+                            "the refusal next to it proves nothing about the product") from err
+    current_recorder().note(f"positive control succeeded: {what}", True)
+    return result
+
+
+# ---- recorded checks: each assertion as a sentence with expected and observed values ----------
+# The report shows these first in each test's section, so an auditor sees what was checked and
+# why it passed without reading raw API calls.
+
+def key_text(key: Any, names: dict[str, Any] | None = None) -> str:
+    """A KeyRef as its key id (`100128`), with its role when known (`100128 (new)`); None is "none"."""
+    if key is None:
+        return "none (not encrypted)"
+    text = f"{key[1]}" if isinstance(key, tuple) and len(key) == 2 else str(key)
+    roles = [role for role, k in (names or {}).items() if k == key]
+    return f"{text} ({', '.join(roles)})" if roles else text
+
+
+def _value_text(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+def check_that(what: str, passed: bool, expected: str, observed: str, detail: str = "") -> None:
+    """Record one check as a sentence and fail the test if it did not hold."""
+    current_recorder().check(what, expected, observed, passed, detail)
+    if not passed:
+        raise AssertionError(f"{what}: expected {expected}, observed {observed}" + (f" ({detail})" if detail else ""))
+
+
+def check_equal(what: str, expected: Any, observed: Any, detail: str = "") -> None:
+    """`what: expected X, observed Y`, passing when X == Y."""
+    check_that(what, expected == observed, _value_text(expected), _value_text(observed), detail)
+
+
+def check_each_equal(items: list[tuple[str, Any]], expected: Any) -> None:
+    """Record one equality check per item, then fail naming every item that differed."""
+    wrong = []
+    for what, observed in items:
+        try:
+            check_equal(what, expected, observed)
+        except AssertionError as err:
+            wrong.append(str(err))
+    if wrong:
+        raise AssertionError("; ".join(wrong))
+
+
+def check_on_key(what: str, expected: Any, observed: Any, names: dict[str, Any] | None = None) -> None:
+    """`snapshot s2 key: expected 100128 (new), observed 100128 (new)`; providers must match too."""
+    detail = "" if expected == observed or observed is None or expected is None or expected[0] == observed[0] \
+        else f"key provider {observed[0]}, expected {expected[0]}"
+    check_that(what, expected == observed, key_text(expected, names), key_text(observed, names), detail)
+
+
+def check_each_on_key(items: list[tuple[str, Any]], expected: Any, names: dict[str, Any] | None = None) -> None:
+    """Record one key check per item (snapshot, disk...), then fail listing every item off the key."""
+    wrong = []
+    for what, observed in items:
+        try:
+            check_on_key(what, expected, observed, names)
+        except AssertionError as err:
+            wrong.append(str(err))
+    if wrong:
+        raise AssertionError("; ".join(wrong))
+
+
+def check_hosts_hold_key(host_names: dict[str, str], caches: dict[str, set[Any]], key: Any,
+                         names: dict[str, Any] | None = None) -> None:
+    """Per host: its own key cache lists `key`; the host-by-key grid highlights that key."""
+    recorder = current_recorder()
+    if recorder.host_keys is not None:
+        recorder.host_keys["focus"] = sorted({*recorder.host_keys.get("focus", []), f"{key[0]}/{key[1]}"})
+    missing = []
+    for moid, held in caches.items():
+        host = host_names.get(moid, moid)
+        has = key in held
+        recorder.check(f"host {host} key cache holds {key_text(key, names)}", "held",
+                       f"held (cache lists {len(held)} keys)" if has else f"not held (cache lists {len(held)} keys)",
+                       has)
+        if not has:
+            missing.append(host)
+    if missing:
+        raise AssertionError(f"hosts without key {key_text(key, names)}: {', '.join(sorted(missing))}")
+
+
+def _record_refusal(what: str, expected: Any, refusal: Refusal | None) -> None:
+    wanted = "refused" + (" with " + ", ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+                          if expected is not None else " (fault class recorded, not asserted)")
+    if refusal is None:
+        current_recorder().check(f"{what}", wanted, "the operation succeeded", False)
+        return
+    ok = expected is None or isinstance(refusal.fault, expected)
+    current_recorder().check(f"{what}", wanted, f"refused with {refusal.fault_class}: {refusal.message}", ok)
+
+
+def _record_unchanged(before: Any, after: Any, what: str) -> None:
+    fields = getattr(before, "__dataclass_fields__", {})
+    changed = [name for name in fields if getattr(before, name) != getattr(after, name)]
+    observed = "unchanged" if before == after else "changed: " + ", ".join(changed or ["(whole state)"])
+    kept = ", ".join(fields) if fields else "state"
+    current_recorder().check(f"{what}: state after the refusal", f"unchanged ({kept})", observed, before == after)

@@ -14,19 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-MARKER = "vcrypt-harness"
-
-
-def annotation(run_id: str, test_id: str = "") -> str:
-    """The annotation every created VM carries; the sweeper only touches VMs that have it."""
-    return f"{MARKER} run={run_id}" + (f" test={test_id}" if test_id else "")
+from harness.markers import MARKER, annotation, parse_annotation  # noqa: F401 - re-exported
 
 
 def run_id_of(annotation_text: str | None) -> str | None:
-    """The run ID in a harness annotation, or None for objects the harness did not create."""
-    if not annotation_text or not annotation_text.startswith(f"{MARKER} run="):
-        return None
-    return annotation_text.split()[1].removeprefix("run=")
+    """The run ID of an annotation that is exactly a harness marker; None for anything else."""
+    mark = parse_annotation(annotation_text)
+    return mark.run_id if mark else None
 
 
 class Ledger:

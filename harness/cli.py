@@ -47,100 +47,142 @@ def main() -> None:
 
 
 # ---- run ---------------------------------------------------------------------------------------
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+              epilog=__import__("harness.launch", fromlist=["EXIT_HELP"]).EXIT_HELP)
 @click.option("--inventory", "-i", type=click.Path(), default=None, help="inventory YAML (default: the fake)")
 @click.option("-n", "workers", type=click.IntRange(0, 64), default=0, help="pytest-xdist workers (0: serial)")
 @click.option("--compliance", is_flag=True, help="fail if any rule was skipped or not run")
-@click.option("--reports", type=click.Path(file_okay=False), default="reports", help="folder for run folders")
-@click.option("--run-id", default=None, help="run ID (default: generated)")
+@click.option("--reports", type=click.Path(), default="reports", help="folder for run folders")
+@click.option("--run-id", default=None,
+              help="run ID: letters, digits, . _ -; at most 64; must be new (default: generated)")
 @click.option("--suites", "suites_path", type=click.Path(exists=True), default=None,
               help="suites to run (default: the harness's suites/)")
+@click.option("--rules", "rules_", multiple=True, metavar="IDS",
+              help="run only the tests of these rule ids (comma-separated, repeatable; see vcrypt rules)")
+@click.option("--test-id", "test_ids", multiple=True, metavar="ID",
+              help="run only the test with this permanent id (its test_id marker; repeatable)")
+@click.option("--last-failed", is_flag=True, help="rerun the tests that failed or errored in the newest run")
+@click.option("--rerun", type=click.Path(file_okay=False), default=None, metavar="RUN_DIR",
+              help="rerun the tests that failed or errored in this run folder (and its inventory by default)")
+@click.option("--junit", type=click.Path(dir_okay=False), default=None, metavar="PATH",
+              help="also copy the run's JUnit XML here (the run folder keeps its own)")
+@click.option("--signing-key", type=click.Path(dir_okay=False), default=None,
+              help="Ed25519 private key (PEM, `vcrypt keygen`) that signs the run's manifest")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 def run(inventory: str | None, workers: int, compliance: bool, reports: str, run_id: str | None,
-        suites_path: str | None, pytest_args: tuple[str, ...]) -> None:
-    """Run the suites against the inventory's target and write reports/<run-id>/."""
-    import pytest
+        suites_path: str | None, rules_: tuple[str, ...], test_ids: tuple[str, ...], last_failed: bool,
+        rerun: str | None, junit: str | None, signing_key: str | None, pytest_args: tuple[str, ...]) -> None:
+    """Run the suites against the inventory's target and write reports/<run-id>/.
 
-    from harness.plugin import new_run_id
-    inv = _load(inventory)
-    run_id = run_id or new_run_id()
-    run_dir = Path(reports) / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    args = [suites_path or str(suites_dir()), "--inventory", str(inv.path), "--run-dir", str(run_dir), "--run-id", run_id,
-            "--junitxml", str(run_dir / "junit.xml"), "-o", "junit_family=xunit1",
-            "--alluredir", str(run_dir / "allure-results"), "-p", "no:cacheprovider", "-q", "-rs"]
-    if workers:
-        args += ["-n", str(workers)]
-    if compliance:
-        args.append("--compliance")
-    args += list(pytest_args)
-    click.echo(f"vcrypt run {run_id}: target {inv.target} ({', '.join(v.name for v in inv.vcenters)}), "
-               f"inventory {inv.path}")
-    started = time.monotonic()
-    code = _run_pytest(pytest, args)
-    from harness.evidence.summary import print_run_summary
-    print_run_summary(run_dir, time.monotonic() - started)
-    if code == pytest.ExitCode.INTERRUPTED:
-        sys.exit(EXIT_INTERRUPTED)
-    sys.exit(int(code))
-
-
-def _run_pytest(pytest: Any, args: list[str]) -> int:
-    """pytest in-process; Ctrl-C lets fixtures clean up (KMS, vcsim, scratch objects) first."""
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    Before any test, a preflight checks the files and password sources the inventory names, that
+    each vCenter answers and accepts the login and each external KMS answers KMIP, and that the
+    reports folder is writable: one line per problem. Arguments after `--` go to pytest.
+    """
+    from harness.launch import Refused, RunRequest, execute
+    request = RunRequest(
+        inventory=inventory, reports=Path(reports), suites=Path(suites_path) if suites_path else suites_dir(),
+        workers=workers, compliance=compliance, run_id=run_id, rules=rules_, test_ids=test_ids,
+        rerun=Path(rerun) if rerun else None, last_failed=last_failed, junit=Path(junit) if junit else None,
+        signing_key=Path(signing_key).resolve() if signing_key else None,
+        pytest_args=pytest_args)
     try:
-        return pytest.main(args)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        code = execute(request, click.echo)
+    except Refused as err:
+        for line in err.lines:
+            click.echo(f"vcrypt: {line}", err=True)
+        sys.exit(err.code)
+    sys.exit(code)
+
+
+def _check_run_ids(run_ids: Any) -> None:
+    """Exit 2 on a run id that could not be marked or swept exactly (harness.markers)."""
+    from harness.markers import BadRunId, check_run_id
+    for run_id in run_ids:
+        try:
+            check_run_id(run_id)
+        except BadRunId as err:
+            _fail(str(err))
 
 
 # ---- rules -------------------------------------------------------------------------------------
 @main.command()
 @click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False), default=None,
-              help="a run folder whose verdicts to show (default: the latest under reports/)")
-def rules(run_dir: str | None) -> None:
+              help="a run folder whose verdicts to show (default: the newest run under --reports)")
+@click.option("--reports", type=click.Path(), default="reports", help="folder holding run folders")
+def rules(run_dir: str | None, reports: str) -> None:
     """List the rule catalogue with the tests covering each rule (and, after a run, their verdicts)."""
-    from harness.coverage import rule_coverage
-    from harness.rules import load_rules
-    coverage = rule_coverage(suites_dir())
-    verdicts = _latest_verdicts(Path(run_dir) if run_dir else None)
-    for rule in load_rules().values():
-        tests = coverage.get(rule.id, [])
-        verdict = verdicts.get(rule.id, "")
-        click.echo(f"{rule.id:26} {rule.since:8} {rule.kind:11} {verdict:9} {len(tests)} test(s)")
-        for test in tests:
-            click.echo(f"    {test}")
-
-
-def _latest_verdicts(run_dir: Path | None) -> dict[str, str]:
-    if run_dir is None:
-        runs = sorted(p for p in Path("reports").glob("*/results.json")) if Path("reports").is_dir() else []
-        if not runs:
-            return {}
-        run_dir = runs[-1].parent
-    from harness.evidence.verdicts import load_catalogue, load_results, rule_verdicts
+    from harness.rules_table import rules_table
     try:
-        results = load_results(run_dir)
+        lines = rules_table(suites_dir(), Path(reports), Path(run_dir) if run_dir else None)
     except (OSError, ValueError) as err:  # no or unreadable results.json: not a run folder
         _fail(f"{run_dir}: not a run folder (results.json: {getattr(err, 'strerror', None) or err})")
-    return {rid: v.verdict for rid, v in rule_verdicts(load_catalogue(), results).items()}
+    for line in lines:
+        click.echo(line)
+
+
+# ---- diff --------------------------------------------------------------------------------------
+@main.command()
+@click.argument("run_a", type=click.Path())
+@click.argument("run_b", type=click.Path())
+def diff(run_a: str, run_b: str) -> None:
+    """Rules and tests whose verdict changed from RUN_A to RUN_B, new failures first.
+
+    Exit status: 0 nothing regressed; 1 a rule or test got worse (a new failure, error or
+    deviation); 2 a folder is not a run folder.
+    """
+    from harness.diff import diff_runs
+    for folder in (run_a, run_b):
+        if not (Path(folder) / "results.json").is_file():
+            _fail(f"{folder}: not a run folder (no results.json)")
+    try:
+        result = diff_runs(Path(run_a), Path(run_b))
+    except (OSError, ValueError) as err:
+        _fail(f"cannot compare {run_a} and {run_b}: {err}")
+    for line in result.lines(Path(run_a), Path(run_b)):
+        click.echo(line)
+    sys.exit(result.exit_code)
 
 
 # ---- evidence ----------------------------------------------------------------------------------
 @main.command("verify-evidence")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-def verify_evidence(run_dir: str) -> None:
-    """Check a run folder against its manifest.sha256: report changed, missing or added files."""
-    from harness.evidence.manifest import verify_manifest
+@click.option("--public-key", type=click.Path(dir_okay=False), default=None,
+              help="Ed25519 public key (PEM) whose signature manifest.sha256 must carry")
+def verify_evidence(run_dir: str, public_key: str | None) -> None:
+    """Check a run folder against its manifest.sha256 (changed, missing, added files, symlinks) and,
+    with --public-key, the manifest's signature. Exit 0 intact, 1 not intact, 2 bad arguments."""
+    from harness.evidence.signing import SigningKeyError
+    from harness.evidence.verify import verify_run_folder
     if not Path(run_dir).is_dir():
         _fail(f"{run_dir}: no such run folder")
-    problems = verify_manifest(Path(run_dir))
-    if problems:
-        for problem in problems:
+    try:
+        result = verify_run_folder(Path(run_dir), Path(public_key) if public_key else None)
+    except SigningKeyError as err:
+        _fail(str(err))
+    if not result.ok:
+        for problem in result.problems:
             click.echo(problem)
-        _fail(f"{run_dir}: evidence does not match its manifest ({len(problems)} problem(s))", 1)
-    click.echo(f"{run_dir}: intact (every file matches manifest.sha256)")
+        _fail(f"{run_dir}: evidence does not match its manifest or signature ({len(result.problems)} problem(s))", 1)
+    click.echo(f"{run_dir}: intact (every file matches manifest.sha256); {result.status}")
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", help="folder for the key pair")
+@click.option("--name", default="vcrypt-signing", help="file name stem: <name>.key and <name>.pub")
+def keygen(out_dir: str, name: str) -> None:
+    """Write an Ed25519 key pair for signing run folders: <name>.key (private, mode 0600) and <name>.pub."""
+    from harness.evidence.signing import SigningKeyError, generate_keypair
+    folder = Path(out_dir)
+    if not folder.is_dir():
+        _fail(f"{out_dir}: no such folder")
+    private, public = folder / f"{name}.key", folder / f"{name}.pub"
+    try:
+        fp = generate_keypair(private, public)
+    except SigningKeyError as err:
+        _fail(str(err))
+    click.echo(f"private key: {private} (mode 0600; keep it out of the run folders and version control)")
+    click.echo(f"public key:  {public} (give this to auditors: vcrypt verify-evidence RUN --public-key {public})")
+    click.echo(f"fingerprint: SHA-256 {fp}")
 
 
 # ---- kms -------------------------------------------------------------------------------------
@@ -152,16 +194,25 @@ def kms() -> None:
 @kms.command("serve")
 @click.option("--workdir", type=click.Path(file_okay=False), default=None, help="folder for certs, db, logs")
 def kms_serve(workdir: str | None) -> None:
-    """Run the embedded KMS pair in the foreground until Ctrl-C."""
-    import tempfile
+    """Run the embedded KMS pair in the foreground until Ctrl-C.
+
+    Key material stays private: folders 0700, keys and the key database 0600. Without --workdir
+    the temporary folder is removed on exit (after a SIGKILL, by `vcrypt sweep`).
+    """
+    import shutil
 
     from harness.kms.server import EmbeddedKms
-    folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="vcrypt-kms-"))
-    with EmbeddedKms(folder) as embedded:
-        info = embedded.describe()
-        click.echo(json.dumps(info, indent=2, default=str))
-        click.echo("KMS running; Ctrl-C stops it.")
-        _wait_for_interrupt()
+    from harness.workdirs import make_workdir
+    folder = Path(workdir) if workdir else make_workdir("vcrypt-kms-")
+    try:
+        with EmbeddedKms(folder) as embedded:
+            info = embedded.describe()
+            click.echo(json.dumps(info, indent=2, default=str))
+            click.echo("KMS running; Ctrl-C stops it.")
+            _wait_for_interrupt()
+    finally:
+        if not workdir:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _wait_for_interrupt() -> None:
@@ -181,6 +232,7 @@ def kms_register(inventory: str, vcenter: str, role: str) -> None:
     """Register the inventory's KMS with a vCenter through the full trust flow (idempotent)."""
     from harness.environment import open_environment
     from harness.vsphere import keys
+    from harness.safety import MutationGate, MutationRefused
     from harness.vsphere.client import VCenterClient
     inv = _load(inventory)
     try:
@@ -191,8 +243,12 @@ def kms_register(inventory: str, vcenter: str, role: str) -> None:
         _fail("an embedded KMS lives only as long as this command; configure kms.shared for a real vCenter")
     with open_environment(inv) as env:
         endpoint = env.kms_endpoints.get(role) or _fail(f"inventory has no {role} KMS")
-        client = VCenterClient(entry.name, env.service_instance(entry.name), inv.timeouts, entry.target)
-        added = keys.register_provider(client, endpoint)
+        client = VCenterClient(entry.name, env.service_instance(entry.name), inv.timeouts, entry.target,
+                               gate=MutationGate.for_inventory(inv))
+        try:
+            added = keys.register_provider(client, endpoint)
+        except MutationRefused as err:
+            _fail(str(err))
         state = keys.status(client, endpoint.provider_id)
         click.echo(f"{'registered' if added else 'already registered'}: provider {endpoint.provider_id} on "
                    f"{entry.name}; status {state.overall}")
@@ -311,6 +367,7 @@ def audit(inventory: str | None, vcenter: str | None, reports: str) -> None:
     from harness.environment import open_environment
     inv = _load(inventory)
     name = _vcenter_name(inv, vcenter)
+    _preflight_files(inv)
     try:
         with open_environment(inv) as env:
             outcome = run_audit(env, name, Path(reports))
@@ -343,9 +400,13 @@ def sweep(inventory: str | None, run_ids: tuple[str, ...], all_runs: bool, dry_r
     from harness.sweep import sweep as run_sweep
     if bool(run_ids) == all_runs:
         _fail("give --run-id ID (repeatable) or --all-runs, exactly one of them")
+    _check_run_ids(run_ids)
     inv = _load(inventory)
     selection = Selection(None if all_runs else frozenset(run_ids))
     click.echo(f"vcrypt sweep: {selection.describe()}{' (dry run)' if dry_run else ''}, ledgers under {reports}")
+    from harness.workdirs import sweep_workdirs
+    for line in sweep_workdirs(selection.run_ids, dry_run):  # KMS keys and databases of killed runs
+        click.echo(line)
     try:
         with open_environment(inv) as env:
             report = run_sweep(env, selection, Path(reports), dry_run=dry_run, echo=click.echo)
@@ -362,6 +423,16 @@ def sweep(inventory: str | None, run_ids: tuple[str, ...], all_runs: bool, dry_r
     for line in report.remaining:
         click.echo(f"remains: {line}")
     sys.exit(report.exit_code)
+
+
+def _preflight_files(inv: Any) -> None:
+    """Exit 2 with one line per missing or unreadable file or unset password source the inventory names."""
+    from harness.preflight import config_problems
+    problems = config_problems(inv)
+    for problem in problems:
+        click.echo(f"vcrypt: {problem.line(inv)}", err=True)
+    if problems:
+        sys.exit(EXIT_USAGE)
 
 
 @main.command("verify-config")
@@ -381,6 +452,7 @@ def verify_config(inventory: str | None, vcenter: str | None) -> None:
     from harness.verify_config import table, verify, version_lines
     inv = _load(inventory)
     name = _vcenter_name(inv, vcenter)
+    _preflight_files(inv)
     try:
         with open_environment(inv) as env:
             rows = verify(env, name)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ class KmsEndpoint:
     ca_path: Path
     client_cert_path: Path
     client_key_path: Path
+    lab_owned: bool = False   # the lab's vCenters already have this provider: used for keys, never changed
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.server_name, "role": self.role, "address": f"{self.address}:{self.port}",
@@ -61,6 +61,7 @@ class Environment:
         self.vcsims: dict[str, Any] = {}
         self.vcsim_choices: dict[str, Any] = {}   # name -> harness.vcsim.choice.VcsimChoice
         self._sis: dict[str, Any] = {}
+        self._thumbprints: dict[str, tuple[str, str]] = {}
         self.startup_s = 0.0
 
     # ---- start and stop ---------------------------------------------------------------------
@@ -90,23 +91,35 @@ class Environment:
             from harness.kms.server import EmbeddedKms
             self.kms = EmbeddedKms(self.workdir / "kms").start()
             client = self.kms.client_cert
+            # On fakes the embedded KMS is pre-registered (as a lab's admin would have done): lab-owned.
+            fakes_only = all(vc.target == "fake" for vc in self.inventory.vcenters)
+            lab = self._fake_lab_provider()
             for role, provider in (("shared", SHARED_PROVIDER), ("dedicated", DEDICATED_PROVIDER)):
                 server = self.kms.servers[role]
+                provider_id, server_name = (lab.id, lab.server_name) if lab and role == "shared" else (provider, f"{role}-kms")
                 self.kms_endpoints[role] = KmsEndpoint(
-                    role=role, provider_id=provider, server_name=f"{role}-kms", address=server.host,
+                    role=role, provider_id=provider_id, server_name=server_name, address=server.host,
                     port=server.port, ca_pem=self.kms.ca.ca_pem(), client_cert_pem=client.cert_pem(),
                     client_key_pem=client.key_pem(), ca_path=self.kms.ca.ca_path,
-                    client_cert_path=client.cert_path, client_key_path=client.key_path)
+                    client_cert_path=client.cert_path, client_key_path=client.key_path, lab_owned=fakes_only)
             return
         for role in ("shared", "dedicated"):
             ext = getattr(cfg, role)
             if ext is None:
                 continue
             self.kms_endpoints[role] = KmsEndpoint(
-                role=role, provider_id=ext.provider_id, server_name=f"{role}-kms", address=ext.address,
-                port=ext.port, ca_pem=ext.ca.read_text(), client_cert_pem=ext.client_cert.read_text(),
-                client_key_pem=ext.client_key.read_text(), ca_path=ext.ca, client_cert_path=ext.client_cert,
-                client_key_path=ext.client_key)
+                role=role, provider_id=ext.provider_id, server_name=ext.server_name or f"{role}-kms",
+                address=ext.address, port=ext.port, ca_pem=ext.ca.read_text(),
+                client_cert_pem=ext.client_cert.read_text(), client_key_pem=ext.client_key.read_text(),
+                ca_path=ext.ca, client_cert_path=ext.client_cert, client_key_path=ext.client_key,
+                lab_owned=ext.registered)
+
+    def _fake_lab_provider(self) -> Any:
+        """The lab-owned provider the fake vCenters start with (`fake.lab_provider`), if any."""
+        for vc in self.inventory.vcenters:
+            if vc.target == "fake" and vc.fake and vc.fake.lab_provider:
+                return vc.fake.lab_provider
+        return None
 
     def _start_fakes(self) -> None:
         fakes = [vc for vc in self.inventory.vcenters if vc.target == "fake"]
@@ -114,7 +127,10 @@ class Environment:
             return
         from harness.fakevc.world import FakeWorld, ProviderSeed, VCenterSeed
         defects = self.defects if self.defects is not None else sorted({d for vc in fakes for d in (vc.fake.defects if vc.fake else [])})
-        self.world = FakeWorld(defects=defects)
+        logged = [vc.fake for vc in fakes if vc.fake and vc.fake.request_log]
+        from harness.fakevc.request_log import RequestLog
+        log = RequestLog(logged[0].request_log, logged[0].request_log_per_call) if logged else None
+        self.world = FakeWorld(defects=defects, request_log=log)
         seeds = []
         for role, endpoint in self.kms_endpoints.items():
             members = tuple(vc.name for vc in fakes) if role == "shared" else (fakes[0].name,)
@@ -124,12 +140,16 @@ class Environment:
                 client_key_pem=endpoint.client_key_pem, vcenters=members, default=(role == "shared")))
         for entry in fakes:
             opts = entry.fake
-            self.world.add_vcenter(VCenterSeed(
+            fake = self.world.add_vcenter(VCenterSeed(
                 name=entry.name, url=entry.service_url, user=entry.user, password=entry.password(),
                 version=entry.version or "7.0.3", datacenter=entry.datacenter or "DC0",
                 cluster=entry.cluster or "DC0_C0", hosts=opts.hosts if opts else 3, vms=opts.vms if opts else 4,
                 host_versions=list(opts.host_versions) if opts else [],
-                datastore_capacity_mib=opts.datastore_capacity_mib if opts else 4096), seeds)
+                datastore_capacity_mib=opts.datastore_capacity_mib if opts else 4096,
+                trust_peers=opts.trust_peers if opts else True, strict_policies=opts.strict_policies if opts else False,
+                maintenance_hosts=opts.maintenance_hosts if opts else 0), seeds)
+            if entry.test_user:   # the fake plays the lab's SSO, which has this second user
+                fake.add_user(entry.test_user.user, entry.test_user.password())
 
     def _start_vcsims(self) -> None:
         for entry in self.inventory.vcenters:
@@ -164,6 +184,17 @@ class Environment:
                                                      timeout=self.inventory.timeouts.connect)
         return self._sis[entry.name]
 
+    def locator_thumbprint(self, name: str) -> tuple[str, str]:
+        """(SHA-1 thumbprint, source) of a vCenter for ServiceLocators: the inventory pin, else the
+        certificate it presents now (harness/vsphere/thumbprints.py); cached per vCenter."""
+        from harness.vsphere.thumbprints import locator_thumbprint
+        cache = self._thumbprints
+        entry = self.inventory.vcenter(name)
+        if entry.name not in cache:
+            cache[entry.name] = locator_thumbprint(entry, self.service_instance(entry.name), self.url_of(entry),
+                                                   self.inventory.timeouts.connect)
+        return cache[entry.name]
+
     def pbm(self, name: str | None = None) -> Any:
         return pbm_service(self.service_instance(name))
 
@@ -196,7 +227,8 @@ def open_environment(inventory: str | Path | Inventory | None = None, workdir: s
     """Start an inventory's environment; stop everything on exit (a temp workdir is removed)."""
     inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
     owned = workdir is None
-    path = Path(tempfile.mkdtemp(prefix="vcrypt-env-")) if owned else Path(workdir)
+    from harness.workdirs import make_workdir
+    path = make_workdir("vcrypt-env-") if owned else Path(workdir)
     path.mkdir(parents=True, exist_ok=True)
     env = Environment(inv, path, defects)
     try:

@@ -18,6 +18,7 @@ from harness.cleanup import Cleanup, Ledger, annotation
 from harness.environment import Environment, KmsEndpoint, open_environment
 from harness.evidence.recorder import current_recorder, register_secret
 from harness.inventory import Inventory
+from harness.safety import MutationGate
 from harness.vsphere import find, keys, policies, vms
 from harness.vsphere.client import VCenterClient
 
@@ -58,7 +59,8 @@ def environment(pytestconfig: pytest.Config, inventory: Inventory) -> Iterator[E
 def _client(env: Environment, inventory: Inventory, name: str) -> VCenterClient:
     entry = inventory.vcenter(name)
     return VCenterClient(name=entry.name, si=env.service_instance(entry.name), timeouts=inventory.timeouts,
-                         target=entry.target, relogin=lambda: _relogin(env, entry.name))
+                         target=entry.target, relogin=lambda: _relogin(env, entry.name),
+                         gate=MutationGate.for_inventory(inventory))
 
 
 def _relogin(env: Environment, name: str) -> Any:
@@ -83,31 +85,32 @@ def vc_b(environment: Environment, inventory: Inventory) -> VCenterClient:
 @pytest.fixture(scope="session")
 def place(vc: VCenterClient, inventory: Inventory) -> find.Placement:
     entry = inventory.vcenter(vc.name)
-    return find.placement(vc, entry.datacenter, entry.cluster)
+    return find.placement_for(vc, entry)
 
 
 @pytest.fixture(scope="session")
 def place_b(vc_b: VCenterClient, inventory: Inventory) -> find.Placement:
     entry = inventory.vcenter(vc_b.name)
-    return find.placement(vc_b, entry.datacenter, entry.cluster)
+    return find.placement_for(vc_b, entry)
 
 
 @pytest.fixture(scope="session")
 def policies_a(environment: Environment, vc: VCenterClient) -> policies.Policies:
     """The encryption and plain storage policies of the primary vCenter (PBM)."""
-    return policies.discover(environment.pbm(vc.name))
+    return policies.discover(environment.pbm(vc.name), environment.inventory.vcenter(vc.name).plain_policy)
 
 
 @pytest.fixture(scope="session")
 def policies_b(environment: Environment, vc_b: VCenterClient) -> policies.Policies:
-    return policies.discover(environment.pbm(vc_b.name))
+    return policies.discover(environment.pbm(vc_b.name), environment.inventory.vcenter(vc_b.name).plain_policy)
 
 
 class KmsEvidence:
     """KMIP reads the harness makes for its own evidence: does a key exist on the KMS, its state."""
 
-    def __init__(self, endpoints: dict[str, KmsEndpoint]) -> None:
+    def __init__(self, endpoints: dict[str, KmsEndpoint], gate: MutationGate | None = None) -> None:
         self.endpoints = endpoints
+        self.gate = gate or MutationGate()
         self._clients: dict[str, Any] = {}
 
     def endpoint(self, role: str = "shared") -> KmsEndpoint:
@@ -125,7 +128,8 @@ class KmsEvidence:
         from harness.kms.client import KmipClient
         if endpoint.role not in self._clients:
             self._clients[endpoint.role] = KmipClient.from_paths(endpoint.address, endpoint.port, endpoint.ca_path,
-                                                                 endpoint.client_cert_path, endpoint.client_key_path)
+                                                                 endpoint.client_cert_path, endpoint.client_key_path,
+                                                                 gate=self.gate)
         return self._clients[endpoint.role]
 
     def key_exists(self, key: tuple[str, str]) -> bool:
@@ -147,8 +151,8 @@ class KmsEvidence:
 
 
 @pytest.fixture(scope="session")
-def kms(environment: Environment) -> Iterator[KmsEvidence]:
-    evidence = KmsEvidence(environment.kms_endpoints)
+def kms(environment: Environment, inventory: Inventory) -> Iterator[KmsEvidence]:
+    evidence = KmsEvidence(environment.kms_endpoints, MutationGate.for_inventory(inventory))
     yield evidence
     evidence.close()
 
@@ -212,11 +216,14 @@ class Scratch:
         """Register a key provider through the trust flow; removed at teardown if this added it."""
         return self.custom_provider(client, provider_id,
                                     lambda: keys.register_provider(client, endpoint, provider_id, make_default=make_default,
-                                                                   with_trust=self.state.inventory.features.get("kms_trust", False)))
+                                                                   with_trust=self.state.inventory.features.get("kms_trust", False)),
+                                    servers=[endpoint.server_name])
 
-    def custom_provider(self, client: VCenterClient, provider_id: str, register: Any) -> str:
+    def custom_provider(self, client: VCenterClient, provider_id: str, register: Any,
+                        servers: list[str] | None = None) -> str:
         """Register a provider with `register()` (True/None: it added one); ledgered so `vcrypt sweep`
-        removes it after a killed run, and removed at teardown."""
+        removes it after a killed run (only if its id carries this run's mark, harness.markers), and
+        removed at teardown: only the `servers` it added (all of them when None)."""
         entry = {"kind": "key_provider", "vcenter": client.name, "provider_id": provider_id,
                  "run_id": self.state.run_id, "test_id": self.test_id}
         self.ledger.append(**entry, phase="creating")
@@ -225,7 +232,7 @@ class Scratch:
         self.ledger.append(**entry, phase="created")  # vcrypt sweep removes only what a run added
 
         def remove() -> None:
-            keys.remove_provider(client, provider_id)
+            keys.remove_provider(client, provider_id, only_servers=servers)
             self.ledger.append(**entry, phase="removed")
         self.cleanup.push(f"remove key provider {provider_id}", remove)
         return provider_id
@@ -272,34 +279,41 @@ def serial(pytestconfig: pytest.Config) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _provider(client: VCenterClient, environment: Environment, role: str) -> Iterator[str]:
-    """Register a KMS as a key provider through the trust flow; remove it at the end if added here."""
-    endpoint = environment.kms_endpoints.get(role)
-    if endpoint is None:
-        pytest.skip(f"capability: inventory has no {role} KMS")
-    added = keys.register_provider(client, endpoint, make_default=(role == "shared"),
-                                   with_trust=environment.inventory.features.get("kms_trust", False))
-    yield endpoint.provider_id
-    if added:
-        keys.remove_provider(client, endpoint.provider_id)
+def _provider(config: pytest.Config, client: VCenterClient, environment: Environment, role: str) -> Iterator[str]:
+    """The KMS of `role` as a key provider of `client` (harness/session_providers.py: the lab's is used,
+    never changed; otherwise registered under this run's mark, ledgered, and removed at the end)."""
+    from harness.session_providers import session_provider
+    yield from session_provider(_state(config), worker_id(config), client, environment, role)
 
 
 @pytest.fixture(scope="session")
-def provider(vc: VCenterClient, environment: Environment) -> Iterator[str]:
+def provider(pytestconfig: pytest.Config, vc: VCenterClient, environment: Environment) -> Iterator[str]:
     """The shared KMS as a key provider of the primary vCenter (made default only if none was)."""
-    yield from _provider(vc, environment, "shared")
+    yield from _provider(pytestconfig, vc, environment, "shared")
 
 
 @pytest.fixture(scope="session")
-def provider_b(vc_b: VCenterClient, environment: Environment) -> Iterator[str]:
+def provider_b(pytestconfig: pytest.Config, vc_b: VCenterClient, environment: Environment) -> Iterator[str]:
     """The same shared KMS cluster registered on the second vCenter (cross-vCenter rules)."""
-    yield from _provider(vc_b, environment, "shared")
+    yield from _provider(pytestconfig, vc_b, environment, "shared")
 
 
 @pytest.fixture(scope="session")
-def dedicated_provider(vc: VCenterClient, environment: Environment) -> Iterator[str]:
+def dedicated_provider(pytestconfig: pytest.Config, vc: VCenterClient, environment: Environment) -> Iterator[str]:
     """A KMS cluster only the primary vCenter has (KMS-DEDICATED)."""
-    yield from _provider(vc, environment, "dedicated")
+    yield from _provider(pytestconfig, vc, environment, "dedicated")
+
+
+@pytest.fixture(scope="session")
+def unreachable_kms(inventory: Inventory) -> tuple[str, int]:
+    """(address, port) where no KMS answers: the inventory's `kms.unreachable`, or on a fake or vcsim a
+    closed loopback port (on a real target loopback is the vCenter appliance itself: never used)."""
+    if inventory.kms.unreachable is not None:
+        return inventory.kms.unreachable.address, inventory.kms.unreachable.port
+    if any(vc.target == "real" for vc in inventory.vcenters):
+        pytest.skip("capability: inventory names no address without a KMS (kms.unreachable.address)")
+    from harness.kms.server import free_port
+    return "127.0.0.1", free_port("127.0.0.1")
 
 
 @pytest.fixture
@@ -323,4 +337,5 @@ def fake_control(environment: Environment, vc: VCenterClient) -> Any:
 
 __all__ = ["inventory", "environment", "vc", "vc_b", "place", "place_b", "policies_a", "policies_b", "kms",
            "scratch", "serial", "fake_control", "provider", "provider_b", "dedicated_provider", "encrypted_vm",
+           "unreachable_kms",
            "Scratch", "KmsEvidence", "STATE_KEY", "worker_id"]

@@ -1,30 +1,49 @@
-"""Is the lab still there? Checked after a test fails, so an outage is reported as an environment
-error naming its cause ("KMS 127.0.0.1:5696 unreachable") instead of a wrong product verdict."""
+"""Is the lab still there? A KMS answers a KMIP round trip within a deadline; a vCenter answers CurrentTime.
+
+A TCP connect is not enough: a stopped (SIGSTOP) or wedged KMS still accepts connections in the
+kernel's backlog and then never answers. So the KMS probe is a KMIP DiscoverVersions over mutual
+TLS with a deadline (`harness.kms.client.KmipClient.check`), and an outage is reported as an
+environment error naming its cause ("KMS 127.0.0.1:5696 unreachable (no answer within 2 s)")
+instead of a wrong product verdict.
+"""
 from __future__ import annotations
 
-import socket
 from typing import Any
 
+PROBE_DEADLINE_S = 2.0  # a healthy KMS answers DiscoverVersions in milliseconds
 
-def kms_problems(endpoints: dict[str, Any], timeout: float = 1.0) -> list[str]:
-    problems = []
-    for endpoint in endpoints.values():
-        try:
-            with socket.create_connection((endpoint.address, endpoint.port), timeout=timeout):
-                pass
-        except OSError as err:
-            problems.append(f"KMS {endpoint.address}:{endpoint.port} unreachable ({err.strerror or err})")
-    return problems
+
+def kms_problem(endpoint: Any, timeout: float = PROBE_DEADLINE_S) -> str | None:
+    """None when the KMS answers a KMIP round trip within `timeout`; else what is wrong with it."""
+    from harness.kms.client import KmipClient, KmsOperationFailed, KmsUnreachable
+    where = f"KMS {endpoint.address}:{endpoint.port}"
+    try:
+        with KmipClient.from_paths(endpoint.address, endpoint.port, endpoint.ca_path, endpoint.client_cert_path,
+                                   endpoint.client_key_path, timeout=timeout) as client:
+            client.check()
+    except KmsOperationFailed:
+        return None  # it answered (with a KMIP failure): it is there
+    except KmsUnreachable as err:
+        return f"{where} unreachable ({err.cause or err})"
+    except Exception as err:  # noqa: BLE001 - any other failure to answer is the finding
+        return f"{where} unreachable ({type(err).__name__}: {err})"
+    return None
+
+
+def kms_problems(endpoints: dict[str, Any], timeout: float = PROBE_DEADLINE_S) -> list[str]:
+    return [p for p in (kms_problem(e, timeout) for e in endpoints.values()) if p]
+
+
+def vcenter_problem(environment: Any, name: str) -> str | None:
+    try:
+        environment.service_instance(name).CurrentTime()
+    except Exception as err:  # noqa: BLE001 - any failure to answer is the finding
+        return f"vCenter {name} unreachable ({type(err).__name__}: {err})"
+    return None
 
 
 def vcenter_problems(environment: Any) -> list[str]:
-    problems = []
-    for entry in environment.inventory.vcenters:
-        try:
-            environment.service_instance(entry.name).CurrentTime()
-        except Exception as err:  # noqa: BLE001 - any failure to answer is the finding
-            problems.append(f"vCenter {entry.name} unreachable ({type(err).__name__}: {err})")
-    return problems
+    return [p for p in (vcenter_problem(environment, e.name) for e in environment.inventory.vcenters) if p]
 
 
 def environment_problems(environment: Any) -> list[str]:
@@ -32,3 +51,19 @@ def environment_problems(environment: Any) -> list[str]:
     if environment is None:
         return []
     return kms_problems(environment.kms_endpoints) + vcenter_problems(environment)
+
+
+def require_kmip_refusal(endpoint: Any, reason: str | None) -> None:
+    """For tests whose verdict rests on a KMS *refusing*: an outage is not a refusal.
+
+    Raises KmsUnreachable (an environment error) when the reason names an outage rather than a
+    KMIP answer, or when the KMS does not answer a KMIP round trip now.
+    """
+    from harness.kms.client import KmsUnreachable
+    from harness.outage import names_an_outage
+    address = f"{endpoint.address}:{endpoint.port}"
+    if reason and names_an_outage(reason):
+        raise KmsUnreachable.at(address, f"the failure's reason is an outage, not a KMIP refusal: {reason}")
+    problem = kms_problem(endpoint)
+    if problem:
+        raise KmsUnreachable.at(address, f"the KMS does not answer, so the failure is not its refusal ({problem})")

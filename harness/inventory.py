@@ -13,16 +13,32 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
+
+from harness.secret import Secret
 
 DEFAULT_INVENTORY = Path(__file__).resolve().parent.parent / "inventories" / "fake.yaml"
 
 Seconds = Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 _SHA256_PIN = re.compile(r"^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$")
+_SHA1_PIN = re.compile(r"^([0-9A-Fa-f]{2}:){19}[0-9A-Fa-f]{2}$")
 _VERSION = re.compile(r"^\d+\.\d+(\.\d+){0,2}$")
 _LOOPBACK = re.compile(r"^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|::1)$")
+
+
+def _is_local(address: str) -> bool:
+    """Loopback or unspecified: on a real target that is the vCenter appliance itself."""
+    import ipaddress
+    text = address.strip().strip("[]").rstrip(".").lower()
+    if text == "localhost" or text.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified
 
 
 class InventoryError(ValueError):
@@ -104,14 +120,70 @@ class VcsimOptions(_Strict):
     vms: int = Field(2, ge=0, le=10000)
     extra_args: list[str] = []
 
+    @field_validator("extra_args")
+    @classmethod
+    def _no_rebind(cls, value: list[str]) -> list[str]:
+        from harness.inventory_checks import refuse_bind_flags
+        return refuse_bind_flags(value)
+
+
+ObjectName = Annotated[str, Field(min_length=1, max_length=200)]
+ProviderIdText = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+class LabProvider(_Strict):
+    """A key provider the lab already has: the harness uses it for keys and never changes it."""
+    id: ProviderIdText
+    server_name: ObjectName
+
+
+class TestUser(_Strict):
+    """A second SSO user (no Cryptographer.* privileges needed) for PRIV-DECRYPT and PRIV-AUDIT."""
+    __test__ = False  # not a pytest test class
+    user: ObjectName
+    password_env: EnvName | None = None
+    password_file: FilePath | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secret(cls, data: object) -> object:
+        if isinstance(data, dict) and "password" in data:
+            raise ValueError("an inline password is not allowed; use password_env or password_file")
+        return data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "TestUser":
+        if bool(self.password_env) == bool(self.password_file):
+            raise ValueError("give exactly one of password_env or password_file")
+        return self
+
+    def password(self) -> Secret:
+        found = read_password(self.password_env, self.password_file, f"test_user {self.user}")
+        assert found is not None  # _one_source guarantees a source
+        return found
+
 
 class FakeOptions(_Strict):
     """Options only a fake vCenter understands (seeded defects are refused anywhere else)."""
+    lab_provider: LabProvider | None = None   # start with the shared KMS registered as this lab-owned provider
+    request_log: FilePath | None = None       # the fake logs every call it serves here (harness/fakevc/request_log.py)
+    request_log_per_call: bool = True         # false: no world snapshot around each call (open/close only)
     vms: int = Field(4, ge=0, le=100000)
     hosts: int = Field(3, ge=1, le=64)
     host_versions: list[VersionText] = []
     datastore_capacity_mib: int = Field(4096, ge=16)
     defects: list[str] = []
+    # A demanding lab (issue 12, inventories/fake-lab.yaml): knobs that make the fake behave like a strict real pair.
+    trust_peers: bool = True          # False: cross-vCenter calls from here need the destination's sslThumbprint
+    strict_policies: bool = False     # True: vSAN/VVol/PMem requirement policies do not fit the VMFS datastore
+    maintenance_hosts: int = Field(0, ge=0, le=63)   # the last N hosts of the cluster are in maintenance mode
+    models_unconfirmed: bool = True   # False: behaviours vSphere leaves UNCONFIRMED count as unconfirmed here too
+
+    @field_validator("defects")
+    @classmethod
+    def _known_defects(cls, value: list[str]) -> list[str]:
+        from harness.inventory_checks import refuse_unknown_defects
+        return refuse_unknown_defects(value)
 
 
 class VCenter(_Strict):
@@ -126,9 +198,34 @@ class VCenter(_Strict):
     tls: Tls = Tls()
     datacenter: str | None = None
     cluster: str | None = None
+    resource_pool: ObjectName | None = None  # default: the cluster's root pool
+    vm_folder: ObjectName | None = None      # default: the datacenter's VM folder
+    datastore: ObjectName | None = None      # default: the cluster's datastore with most free space
+    hosts: list[ObjectName] = []             # the hosts to use (default: all of the cluster's); maintenance mode skipped
+    test_user: TestUser | None = None        # a second SSO user (PRIV-DECRYPT, PRIV-AUDIT)
     version: VersionText | None = None
     vcsim: VcsimOptions | None = None
     fake: FakeOptions | None = None
+    # Fidelity (issue 12): what the harness may assert here, and what it sends to this vCenter.
+    confirmed: list[str] = []                 # UNCONFIRMED behaviour ids seen on this target (harness/unconfirmed.py)
+    locator_thumbprint: str | None = None     # SHA-1 pin for ServiceLocator.sslThumbprint (else read at connect time)
+    plain_policy: str | None = None           # a storage policy name for decrypts (else the empty profile)
+
+    @field_validator("confirmed")
+    @classmethod
+    def _known_behaviours(cls, value: list[str]) -> list[str]:
+        from harness.unconfirmed import BEHAVIOURS
+        unknown = sorted(set(value) - set(BEHAVIOURS))
+        if unknown:
+            raise ValueError(f"unknown behaviour {unknown[0]!r}; known: {', '.join(sorted(BEHAVIOURS))}")
+        return value
+
+    @field_validator("locator_thumbprint")
+    @classmethod
+    def _sha1_format(cls, value: str | None) -> str | None:
+        if value is not None and not _SHA1_PIN.match(value):
+            raise ValueError("must be a SHA-1 fingerprint: 20 colon-separated hex pairs")
+        return value.lower() if value else value
 
     @model_validator(mode="before")
     @classmethod
@@ -136,6 +233,12 @@ class VCenter(_Strict):
         if isinstance(data, dict) and "password" in data:
             raise ValueError("an inline password is not allowed; use password_env or password_file")
         return data
+
+    @field_validator("url")
+    @classmethod
+    def _https_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from harness.inventory_checks import check_url
+        return value if value is None else check_url(value, loopback_only=info.data.get("target") == "vcsim")
 
     @field_validator("version")
     @classmethod
@@ -169,27 +272,39 @@ class VCenter(_Strict):
         host = self.host or "127.0.0.1"
         return f"https://{host}:{self.port}/sdk" if self.port != 443 else f"https://{host}/sdk"
 
-    def password(self) -> str:
-        """Read the password by reference; vcsim and the fake accept any password by default."""
-        if self.password_env:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise InventoryError(f"vcenters.{self.name}: environment variable {self.password_env} is not set")
-            return value
-        if self.password_file:
-            try:
-                return self.password_file.read_text().strip()
-            except (OSError, UnicodeDecodeError) as err:
-                reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
-                raise InventoryError(f"vcenters.{self.name}: password_file: {reason}") from None
+    def password(self) -> Secret:
+        """Read the password by reference (a masked `Secret`); vcsim and the fake accept any password."""
+        found = read_password(self.password_env, self.password_file, f"vcenters.{self.name}")
+        if found is not None:
+            return found
         if self.target == "real":
             raise InventoryError(f"vcenters.{self.name}: no password source")
-        return "vcrypt-fake-password"
+        return Secret("vcrypt-fake-password")
+
+
+def read_password(env: str | None, file: Path | None, where: str) -> Secret | None:
+    """A password from an environment variable or a file, as a masked Secret (None: no source)."""
+    if env:
+        value = os.environ.get(env)
+        if value is None:
+            raise InventoryError(f"{where}: environment variable {env} is not set")
+        return Secret(value)
+    if file:
+        try:
+            return Secret(file.read_text().strip())
+        except (OSError, UnicodeDecodeError) as err:
+            reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+            raise InventoryError(f"{where}: password_file: {reason}") from None
+    return None
 
 
 class ExternalKms(_Strict):
-    """A KMS the lab already runs: the harness only reads from it (evidence) and registers it."""
-    provider_id: str = Field(min_length=1)
+    """A KMS the lab already runs. With `registered: true` (default) the lab's vCenters already have it
+    as key provider `provider_id` (server `server_name`): the harness only uses it for keys and never
+    changes it. With `registered: false` the harness registers it under its own id and removes it after."""
+    provider_id: ProviderIdText
+    server_name: ObjectName | None = None
+    registered: bool = True
     address: str = Field(min_length=1)
     port: Port = 5696
     ca: FilePath
@@ -197,10 +312,17 @@ class ExternalKms(_Strict):
     client_key: FilePath
 
 
+class UnreachableKms(_Strict):
+    """Where a provider that can never answer points (KMS-STATUS red, EVT-KMS-UNREACHABLE)."""
+    address: str = Field(min_length=1, max_length=253)
+    port: Port = 5696
+
+
 class Kms(_Strict):
     embedded: bool = True
     shared: ExternalKms | None = None
     dedicated: ExternalKms | None = None
+    unreachable: UnreachableKms | None = None
 
     @model_validator(mode="after")
     def _source(self) -> "Kms":
@@ -237,6 +359,18 @@ class Audit(_Strict):
     decrypt_allow_list: list[str] = ["Admin"]
 
 
+class EvidenceOptions(_Strict):
+    """How run folders are signed: a private key file or an env variable holding the PEM (not both)."""
+    signing_key_file: Path | None = None   # relative paths are relative to the inventory's folder
+    signing_key_env: EnvName | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "EvidenceOptions":
+        if self.signing_key_file and self.signing_key_env:
+            raise ValueError("give signing_key_file or signing_key_env, not both")
+        return self
+
+
 class Inventory(_Strict):
     path: Path
     vcenters: Annotated[list[VCenter], Field(min_length=1)]
@@ -245,6 +379,7 @@ class Inventory(_Strict):
     timeouts: Timeouts = Timeouts()
     safety: Safety = Safety()
     audit: Audit = Audit()
+    evidence: EvidenceOptions = EvidenceOptions()
 
     @field_validator("features")
     @classmethod
@@ -258,8 +393,8 @@ class Inventory(_Strict):
     @field_validator("vcenters")
     @classmethod
     def _unique_names(cls, value: list[VCenter]) -> list[VCenter]:
-        names = [vc.name for vc in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        from collections import Counter
+        dupes = sorted(n for n, k in Counter(vc.name for vc in value).items() if k > 1)  # linear, not names.count
         if dupes:
             raise ValueError(f"duplicate vCenter name {dupes[0]!r}")
         return value
@@ -331,6 +466,8 @@ def parse_inventory(data: object, path: Path) -> Inventory:
         raise InventoryError(f"inventory {path}: (top level): must be a mapping with a 'vcenters' list")
     if "path" in data:  # set by the loader; a file must not be able to override it
         raise InventoryError(f"inventory {path}: path: unknown key")
+    from harness.inventory_checks import check_entry_count
+    check_entry_count(data, path)
     try:
         inventory = Inventory.model_validate({**data, "path": path})
     except ValidationError as err:
@@ -338,7 +475,23 @@ def parse_inventory(data: object, path: Path) -> Inventory:
         raise InventoryError(f"inventory {path}: {_key_path(first['loc'], data)}: {_problem(first)}") from None
     except RecursionError:
         raise InventoryError(f"inventory {path}: (top level): nested too deeply") from None
+    _check_lab_safety(inventory, path)
     return _resolve_paths(inventory)
+
+
+def _check_lab_safety(inventory: Inventory, path: Path) -> None:
+    """Cross-section rules, reported with the key they concern (pydantic would say `(top level)`)."""
+    unreachable = inventory.kms.unreachable
+    real = [vc.name for vc in inventory.vcenters if vc.target == "real"]
+    if unreachable and real and _is_local(unreachable.address):
+        raise InventoryError(f"inventory {path}: kms.unreachable.address: {unreachable.address} is the vCenter "
+                             f"appliance itself on a real target ({real[0]}); name an address where no KMS listens")
+    fakes = [vc for vc in inventory.vcenters if vc.target == "fake"]
+    first = fakes[0].fake.lab_provider if fakes and fakes[0].fake else None
+    for vc in fakes[1:]:
+        if (vc.fake.lab_provider if vc.fake else None) != first:
+            raise InventoryError(f"inventory {path}: vcenters.{vc.name}.fake.lab_provider: must be the same on every "
+                                 "fake vCenter (one shared KMS, one provider id)")
 
 
 def _resolve_paths(inventory: Inventory) -> Inventory:
@@ -351,6 +504,10 @@ def _resolve_paths(inventory: Inventory) -> Inventory:
     for vc in inventory.vcenters:
         tls = vc.tls.model_copy(update={"ca_bundle": fix(vc.tls.ca_bundle)})
         update: dict = {"tls": tls, "password_file": fix(vc.password_file)}
+        if vc.test_user and vc.test_user.password_file:
+            update["test_user"] = vc.test_user.model_copy(update={"password_file": fix(vc.test_user.password_file)})
+        if vc.fake and vc.fake.request_log:
+            update["fake"] = vc.fake.model_copy(update={"request_log": fix(vc.fake.request_log)})
         if vc.vcsim and vc.vcsim.binary:
             update["vcsim"] = vc.vcsim.model_copy(update={"binary": fix(vc.vcsim.binary)})
         vcenters.append(vc.model_copy(update=update))
@@ -396,8 +553,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def load_inventory(path: str | Path | None = None) -> Inventory:
     """Read and validate an inventory file (the fake default when no path is given)."""
     path = Path(path) if path else DEFAULT_INVENTORY
+    from harness.inventory_checks import read_bounded
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path)
     except FileNotFoundError:
         raise InventoryError(f"inventory {path}: (file): not found") from None
     except (OSError, UnicodeDecodeError) as err:

@@ -18,9 +18,10 @@ import pytest
 from harness import fixtures
 from harness.evidence.recorder import Recorder, reset_recorder, use_recorder
 from harness.inventory import Inventory, InventoryError, load_inventory
-from harness.rules import Rule, load_rules
+from harness.outage import OutageWatch
+from harness.rules import Rule, load_rules, version_tuple
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["harness.safety_hooks"]
 
 # Re-export fixtures so pytest registers them with the plugin.
 inventory = fixtures.inventory
@@ -39,8 +40,10 @@ provider = fixtures.provider
 provider_b = fixtures.provider_b
 dedicated_provider = fixtures.dedicated_provider
 encrypted_vm = fixtures.encrypted_vm
+unreachable_kms = fixtures.unreachable_kms
 
-SKIP_CATEGORIES = {"capability": "capability_skip", "safety": "safety_skip", "version": "version_skip"}
+SKIP_CATEGORIES = {"capability": "capability_skip", "safety": "safety_skip", "version": "version_skip",
+                   "unconfirmed": "unconfirmed_skip"}
 
 
 def new_run_id() -> str:
@@ -61,6 +64,7 @@ class RunState:
     vcenters: list[dict[str, Any]] = field(default_factory=list)
     target_version: str | None = None        # the version gate's, once the target is connected
     target_version_source: str = ""
+    outages: OutageWatch = field(default_factory=OutageWatch)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -70,8 +74,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--run-id", default=None, help="run ID (default: generated)")
     group.addoption("--compliance", action="store_true", default=False,
                     help="fail the run if any rule was skipped or not run")
+    group.addoption("--signing-key", default=None,
+                    help="Ed25519 private key (PEM) that signs the run's manifest (default: the inventory's evidence section)")
     group.addoption("--rules", default=None,
                     help="comma-separated rule IDs: run only the tests of these rules")
+    group.addoption("--test-id", action="append", default=[],
+                    help="permanent test id (the test_id marker): run only this test (repeatable)")
+    group.addoption("--progress", choices=("auto", "lines", "dots"), default="auto",
+                    help="lines: one line per finished test (rule, verdict, duration); auto: lines when "
+                         "output is not a terminal")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -88,15 +99,37 @@ def pytest_configure(config: pytest.Config) -> None:
         inv = load_inventory(inventory_opt)
     except InventoryError as err:
         raise pytest.UsageError(str(err)) from None
+    _check_signing_key(config, inv)
     workerinput = getattr(config, "workerinput", {})
     run_id = config.getoption("--run-id") or workerinput.get("vcrypt_run_id") or new_run_id()
+    from harness.runids import RunIdError, validate_run_id
+    try:
+        validate_run_id(run_id)
+    except RunIdError as err:
+        raise pytest.UsageError(f"--run-id: {err}") from None
     run_dir = Path(run_dir_opt) if run_dir_opt else Path("reports") / run_id
     from harness.cleanup import Ledger
-    import tempfile
-    work_dir = Path(workerinput.get("vcrypt_work_dir") or tempfile.mkdtemp(prefix=f"vcrypt-{run_id}-"))
+    from harness.workdirs import make_workdir  # 0700, with an owner file so `vcrypt sweep` can remove it after a SIGKILL
+    work_dir = Path(workerinput.get("vcrypt_work_dir") or make_workdir(f"vcrypt-{run_id}-", run_id))
     config.stash[fixtures.STATE_KEY] = RunState(
         inventory=inv, run_id=run_id, run_dir=run_dir, work_dir=work_dir, ledger=Ledger(run_dir / "ledger.jsonl"),
         write_results=run_dir_opt is not None)
+    from harness.evidence.scrub import register_allure_scrubber
+    register_allure_scrubber()
+    if not workerinput:  # the controller writes JUnit: rule verdicts as testsuite properties
+        from harness.evidence import junit_verdicts
+        junit_verdicts.register(config, lambda: list(config.stash[fixtures.STATE_KEY].results.values()))
+    from harness.progress import register_progress
+    register_progress(config)
+
+
+def _check_signing_key(config: pytest.Config, inv: Inventory) -> None:
+    """A run that should be signed but cannot be stops before any test (not after all of them)."""
+    from harness.evidence.signing import SigningKeyError, signing_key_for
+    try:
+        signing_key_for(config.getoption("--signing-key"), inv)
+    except SigningKeyError as err:
+        raise pytest.UsageError(str(err)) from None
 
 
 def _suites_requested(config: pytest.Config) -> bool:
@@ -132,6 +165,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         keep = [item for item in items if wanted & set(_rules_of(item))]
         config.hook.pytest_deselected(items=[item for item in items if item not in keep])
         items[:] = keep
+    from harness.selection import apply_test_ids
+    apply_test_ids(config, items)
     _mark_known_deviations(config, items)
 
 
@@ -174,6 +209,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                 pytest.skip(f"capability: target {inv.vcenters[0].name} lacks {capability} (not declared in the inventory's features)")
             _skip_if_the_vcsim_lacks(inv, capability)
     _declared_version_gate(state, item)
+    state.outages.trip(state.environment, item.fixturenames)  # circuit breaker: a KMS/vCenter known down
 
 
 def _skip_if_the_vcsim_lacks(inv: Inventory, capability: str) -> None:
@@ -227,10 +263,29 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     try:
         yield
     finally:
-        reset_recorder(token)
-        if state.write_results and recorder.test_id:
-            path = recorder.write(state.run_dir / "evidence" / f"{recorder.test_id}.json")
-            _attach_to_allure(path)
+        reset_recorder(token)  # the evidence was written with the teardown report (_write_evidence)
+
+
+def _write_evidence(item: pytest.Item, state: RunState, report: pytest.TestReport) -> None:
+    """Write the test's evidence after its teardown; a write failure makes that test an error, not the run's."""
+    recorder = item.stash.get(RECORDER_KEY, None)
+    if not state.write_results or recorder is None or not recorder.test_id:
+        return
+    try:
+        recorder.write(state.run_dir / "evidence" / f"{recorder.test_id}.json")
+    except OSError as err:
+        report.outcome = "failed"
+        report.longrepr = f"environment error: evidence could not be written: {err}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """After teardown, while Allure still has the test open: attach its evidence to the result."""
+    yield
+    recorder = item.stash.get(RECORDER_KEY, None)
+    if recorder is not None and recorder.test_id:
+        from harness.evidence.allure_evidence import attach_evidence
+        attach_evidence(recorder)
 
 
 RECORDER_KEY: pytest.StashKey[Recorder] = pytest.StashKey()
@@ -245,21 +300,6 @@ def evidence_id(item: pytest.Item) -> str:
     return f"{marker.args[0]}[{callspec.id}]" if callspec is not None else marker.args[0]
 
 
-def _attach_to_allure(path: Path) -> None:
-    try:
-        import allure
-        allure.attach.file(str(path), name="evidence", attachment_type=allure.attachment_type.JSON)
-    except Exception:  # noqa: BLE001 - evidence is on disk either way
-        pass
-
-
-def _outage(state: RunState) -> list[str]:
-    """After a failure: is a KMS or vCenter of the run down? Then the verdict is not the product's."""
-    from harness.health import environment_problems
-    try:
-        return environment_problems(state.environment)
-    except Exception:  # noqa: BLE001 - a broken check must not hide the test's own failure
-        return []
 
 
 def _environment_error(excinfo: Any) -> bool:
@@ -269,36 +309,80 @@ def _environment_error(excinfo: Any) -> bool:
     return excinfo is not None and excinfo.errisinstance((EnvironmentFault, KmsUnreachable, ConnectError))
 
 
+def _outage_after(state: RunState, item: pytest.Item, call: pytest.CallInfo, failed: bool) -> list[str]:
+    """Outages that void this test's verdict: probed after failures, and after passes that touched a
+    KMS or vCenter seen failing (harness/outage.py). A KeyGenerationFailed is an environment error
+    exactly when the probe finds its KMS down: a vCenter that calls an answering KMS unreachable
+    is a product failure."""
+    texts = [str(call.excinfo.value)] if call.excinfo is not None else []
+    recorder = item.stash.get(RECORDER_KEY, None)
+    if recorder is not None:
+        texts.append(json.dumps(recorder.to_json(), default=str))
+    try:
+        return state.outages.after_test(state.environment, item.nodeid, item.fixturenames, failed, texts)
+    except Exception:  # noqa: BLE001 - a broken check must not hide the test's own verdict
+        return []
+
+
+def _deviation_category(item: pytest.Item, report: pytest.TestReport) -> tuple[str, str] | None:
+    """(category, message) of a known-deviation outcome: xfailed is a deviation; a strict XPASS is stale."""
+    if report.skipped and hasattr(report, "wasxfail"):
+        return "known_deviation", str(report.wasxfail)
+    longrepr = str(report.longrepr) if report.failed and report.when == "call" else ""
+    if longrepr.startswith("[XPASS(strict)]"):
+        reason = longrepr.removeprefix("[XPASS(strict)]").strip().removeprefix("deviation:").strip()
+        return "product_failure", (f"stale deviation: {reason}: the target now shows the behaviour the deviation "
+                                   "list says it lacks; remove it from the list")
+    return None
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     outcome = yield
     report = outcome.get_result()
     state = _state(item.config)
+    if state is not None:
+        from harness.evidence.scrub import scrub_report
+        scrub_report(report)  # every writer (terminal, JUnit, Allure, results.json) gets text without secrets
     if state is None or not _rules_of(item):
         return
+    if call.when == "teardown":
+        _write_evidence(item, state, report)
     category = None
-    outage = _outage(state) if report.failed and call.when == "call" else []
+    message = None
+    deviation = _deviation_category(item, report)
+    xfailed = deviation is not None and deviation[0] == "known_deviation"
+    outage = _outage_after(state, item, call, report.failed or xfailed) if call.when == "call" else []
+    if report.passed and call.when == "call" and outage:
+        report.outcome = "failed"
+        report.longrepr = (f"environment error: {'; '.join(outage)}\nthe test passed, but a pass seen while a KMS "
+                           "or vCenter it used was down is no evidence")
+    if xfailed and call.when == "call" and (outage or _environment_error(call.excinfo)):
+        report.outcome, deviation = "failed", None  # an outage, not the known deviation, made it fail
+        del report.wasxfail
     if report.failed and call.when == "call" and (_environment_error(call.excinfo) or outage):
         category = "environment_error"
         report.when = "setup"  # reported as an error (not a product failure) by terminal and JUnit
-        if outage:
+        if outage and call.excinfo is not None:
             report.longrepr = f"environment error: {'; '.join(outage)}\n(the test's own failure follows)\n{report.longrepr}"
+    elif deviation is not None:
+        category, message = deviation
     elif report.failed and call.when == "call":
         category = "product_failure"
     elif report.failed:
         category = "environment_error"
-    elif report.skipped and getattr(report, "wasxfail", ""):
-        category = "known_deviation"  # a listed deviation that failed as described (harness/deviations.py)
     elif report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         prefix = reason.removeprefix("Skipped: ").split(":", 1)[0]
         category = SKIP_CATEGORIES.get(prefix, "capability_skip")
     if call.when == "setup":  # JUnit writes item properties with the teardown report
         item.user_properties.extend(("rule", rid) for rid in _rules_of(item))
+    if category is not None and ("category", category) not in item.user_properties:
+        item.user_properties.append(("category", category))
     report.user_properties.append(("vcrypt", json.dumps({
         "test_id": evidence_id(item), "rules": _rules_of(item), "category": category,
         "module": item.module.__name__ if getattr(item, "module", None) else "",
-        "name": item.name})))
+        "name": item.name, **({"message": message} if message else {})})))
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
@@ -324,20 +408,25 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     entry = state.results.setdefault(report.nodeid, {
         "nodeid": report.nodeid, "test_id": info["test_id"], "name": info["name"], "module": info["module"],
-        "area": _area(info["rules"]), "rules": info["rules"], "outcome": "passed", "category": None,
-        "message": None, "duration_s": 0.0,
+        "area": _area(info["rules"]), "rules": info["rules"], "outcome": INTERRUPTED, "category": INTERRUPTED,
+        "message": INTERRUPTED_MESSAGE, "duration_s": 0.0,
         "evidence_file": f"evidence/{info['test_id']}.json" if info["test_id"] else None})
     entry["duration_s"] = round(entry["duration_s"] + report.duration, 4)
-    if report.skipped and info["category"] == "known_deviation":
-        from harness.deviations import reason_of
-        entry.update(outcome="deviation", category="known_deviation", message=reason_of(report))
+    if report.passed and report.when == "call" and entry["outcome"] == INTERRUPTED:
+        entry.update(outcome="passed", category=None, message=None)  # a test passes only on a passed call
+    elif report.skipped and info["category"] == "known_deviation":
+        entry.update(outcome="deviation", category="known_deviation", message=info.get("message"))
     elif report.skipped:
         entry.update(outcome="skipped", category=info["category"], message=_skip_reason(report))
     elif report.failed:
         error = info["category"] == "environment_error"
         if entry["outcome"] not in ("failed", "error"):
             entry.update(outcome="error" if error else "failed", category=info["category"],
-                         message=_failure_text(report))
+                         message=info.get("message") or _failure_text(report))
+
+
+INTERRUPTED = "interrupted"
+INTERRUPTED_MESSAGE = "interrupted: the run was stopped while this test ran; it never finished, so it shows nothing"
 
 
 def _area(rule_ids: list[str]) -> str:
@@ -375,6 +464,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         status = write_results(state, session, exitstatus, compliance)
         if status is not None:
             session.exitstatus = status
+        from harness.evidence.allure_outcomes import mark_interrupted
+        mark_interrupted(state.run_dir, list(state.results.values()))
 
 
 @pytest.hookimpl(trylast=True)
@@ -387,4 +478,5 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(state.work_dir, ignore_errors=True)  # KMS certificates, keys and databases of the run
     if state.write_results:
         from harness.evidence.bundle import finalize_run_folder
-        finalize_run_folder(state.run_dir)
+        from harness.evidence.signing import signing_key_for
+        finalize_run_folder(state.run_dir, signing_key_for(config.getoption("--signing-key"), state.inventory))

@@ -33,11 +33,15 @@ class Outcome:
 
 
 def _inventory_for(rule_id: str, defect: str | None, folder: Path) -> Path:
-    """A copy of the fake inventory (6.7 for pre-7 rules) with the defect switched on."""
+    """A copy of the fake inventory (6.7 for pre-7 rules) with the defect switched on (and the fake
+    options the defect shows under, e.g. vCenters that do not trust each other)."""
+    from harness.fakevc.defects import load_all
     base = ROOT / "inventories" / ("fake-67.yaml" if load_rules()[rule_id].until else "fake.yaml")
     data = yaml.safe_load(base.read_text(encoding="utf-8"))
+    options = dict(load_all()[defect].fake_options) if defect else {}
     for entry in data["vcenters"]:
         entry.setdefault("fake", {})["defects"] = [defect] if defect else []
+        entry["fake"].update(options)
     path = folder / f"inventory-{defect or 'baseline'}-{rule_id}.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
@@ -64,7 +68,9 @@ def check_defect(rule: str, defect: str, folder: Path, suites: Path) -> Outcome:
         results = _run_rule_tests([rule], defect, folder, suites)
     except Exception as err:  # noqa: BLE001 - reported as a missed defect with the cause
         return Outcome(rule, defect, False, problem=str(err))
-    failed = [nodeid for nodeid, (outcome, _) in results.items() if outcome == "failed"]
+    from harness.fakevc.defects import load_all
+    caught_as = load_all()[defect].caught_as
+    failed = [nodeid for nodeid, (outcome, _) in results.items() if outcome == caught_as]
     return Outcome(rule, defect, bool(failed), failed, {n: o for n, (o, _) in results.items()},
                    "" if results else "no test of this rule ran")
 

@@ -14,8 +14,14 @@ Ledger formats read here (written by harness.fixtures.Scratch; one JSON object p
 
     {"kind": "vm", "vcenter": NAME, "moid": "vm-12", "name": ..., "run_id": ..., "phase": "created"}
     {"kind": "key_provider", "vcenter": NAME, "provider_id": ID, "run_id": ..., "phase": "creating"|"created"|"removed"}
-        only a provider with a "created" entry (the run's register call added it) and no later
-        "removed" entry is removed; "creating" alone is ambiguous and left alone (reported).
+        only a provider with a "created" entry (the run's register call added it), no later
+        "removed" entry, AND an id that is exactly one this run registers
+        (`harness.markers.is_run_provider`: <name_prefix><run-id>-<worker>-<n>-<label>) is removed;
+        "creating" alone is ambiguous and left alone (reported), and so is a ledger line naming
+        any other provider (a forged or stale line cannot remove the lab's provider).
+
+Run ids are validated (harness.markers: safe charset, 1-64 characters) and VM annotations must
+match the marker exactly (full match), so a note that merely begins with the marker is never swept.
     {"kind": "restore", "vcenter": NAME, "run_id": ..., "restore_id": HEX, "description": TEXT,
      "action": ACTION, ...action fields}
     {"kind": "restore", "phase": "done", "restore_id": HEX, "run_id": ...}   # the run's undo ran
@@ -37,6 +43,8 @@ from typing import Any, Callable
 from pyVmomi import vim, vmodl
 
 from harness.cleanup import Ledger, run_id_of
+from harness.markers import is_run_provider, valid_run_id
+from harness.safety import MutationGate, MutationRefused
 from harness.vsphere import hosts, keys
 from harness.vsphere.errors import TargetLacks, TaskFailed
 from harness.vsphere.props import retrieve_all
@@ -51,7 +59,8 @@ class Selection:
     run_ids: frozenset[str] | None
 
     def wants(self, run_id: str | None) -> bool:
-        return bool(run_id) and (self.run_ids is None or run_id in self.run_ids)
+        """A run id in the selection; ids outside the safe charset are never wanted (harness.markers)."""
+        return valid_run_id(run_id) and (self.run_ids is None or run_id in self.run_ids)
 
     def describe(self) -> str:
         return "all runs" if self.run_ids is None else "run " + ", ".join(sorted(self.run_ids))
@@ -73,6 +82,8 @@ def read_ledgers(reports: Path) -> list[dict[str, Any]]:
     """Every entry of every reports/*/ledger.jsonl (torn lines skipped), oldest first."""
     entries: list[dict[str, Any]] = []
     for path in sorted(Path(reports).glob("*/ledger.jsonl")):
+        if path.parent.is_symlink():  # reports/latest: the same run again
+            continue
         entries.extend(Ledger(path).entries())
     return sorted(entries, key=lambda e: e.get("time", 0))
 
@@ -84,8 +95,9 @@ def _moid_number(moid: str) -> int:
 
 class _VCenterSweep:
     def __init__(self, client: Any, entries: list[dict[str, Any]], selection: Selection, dry_run: bool,
-                 report: SweepReport, echo: Callable[[str], None]) -> None:
+                 report: SweepReport, echo: Callable[[str], None], name_prefix: str = "vcrypt-") -> None:
         self.client = client
+        self.name_prefix = name_prefix
         self.entries = [e for e in entries if e.get("vcenter") in (None, client.name)]
         self.selection = selection
         self.dry_run = dry_run
@@ -100,7 +112,7 @@ class _VCenterSweep:
             return True
         try:
             fn()
-        except (vmodl.MethodFault, TaskFailed, TargetLacks) as err:
+        except (vmodl.MethodFault, TaskFailed, TargetLacks, MutationRefused) as err:
             self.report.problems.append(f"{self.client.name}: {text}: {err}")
             self.echo(f"{self.client.name}: FAILED {text}: {err}")
             return False
@@ -175,6 +187,11 @@ class _VCenterSweep:
                 if phase != "creating" or key not in state:
                     state[key] = phase
         for (provider, run_id), phase in sorted(state.items()):
+            if phase == "created" and not is_run_provider(provider, self.name_prefix, run_id):
+                state[(provider, run_id)] = "not-ours"
+                self.report.skipped.append(f"{self.client.name}: the ledger of run {run_id} lists key provider "
+                                           f"{provider}, but its id is not one run {run_id} would register "
+                                           f"({self.name_prefix}{run_id}-<worker>-<n>-<label>): left alone")
             if phase == "creating":
                 self.report.skipped.append(f"{self.client.name}: run {run_id} was registering key provider {provider} "
                                            "when it stopped; the ledger does not show it added it: left alone")
@@ -255,8 +272,9 @@ def sweep(env: Any, selection: Selection, reports: Path = Path("reports"), dry_r
     token = use_recorder(Recorder(test_id="sweep"))
     try:
         for entry in [inventory.vcenter(vcenter)] if vcenter else inventory.vcenters:
-            client = VCenterClient(entry.name, env.service_instance(entry.name), inventory.timeouts, entry.target)
-            _VCenterSweep(client, entries, selection, dry_run, report, echo).run()
+            client = VCenterClient(entry.name, env.service_instance(entry.name), inventory.timeouts, entry.target,
+                                   gate=MutationGate.for_inventory(inventory))
+            _VCenterSweep(client, entries, selection, dry_run, report, echo, inventory.safety.name_prefix).run()
     finally:
         reset_recorder(token)
     return report

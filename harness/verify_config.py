@@ -259,12 +259,12 @@ class _Prober:
             for cap in caps:
                 self.results[cap] = Probe(NOT_PROBED, "mutations not allowed (safety.allow_mutations: false)")
             return
-        from harness.vsphere.find import placement
+        from harness.vsphere.find import placement_for
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
         run_id = f"verify-config-{stamp}"
         name = f"{self.inventory.safety.name_prefix}{run_id}-probe"
         try:
-            place = placement(self.client, self.entry.datacenter, self.entry.cluster)
+            place = placement_for(self.client, self.entry)
             vm = vms.create_vm(self.client, place, name, annotation(run_id, "verify-config"))
         except (LookupError, TargetLacks, vmodl.MethodFault, TaskFailed) as err:
             for cap in caps:
@@ -376,6 +376,7 @@ def _verdict(cap: str, declared: bool | None, probes: dict[str, Probe]) -> str:
 def verify(env: Any, vcenter: str | None = None) -> list[Row]:
     """Probe the inventory's vCenters (or the named one); one row per known capability."""
     from harness.evidence.recorder import Recorder, reset_recorder, use_recorder
+    from harness.safety import MutationGate
     from harness.vsphere.client import VCenterClient
     inventory = env.inventory
     entries = [inventory.vcenter(vcenter)] if vcenter else list(inventory.vcenters)
@@ -383,7 +384,8 @@ def verify(env: Any, vcenter: str | None = None) -> list[Row]:
     token = use_recorder(Recorder(test_id="verify-config"))
     try:
         for entry in entries:
-            client = VCenterClient(entry.name, env.service_instance(entry.name), inventory.timeouts, entry.target)
+            client = VCenterClient(entry.name, env.service_instance(entry.name), inventory.timeouts, entry.target,
+                                   gate=MutationGate.for_inventory(inventory))
             probed[entry.name] = _Prober(env, entry, client).run()
     finally:
         reset_recorder(token)

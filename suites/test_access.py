@@ -1,10 +1,10 @@
 """Access control (RULES.md: PRIV-*): decrypting needs Cryptographer.Decrypt, and the audit names
 every role and principal that holds it.
 
-PRIV-DECRYPT needs a second user logged in with a session of its own. On the fake the user is
-added through the fake's test hook (`FakeVCenter.add_user`); a real vCenter's users come from SSO,
-which the vSphere API cannot create, so on a real lab these tests skip with a capability reason;
-vcsim logs in any user name with any password.
+PRIV-DECRYPT needs a second user logged in with a session of its own: the inventory's `test_user`
+(an SSO user the lab provides, with password_env or password_file), or on the fake one added
+through its test hook (`FakeVCenter.add_user`). Without either (SSO users cannot be created through
+the vSphere API) these tests skip with a capability reason; vcsim logs in any user name with any password.
 """
 from __future__ import annotations
 
@@ -25,8 +25,15 @@ NO_CRYPTO_ROLE = "NoCryptoAdmin"
 
 
 def _second_user(environment: Any, vc: Any, scratch: Any, label: str) -> tuple[str, str]:
-    """A user that can log in on `vc` (fake hook); removed at teardown."""
+    """A user that can log in on `vc`: the inventory's `test_user` (a real SSO user), else one the fake
+    adds through its test hook (removed at teardown)."""
     from harness.evidence.recorder import register_secret
+    configured = environment.inventory.vcenter(vc.name).test_user
+    if configured is not None:
+        password = configured.password()
+        register_secret(password)
+        vc.recorder.note("second user (inventory test_user)", configured.user)
+        return configured.user, password
     fake = environment.fake_vcenter(vc.name)
     if vc.target == "vcsim":  # vcsim logs in any user with any password (govmomi simulator/session_manager.go Login)
         return f"{scratch.name(label)}@vsphere.local", secrets.token_urlsafe(18)

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import pytest
 
+from harness import unconfirmed
 from harness.checks import refused, unchanged
 from harness.vsphere import clones, crypto, find, keys, policies, snapshots, vms
 from harness.vsphere.hosts import require_some
@@ -128,6 +129,50 @@ def test_cloning_an_encrypted_vm_with_a_new_key_gives_the_clone_that_key_and_the
     assert dest.disk_keys and all(k == new_key for k in dest.disk_keys), f"clone disks on {dest.disk_keys}"
     assert kms.key_exists(new_key)
     unchanged(source_before, vms.state(vc, source, label="source after clone", phase="after"), "source of a clone")
+
+
+def _clone_with_disk_crypto(vc: Any, source: Any, place: Any, name: str, marker: str, key: Any, policy: str) -> Any:
+    """The shape terraform-provider-vsphere sent in issue 2241: per-disk `backing.crypto` next to an
+    encryption policy (on VM home and each disk), which vCenter rejected (spec.disk.backing.crypto)."""
+    from pyVmomi import vim
+    change = clones.crypto_change("shallow", key)
+    location = clones.relocate_spec(_same_vc(vc, place), profile=crypto.policy_spec(policy))
+    location.disk = [vim.vm.RelocateSpec.DiskLocator(diskId=d.key, datastore=place.datastore,
+                                                     profile=crypto.policy_spec(policy),
+                                                     backing=vim.vm.RelocateSpec.DiskLocator.BackingSpec(crypto=change))
+                     for d in vms.disks(vc, source)]
+    spec = vim.vm.CloneSpec(location=location, template=False, powerOn=False,
+                            config=vim.vm.ConfigSpec(annotation=marker, crypto=change))
+    return vc.invoke(source, "CloneVM_Task", folder=place.vm_folder, name=name, spec=spec)
+
+
+@pytest.mark.rule("CLONE-RECRYPT")
+@pytest.mark.requires("clone_crypto")
+@pytest.mark.test_id("49f4fa0b-22de-4874-a0ee-e8c378365b2a")
+def test_a_clone_with_per_disk_crypto_next_to_an_encryption_policy_is_refused_and_the_documented_shape_works(
+        scratch, inventory, vc, place, provider, policies_a):
+    """Why the harness never sends `disk[].backing.crypto` with a policy (harness/vsphere/clones.py)."""
+    source = _encrypted(scratch, vc, place, provider, policies_a.encryption, "disk-crypto-src", disks=2)
+    before = vms.state(vc, source, label="source before", phase="before")
+    new_key = keys.generate_key(vc, provider)
+
+    def bad(name: str) -> Any:
+        return _clone_with_disk_crypto(vc, source, place, name, scratch.marker, new_key, policies_a.encryption)
+
+    observed_name = scratch.name("disk-crypto-observed")
+    scratch.expect_vm(vc, observed_name)
+    try:
+        unconfirmed.observe_then_skip(inventory, vc.name, "clone-rejects-disk-crypto-with-policy",
+                                      lambda: bad(observed_name))
+    finally:
+        scratch.adopt_vm(vc, observed_name)
+    _refused_clone(scratch, vc, "disk-crypto-clone", bad, "clone with disk backing crypto and an encryption policy")
+    unchanged(before, vms.state(vc, source, label="source after the refused clone", phase="after"),
+              "clone with disk backing crypto and an encryption policy")
+    copy = _cloned(scratch, vc, "documented-clone", lambda name: clones.clone(
+        vc, source, _same_vc(vc, place), name, scratch.marker, crypto="shallow", key=new_key,
+        policy_id=policies_a.encryption))
+    assert vms.state(vc, copy, label="clone with the documented spec", phase="after").key == new_key
 
 
 # ---- CLONE-KEEP -----------------------------------------------------------------------------------

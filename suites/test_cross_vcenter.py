@@ -11,9 +11,12 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import pytest
+from pyVmomi import vmodl
 
-from harness.checks import refused, unchanged
+from harness import unconfirmed
+from harness.checks import check_on_key, check_that, key_text, positive_control, refused, unchanged
 from harness.vsphere import clones, crypto, find, hosts, keys, vms
+from harness.vsphere.errors import TaskFailed
 from harness.vsphere.hosts import require_some
 
 pytestmark = pytest.mark.requires("vm_encryption", "key_providers", "storage_policies", "cross_vcenter")
@@ -21,9 +24,7 @@ pytestmark = pytest.mark.requires("vm_encryption", "key_providers", "storage_pol
 
 # ---- helpers --------------------------------------------------------------------------------------
 def _destination(environment: Any, inventory: Any, vc_b: Any, place_b: Any, host: Any = None) -> clones.Destination:
-    entry = inventory.vcenter(vc_b.name)
-    locator = clones.service_locator(vc_b, url=environment.url_of(entry), user=entry.user, password=entry.password())
-    return clones.Destination(client=vc_b, place=place_b, locator=locator, host=host)
+    return clones.cross_destination(environment, vc_b, place_b, host=host)
 
 
 def _landed(scratch: Any, vc_b: Any, name: str, act: Callable[[], Any]) -> Any:
@@ -44,8 +45,24 @@ def _refused_crossing(scratch: Any, vc: Any, vm: Any, vc_b: Any, name: str, act:
         refused(act, what)
     finally:
         landed = scratch.adopt_vm(vc_b, name)
-    assert landed is None, f"{what}: {name} arrived on {vc_b.name} although the operation was refused"
-    assert vms.exists(vc, vm), f"{what}: the source VM is no longer registered on {vc.name}"
+    check_that(f"{what}: a VM named {name} on {vc_b.name}", landed is None, "none arrived",
+               "none arrived" if landed is None else "arrived although the operation was refused")
+    present = vms.exists(vc, vm)
+    check_that(f"{what}: the source VM on {vc.name}", present, "still registered",
+               "still registered" if present else "no longer registered")
+
+
+def _control_migration(scratch: Any, environment: Any, vc: Any, vc_b: Any, place: Any, place_b: Any, provider: str,
+                       policy: str, label: str, what: str) -> None:
+    """The positive control of a cross-vCenter refusal: a twin encrypted VM migrates to the same destination
+    with no forbidden change, in this run; if it cannot, the refusal proves nothing (an error, not a pass)."""
+    twin = _encrypted(scratch, vc, place, provider, policy, f"{label}-twin")
+    name = vms.state(vc, twin).name
+    scratch.expect_vm(vc_b, name)
+    try:
+        positive_control(lambda: clones.migrate(vc, twin, clones.cross_destination(environment, vc_b, place_b)), what)
+    finally:
+        scratch.adopt_vm(vc_b, name)
 
 
 def _encrypted(scratch: Any, vc: Any, place: Any, provider: str, policy: str, label: str, disks: int = 1) -> Any:
@@ -179,6 +196,44 @@ def test_an_encrypted_vm_migrated_to_another_vcenter_arrives_with_the_same_key_a
     vc.recorder.note("KMIP state of the migrated VM's key", kms.key_state(before.key))
 
 
+@pytest.mark.rule("XVC-MIGRATE")
+@pytest.mark.test_id("16bae447-5a54-4b8f-8a4d-fd430f632dd0")
+def test_a_locator_without_the_destinations_thumbprint_is_refused_where_the_vcenters_do_not_trust_each_other(
+        scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a):
+    """Without Enhanced Linked Mode the source cannot trust the destination's certificate: the ServiceLocator
+    must carry its SHA-1 thumbprint (community.vmware vmware_guest_cross_vc_clone; API.md 3.2/11)."""
+    fake = environment.fake_vcenter(vc.name)
+    if fake is not None and fake.trust_peers:   # arrange a pair without shared trust (restored at teardown)
+        with fake.lock:
+            fake.trust_peers = False
+        scratch.cleanup.push(f"{vc.name} trusts {vc_b.name} again (fake)", lambda: setattr(fake, "trust_peers", True))
+    _shared(vc_b, provider)
+    vm = _encrypted(scratch, vc, place, provider, policies_a.encryption, "no-thumbprint")
+    before = vms.state(vc, vm, label="before migration", phase="before")
+    bare = clones.cross_destination(environment, vc_b, place_b, with_thumbprint=False)
+    scratch.expect_vm(vc_b, before.name)
+    outcome: Any = None
+    try:
+        clones.migrate(vc, vm, bare)
+    except (TaskFailed, vmodl.MethodFault) as err:   # the refusal expected (an untrusted certificate)
+        outcome = err
+    finally:
+        landed = scratch.adopt_vm(vc_b, before.name)
+    vc.recorder.note("migration with a ServiceLocator without sslThumbprint",
+                     {"outcome": "refused" if outcome is not None else "accepted",
+                      "fault": getattr(outcome, "fault_class", type(outcome).__name__) if outcome else None})
+    if fake is None:   # a real pair: whether it shares trust (ELM) is the lab's to confirm
+        unconfirmed.gate(inventory, vc.name, "locator-needs-thumbprint",
+                         observed={"refused": outcome is not None, "arrived": landed is not None})
+    assert outcome is not None and landed is None, \
+        f"{before.name} migrated to {vc_b.name} with a ServiceLocator that names no sslThumbprint"
+    unchanged(before, vms.state(vc, vm, label="after the refused migration", phase="after"),
+              "cross-vCenter migration without sslThumbprint")
+    arrived = _landed(scratch, vc_b, before.name,
+                      lambda: clones.migrate(vc, vm, _destination(environment, inventory, vc_b, place_b)))
+    assert vms.state(vc_b, arrived, label="after migration with the thumbprint", phase="after").key == before.key
+
+
 @pytest.mark.rule("XVC-MIGRATE-NO-DECRYPT")
 @pytest.mark.test_id("cb5ddb12-381f-4458-af9a-ad1a6615cb1d")
 @pytest.mark.parametrize("ask", ["plain policy", "decrypt spec"])
@@ -187,10 +242,13 @@ def test_a_cross_vcenter_migration_can_not_decrypt_the_vm(
     _shared(vc_b, provider)
     vm = _encrypted(scratch, vc, place, provider, policies_a.encryption, "no-decrypt")
     before = vms.state(vc, vm, label="before migration", phase="before")
-    assert before.encrypted
+    check_that("source VM before the migration", before.encrypted, "encrypted",
+               f"encrypted with key {key_text(before.key)}" if before.encrypted else "not encrypted")
     dest = _destination(environment, inventory, vc_b, place_b)
     change = clones.crypto_change("decrypt") if ask == "decrypt spec" else None
     plain = crypto.policy_spec(policies_b.plain)   # a plain policy of the destination, or the empty profile
+    _control_migration(scratch, environment, vc, vc_b, place, place_b, provider, policies_a.encryption, "no-decrypt",
+                       f"cross-vCenter migration of a twin without the {ask}")
 
     # API.md 3.2: the fault for decrypt during a cross-vCenter migration is UNCONFIRMED: recorded, not asserted.
     _refused_crossing(scratch, vc, vm, vc_b, before.name,
@@ -199,7 +257,9 @@ def test_a_cross_vcenter_migration_can_not_decrypt_the_vm(
 
     after = vms.state(vc, vm, label="after refused migration", phase="after")
     unchanged(before, after, f"cross-vCenter migration with a {ask}")
-    assert after.key == before.key
+    check_on_key("VM home key after the refused migration", before.key, after.key, {"original": before.key})
+    for i, (was, now) in enumerate(zip(before.disk_keys, after.disk_keys, strict=True)):
+        check_on_key(f"disk {i + 1} key after the refused migration", was, now, {"original": was})
 
 
 @pytest.mark.rule("XVC-MIGRATE-NO-RECRYPT")
@@ -214,6 +274,8 @@ def test_a_cross_vcenter_migration_can_not_change_the_vms_keys(
     new_key = keys.generate_key(vc, provider)
     dest = _destination(environment, inventory, vc_b, place_b)
     policy = policies_b.encryption if recrypt == "deep" else None
+    _control_migration(scratch, environment, vc, vc_b, place, place_b, provider, policies_a.encryption, f"no-{recrypt}",
+                       f"cross-vCenter migration of a twin without the {recrypt} recrypt")
 
     _refused_crossing(scratch, vc, vm, vc_b, before.name,
                       lambda: clones.migrate(vc, vm, dest, policy_id=policy,
@@ -310,7 +372,10 @@ def test_an_encrypted_vm_goes_to_a_host_outside_encryption_mode_only_when_the_de
     shared = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"dest-kms-{operation}")
     shared_before = vms.state(vc, shared, label="VM on the shared cluster before", phase="before")
     shared_name = scratch.name("dest-kms-copy") if operation == "clone" else shared_before.name
-    arrived = _landed(scratch, vc_b, shared_name, act(shared, shared_name))
+    # The positive half is also the refusal's control (same destination host, no forbidden change): if it
+    # cannot arrive, the refusal above proves nothing and the test reports an error.
+    arrived = positive_control(lambda: _landed(scratch, vc_b, shared_name, act(shared, shared_name)),
+                               f"cross-vCenter {operation} of a VM on the shared provider to the same host")
 
     after = vms.state(vc_b, arrived, label=f"{operation} on {vc_b.name}", phase="after")
     assert after.key == shared_before.key, \

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness import unconfirmed
 from harness.checks import refused, unchanged
 from harness.vsphere import crypto, disks, keys, vms
 from harness.vsphere.hosts import require_some
@@ -59,12 +60,14 @@ def test_encrypting_a_vm_makes_encrypted_vmotion_required(scratch, vc, place, pr
 @pytest.mark.rule("DATA-IN-FLIGHT")
 @pytest.mark.test_id("facbca08-72f1-463e-8c54-ee309f9c6ee8")
 @pytest.mark.parametrize("relaxed", ["disabled", "opportunistic"])
-def test_encrypted_vmotion_can_not_be_relaxed_while_the_vm_is_encrypted(relaxed, encrypted_vm, vc):
+def test_encrypted_vmotion_can_not_be_relaxed_while_the_vm_is_encrypted(relaxed, inventory, encrypted_vm, vc):
     before = vms.state(vc, encrypted_vm, label="before", phase="before")
     assert before.encrypted and before.migrate_encryption == "required"
+    relax = lambda: vms.set_migrate_encryption(vc, encrypted_vm, relaxed)  # noqa: E731
 
-    refused(lambda: vms.set_migrate_encryption(vc, encrypted_vm, relaxed),
-            f"set migrateEncryption to {relaxed} on an encrypted VM")
+    # PowerCLI refuses client-side; whether vCenter itself refuses is UNCONFIRMED (API.md 2.4).
+    unconfirmed.observe_then_skip(inventory, vc.name, "migrate-encryption-not-relaxable", relax)
+    refused(relax, f"set migrateEncryption to {relaxed} on an encrypted VM")
 
     after = vms.state(vc, encrypted_vm, label="after", phase="after")
     unchanged(before, after, f"set migrateEncryption to {relaxed}")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.checks import refused, unchanged
+from harness.checks import check_each_on_key, check_equal, check_on_key, check_that, key_text, refused, unchanged
 from harness.vsphere import crypto, disks, keys, snapshots, vms
 from harness.vsphere.hosts import require_some
 
@@ -32,8 +32,9 @@ def _chain(vc: Any, vm: Any, names: tuple[str, ...]) -> list[Any]:
     return [snapshots.create(vc, vm, name) for name in names]
 
 
-def _keys_by_snapshot(views: list[Any]) -> list[tuple[str, Any]]:
-    return [(v.name, v.key) for v in views]
+def _keys_by_snapshot(views: list[Any]) -> list[tuple[str, Any, Any]]:
+    """(name, config.keyId, the keys of every link of its disk chains) per snapshot."""
+    return [(v.name, v.key, sorted(v.link_keys, key=str)) for v in views]
 
 
 def _at_rest(environment: Any, vc: Any, vm: Any, label: str) -> dict[int, bytes]:
@@ -170,21 +171,35 @@ def test_a_shallow_recrypt_of_a_vm_with_a_single_snapshot_chain_puts_every_snaps
     if power == "poweredOn":
         vms.power_on(vc, vm)
     _chain(vc, vm, ("s1", "s2", "s3"))
-    assert snapshots.branch_count(vc, vm) == 1
+    check_equal("snapshot branches before the recrypt (one chain)", 1, snapshots.branch_count(vc, vm))
     chain_before = require_some(snapshots.with_keys(vc, vm, label="snapshot keys before", phase="before"), "snapshot")
-    assert len(chain_before) == 3 and all(s.key == old_key for s in chain_before), _keys_by_snapshot(chain_before)
+    check_equal("snapshot chain before the recrypt", ["s1", "s2", "s3"], [s.name for s in chain_before])
+    check_each_on_key([(f"snapshot {s.name} key before", s.key) for s in chain_before], old_key, {"old": old_key})
+    for s in chain_before:
+        _check_links(f"snapshot {s.name} disk-chain link keys before", s.keys, old_key, {"old": old_key})
     new_key = keys.generate_key(vc, provider)
 
     crypto.shallow_rekey(vc, vm, new_key)
 
     after = vms.state(vc, vm, label="after shallow recrypt", phase="after")
     chain_after = require_some(snapshots.with_keys(vc, vm, label="snapshot keys after", phase="after"), "snapshot")
-    assert [s.name for s in chain_after] == [s.name for s in chain_before], "the snapshot chain changed"
-    stale = [(s.name, s.key) for s in chain_after if s.key != new_key]
-    assert not stale, f"snapshots not on the new key {new_key}: {stale}"
-    assert after.key == new_key and all(k == new_key for k in after.disk_keys), \
-        f"VM home {after.key}, disks {after.disk_keys}, expected {new_key}"
-    assert after.power == power
+    names = {"old": old_key, "new": new_key}
+    check_equal("snapshot chain after the recrypt", [s.name for s in chain_before], [s.name for s in chain_after])
+    check_each_on_key([(f"snapshot {s.name} key", s.key) for s in chain_after], new_key, names)
+    for s in chain_after:
+        _check_links(f"snapshot {s.name} disk-chain link keys", s.keys, new_key, names)
+    running = snapshots.vm_link_keys(vc, vm, label="running disk chain keys after", phase="after")
+    _check_links("running disk-chain link keys", running, new_key, names)
+    check_on_key("VM home key", new_key, after.key, names)
+    check_each_on_key([(f"disk {i + 1} key", k) for i, k in enumerate(require_some(list(after.disk_keys), "disk"))],
+                      new_key, names)
+    check_equal("power state after the recrypt", power, after.power)
+
+
+def _check_links(what: str, link_keys: set[Any], key: Any, names: dict[str, Any]) -> None:
+    """Every link of a disk chain (backing.parent...keyId) is on `key`, as a recorded check."""
+    observed = ", ".join(key_text(k, names) for k in sorted(link_keys, key=str)) or "no links"
+    check_that(what, link_keys == {key}, f"every link on {key_text(key, names)}", observed)
 
 
 # ---- SNAP-BRANCHES --------------------------------------------------------------------------------
@@ -235,7 +250,7 @@ def test_a_shallow_recrypt_stopped_part_way_leaves_mixed_keys_and_running_it_aga
 
     mixed = require_some(snapshots.with_keys(vc, vm, label="snapshot keys after the failure", phase="after"),
                          "snapshot")
-    on = {s.key for s in mixed}
+    on = {k for s in mixed for k in s.keys} | snapshots.vm_link_keys(vc, vm, label="running chain keys after failure")
     assert old_key in on and new_key in on, \
         f"the failure did not leave the chain on mixed keys: {_keys_by_snapshot(mixed)}"
     vc.recorder.note("VM state after the part-way failure", vms.state(vc, vm).__dict__)
@@ -243,8 +258,10 @@ def test_a_shallow_recrypt_stopped_part_way_leaves_mixed_keys_and_running_it_aga
     crypto.shallow_rekey(vc, vm, new_key)
 
     done = require_some(snapshots.with_keys(vc, vm, label="snapshot keys after the retry", phase="after"), "snapshot")
-    stale = [(s.name, s.key) for s in done if s.key != new_key]
-    assert not stale, f"after the retry snapshots are still not on the new key {new_key}: {stale}"
+    stale = [(s.name, sorted(s.keys, key=str)) for s in done if s.keys != {new_key}]
+    assert not stale, f"after the retry snapshots (config or disk links) are still not on the new key {new_key}: {stale}"
+    running = snapshots.vm_link_keys(vc, vm, label="running disk chain keys after the retry", phase="after")
+    assert running == {new_key}, f"after the retry the running disk chains are on {running}, expected {new_key}"
     assert [s.name for s in done] == [s.name for s in mixed]
     after = vms.state(vc, vm, label="after the retry", phase="after")
     assert after.key == new_key and all(k == new_key for k in after.disk_keys), \

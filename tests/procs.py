@@ -1,21 +1,51 @@
-"""Finding processes a run left behind, ignoring those this test process owns (session fixtures)."""
+"""Finding processes a run left behind: only those this test session started, never other runs'.
+
+Every process this pytest session starts inherits `VCRYPT_TEST_TAG` (set once, below), and so do
+the KMS servers and vcsims those processes start, even after they are orphaned. Looking for the
+tag in `/proc/<pid>/environ` finds exactly our leftovers, so a run going on elsewhere on the
+machine (another checkout, a developer's `vcrypt run`) can neither fail nor hide a check.
+"""
 from __future__ import annotations
 
 import os
 import re
-import subprocess
+import secrets
+from pathlib import Path
+
+TAG_VARIABLE = "VCRYPT_TEST_TAG"
+_TAG = os.environ.setdefault(TAG_VARIABLE, f"{os.getpid()}-{secrets.token_hex(8)}")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:  # the process ended while we looked, or is not ours to read
+        return b""
+
+
+def _ours(proc: Path) -> bool:
+    return f"{TAG_VARIABLE}={_TAG}".encode() in _read(proc / "environ").split(b"\0")
 
 
 def leftover_servers() -> list[str]:
-    """KMS servers and vcsim launchers not started by this pytest process itself."""
-    ps = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+    """KMS servers and vcsims this session started through a subprocess and that still run.
+
+    Servers owned by this pytest process itself (its session fixtures) are not leftovers.
+    """
     mine = str(os.getpid())
     left = []
-    for line in ps.splitlines():
-        if "_pykmip_serve" not in line and "vcsim-launcher" not in line:
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or proc.name == mine:
             continue
-        parent = re.search(r"--parent-pid (\d+)", line)
-        if (parent and parent.group(1) == mine) or line.split()[1] == mine:
+        argv = _read(proc / "cmdline").decode(errors="replace").split("\0")
+        args = " ".join(argv).strip()
+        is_server = "_pykmip_serve" in args or "vcsim" in Path(argv[0]).name
+        if not is_server or not _ours(proc):
             continue
-        left.append(line[:200])
+        stat = _read(proc / "stat").decode(errors="replace")
+        ppid = stat.rsplit(")", 1)[-1].split()[1] if ")" in stat else ""
+        parent = re.search(r"--parent-pid (\d+)", args)
+        if ppid == mine or (parent and parent.group(1) == mine):
+            continue
+        left.append(f"{proc.name} {args}"[:200])
     return left

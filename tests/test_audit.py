@@ -22,6 +22,7 @@ from harness.environment import Environment, open_environment
 from harness.evidence.manifest import verify_manifest
 from harness.inventory import parse_inventory
 from harness.vsphere import authz, crypto, find, keys, policies, vms
+from harness.safety import MutationGate
 from harness.vsphere.client import VCenterClient
 from harness.vsphere.errors import TargetLacks
 
@@ -38,7 +39,8 @@ def env() -> Iterator[Environment]:
 
 @pytest.fixture(scope="module")
 def client(env: Environment) -> VCenterClient:
-    return VCenterClient("vc-a", env.service_instance("vc-a"), env.inventory.timeouts, "fake")
+    return VCenterClient("vc-a", env.service_instance("vc-a"), env.inventory.timeouts, "fake",
+                         gate=MutationGate(allow_mutations=True))  # sets up what the audit then reads
 
 
 @pytest.fixture(scope="module")

@@ -222,7 +222,8 @@ def tripwires() -> Iterator[None]:
         raise Tripwire("a generated argv started something real")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cli, "_run_pytest", trip)
+        import harness.launch
+        patch.setattr(harness.launch, "_run_pytest", trip)
         patch.setattr(harness.environment, "open_environment", trip)
         patch.setattr(harness.kms.server, "EmbeddedKms", trip)
         patch.setattr(harness.vcsim.build, "find_vcsim", trip)

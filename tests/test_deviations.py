@@ -41,10 +41,3 @@ def test_each_source_names_a_function_of_the_pinned_govmomi():
         text = (MODULE_CACHE / file).read_text()
         assert re.search(rf"^func (\([^)]*\) )?{re.escape(name)}\(", text, re.M), entry
 
-
-def test_compliance_mode_counts_a_rule_shown_only_as_a_deviation_as_a_gap():
-    from harness.evidence.results import compliance_gaps
-    tests = [{"rules": ["SNAP-SHALLOW"], "outcome": "deviation", "category": "known_deviation",
-              "message": "deviation: snapshots keep the old key"}]
-    gaps = [g for g in compliance_gaps(tests) if g.startswith("SNAP-SHALLOW")]
-    assert gaps == ["SNAP-SHALLOW: known deviation (deviation: snapshots keep the old key)"]

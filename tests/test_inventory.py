@@ -116,7 +116,7 @@ MALFORMED: list[tuple[str, object, str, str]] = [
     ("destructive-without-mutations", valid(safety={"allow_destructive": True}), "safety",
      "allow_destructive needs allow_mutations: true"),
     ("bad-name-prefix", valid(safety={"name_prefix": "-oops"}), "safety.name_prefix", "should match pattern"),
-    ("fake-options-on-vcsim", valid(vcenters=[{"name": "vc-a", "target": "vcsim", "fake": {"defects": ["x"]}}]),
+    ("fake-options-on-vcsim", valid(vcenters=[{"name": "vc-a", "target": "vcsim", "fake": {"defects": ["op-state-ignored"]}}]),
      "vcenters.vc-a", "'fake' options \\(including defects\\) are only allowed on target: fake"),
     ("fake-options-on-real", with_vc(fake={"vms": 2}), "vcenters.vc-a", "only allowed on target: fake"),
     ("vcsim-options-on-fake", valid(vcenters=[{"name": "vc-a", "target": "fake", "vcsim": {"hosts": 2}}]),
@@ -348,3 +348,81 @@ def test_inventory_is_immutable(tmp_path: Path) -> None:
     inv = load_inventory(write(tmp_path, valid()))
     with pytest.raises(Exception, match="frozen"):
         inv.vcenters[0].host = "elsewhere"  # type: ignore[misc]
+
+
+# ---- a real lab's needs (issue 12, item 9) ---------------------------------------------------------
+LAB_CASES = [
+    ("unreachable-loopback-on-real", valid(kms={"embedded": False, "shared": EXTERNAL_KMS,
+                                                "unreachable": {"address": "127.0.0.1"}}),
+     "kms.unreachable.address", "is the vCenter appliance itself"),
+    ("unreachable-localhost-on-real", valid(kms={"embedded": False, "shared": EXTERNAL_KMS,
+                                                 "unreachable": {"address": "localhost", "port": 5696}}),
+     "kms.unreachable.address", "appliance itself"),
+    ("unreachable-ipv6-loopback", valid(kms={"embedded": False, "shared": EXTERNAL_KMS,
+                                             "unreachable": {"address": "::1"}}),
+     "kms.unreachable.address", "appliance itself"),
+    ("unreachable-bad-port", valid(kms={"embedded": False, "shared": EXTERNAL_KMS,
+                                        "unreachable": {"address": "192.0.2.1", "port": 0}}),
+     "kms.unreachable.port", "greater than or equal to 1"),
+    ("test-user-inline-password", with_vc(test_user={"user": "u2@vsphere.local", "password": "hunter2"}),
+     "vcenters.vc-a.test_user", "inline password is not allowed"),
+    ("test-user-no-source", with_vc(test_user={"user": "u2@vsphere.local"}),
+     "vcenters.vc-a.test_user", "exactly one of password_env or password_file"),
+    ("test-user-env-value", with_vc(test_user={"user": "u2", "password_env": "s3cr3t pass"}),
+     "vcenters.vc-a.test_user.password_env", "environment variable name"),
+    ("hosts-not-a-list", with_vc(hosts="esx-1"), "vcenters.vc-a.hosts", "valid list"),
+    ("datastore-empty", with_vc(datastore=""), "vcenters.vc-a.datastore", "at least 1 character"),
+    ("server-name-empty", valid(kms={"embedded": False, "shared": {**EXTERNAL_KMS, "server_name": ""}}),
+     "kms.shared.server_name", "at least 1 character"),
+    ("provider-id-with-space", valid(kms={"embedded": False, "shared": {**EXTERNAL_KMS, "provider_id": "lab kms"}}),
+     "kms.shared.provider_id", "should match pattern"),
+    ("lab-provider-on-real", with_vc(fake={"lab_provider": {"id": "lab", "server_name": "s"}}),
+     "vcenters.vc-a", "only allowed on target: fake"),
+]
+
+
+@pytest.mark.parametrize("content,key_path,problem", [c[1:] for c in LAB_CASES], ids=[c[0] for c in LAB_CASES])
+def test_lab_keys_are_validated_with_the_key_named(tmp_path: Path, content: object, key_path: str,
+                                                   problem: str) -> None:
+    expect_error(write(tmp_path, content), key_path, problem)
+
+
+def test_lab_provider_must_agree_across_fake_vcenters(tmp_path: Path) -> None:
+    data = yaml.safe_load((INVENTORIES / "fake.yaml").read_text())
+    data["vcenters"][0]["fake"] = {"lab_provider": {"id": "lab-kms", "server_name": "node-1"}}
+    expect_error(write(tmp_path, data), "vcenters.vc-b.fake.lab_provider", "same on every fake vCenter")
+
+
+def test_a_closed_loopback_port_is_fine_on_a_fake(tmp_path: Path) -> None:
+    data = yaml.safe_load((INVENTORIES / "fake.yaml").read_text())
+    data["kms"]["unreachable"] = {"address": "127.0.0.1", "port": 9}
+    assert load_inventory(write(tmp_path, data)).kms.unreachable.address == "127.0.0.1"
+
+
+def test_lab_example_shows_every_real_lab_key() -> None:
+    inv = load_inventory(INVENTORIES / "lab.example.yaml")
+    vc_a = inv.vcenter("vc-a")
+    assert vc_a.datastore and vc_a.vm_folder and vc_a.resource_pool and vc_a.hosts
+    assert vc_a.test_user is not None and vc_a.test_user.password_env
+    assert inv.vcenter("vc-b").test_user.password_file.is_absolute()
+    assert inv.kms.shared.server_name and inv.kms.shared.registered
+    assert inv.kms.unreachable is not None and inv.kms.unreachable.address == "192.0.2.10"
+
+
+def test_passwords_are_secrets_that_never_print(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyVmomi import vim
+
+    from harness.secret import Secret
+    monkeypatch.setenv("VC_PASSWORD", "hunter2-vc")
+    monkeypatch.setenv("USER2_PASSWORD", "hunter2-user")
+    inv = load_inventory(write(tmp_path, with_vc(test_user={"user": "u2", "password_env": "USER2_PASSWORD"})))
+    vc = inv.vcenter("vc-a")
+    for secret, plain in ((vc.password(), "hunter2-vc"), (vc.test_user.password(), "hunter2-user")):
+        assert isinstance(secret, Secret) and secret == plain and secret.reveal() == plain
+        credential = vim.ServiceLocatorNamePassword(username="u", password=secret)
+        shown = [repr(secret), repr(credential), str(credential), repr({"password": secret}), repr(inv), repr(vc)]
+        assert not [text for text in shown if plain in text], "a password printed"
+        try:
+            assert not {"credential": credential, "password": secret}, "a failing check that shows both"
+        except AssertionError as err:
+            assert plain not in str(err)

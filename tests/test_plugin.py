@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,96 @@ def test_the_rules_option_selects_only_the_tests_of_those_rules(pytester, tmp_pa
     result = pytester.runpytest_subprocess("--inventory", str(_inventory(tmp_path)), "--rules", "OP-STATE",
                                            "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, deselected=1)
+
+
+def test_deviations_unconfirmed_skips_and_partly_demonstrated_rules_agree_everywhere_and_fail_compliance(
+        pytester, tmp_path):
+    source = '''import pytest
+@pytest.mark.rule("OP-STATE")
+@pytest.mark.test_id("00000000-0000-4000-8000-0000000000a1")
+def test_shown(): pass
+@pytest.mark.rule("OP-STATE")
+@pytest.mark.test_id("00000000-0000-4000-8000-0000000000a2")
+def test_unconfirmed(): pytest.skip("unconfirmed: the target answered, but the harness cannot read the result")
+@pytest.mark.rule("KMS-GENERATE")
+@pytest.mark.test_id("00000000-0000-4000-8000-0000000000a3")
+@pytest.mark.xfail(strict=True, reason="deviation: vcsim creates no key")
+def test_deviating(): assert False, "no key"
+@pytest.mark.rule("KMS-STATUS")
+@pytest.mark.test_id("00000000-0000-4000-8000-0000000000a4")
+@pytest.mark.xfail(strict=True, reason="deviation: vcsim reports no status")
+def test_stale(): pass
+@pytest.mark.rule("CLONE-PRE7")
+@pytest.mark.test_id("00000000-0000-4000-8000-0000000000a5")
+def test_pre7(): raise AssertionError
+'''
+    pytester.makepyfile(test_contracts=source)
+    run_dir = pytester.path / "run"
+    result = pytester.runpytest_subprocess("--inventory", str(_inventory(tmp_path)), "--run-dir", str(run_dir),
+                                           "--compliance", "--junitxml", str(run_dir / "junit.xml"),
+                                           "-p", "no:cacheprovider")
+    assert result.ret == 1
+    tests = {t["name"]: t for t in json.loads((run_dir / "results.json").read_text())["tests"]}
+    assert tests["test_unconfirmed"]["category"] == "unconfirmed_skip"
+    deviating = tests["test_deviating"]
+    assert (deviating["outcome"], deviating["category"], deviating["message"]) == (
+        "deviation", "known_deviation", "deviation: vcsim creates no key")
+    stale = tests["test_stale"]
+    assert (stale["outcome"], stale["category"]) == ("failed", "product_failure")
+    assert stale["message"].startswith("stale deviation: vcsim reports no status")
+
+    gaps = json.loads((run_dir / "run.json").read_text())["compliance_gaps"]
+    assert "OP-STATE: partly demonstrated (unconfirmed: the target answered, but the harness cannot read the result)" in gaps
+    assert "KMS-GENERATE: deviation (deviation: vcsim creates no key)" in gaps
+    assert not any(g.startswith("CLONE-PRE7") for g in gaps)  # not applicable to 7.0.3: out of scope, no gap
+
+    junit = (run_dir / "junit.xml").read_text()
+    assert 'name="verdict:OP-STATE" value="partly demonstrated: test_unconfirmed: skipped (unconfirmed:' in junit
+    assert 'name="verdict:KMS-GENERATE" value="deviation: test_deviating: deviation' in junit
+    assert 'name="verdict:CLONE-PRE7" value="not applicable"' in junit
+    assert 'name="category" value="known_deviation"' in junit
+
+    html = (run_dir / "report.html").read_text()
+    rows = dict(re.findall(r'data-rule="([A-Z0-9-]+)" data-verdict="([a-z ]+)"', html))
+    assert (rows["OP-STATE"], rows["KMS-GENERATE"], rows["KMS-STATUS"], rows["CLONE-PRE7"]) == (
+        "partly demonstrated", "deviation", "failed", "not applicable")
+    assert f"yes – {len(gaps)} rule(s) not demonstrated, so the run fails (exit status 1)" in html
+    assert "known deviation: not demonstrated on this target" in html
+
+    oscal = json.loads((run_dir / "oscal-assessment-results.json").read_text())["assessment-results"]["results"][0]
+    findings = {p["value"]: f for f in oscal["findings"] for p in f["props"] if p["name"] == "rule-id"}
+    assert "CLONE-PRE7" not in findings and "CLONE-PRE7" in oscal["remarks"]
+    for rule_id in ("OP-STATE", "KMS-GENERATE"):
+        assert findings[rule_id]["target"]["status"]["state"] == "not-satisfied"
+    assert "deviation: vcsim creates no key" in findings["KMS-GENERATE"]["target"]["status"]["remarks"]
+
+
+def test_a_key_generation_failure_is_an_environment_error_exactly_when_its_kms_is_down(pytester, tmp_path):
+    source = ('import pytest\nfrom harness.vsphere.keys import KeyGenerationFailed\n'
+              'MESSAGE = "GenerateKey on p failed: the KMS of key provider p is unreachable: no answer within 3 s"\n'
+              '@pytest.mark.rule("KMS-GENERATE")\n@pytest.mark.test_id("00000000-0000-4000-8000-0000000000b1")\n'
+              'def test_claims_an_outage_while_the_kms_answers(environment): raise KeyGenerationFailed(MESSAGE)\n'
+              '@pytest.mark.rule("KMS-GENERATE")\n@pytest.mark.test_id("00000000-0000-4000-8000-0000000000b2")\n'
+              'def test_fails_while_the_kms_is_down(environment):\n'
+              '    environment.kms.servers["shared"].stop()\n'
+              '    raise KeyGenerationFailed(MESSAGE)\n')
+    result, tests = _run(pytester, source, _inventory(tmp_path))
+    claims, down = tests["test_claims_an_outage_while_the_kms_answers"], tests["test_fails_while_the_kms_is_down"]
+    assert (claims["outcome"], claims["category"]) == ("failed", "product_failure")
+    assert (down["outcome"], down["category"]) == ("error", "environment_error")
+    assert "KMS 127.0.0.1:" in down["message"] and "connection refused" in down["message"]
+    result.assert_outcomes(failed=1, errors=1)
+
+
+def test_a_deviation_test_that_fails_because_its_kms_is_down_is_an_environment_error(pytester, tmp_path):
+    source = ('import pytest\nfrom harness.kms.client import KmsUnreachable\n'
+              '@pytest.mark.rule("KMS-GENERATE")\n@pytest.mark.test_id("00000000-0000-4000-8000-0000000000c1")\n'
+              '@pytest.mark.xfail(strict=True, reason="deviation: no key on this target")\n'
+              'def test_dev(): raise KmsUnreachable.at("127.0.0.1:1", "connection refused")\n')
+    result, tests = _run(pytester, source, _inventory(tmp_path))
+    assert (tests["test_dev"]["outcome"], tests["test_dev"]["category"]) == ("error", "environment_error")
+    assert "connection refused" in tests["test_dev"]["message"]
+    result.assert_outcomes(errors=1)
 
 
 def test_a_version_skip_wins_over_a_session_fixture_that_errors(pytester, tmp_path):

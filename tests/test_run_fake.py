@@ -102,3 +102,27 @@ def test_on_the_6_7_fake_pre7_rules_pass_and_7_0_rules_skip_by_version(tmp_path)
             assert test["outcome"] == "passed", test
         elif all(r.since_tuple >= (7, 0) for r in rules):
             assert test["outcome"] == "skipped" and test["category"] == "version_skip", test
+
+
+def test_the_default_report_stays_under_600_kb_and_the_run_says_it_is_unsigned(serial_run):
+    proc, run_dir = serial_run
+    size = (run_dir / "report.html").stat().st_size
+    assert size < 600_000, f"report.html of the default run is {size} bytes"
+    assert "tamper-evident only, unsigned" in proc.stdout  # the manifest digest line
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["provenance"]["fake_defects"] == [] and run["provenance"]["signing"]["signed"] is False
+
+
+def test_the_default_runs_evidence_is_complete_and_its_oscal_imports(serial_run):
+    from trestle.oscal import assessment_results
+
+    from tests.evidence.test_oscal_import import _hrefs, is_uri_reference
+    _, run_dir = serial_run
+    cut = [p.name for p in (run_dir / "evidence").glob("*.json")
+           if '"providerId": "vim.encryption.KeyProviderId"' in p.read_text()]
+    assert cut == []  # nested data objects keep their fields
+    doc = json.loads((run_dir / "oscal-assessment-results.json").read_text())
+    assessment_results.Model.model_validate(doc)
+    assert [h for h in _hrefs(doc) if not is_uri_reference(h)] == []
+    items = doc["assessment-results"]["results"][0]["local-definitions"]["inventory-items"]
+    assert all(any(p["name"].startswith("esxi-host-") for p in item["props"]) for item in items)

@@ -44,3 +44,20 @@ def test_selftest_catches_every_defect_and_the_baseline_passes():
                           cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert "MISSED" not in proc.stdout
+
+
+def test_a_defect_runs_under_the_fake_options_it_shows_under(tmp_path):
+    """`xvc-locator-thumbprint-unchecked` only shows between vCenters that do not trust each other."""
+    import yaml
+
+    from harness.selftest import _inventory_for
+    path = _inventory_for("XVC-MIGRATE", "xvc-locator-thumbprint-unchecked", tmp_path)
+    entries = yaml.safe_load(path.read_text())["vcenters"]
+    assert all(e["fake"]["trust_peers"] is False for e in entries)
+    assert all(e["fake"]["defects"] == ["xvc-locator-thumbprint-unchecked"] for e in entries)
+
+
+def test_a_defect_imitating_the_environment_must_be_reported_as_an_error():
+    catalogue = load_all()
+    assert catalogue["xvc-decrypt-refusal-is-login-failure"].caught_as == "error"
+    assert {d.caught_as for d in catalogue.values()} <= {"failed", "error"}

@@ -19,6 +19,8 @@ from harness.cleanup import Ledger, annotation
 from harness.cli import main
 from harness.environment import Environment, open_environment
 from harness.inventory import parse_inventory
+from harness.markers import provider_id
+from harness.safety import MutationGate
 from harness.sweep import Selection, sweep
 from harness.vsphere import find, hosts, keys, snapshots, vms
 from harness.vsphere.client import VCenterClient
@@ -36,7 +38,8 @@ def env() -> Iterator[Environment]:
 
 def _client(env: Environment, name: str = "vc-a") -> VCenterClient:
     entry = env.inventory.vcenter(name)
-    return VCenterClient(entry.name, env.service_instance(entry.name), env.inventory.timeouts, entry.target)
+    return VCenterClient(entry.name, env.service_instance(entry.name), env.inventory.timeouts, entry.target,
+                         gate=MutationGate.for_inventory(env.inventory))
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +143,7 @@ def test_providers_and_restores_from_the_ledger(env: Environment, client: VCente
     run = "r-prov"
     ledger = Ledger(tmp_path / run / "ledger.jsonl")
     endpoint = env.kms_endpoints["shared"]
-    added = "vcrypt-r-prov-kms"
+    added = provider_id("vcrypt-", run, "main", "kms", n=1)  # an id that carries the run's mark
     assert keys.register_provider(client, endpoint, added, make_default=False)
     ledger.append(kind="key_provider", vcenter="vc-a", provider_id=added, run_id=run, phase="creating")
     ledger.append(kind="key_provider", vcenter="vc-a", provider_id=added, run_id=run, phase="created")
@@ -187,7 +190,7 @@ def test_scratch_writes_what_sweep_reads(env: Environment, client: VCenterClient
     undone: list[str] = []
     scratch.restore("note only", lambda: undone.append("x"), {"action": "default_provider", "vcenter": "vc-a",
                                                               "provider_id": keys.default_provider(client)})
-    scratch.provider(client, env.kms_endpoints["shared"], "vcrypt-r-scr-kms")
+    scratch.provider(client, env.kms_endpoints["shared"], scratch.name("kms"))
     entries = state.ledger.entries()
     assert [e.get("phase") for e in entries if e["kind"] == "key_provider"] == ["creating", "created"]
     assert scratch.cleanup.run() == [] and undone == ["x"]
@@ -257,3 +260,92 @@ def test_sweep_on_vcsim(tmp_path: Path) -> None:
         assert report.exit_code == 0, report.remaining + report.problems
         assert "vcrypt-r-sim-a" not in after and "vcrypt-r-sim-b" not in after
         assert set(before) - {"vcrypt-r-sim-a", "vcrypt-r-sim-b"} == set(after)
+
+
+# ---- exact markers (issue 12, item 3): reproduce each defect, then the fix ----------------------------
+def _provider_snapshot(client: VCenterClient, provider_id: str) -> str | None:
+    from pyVmomi import SoapAdapter
+    info = keys.list_providers(client).get(provider_id)
+    return SoapAdapter.Serialize(info).decode() if info is not None else None
+
+
+def test_a_vm_whose_annotation_merely_starts_with_the_marker_is_never_swept(
+        client: VCenterClient, place: find.Placement, tmp_path: Path) -> None:
+    run = "r-prod"
+    make_vm(client, place, "prod-db-01", f"{annotation(run)}\nowner: DBA team - production, do not delete")
+    make_vm(client, place, "prod-db-02", f"{annotation(run)} (copied when this VM was cloned from a test VM)")
+    make_vm(client, place, f"vcrypt-{run}-real", annotation(run, "T-3"))
+    before = inventory_vms(client)
+
+    report = sweep_env(client, Selection(frozenset({run})), tmp_path)
+
+    after = inventory_vms(client)
+    assert after["prod-db-01"] == before["prod-db-01"] and after["prod-db-02"] == before["prod-db-02"]
+    assert f"vcrypt-{run}-real" not in after, "the exactly marked VM is the positive control"
+    assert report.exit_code == 0
+
+
+def test_a_run_id_with_a_space_is_not_cut_at_the_space(client: VCenterClient, place: find.Placement,
+                                                       tmp_path: Path) -> None:
+    make_vm(client, place, "vcrypt-spaced", "vcrypt-harness run=r-sp ace")
+    before = inventory_vms(client)
+
+    sweep_env(client, Selection(frozenset({"r-sp"})), tmp_path)
+    sweep_env(client, Selection(None), tmp_path)
+
+    assert inventory_vms(client)["vcrypt-spaced"] == before["vcrypt-spaced"]
+
+
+@pytest.mark.parametrize("run_id", ["r sp", "r\tx", "../r", "", "-r", "r" * 65, "r;rm"])
+def test_cli_refuses_a_run_id_outside_the_safe_charset(run_id: str) -> None:
+    result = CliRunner().invoke(main, ["sweep", "--inventory", str(FAKE), "--run-id", run_id, "--dry-run"])
+    assert result.exit_code == 2, result.output
+    assert "run id" in result.output and "Traceback" not in result.output
+    assert result.output.strip().count("\n") == 0
+
+
+def test_a_forged_ledger_line_alone_never_removes_a_provider(env: Environment, client: VCenterClient,
+                                                             tmp_path: Path) -> None:
+    """One ledger line saying a run created the fake's seeded provider must not remove it."""
+    seeded = env.kms_endpoints["shared"].provider_id
+    before = _provider_snapshot(client, seeded)
+    ledger = Ledger(tmp_path / "r-forge" / "ledger.jsonl")
+    for run in ("r-forge", "shared"):  # "shared": vcrypt-<run>- would prefix vcrypt-shared-kms
+        ledger.append(kind="key_provider", vcenter="vc-a", provider_id=seeded, run_id=run, phase="created")
+
+    report = sweep_env(client, Selection(None), tmp_path)
+
+    assert before is not None and _provider_snapshot(client, seeded) == before
+    assert any(seeded in s and "left alone" in s for s in report.skipped)
+
+
+def test_a_provider_is_removed_only_with_the_runs_id_and_its_ledger_entry(env: Environment, client: VCenterClient,
+                                                                          tmp_path: Path) -> None:
+    endpoint = env.kms_endpoints["shared"]
+    run = "r-own"
+    ours = provider_id("vcrypt-", run, "main", "kms-own", n=1)
+    unledgered = provider_id("vcrypt-", run, "gw1", "kms-not-in-ledger", n=2)
+    for pid in (ours, unledgered):
+        assert keys.register_provider(client, endpoint, pid, make_default=False)
+    Ledger(tmp_path / run / "ledger.jsonl").append(kind="key_provider", vcenter="vc-a", provider_id=ours,
+                                                   run_id=run, phase="created")
+
+    report = sweep_env(client, Selection(frozenset({run})), tmp_path)
+
+    present = keys.list_providers(client)
+    assert ours not in present, report.problems
+    assert unledgered in present
+    keys.remove_provider(client, unledgered)
+
+
+def sweep_env(client: VCenterClient, selection: Selection, reports: Path) -> Any:
+    """Sweep the module's fake (the environment behind `client`)."""
+    return sweep(_ENV["env"], selection, reports, echo=quiet)
+
+
+_ENV: dict[str, Environment] = {}
+
+
+@pytest.fixture(autouse=True)
+def _remember_env(env: Environment) -> None:
+    _ENV["env"] = env

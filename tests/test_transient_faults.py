@@ -8,6 +8,7 @@ from pyVmomi import vim
 
 from harness.environment import Environment, open_environment
 from harness.inventory import load_inventory
+from harness.safety import MutationGate
 from harness.vsphere.client import VCenterClient
 from harness.vsphere.errors import TaskFailed, VCenterUnreachable
 
@@ -26,7 +27,8 @@ def client(env: Environment) -> VCenterClient:
         env._sis.pop("vc-a", None)
         return env.service_instance("vc-a")
 
-    return VCenterClient("vc-a", env.service_instance("vc-a"), inv.timeouts, "fake", relogin=relogin)
+    return VCenterClient("vc-a", env.service_instance("vc-a"), inv.timeouts, "fake", relogin=relogin,
+                         gate=MutationGate(allow_mutations=True))
 
 
 def _calls(env: Environment, method: str) -> int:

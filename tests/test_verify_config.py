@@ -17,6 +17,7 @@ from harness.cli import main
 from harness.environment import Environment, open_environment
 from harness.verify_config import NO, NOT_PROBED, YES, Probe, Row, _verdict, table, verify
 from harness.vsphere import vms
+from harness.safety import MutationGate
 from harness.vsphere.client import VCenterClient
 from harness.vsphere.props import retrieve_all
 
@@ -38,7 +39,8 @@ def by_cap(rows: list[Row]) -> dict[str, Row]:
 
 
 def vm_names(env: Environment) -> set[str]:
-    client = VCenterClient("vc-a", env.service_instance("vc-a"), env.inventory.timeouts, "fake")
+    client = VCenterClient("vc-a", env.service_instance("vc-a"), env.inventory.timeouts, "fake",
+                           gate=MutationGate(allow_mutations=True))
     return {p["name"] for _, p in retrieve_all(client, vms.vim.VirtualMachine, ["name"]).values()}
 
 

@@ -1,26 +1,31 @@
-"""Allure environment and categories for a run.
+"""Allure environment, categories, executor and history for a run.
 
 Allure shows `environment.properties` on its overview page and sorts non-passing tests into
 the buckets of `categories.json`. Without them an Allure report cannot tell a product failure
-from a lab problem, nor say which vCenter build was tested.
+from a lab problem, nor say which vCenter build was tested. `executor.json` and `history/`
+(allure_history) give the Trend across runs.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.evidence.verdicts import Run, TestResult, load_results, load_run
+from harness.evidence.allure_history import carry_history, executor
+from harness.evidence.verdicts import Run, TestResult, load_run
 
 RESULTS_DIR = "allure-results"
 
-# Generic patterns, for messages this run did not classify itself (see categories()).
-ENVIRONMENT_PATTERN = r"KMS (?:is )?unreachable|[Cc]onnection|[Tt]ime(?:d )?out|[Tt]imeout"
-CAPABILITY_PATTERN = r"lacks"
+# Stable patterns, the same for every run (never one run's messages). The plugin's own skips
+# start with a category prefix ("capability: ...", "safety: ...", "version: ...", RULES.md's
+# "unconfirmed: ..."); a skip without one is filed by its words, the way the plugin defaults it.
+SKIPPED = r"(?:Skipped: )?"
+NO_PREFIX = rf"(?!{SKIPPED}(?:capability|safety|version|unconfirmed):)"
+ENVIRONMENT_PATTERN = (r"environment error|KMS (?:is )?unreachable|[Uu]nreachable|[Cc]onnection|[Tt]ime(?:d )?out|"
+                       r"[Tt]imeout|KmsUnreachable|VCenterUnreachable|ConnectError|EnvironmentFault")
 SAFETY_PATTERN = r"destructive|mutation|not allowed|[Ss]afety"
+UNCONFIRMED_PATTERN = r"[Uu]nconfirmed"
 VERSION_PATTERN = r"[Vv]ersion|vSphere \d|requires \d|before 7|older than"
 
 
@@ -65,83 +70,40 @@ def environment(run: Run) -> dict[str, str]:
     return {k: v for k, v in env.items() if v}
 
 
-def _first_lines(tests: list[TestResult]) -> list[str]:
-    """First line of each message: Allure shows the exception text, which contains it."""
-    lines = ((t.message or "").strip().splitlines() for t in tests)
-    return list(dict.fromkeys(ls[0].strip()[:200] for ls in lines if ls and ls[0].strip()))
+def _skip_category(name: str, description: str, prefix: str, words: str | None, not_words: str = "") -> dict[str, Any]:
+    """A skip category: the plugin's prefix, or (for a skip without one) the category's words."""
+    exclude = f"(?!.*(?:{not_words}))" if not_words else ""
+    fallback = f"|{NO_PREFIX}{exclude}.*(?:{words}).*" if words else (f"|{NO_PREFIX}{exclude}.*" if words is None else "")
+    return {"name": name, "description": description, "matchedStatuses": ["skipped"],
+            "messageRegex": f"(?s)(?:{SKIPPED}{prefix}:.*{fallback})"}
 
 
-def _regex(include: Sequence[str], exclude: Sequence[str] = ()) -> str:
-    """Java regex over the whole message (Allure uses matches(), not find()).
-
-    include: plain patterns, any of which may occur; exclude: literal messages that belong to
-    another category (Allure files a result under *every* category that matches).
-    """
-    neg = "(?!.*(?:" + "|".join(re.escape(m) for m in exclude) + "))" if exclude else ""
-    body = ".*(?:" + "|".join(include) + ").*" if include else ".*"
-    return "(?s)" + neg + body
-
-
-def _literal(messages: list[str]) -> list[str]:
-    return [re.escape(m) for m in messages]
-
-
-def categories(tests: list[TestResult]) -> list[dict[str, Any]]:
-    """Allure categories, built from this run's own classification plus generic patterns."""
-
-    def of(category: str, outcome: str | None = None) -> list[TestResult]:
-        return [t for t in tests if t.category == category and (outcome is None or t.outcome == outcome)]
-
-    env_failed = _first_lines(of("environment_error", "failed"))
-    skips = {c: _first_lines(of(c)) for c in ("capability_skip", "safety_skip", "version_skip")}
-
-    def skip_regex(category: str, generic: str) -> str:
-        others = [m for c, ms in skips.items() if c != category for m in ms]
-        return _regex([generic, *_literal(skips[category])], others)
-
-    product: dict[str, Any] = {
-        "name": "Product failures",
-        "description": "The product did not behave as the rule says.",
-        "matchedStatuses": ["failed"],
-    }
-    if env_failed:
-        product["messageRegex"] = _regex([], env_failed)
-    result = [
-        product,
-        {
-            "name": "Environment errors",
-            "description": "The test could not complete: KMS, network or target problem. Not a verdict on the product.",
-            "matchedStatuses": ["broken"],
-            "messageRegex": _regex([ENVIRONMENT_PATTERN, *_literal(_first_lines(of("environment_error")))]),
-        },
+def categories(tests: list[TestResult] | None = None) -> list[dict[str, Any]]:
+    """Allure categories from stable patterns; `tests` is accepted for callers of the old signature."""
+    env = f"(?s).*(?:{ENVIRONMENT_PATTERN}).*"
+    return [
+        {"name": "Product failures", "description": "The product did not behave as the rule says.",
+         "matchedStatuses": ["failed"], "messageRegex": f"(?s)(?!.*(?:{ENVIRONMENT_PATTERN})).*"},
+        {"name": "Environment errors",
+         "description": "The test could not complete: KMS, network or target problem. Not a verdict on the product.",
+         "matchedStatuses": ["broken", "failed"], "messageRegex": env},
+        {"name": "Test or harness errors",
+         "description": "The test broke for a reason that is neither the product nor the lab: look at the harness.",
+         "matchedStatuses": ["broken"], "messageRegex": f"(?s)(?!.*(?:{ENVIRONMENT_PATTERN})).*"},
+        _skip_category("Capability skips", "The target lacks a capability the rule needs; the rule was not demonstrated.",
+                       "capability", None, f"{SAFETY_PATTERN}|{VERSION_PATTERN}"),
+        _skip_category("Safety skips", "The inventory does not allow the mutations or destructive changes this test needs.",
+                       "safety", SAFETY_PATTERN),
+        _skip_category("Version skips", "The rule does not apply to the target's vSphere version.",
+                       "version", VERSION_PATTERN, SAFETY_PATTERN),
+        _skip_category("Unconfirmed behaviour skips",
+                       "The rule's behaviour is unconfirmed on this target kind (API.md); nothing was asserted.",
+                       "unconfirmed", ""),
     ]
-    if env_failed:
-        result.append({**result[1], "matchedStatuses": ["failed"], "messageRegex": _regex(_literal(env_failed))})
-    result += [
-        {
-            "name": "Capability skips",
-            "description": "The target lacks a capability the rule needs; the rule was not demonstrated.",
-            "matchedStatuses": ["skipped"],
-            "messageRegex": skip_regex("capability_skip", CAPABILITY_PATTERN),
-        },
-        {
-            "name": "Safety skips",
-            "description": "The inventory does not allow the mutations or destructive changes this test needs.",
-            "matchedStatuses": ["skipped"],
-            "messageRegex": skip_regex("safety_skip", SAFETY_PATTERN),
-        },
-        {
-            "name": "Version skips",
-            "description": "The rule does not apply to the target's vSphere version.",
-            "matchedStatuses": ["skipped"],
-            "messageRegex": skip_regex("version_skip", VERSION_PATTERN),
-        },
-    ]
-    return result
 
 
 def write_allure_extras(run_dir: Path) -> list[Path]:
-    """Write environment.properties and categories.json into allure-results/."""
+    """Write environment.properties, categories.json, executor.json and history/ into allure-results/."""
     run_dir = Path(run_dir)
     out = run_dir / RESULTS_DIR
     out.mkdir(exist_ok=True)
@@ -150,5 +112,8 @@ def write_allure_extras(run_dir: Path) -> list[Path]:
     env_path = out / "environment.properties"
     env_path.write_text(props, encoding="ascii", newline="\n")
     cat_path = out / "categories.json"
-    cat_path.write_text(json.dumps(categories(load_results(run_dir)), indent=2) + "\n", encoding="utf-8")
-    return [env_path, cat_path]
+    cat_path.write_text(json.dumps(categories(), indent=2) + "\n", encoding="utf-8")
+    executor_path = out / "executor.json"
+    executor_path.write_text(json.dumps(executor(run_dir), indent=2) + "\n", encoding="utf-8")
+    history = carry_history(run_dir)
+    return [env_path, cat_path, executor_path, *([history] if history else [])]

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import re
+from urllib.parse import quote
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,19 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from harness.evidence.display import (
+    ARG_LIMIT, CALLS_SHOWN, RESULT_LIMIT, bounded, grid_view, notes_not_in_checks,
+    observation_rows, short_ref,
+)
 from harness.evidence.oscal import ControlMapping, load_controls
+from harness.evidence.provenance import provenance_view
 from harness.evidence.verdicts import (
+    NOT_APPLICABLE,
+    PARTLY,
     SKIP_CATEGORIES,
+    VERDICT_ORDER,
+    compliance_gaps,
+    run_interrupted,
     Evidence,
     Rule,
     RuleVerdict,
@@ -46,11 +57,17 @@ STATUS_LABELS = {
     "error": "environment error",
     "skipped": "skipped",
     "not run": "not run",
+    # added with partly demonstrated / known deviation / not applicable (harness/evidence/verdicts.py)
+    "partly demonstrated": "partly demonstrated",
+    "deviation": "known deviation",
+    "not applicable": "not applicable",
+    "interrupted": "interrupted",
 }
 SKIP_LABELS = {
     "capability_skip": "Target lacks a capability",
     "version_skip": "Not applicable to the target's version",
     "safety_skip": "Not allowed by the inventory (mutating or destructive)",
+    "unconfirmed_skip": "Rests on a behaviour vSphere leaves unconfirmed (observed, not asserted)",
     None: "Skipped (no category given)",
 }
 TARGET_LABELS = {
@@ -145,15 +162,28 @@ def _csp_hash(text: str) -> str:
 
 
 def _overall(rule_counts: dict[str, int]) -> tuple[str, str]:
-    """One sentence a reader sees first, and its colour."""
+    """One sentence a reader sees first, and its colour (the same notion of "demonstrated" as compliance mode)."""
     if rule_counts["failed"]:
         return f"Product failures: {rule_counts['failed']} rule(s) violated", "failed"
     if rule_counts["error"]:
         return f"Incomplete: {rule_counts['error']} rule(s) not decided because of environment errors", "error"
-    undecided = rule_counts["skipped"] + rule_counts["not run"]
+    kinds = [(k, rule_counts.get(k, 0)) for k in ("deviation", "skipped", PARTLY, "not run")]
+    undecided = sum(n for _, n in kinds)
     if undecided:
-        return f"No violations seen; {undecided} rule(s) not demonstrated (skipped or not run)", "skipped"
-    return "All rules demonstrated", "passed"
+        detail = ", ".join(f"{n} {k}" for k, n in kinds if n)
+        return f"No violations seen; {undecided} rule(s) not demonstrated ({detail})", "skipped"
+    scope = f" ({rule_counts[NOT_APPLICABLE]} not applicable to the target's version)" if rule_counts.get(NOT_APPLICABLE) else ""
+    return f"All applicable rules demonstrated{scope}", "passed"
+
+
+def _compliance(run: Run, verdicts: dict[str, RuleVerdict]) -> str:
+    """The compliance-mode statement, from the same gaps that set the exit status."""
+    if not run.compliance:
+        return "no"
+    gaps = compliance_gaps(verdicts)
+    if gaps:
+        return f"yes – {len(gaps)} rule(s) not demonstrated, so the run fails (exit status {run.exit_status})"
+    return "yes – every applicable rule demonstrated"
 
 
 class _Context:
@@ -192,7 +222,7 @@ class _Context:
         groups: dict[str | None, list[TestResult]] = {}
         for t in self.tests:
             if t.status == "skipped":
-                key = t.category if t.category in SKIP_CATEGORIES else None
+                key = t.category if t.category in SKIP_CATEGORIES and t.category in SKIP_LABELS else None
                 groups.setdefault(key, []).append(t)
         order: Sequence[str | None] = (*SKIP_CATEGORIES, None)
         return [(SKIP_LABELS[k], groups[k]) for k in order if k in groups]
@@ -201,10 +231,11 @@ class _Context:
         verdicts = rule_verdicts(self.catalogue, self.tests)
         rule_counts = {v: 0 for v in STATUS_LABELS}
         for v in verdicts.values():
-            rule_counts[v.verdict] += 1
+            rule_counts[v.verdict] = rule_counts.get(v.verdict, 0) + 1
         overall, overall_css = _overall(rule_counts)
         return {
             "run": self.run,
+            "prov": provenance_view(self.run.provenance),
             "target_label": TARGET_LABELS.get(self.run.target, self.run.target or "unknown"),
             "tls": {vc.name: tls_view(vc.tls_mode) for vc in self.run.vcenters},
             "counts": status_counts(self.tests),
@@ -212,10 +243,13 @@ class _Context:
             "overall": overall,
             "overall_css": overall_css,
             "areas": self.areas(verdicts),
-            "columns": list(STATUS_LABELS.items()),
+            "columns": [(k, STATUS_LABELS[k]) for k in VERDICT_ORDER],
             "labels": STATUS_LABELS,
             "skips": self.skips(),
-            "problems": [self.view(t) for t in self.tests if t.status in ("failed", "error")],
+            "problems": [self.view(t) for t in self.tests if t.status in ("failed", "error", "deviation", "interrupted")],
+            "compliance": _compliance(self.run, verdicts),
+            "compliance_fails": self.run.compliance and bool(compliance_gaps(verdicts)),
+            "interrupted": run_interrupted(self.run, self.tests),
             "unmapped": [self.view(t) for t in unmapped_tests(self.catalogue, self.tests)],
             "catalog_size": len(self.catalogue),
         }
@@ -229,8 +263,23 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(md=_md, tojson_text=_json, duration=_duration)
+    env.filters.update(md=_md, tojson_text=_json, duration=_duration, grid=grid_view, bounded=bounded, observation_rows=observation_rows,
+                       notes_not_in_checks=notes_not_in_checks,
+                       uri=lambda path: quote(str(path), safe='/'), short_ref=short_ref,
+                       bounded_arg=lambda v: bounded(v, ARG_LIMIT),
+                       bounded_result=_bounded_json_text)
+    env.globals.update(calls_shown=CALLS_SHOWN)
     return env
+
+
+def _bounded_json_text(text: Any) -> str:
+    """Results arrive as JSON text (verdicts._text): show them compact and cut like any value."""
+    if isinstance(text, str) and text[:1] in "[{":
+        try:
+            return bounded(json.loads(text), RESULT_LIMIT)
+        except ValueError:
+            pass
+    return bounded(text, RESULT_LIMIT)
 
 
 def render_html(run_dir: Path) -> str:

@@ -2,17 +2,23 @@
 
 An auditor can check the folder with nothing but coreutils (`sha256sum -c manifest.sha256`
 inside the folder), and `verify_manifest` says which files changed, vanished or appeared.
-The manifest does not sign anything: store it (or its own hash) somewhere the run's owner
-cannot rewrite if tampering by that owner is part of the threat model.
+On its own the manifest is tamper-evident only: whoever can write the folder can rewrite a
+file and its line together. `harness.evidence.signing` signs it (manifest.sha256.sig, Ed25519),
+which closes that gap for anyone holding the public key.
+
+Symbolic links are never followed: a symlinked file or folder could make the folder's content
+depend on something outside it, so verification reports each one instead.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
 MANIFEST = "manifest.sha256"
+SIGNATURE = "manifest.sha256.sig"  # written after the manifest, so not listed in it
 _LINE = re.compile(r"^(\\?)([0-9a-f]{64}) [ *](.+)$")
 
 
@@ -24,13 +30,34 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _walk(run_dir: Path) -> tuple[list[str], list[str]]:
+    """(regular files, symlinks) below run_dir as sorted POSIX paths; links are not followed."""
+    files, links = [], []
+    for folder, dirs, names in os.walk(run_dir, followlinks=False):
+        base = Path(folder)
+        for name in [*dirs, *names]:
+            path = base / name
+            rel = path.relative_to(run_dir).as_posix()
+            if path.is_symlink():
+                links.append(rel)
+            elif name in names and path.is_file() and rel not in (MANIFEST, SIGNATURE):
+                files.append(rel)
+    return sorted(files), sorted(links)
+
+
 def _files(run_dir: Path) -> list[str]:
-    """Every regular file below run_dir except the manifest, as sorted POSIX paths."""
-    return sorted(
-        p.relative_to(run_dir).as_posix()
-        for p in run_dir.rglob("*")
-        if p.is_file() and p.relative_to(run_dir).as_posix() != MANIFEST
-    )
+    """Every regular file below run_dir except the manifest and its signature, as sorted POSIX paths."""
+    return _walk(run_dir)[0]
+
+
+def symlinks(run_dir: Path) -> list[str]:
+    """`symlink: evidence -> /elsewhere (directory, not followed)` for each link in the folder."""
+    out = []
+    for rel in _walk(Path(run_dir))[1]:
+        path = Path(run_dir) / rel
+        kind = "directory" if path.is_dir() else "file" if path.exists() else "dangling"
+        out.append(f"symlink: {rel} -> {os.readlink(path)} ({kind}, not followed, not covered by the manifest)")
+    return out
 
 
 def _escape(name: str) -> tuple[str, str]:
@@ -79,6 +106,7 @@ def verify_manifest(run_dir: Path) -> list[str]:
     if not (run_dir / MANIFEST).is_file():
         return ["manifest missing"]
     expected, problems = read_manifest(run_dir)
+    problems += symlinks(run_dir)
     actual = set(_files(run_dir))
     for name in sorted(set(expected) | actual):
         if name not in actual:

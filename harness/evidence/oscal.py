@@ -9,10 +9,12 @@ run time; the tests validate the output with compliance-trestle's models.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
 import json
 import re
 import uuid
+from urllib.parse import quote
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +22,10 @@ from typing import Any
 
 import yaml
 
+from harness.evidence.provenance import provenance_view
 from harness.evidence.verdicts import (
+    NOT_APPLICABLE,
+    VERDICT_EXPLANATIONS,
     Evidence,
     Rule,
     RuleVerdict,
@@ -35,7 +40,8 @@ from harness.evidence.verdicts import (
 
 OSCAL_VERSION = "1.1.2"
 FILENAME = "oscal-assessment-results.json"
-ASSESSMENT_PLAN_HREF = "#vcrypt-harness-assessment-plan"
+# Files of the run folder the document points to as back-matter resources (with SHA-256).
+RUN_FILES = ("report.html", "run.json", "results.json", "inventory.redacted.yaml", "junit.xml")
 # Namespace for our own props, and the uuid5 namespace that makes every UUID reproducible.
 PROP_NS = "urn:vcrypt-harness:oscal"
 UUID_NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:vcrypt-harness:oscal")
@@ -77,6 +83,23 @@ def oscal_control_id(control: str) -> str:
         raise ValueError(f"not an SP 800-53 control id: {control!r}")
     family, number, enhancement = m.groups()
     return f"{family.lower()}-{number}" + (f".{enhancement}" if enhancement else "")
+
+
+def objective_id(control: str) -> str:
+    """ "SC-12(1)" -> "sc-12.1_obj": the assessment-objective part of the control in NIST's OSCAL catalogue."""
+    return f"{oscal_control_id(control)}_obj"
+
+
+def uri_reference(path: str) -> str:
+    """A run-folder path as an RFC 3986 relative reference (spaces, brackets... percent-encoded)."""
+    return quote(path, safe="/")
+
+
+def _sha256_file(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def stable_uuid(run_id: str, *parts: str) -> str:
@@ -130,6 +153,8 @@ class _Builder:
         self.tool_uuid = self.uuid("component", "vcrypt-harness")
         self.vc_uuids = {vc.name: self.uuid("vcenter", vc.name) for vc in run.vcenters}
         self._evidence: dict[str, Evidence | None] = {}
+        self._resources: dict[str, tuple[str, str] | None] = {}
+        self.plan_uuid = self.uuid("assessment-plan")
 
     def uuid(self, *parts: str) -> str:
         return stable_uuid(self.run.run_id, *parts)
@@ -163,6 +188,8 @@ class _Builder:
                     ("api-version", vc.api_version),
                     ("instance-uuid", vc.instance_uuid),
                     ("tls-mode", vc.tls_mode),
+                    *((f"esxi-host-{i + 1}", f"{h.get('name', '')} ESXi {h.get('version') or '?'} "
+                       f"build {h.get('build') or '?'}") for i, h in enumerate(vc.hosts)),
                 ),
             }
             items.append(item)
@@ -201,7 +228,8 @@ class _Builder:
         description = f"Test {test.nodeid}: {test.status}."
         if test.message:
             description += f" {test.message}"
-        evidence_href = test.evidence_file or "results.json"
+        evidence_path = test.evidence_file or "results.json"
+        resource = self.resource_for(evidence_path)
         obs: dict[str, Any] = {
             "uuid": self.uuid("test", test.test_id or test.nodeid),
             "title": _clean(test.name or test.nodeid),
@@ -219,12 +247,16 @@ class _Builder:
             "types": ["control-objective"],
             "origins": self.origin(),
             "relevant-evidence": [
-                {
-                    "href": evidence_href,
-                    "description": "Recorded vSphere API calls, property observations and KMIP reads of this test."
-                    if test.evidence_file
-                    else "Test outcome in the run's results file (the test recorded no evidence file).",
-                }
+                _with(
+                    {
+                        "href": uri_reference(evidence_path),
+                        "description": "Recorded checks, vSphere API calls, property observations and KMIP reads of "
+                        "this test." if test.evidence_file
+                        else "Test outcome in the run's results file (the test recorded no evidence file).",
+                    },
+                    "links",
+                    [{"href": f"#{resource}", "rel": "reference", "text": "file with its SHA-256"}] if resource else [],
+                )
             ],
             "collected": self._collected(test),
         }
@@ -234,37 +266,35 @@ class _Builder:
         ]
         return _with(obs, "subjects", subjects)
 
-    def finding(self, rule: Rule, verdict: RuleVerdict, obs_uuids: dict[str, str]) -> dict[str, Any]:
+    def findings(self, rule: Rule, verdict: RuleVerdict, obs_uuids: dict[str, str]) -> list[dict[str, Any]]:
+        """One finding per control the rule maps to, targeting that control's assessment objective."""
+        return [self.finding(rule, verdict, obs_uuids, control) for control in self.mapping.controls_for(rule.id)]
+
+    def finding(self, rule: Rule, verdict: RuleVerdict, obs_uuids: dict[str, str], control: str) -> dict[str, Any]:
         controls = self.mapping.controls_for(rule.id)
         satisfied = verdict.verdict == "passed"
         reason = {"passed": "pass", "failed": "fail"}.get(verdict.verdict, "other")
-        explanation = {
-            "passed": "demonstrated by the tests below",
-            "failed": "a test showed the product violating the rule",
-            "error": "not demonstrated: a test could not complete because of an environment error",
-            "skipped": "not demonstrated: every test was skipped",
-            "not run": "not demonstrated: no test for this rule ran",
-        }[verdict.verdict]
+        explanation = VERDICT_EXPLANATIONS.get(verdict.verdict, verdict.verdict)
         remarks = [f"{t.nodeid}: {t.status}" + (f" - {t.message}" if t.message else "") for t in verdict.tests]
         target: dict[str, Any] = {
             "type": "objective-id",
-            "target-id": rule.id,
-            "title": _clean(f"{rule.id}: {verdict.verdict}"),
-            "props": _props(("rule-id", rule.id), ("verdict", verdict.verdict))
-            + _props(*(("control-id", oscal_control_id(c)) for c in controls)),
+            "target-id": objective_id(control),
+            "title": _clean(f"{control} objective, by rule {rule.id}: {verdict.verdict}"),
+            "props": _props(("rule-id", rule.id), ("verdict", verdict.verdict), ("control-id", oscal_control_id(control))),
             "status": {"state": "satisfied" if satisfied else "not-satisfied", "reason": reason},
         }
         if remarks:
             target["status"]["remarks"] = "\n".join(remarks)
         finding: dict[str, Any] = {
-            "uuid": self.uuid("rule", rule.id),
-            "title": _clean(f"{rule.id} ({rule.area_title or rule.area})"),
+            "uuid": self.uuid("rule", rule.id, control),
+            "title": _clean(f"{control} ({self.mapping.titles.get(control, '')}): rule {rule.id}"),
             "description": f"{rule.text}\n\nVerdict: {verdict.verdict} - {explanation}.",
             "props": _props(
                 ("rule-id", rule.id),
                 ("verdict", verdict.verdict),
                 ("rule-since", rule.since),
                 ("rule-kind", rule.kind),
+                ("rule-area", rule.area_title or rule.area),
                 ("mapped-controls", " ".join(controls)),
             ),
             "origins": self.origin(),
@@ -275,11 +305,94 @@ class _Builder:
         related = [{"observation-uuid": obs_uuids[t.nodeid]} for t in verdict.tests if t.nodeid in obs_uuids]
         return _with(finding, "related-observations", related)
 
+    # ---- provenance and back-matter ------------------------------------------------------------
+    def resource_for(self, path: str) -> str | None:
+        """The uuid of the back-matter resource for a run-folder file (registered on first use)."""
+        if path not in self._resources:
+            digest = _sha256_file(self.run_dir / path)
+            self._resources[path] = (self.uuid("resource", path), digest) if digest else None
+        entry = self._resources[path]
+        return entry[0] if entry else None
+
+    def back_matter(self) -> dict[str, Any]:
+        plan = {
+            "uuid": self.plan_uuid,
+            "title": "vcrypt-harness assessment plan",
+            "description": "The plan this run carried out: every rule of the harness's rule catalogue "
+            "(harness/data/rules.yaml), each tested by its suites, and each rule's mapping to NIST SP 800-53 Rev. 5 "
+            "controls (harness/data/controls.yaml). The plan is part of the harness version named in the metadata.",
+            "props": _props(("harness-version", self.run.harness_version), ("rules", len(self.catalogue))),
+        }
+        if not plan["props"]:
+            del plan["props"]
+        for name in RUN_FILES:
+            self.resource_for(name)
+        resources = [plan]
+        for path, entry in sorted(self._resources.items()):
+            if entry is None:
+                continue
+            resources.append({
+                "uuid": entry[0],
+                "title": path,
+                "rlinks": [{
+                    "href": uri_reference(path),
+                    "media-type": _media_type(path),
+                    "hashes": [{"algorithm": "SHA-256", "value": entry[1]}],
+                }],
+            })
+        return {"resources": resources}
+
+    def metadata(self) -> dict[str, Any]:
+        prov = provenance_view(self.run.provenance)
+        operator = prov["operator"]
+        user = operator.get("user") or "unknown operator"
+        host = operator.get("host") or ""
+        operator_uuid, tool_uuid = self.uuid("party", "operator"), self.uuid("party", "tool")
+        harness = prov["harness"]
+        meta: dict[str, Any] = {
+            "title": _clean(f"vSphere VM encryption assessment results - run {self.run.run_id}"),
+            "published": self.end,
+            "last-modified": self.end,
+            "version": self.run.harness_version or "0",
+            "oscal-version": OSCAL_VERSION,
+            "props": _props(
+                ("run-id", self.run.run_id),
+                ("harness-version", harness.get("version") or self.run.harness_version),
+                ("git-commit", harness.get("git_commit")),
+                ("git-dirty", "" if harness.get("git_dirty") in ("", None) else str(bool(harness["git_dirty"])).lower()),
+                ("command-line", " ".join(prov["command_line"])),
+                ("python-version", prov["python"]),
+                *((f"{name.lower()}-version", version) for name, version in prov["packages"].items()),
+                ("inventory-sha256", prov["inventory"].get("sha256")),
+                ("fake-defects", " ".join(prov["fake_defects"]) or ("none" if prov["recorded"] else "")),
+                ("kms-product", prov["kms_product"].get("product")),
+                ("kms-version", prov["kms_product"].get("version")),
+                ("signing", prov["signing"].get("statement")),
+            ),
+            "roles": [
+                {"id": "assessor", "title": "Assessor (the operator who ran the harness)"},
+                {"id": "assessment-tool", "title": "Assessment tool"},
+            ],
+            "parties": [
+                _with({"uuid": operator_uuid, "type": "person", "name": _clean(f"{user}@{host}" if host else user)},
+                      "props", _props(("user", user), ("host", host))),
+                {"uuid": tool_uuid, "type": "organization", "name": f"vcrypt-harness {self.run.harness_version}".strip()},
+            ],
+            "responsible-parties": [
+                {"role-id": "assessor", "party-uuids": [operator_uuid]},
+                {"role-id": "assessment-tool", "party-uuids": [tool_uuid]},
+            ],
+        }
+        return meta
+
     def document(self) -> dict[str, Any]:
         observations = [self.observation(t) for t in self.tests]
         obs_uuids = {t.nodeid: o["uuid"] for t, o in zip(self.tests, observations, strict=True)}
         verdicts = rule_verdicts(self.catalogue, self.tests)
-        findings = [self.finding(r, verdicts[r.id], obs_uuids) for r in self.catalogue]
+        # A rule that does not describe the target's version is outside the assessed scope: no finding.
+        findings = [f for r in self.catalogue if verdicts[r.id].verdict != NOT_APPLICABLE
+                    for f in self.findings(r, verdicts[r.id], obs_uuids)]
+        out_of_scope = [r.id for r in self.catalogue if verdicts[r.id].verdict == NOT_APPLICABLE]
         result: dict[str, Any] = {
             "uuid": self.uuid("result"),
             "title": _clean(f"vcrypt-harness run {self.run.run_id}"),
@@ -287,27 +400,32 @@ class _Builder:
             f"{self.run.target or 'unknown'} target; one observation per test, one finding per catalogue rule.",
             "start": self.start,
             "end": self.end,
-            "props": _props(("run-id", self.run.run_id), ("target-kind", self.run.target)),
+            "props": _props(("run-id", self.run.run_id), ("target-kind", self.run.target),
+                            ("interrupted", "true" if self.run.interrupted else ""),
+                            *(("out-of-scope-rule", rid) for rid in out_of_scope)),
             "local-definitions": self.local_definitions(),
             "reviewed-controls": self.reviewed_controls(),
         }
         _with(result, "observations", observations)
         _with(result, "findings", findings)
+        if out_of_scope:
+            result["remarks"] = ("Outside the assessed scope (the rules do not describe the target's vSphere "
+                                 f"version; their tests were skipped by version): {', '.join(out_of_scope)}.")
         return {
             "assessment-results": {
                 "uuid": self.uuid("assessment-results"),
-                "metadata": {
-                    "title": _clean(f"vSphere VM encryption assessment results - run {self.run.run_id}"),
-                    "published": self.end,
-                    "last-modified": self.end,
-                    "version": self.run.harness_version or "0",
-                    "oscal-version": OSCAL_VERSION,
-                    "props": _props(("run-id", self.run.run_id)),
-                },
-                "import-ap": {"href": ASSESSMENT_PLAN_HREF},
+                "metadata": self.metadata(),
+                "import-ap": {"href": f"#{self.plan_uuid}"},
                 "results": [result],
+                "back-matter": self.back_matter(),
             }
         }
+
+
+def _media_type(path: str) -> str:
+    suffix = Path(path).suffix
+    return {".json": "application/json", ".html": "text/html", ".xml": "application/xml",
+            ".yaml": "application/yaml"}.get(suffix, "application/octet-stream")
 
 
 def _control_sort_key(control: str) -> tuple[str, int, int]:

@@ -19,6 +19,7 @@ from pyVmomi import VmomiSupport, vmodl
 
 SECRET_FIELDS = {"password", "privateKey", "keyData", "pwd", "token", "sessionId", "credential", "client_key"}
 _MAX_TEXT = 400
+_MAX_DEPTH = 6
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 
@@ -64,18 +65,43 @@ def summarize(value: Any, depth: int = 0) -> Any:
         items = [summarize(v, depth + 1) for v in list(value)[:20]]
         return items + ([f"... {len(value) - 20} more"] if len(value) > 20 else [])
     if isinstance(value, VmomiSupport.DataObject):
-        if depth > 6:
-            return type(value).__name__
-        out: dict[str, Any] = {"_type": type(value).__name__}
-        for prop in value._GetPropertyList():
-            item = getattr(value, prop.name, None)
-            if item is None or (isinstance(item, list) and not item) or prop.name in ("dynamicType", "dynamicProperty"):
-                continue
-            out[prop.name] = "***" if prop.name in SECRET_FIELDS else summarize(item, depth + 1)
-        return out
+        return _summarize_data_object(value, depth)
     if isinstance(value, dict):
         return {str(k): "***" if k in SECRET_FIELDS else summarize(v, depth + 1) for k, v in value.items()}
     return redact(str(value))[:_MAX_TEXT]
+
+
+def _summarize_data_object(value: Any, depth: int) -> dict[str, Any] | str:
+    """A data object as its fields; past the depth limit only its scalar fields (ids, names).
+
+    Cutting a nested object to its type name lost the one value an auditor needs (a disk
+    key's `providerId.id`), so deep objects keep their scalars and only deeper structure goes.
+    """
+    if depth > _MAX_DEPTH + 4:
+        return type(value).__name__
+    out: dict[str, Any] = {"_type": type(value).__name__}
+    for prop in value._GetPropertyList():
+        item = getattr(value, prop.name, None)
+        if item is None or (isinstance(item, list) and not item) or prop.name in ("dynamicType", "dynamicProperty"):
+            continue
+        if prop.name in SECRET_FIELDS:
+            out[prop.name] = "***"
+        elif depth < _MAX_DEPTH or not isinstance(item, (list, tuple, VmomiSupport.DataObject)):
+            out[prop.name] = summarize(item, depth + 1)
+        elif _is_small_data_object(item):
+            out[prop.name] = summarize(item, depth + 1)
+        else:
+            out[prop.name] = f"{type(item).__name__} (omitted: nested too deep)"
+    return out
+
+
+def _is_small_data_object(value: Any) -> bool:
+    """A data object whose fields are all scalars (KeyProviderId, CryptoKeyId's provider...)."""
+    if not isinstance(value, VmomiSupport.DataObject):
+        return False
+    return all(not isinstance(getattr(value, p.name, None), (list, tuple, VmomiSupport.DataObject))
+               or _is_small_data_object(getattr(value, p.name, None))
+               for p in value._GetPropertyList() if p.name not in ("dynamicType", "dynamicProperty"))
 
 
 def _now() -> str:
@@ -119,6 +145,13 @@ class Recorder:
     kmip: list[dict[str, Any]] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)
     host_keys: dict[str, Any] | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    def check(self, what: str, expected: Any, observed: Any, passed: bool, detail: str = "") -> None:
+        """One assertion as a sentence an auditor reads first: what, expected, observed, verdict."""
+        self.checks.append({"what": redact(str(what))[:_MAX_TEXT], "expected": summarize(expected),
+                            "observed": summarize(observed), "passed": bool(passed),
+                            "detail": redact(str(detail))[:_MAX_TEXT]})
 
     def start_call(self, vcenter: str, method: str, target: str, args: dict[str, Any]) -> CallRecord:
         record = CallRecord(seq=len(self.calls) + 1, vcenter=vcenter, method=method, target=target, args=args)
@@ -135,14 +168,17 @@ class Recorder:
     def note(self, label: str, value: Any) -> None:
         self.notes.append({"label": label, "value": summarize(value)})
 
-    def record_host_keys(self, holds: dict[str, list[str]]) -> None:
+    def record_host_keys(self, holds: dict[str, list[str]], focus: Any = ()) -> None:
+        """The host-by-key grid; `focus` names the keys the test is about (shown highlighted)."""
         keys = sorted({k for ks in holds.values() for k in ks})
         self.host_keys = {"hosts": sorted(holds), "keys": keys, "holds": {h: sorted(v) for h, v in holds.items()}}
+        if focus:
+            self.host_keys["focus"] = sorted({str(k) for k in focus})
 
     def to_json(self) -> dict[str, Any]:
         return {"test_id": self.test_id, "nodeid": self.nodeid, "calls": [asdict(c) for c in self.calls],
                 "observations": self.observations, "kmip": self.kmip, "notes": self.notes,
-                "host_keys": self.host_keys}
+                "host_keys": self.host_keys, "checks": self.checks}
 
     def write(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import harness
-from harness.rules import load_rules
+from harness.evidence.provenance import esxi_hosts, provenance
 
 
 def target_info(state: Any) -> list[dict[str, Any]]:
@@ -31,6 +31,7 @@ def _vcenters(state: Any) -> list[dict[str, Any]]:
                 about = env.service_instance(entry.name).content.about
                 info.update(api_version=about.apiVersion, version=about.version, build=about.build,
                             instance_uuid=about.instanceUuid)
+                info["hosts"] = esxi_hosts(env.service_instance(entry.name))
             except Exception as err:  # noqa: BLE001 - describe what we can; the tests say the rest
                 info["error"] = f"{type(err).__name__}: {err}"
             if entry.name in getattr(env, "vcsim_choices", {}):  # which vcsim, and whether it models crypto
@@ -70,26 +71,13 @@ def write_target_info(state: Any) -> None:
 
 
 def compliance_gaps(tests: list[dict[str, Any]]) -> list[str]:
-    """Rules of the evidence set that were skipped or not run (compliance mode forbids both).
+    """Rules compliance mode does not accept: anything but "passed" or "not applicable".
 
-    The evidence set is the catalogue less the rules that do not describe the target's version
-    (a pre-7 rule on a 7.0 vCenter is out of scope, not a gap).
+    The verdicts come from harness.evidence.verdicts, the one place that decides them, so the
+    exit status and every writer agree (a pre-7 rule on a 7.0 vCenter is out of scope, not a gap).
     """
-    seen: dict[str, list[dict[str, Any]]] = {rid: [] for rid in load_rules()}
-    for test in tests:
-        for rid in test["rules"]:
-            seen.setdefault(rid, []).append(test)
-    gaps = []
-    for rid, rule_tests in seen.items():
-        if not rule_tests:
-            gaps.append(f"{rid}: not run")
-        elif all(t["outcome"] in ("skipped", "deviation") for t in rule_tests):  # a known deviation shows nothing
-            if all(t.get("category") == "version_skip" for t in rule_tests):
-                continue
-            reason = next((t.get("message") for t in rule_tests if t.get("category") != "version_skip"), "") or ""
-            kind = "known deviation" if any(t["outcome"] == "deviation" for t in rule_tests) else "skipped"
-            gaps.append(f"{rid}: {kind} ({reason})")
-    return gaps
+    from harness.evidence import verdicts
+    return verdicts.compliance_gaps(verdicts.rule_verdicts(verdicts.load_catalogue(), verdicts.results_from(tests)))
 
 
 def write_results(state: Any, session: Any, exitstatus: int, compliance: bool) -> int | None:
@@ -102,6 +90,7 @@ def write_results(state: Any, session: Any, exitstatus: int, compliance: bool) -
     gaps = compliance_gaps(tests) if compliance else []
     if gaps and status == 0:
         status = 1
+    interrupted = exitstatus == 2  # pytest.ExitCode.INTERRUPTED: Ctrl-C or SIGTERM
     env = state.environment
     kms = env.describe()["kms"] if env else _stored_kms(state)
     run = {
@@ -115,6 +104,8 @@ def write_results(state: Any, session: Any, exitstatus: int, compliance: bool) -
         "compliance": compliance, "compliance_gaps": gaps,
         "pytest_args": [str(a) for a in session.config.invocation_params.args],
         "exit_status": int(status),
+        "interrupted": interrupted,
+        "provenance": provenance(state),  # the bundle adds how the manifest is signed
     }
     (run_dir / "run.json").write_text(json.dumps(run, indent=1, default=str), encoding="utf-8")
     (run_dir / "results.json").write_text(json.dumps({"tests": tests}, indent=1, default=str), encoding="utf-8")

@@ -18,10 +18,49 @@ from typing import Any
 
 import yaml
 
-# Verdicts, strongest first: a rule takes the first one that any of its tests shows.
-VERDICTS: tuple[str, ...] = ("failed", "error", "passed", "skipped", "not run")
+# Rule verdicts. The first five are the original ones; `verdict_of` decides (see its docstring).
+VERDICTS: tuple[str, ...] = ("failed", "error", "passed", "skipped", "not run",
+                             "partly demonstrated", "deviation", "not applicable")
+PARTLY = "partly demonstrated"
+DEVIATION = "deviation"
+NOT_APPLICABLE = "not applicable"
+NOT_RUN = "not run"
+INTERRUPTED = "interrupted"  # a test status: it started and never reported a call phase
 
-SKIP_CATEGORIES = ("capability_skip", "version_skip", "safety_skip")
+# The order writers show rule verdicts in (worst first).
+VERDICT_ORDER: tuple[str, ...] = ("failed", "error", DEVIATION, NOT_RUN, "skipped", PARTLY, "passed", NOT_APPLICABLE)
+
+# One label per rule verdict, the same in HTML, JUnit, OSCAL and the terminal.
+VERDICT_LABELS: dict[str, str] = {
+    "passed": "passed",
+    "failed": "product failure",
+    "error": "environment error",
+    "skipped": "skipped",
+    NOT_RUN: "not run",
+    PARTLY: "partly demonstrated",
+    DEVIATION: "known deviation: not demonstrated on this target",
+    NOT_APPLICABLE: "not applicable to the target's version",
+}
+
+# Why a rule has its verdict, in one clause (OSCAL finding descriptions, the HTML rule section).
+VERDICT_EXPLANATIONS: dict[str, str] = {
+    "passed": "demonstrated: every applicable test of this rule passed",
+    "failed": "a test showed the product violating the rule",
+    "error": "not demonstrated: a test could not complete because of an environment error",
+    "skipped": "not demonstrated: every test was skipped",
+    NOT_RUN: "not demonstrated: no test for this rule finished (none ran, or the run was interrupted)",
+    PARTLY: "not fully demonstrated: some tests passed, others were skipped",
+    DEVIATION: "not demonstrated: the target has a known deviation from this rule",
+    NOT_APPLICABLE: "outside the assessed scope: the rule does not describe the target's vSphere version",
+}
+
+# Verdicts that let compliance mode pass; everything else is a gap.
+COMPLIANT_VERDICTS = frozenset({"passed", NOT_APPLICABLE})
+
+# Test categories of a skip (the plugin's classification). "unconfirmed_skip": the target may have
+# the behaviour, but the harness could not confirm it (counts as not demonstrated, like capability).
+SKIP_CATEGORIES = ("capability_skip", "version_skip", "safety_skip", "unconfirmed_skip")
+KNOWN_DEVIATION = "known_deviation"  # category of a rule test xfailed by the target's deviation list
 
 
 @dataclass(frozen=True)
@@ -50,6 +89,7 @@ class VCenter:
     instance_uuid: str = ""
     tls_mode: str = ""
     error: str = ""  # the plugin could not read the vCenter's "about" info
+    hosts: tuple[Mapping[str, str], ...] = ()  # ESXi hosts: name, version, build
     note: str = ""   # e.g. a vcsim that models no crypto: the crypto rules could not be exercised
 
 
@@ -77,6 +117,16 @@ class Run:
     compliance_gaps: tuple[str, ...] = ()
     pytest_args: tuple[str, ...] = ()
     exit_status: int | None = None
+    interrupted: bool = False  # Ctrl-C / SIGTERM stopped the run before every test ran
+    provenance: Mapping[str, Any] = field(default_factory=dict)  # operator, code, packages, inventory, signing
+
+    @property
+    def fake_defects(self) -> tuple[str, ...]:
+        return tuple(str(d) for d in _list(self.provenance.get("fake_defects")))
+
+    @property
+    def signing(self) -> Mapping[str, Any]:
+        return _dict(self.provenance.get("signing"))
 
 
 @dataclass(frozen=True)
@@ -97,7 +147,7 @@ class TestResult:
 
     @property
     def status(self) -> str:
-        """passed | failed (product) | error (environment) | skipped.
+        """passed | failed (product) | error (environment) | skipped | deviation | interrupted.
 
         The plugin's category refines a non-passing outcome (a test that fails because the
         KMS is unreachable is an environment error, not a product failure).
@@ -106,6 +156,10 @@ class TestResult:
             return "passed"
         if self.outcome == "skipped":
             return "skipped"
+        if self.outcome == DEVIATION or self.category == KNOWN_DEVIATION:
+            return DEVIATION
+        if self.outcome == INTERRUPTED:
+            return INTERRUPTED
         if self.category == "product_failure":
             return "failed"
         if self.category == "environment_error":
@@ -159,6 +213,18 @@ class HostKeys:
     hosts: tuple[str, ...]
     keys: tuple[str, ...]
     holds: Mapping[str, frozenset[str]]
+    focus: tuple[str, ...] = ()  # the keys the test is about (the report shows these, counts the rest)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One recorded assertion: `what: expected X, observed Y` and whether it held."""
+
+    what: str
+    expected: str = ""
+    observed: str = ""
+    passed: bool = False
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -170,6 +236,7 @@ class Evidence:
     kmip: tuple[KmipRead, ...] = ()
     notes: tuple[Note, ...] = ()
     host_keys: HostKeys | None = None
+    checks: tuple[Check, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -181,6 +248,25 @@ class RuleVerdict:
     def reasons(self) -> tuple[str, ...]:
         """Skip reasons (or failure messages) kept so "skipped" never hides why."""
         return tuple(t.message for t in self.tests if t.message)
+
+    @property
+    def gaps(self) -> tuple[str, ...]:
+        """Why the rule is not (fully) demonstrated: each test that did not pass, with its reason."""
+        return tuple(f"{t.name or t.nodeid}: {t.status}" + (f" ({t.message})" if t.message else "")
+                     for t in self.tests if not _counts_as_shown(t))
+
+    @property
+    def label(self) -> str:
+        return VERDICT_LABELS.get(self.verdict, self.verdict)
+
+    @property
+    def explanation(self) -> str:
+        return VERDICT_EXPLANATIONS.get(self.verdict, self.verdict)
+
+    @property
+    def compliant(self) -> bool:
+        """Whether compliance mode accepts this verdict (passed, or outside the target's version)."""
+        return self.verdict in COMPLIANT_VERDICTS
 
     def count(self, status: str) -> int:
         return sum(1 for t in self.tests if t.status == status)
@@ -241,6 +327,7 @@ def load_run(run_dir: Path) -> Run:
             instance_uuid=_s(v.get("instance_uuid")),
             tls_mode=_s(v.get("tls_mode")),
             error=_s(v.get("error")),
+            hosts=tuple({k: _s(h.get(k)) for k in ("name", "version", "build")} for h in map(_dict, _list(v.get("hosts")))),
             note=_s(_dict(v.get("vcsim")).get("note")),
         )
         for v in map(_dict, _list(raw.get("vcenters")))
@@ -270,14 +357,21 @@ def load_run(run_dir: Path) -> Run:
         compliance_gaps=tuple(_s(g) for g in _list(raw.get("compliance_gaps"))),
         pytest_args=tuple(_s(a) for a in _list(raw.get("pytest_args"))),
         exit_status=exit_status if isinstance(exit_status, int) else None,
+        interrupted=bool(raw.get("interrupted", False)),
+        provenance=_dict(raw.get("provenance")),
     )
 
 
 def load_results(run_dir: Path) -> list[TestResult]:
     """Read results.json in file order (the order pytest ran the tests)."""
     raw = _dict(_read_json(Path(run_dir) / "results.json"))
+    return results_from(_list(raw.get("tests")))
+
+
+def results_from(entries: Iterable[Any]) -> list[TestResult]:
+    """TestResults from results.json's "tests" entries (also the plugin's in-memory ones)."""
     tests = []
-    for t in map(_dict, _list(raw.get("tests"))):
+    for t in map(_dict, entries):
         rules = t.get("rules")
         tests.append(
             TestResult(
@@ -314,7 +408,8 @@ def _host_keys(raw: Any) -> HostKeys | None:
     keys = [_s(k) for k in _list(raw.get("keys"))]
     hosts += [h for h in holds if h not in hosts]  # never drop a host that holds something
     keys += sorted({k for ks in holds.values() for k in ks} - set(keys))
-    return HostKeys(hosts=tuple(hosts), keys=tuple(keys), holds=holds)
+    focus = tuple(k for k in (_s(f) for f in _list(raw.get("focus"))) if k in keys)
+    return HostKeys(hosts=tuple(hosts), keys=tuple(keys), holds=holds, focus=focus)
 
 
 def parse_evidence(raw: Mapping[str, Any]) -> Evidence:
@@ -364,6 +459,11 @@ def parse_evidence(raw: Mapping[str, Any]) -> Evidence:
         ),
         notes=tuple(Note(label=_s(n.get("label")), value=n.get("value")) for n in map(_dict, _list(raw.get("notes")))),
         host_keys=_host_keys(raw.get("host_keys")),
+        checks=tuple(
+            Check(what=_s(c.get("what")), expected=_text(c.get("expected")) or "", observed=_text(c.get("observed")) or "",
+                  passed=c.get("passed") is True, detail=_s(c.get("detail")))
+            for c in map(_dict, _list(raw.get("checks")))
+        ),
     )
 
 
@@ -430,13 +530,30 @@ def load_catalogue() -> list[Rule]:
 # --- verdicts -------------------------------------------------------------------------------
 
 
+def _counts_as_shown(test: TestResult) -> bool:
+    """A pass shows the behaviour; a version skip is outside the target's scope. Nothing else counts."""
+    return test.status == "passed" or (test.status == "skipped" and test.category == "version_skip")
+
+
 def verdict_of(tests: Sequence[TestResult]) -> str:
-    """Strongest status wins; no test at all is "not run", never a pass."""
+    """A rule passes only when every applicable test of it passed.
+
+    In order: any product failure -> "failed"; any environment error -> "error"; any known
+    deviation -> "deviation"; no test, or a test the run did not finish -> "not run"; passes
+    beside skips (other than by version) -> "partly demonstrated"; only passes (and version
+    skips) -> "passed"; only skips -> "skipped", or "not applicable" when every skip is by version.
+    """
     statuses = {t.status for t in tests}
-    for verdict in ("failed", "error", "passed", "skipped"):
+    for verdict in ("failed", "error", DEVIATION):
         if verdict in statuses:
             return verdict
-    return "not run"
+    if not tests or INTERRUPTED in statuses:
+        return NOT_RUN
+    passed = "passed" in statuses
+    undemonstrated = any(not _counts_as_shown(t) for t in tests)
+    if passed:
+        return PARTLY if undemonstrated else "passed"
+    return "skipped" if undemonstrated else NOT_APPLICABLE
 
 
 def rule_verdicts(catalogue: Iterable[Rule], tests: Sequence[TestResult]) -> dict[str, RuleVerdict]:
@@ -460,7 +577,28 @@ def unmapped_tests(catalogue: Iterable[Rule], tests: Sequence[TestResult]) -> li
 
 
 def status_counts(tests: Sequence[TestResult]) -> dict[str, int]:
+    """Tests per status; "deviation" and "interrupted" appear only when some test has them."""
     counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
     for t in tests:
-        counts[t.status] += 1
+        counts[t.status] = counts.get(t.status, 0) + 1
     return counts
+
+
+def compliance_gaps(verdicts: Mapping[str, RuleVerdict]) -> list[str]:
+    """Every rule compliance mode does not accept, as "RULE: verdict (first reason)".
+
+    Compliance passes only when each rule is "passed" or "not applicable"; the run's exit
+    status, run.json, the report and the terminal summary all take their word from here.
+    """
+    gaps = []
+    for rid, verdict in verdicts.items():
+        if verdict.compliant:
+            continue
+        reason = next((t.message for t in verdict.tests if not _counts_as_shown(t) and t.message), "")
+        gaps.append(f"{rid}: {verdict.verdict}" + (f" ({reason})" if reason else ""))
+    return gaps
+
+
+def run_interrupted(run: Run, tests: Sequence[TestResult]) -> bool:
+    """The run stopped early (Ctrl-C, SIGTERM) or left a test without its call phase."""
+    return run.interrupted or any(t.status == INTERRUPTED for t in tests)

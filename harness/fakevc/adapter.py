@@ -51,5 +51,9 @@ class FakeStubAdapter(SoapStubAdapterBase):
     def InvokeAccessor(self, mo: Any, info: Any) -> Any:  # noqa: N802
         return super().InvokeAccessor(mo, info)
 
+    def server_certificate_der(self) -> bytes:
+        """The certificate this fake vCenter presents (what a TLS handshake would show a real client)."""
+        return self.vc.certificate_der
+
     def DropConnections(self) -> None:  # noqa: N802 (pyVmomi's name)
         """Nothing to drop: there is no socket."""

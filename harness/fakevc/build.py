@@ -45,6 +45,8 @@ def create_vm(vc: FakeVCenter, name: str, disk_size: int, host: HostSystem | Non
 
 def build_vcenter(world: Any, seed: Any, providers: list[Any]) -> FakeVCenter:
     vc = FakeVCenter(world, seed.name, seed.url, version=seed.version)
+    vc.trust_peers = seed.trust_peers
+    vc.strict_policies = seed.strict_policies
     vc.add_user(seed.user, seed.password)
     service = ServiceInstance(vc, moid="ServiceInstance")
     root = Folder(vc, "Datacenters", None, ["Folder", "Datacenter"], moid="group-d1")
@@ -74,6 +76,7 @@ def build_vcenter(world: Any, seed: Any, providers: list[Any]) -> FakeVCenter:
         version = versions[index] if index < len(versions) else seed.version
         host = HostSystem(vc, f"{seed.cluster}_H{index}", cluster, version=version)
         host.datastores.append(datastore)
+        host.in_maintenance = index > 0 and index >= seed.hosts - seed.maintenance_hosts   # host 0 always usable
         cluster.hosts.append(host)
     legacy = dc.host_folder.add(ComputeResource(vc, "DC0_H_legacy", dc.host_folder))
     legacy_host = HostSystem(vc, "DC0_H_legacy", legacy, version=LEGACY_HOST_VERSION, build="15160138")
@@ -82,7 +85,7 @@ def build_vcenter(world: Any, seed: Any, providers: list[Any]) -> FakeVCenter:
     vc.legacy_host = legacy_host
 
     for index in range(seed.vms):
-        create_vm(vc, f"{seed.cluster}_RP0_VM{index}", seed.disk_size_kib * 1024,
-                  host=cluster.hosts[index % len(cluster.hosts)])
+        usable = [h for h in cluster.hosts if not h.in_maintenance]
+        create_vm(vc, f"{seed.cluster}_RP0_VM{index}", seed.disk_size_kib * 1024, host=usable[index % len(usable)])
     vc.crypto.seed_providers(providers)
     return vc

@@ -16,14 +16,22 @@ class Defect:
     rule: str
     description: str
     half_applied: bool = False   # the refusal fault is raised but the state changes anyway
+    # The fake options (inventory `fake:` keys) the defect shows under, e.g. (("trust_peers", False),):
+    # `vcrypt selftest` runs the rule's tests with them (and without, for the baseline of that rule).
+    fake_options: tuple[tuple[str, object], ...] = ()
+    # "failed" (a product failure) for a product bug; "error" for a defect that imitates the environment
+    # (a refusal that is really a login failure must be reported as an error, never pass).
+    caught_as: str = "failed"
 
 
 CATALOGUE: dict[str, Defect] = {}
 
 
-def defect(name: str, rule: str, description: str, half_applied: bool = False) -> str:
+def defect(name: str, rule: str, description: str, half_applied: bool = False,
+           fake_options: dict[str, object] | None = None, caught_as: str = "failed") -> str:
     """Register a defect (at import time of the behaviour that honours it); returns its name."""
-    CATALOGUE[name] = Defect(name, rule, description, half_applied)
+    CATALOGUE[name] = Defect(name, rule, description, half_applied, tuple(sorted((fake_options or {}).items())),
+                             caught_as)
     return name
 
 

@@ -72,6 +72,17 @@ class FakeVCenter:
         self.call_log: list[tuple[str, str]] = []  # (moId, method): lets tests prove what was invoked
         self.drop_next_calls = 0                  # injected dropped connections
         self._local = threading.local()           # the call being served on this thread
+        self.trust_peers = True                   # False: no shared trust with other fakes (locators need sslThumbprint)
+        self.strict_policies = False              # True: datastore-type requirement policies do not fit VMFS
+        self._certificate_der: bytes | None = None
+
+    @property
+    def certificate_der(self) -> bytes:
+        """This vCenter's own TLS certificate (harness/fakevc/certificate.py), made on first use."""
+        if self._certificate_der is None:
+            from harness.fakevc.certificate import self_signed_der
+            self._certificate_der = self_signed_der(self.url, self.name)
+        return self._certificate_der
 
     # ---- registry -------------------------------------------------------------------------
     @property
@@ -189,7 +200,10 @@ class FakeVCenter:
             ctx = CallContext(vc=self, session=session)
             previous = getattr(self._local, "ctx", None)
             self._local.ctx = ctx
+            log = getattr(self.world, "request_log", None)
             try:
+                if log is not None:   # the fake's own record of what it served (request_log.py)
+                    return log.call(self, moid, method, lambda: self._dispatch(ctx, mo, method, kwargs, privilege))
                 return self._dispatch(ctx, mo, method, kwargs, privilege)
             finally:
                 self._local.ctx = previous

@@ -41,18 +41,25 @@ class VCenterSeed:
     host_versions: list[str] = field(default_factory=list)
     datastore_capacity_mib: int = 4096
     disk_size_kib: int = 64
+    trust_peers: bool = True
+    strict_policies: bool = False
+    maintenance_hosts: int = 0
 
 
 class FakeWorld:
-    def __init__(self, defects: list[str] | tuple[str, ...] = ()) -> None:
+    def __init__(self, defects: list[str] | tuple[str, ...] = (), request_log: Any = None) -> None:
         self.lock = threading.Condition(threading.RLock())
         self.vcenters: dict[str, Any] = {}
         self.defects = ActiveDefects(defects)
+        self.request_log = request_log   # a request_log.RequestLog, or None
 
     def add_vcenter(self, seed: VCenterSeed, providers: list[ProviderSeed] = ()) -> Any:
         from harness.fakevc.build import build_vcenter
         vc = build_vcenter(self, seed, [p for p in providers if seed.name in p.vcenters])
         self.vcenters[seed.name] = vc
+        if self.request_log is not None:
+            with self.lock:
+                self.request_log.world(vc, "open")
         return vc
 
     def by_url(self, url: str) -> Any | None:
@@ -68,7 +75,11 @@ class FakeWorld:
         return FakeStubAdapter(self.vcenters[name], version=version, endpoint=endpoint)
 
     def close(self) -> None:
-        """Release KMS connections held by the fakes."""
+        """Release KMS connections held by the fakes (after logging the final world state)."""
+        if self.request_log is not None:
+            with self.lock:
+                for vc in self.vcenters.values():
+                    self.request_log.world(vc, "close")
         for vc in self.vcenters.values():
             closer = getattr(vc, "close", None)
             if closer:

@@ -18,7 +18,7 @@ import threading
 import warnings
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 with warnings.catch_warnings():
     # Importing kmip emits DeprecationWarnings (cryptography, SQLAlchemy, ssl constants).
@@ -247,8 +247,10 @@ class KmipClient:
         client_cert_pem: str,
         client_key_pem: str,
         timeout: float = 5.0,
+        gate: Any = None,
     ) -> None:
         self.host = host
+        self.gate = gate  # a harness.safety.MutationGate for calls the harness issues; None for the fake's own
         self.port = int(port)
         self.timeout = timeout
         self._context = _client_context(trusted_pem, client_cert_pem, client_key_pem)
@@ -265,10 +267,11 @@ class KmipClient:
         cert_path: Path | str,
         key_path: Path | str,
         timeout: float = 5.0,
+        gate: Any = None,
     ) -> "KmipClient":
         return cls(
             host, port, Path(trusted_path).read_text(), Path(cert_path).read_text(),
-            Path(key_path).read_text(), timeout=timeout,
+            Path(key_path).read_text(), timeout=timeout, gate=gate,
         )
 
     @property
@@ -365,6 +368,8 @@ class KmipClient:
 
     def _call(self, operation: str, fn):  # noqa: ANN001, ANN202 - fn(client) -> result
         """Run fn on the open connection; reconnect once if a reused connection turns out dead."""
+        if self.gate is not None:
+            self.gate.check_kmip(self.address, operation)
         with self._lock:
             for attempt in (1, 2):
                 client = self._client or self._connect()

@@ -22,6 +22,7 @@ from types import TracebackType
 
 from harness.kms import _pykmip_serve as _serve
 from harness.kms.pki import CertPair, ThrowawayCA
+from harness.workdirs import private_folder
 
 __all__ = ["KmsError", "KmsServer", "EmbeddedKms", "live_group_members"]
 
@@ -91,8 +92,7 @@ class KmsServer:
         ready_timeout: float = 15.0,
         port: int | None = None,
     ) -> None:
-        self.workdir = Path(workdir).resolve()
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = private_folder(Path(workdir).resolve())  # 0700: keys and the key database
         self.name = name
         self.host = "127.0.0.1"
         self.port = port or free_port(self.host)
@@ -229,7 +229,7 @@ class KmsServer:
 
     def _spawn(self) -> None:
         self._write_config()
-        with open(self.stdio_path, "ab") as stdio:
+        with open(os.open(self.stdio_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as stdio:
             stdio.write(f"=== start {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
             stdio.flush()
             try:
@@ -240,6 +240,7 @@ class KmsServer:
                     stderr=subprocess.STDOUT,
                     cwd=self.workdir,
                     start_new_session=True,
+                    umask=0o077,  # kms.sqlite holds raw AES keys: 0600, whatever the caller's umask
                 )
             except OSError as err:
                 raise self._error(f"cannot spawn the server: {err}") from err
@@ -318,9 +319,8 @@ class EmbeddedKms:
     UID_BASES = {"shared": 100000, "dedicated": 200000}
 
     def __init__(self, workdir: Path, ready_timeout: float = 15.0) -> None:
-        self.workdir = Path(workdir).resolve()
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.ca = ThrowawayCA(self.workdir / "pki")
+        self.workdir = private_folder(Path(workdir).resolve(), restrict_existing=False)
+        self.ca = ThrowawayCA(private_folder(self.workdir / "pki"))
         self.client_cert: CertPair = self.ca.issue_client(self.CLIENT_CN)
         self.servers: dict[str, KmsServer] = {
             name: KmsServer(self.workdir / name, self.ca, name=name, uid_base=base, ready_timeout=ready_timeout)

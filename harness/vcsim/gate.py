@@ -37,7 +37,8 @@ def problems(run_dir: Path, floor: int) -> list[str]:
         if test["outcome"] in ("passed", "skipped", "deviation"):
             continue
         message = (test.get("message") or "").splitlines()[0] if test.get("message") else ""
-        kind = "stale deviation (vcsim now complies; remove its entry)" if "XPASS" in message else "unlisted failure"
+        stale = "XPASS" in message or message.startswith("stale deviation")
+        kind = "stale deviation (vcsim now complies; remove its entry)" if stale else "unlisted failure"
         found.append(f"{kind}: {test['test_id'] or test['nodeid']} ({', '.join(test['rules'])}): {message}"[:300])
     return found
 

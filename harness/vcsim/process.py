@@ -51,7 +51,8 @@ class VcsimProcess:
         self.api_version = api_version
         self.counts = {"-dc": datacenters, "-cluster": clusters, "-host": hosts,
                        "-vm": vms, "-standalone-host": standalone_hosts}
-        self.extra_args = list(extra_args)
+        from harness.inventory_checks import refuse_bind_flags
+        self.extra_args = refuse_bind_flags(list(extra_args))  # ValueError: only the harness picks the address
         self.ready_timeout = ready_timeout
         self.host = LISTEN_HOST
         self.port = 0
@@ -85,14 +86,14 @@ class VcsimProcess:
 
     def command(self, binary: Path) -> list[str]:
         """The vcsim command line; flags are the real vcsim's, so either binary works."""
-        args = [str(binary), "-l", f"{LISTEN_HOST}:0"]
+        args = [str(binary)]
         for flag, value in self.counts.items():
             args += [flag, str(value)]
         if self.api_version:
             args += ["-api-version", self.api_version]
         if binary.name == LAUNCHER_NAME:
             args.append("-stdinexit")  # our launcher exits if we die without stopping it
-        return args + self.extra_args
+        return args + self.extra_args + ["-l", f"{LISTEN_HOST}:0"]  # last: a Go flag given twice keeps the last
 
     def start(self) -> VcsimProcess:
         """Spawn vcsim and wait until its SOAP endpoint answers; on failure leave nothing running."""

@@ -138,7 +138,7 @@ def login_as(client: Any, user: str, password: str) -> Any:
                                    path=soap.path, version=soap.version, poolSize=0,
                                    sslContext=soap.schemeArgs.get("context"), thumbprint=soap.thumbprint)
     session = VCenterClient(name=f"{client.name} as {user}", si=vim.ServiceInstance("ServiceInstance", new_stub),
-                            timeouts=client.timeouts, target=client.target)
+                            timeouts=client.timeouts, target=client.target, gate=client.gate)
     # Not through invoke: the result (a UserSession) carries the session key, which must not reach evidence.
     logged_in = session.content.sessionManager.Login(userName=user, password=password)
     client.recorder.note(f"logged in on {client.name} as", logged_in.userName)

@@ -1,8 +1,10 @@
 """A vCenter handle for the operations layer: every call and read goes through here.
 
-Going through one place gives, for every operation a suite makes: evidence (method, target,
-redacted arguments, task, result or fault, duration), bounded retries of transient faults only
-(dropped connections, expired sessions with re-login), and event-driven task waits.
+Going through one place gives, for every operation a suite makes: the mutation gate first
+(harness/safety.py: a call that is not read-only is refused unless the inventory allows
+mutations), evidence (method, target, redacted arguments, task, result or fault, duration),
+bounded retries of transient faults only (dropped connections, expired sessions with re-login),
+and event-driven task waits.
 """
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import allure
 from pyVmomi import VmomiSupport, vim, vmodl
 from tenacity import (Retrying, before_sleep_log, retry_if_exception, stop_after_attempt,
                       wait_exponential)
 
+from harness.evidence.allure_evidence import api_step
 from harness.evidence.recorder import Recorder, current_recorder, describe_object, summarize
+from harness.safety import MutationGate
 from harness.vsphere.errors import TargetLacks, VCenterUnreachable
 from harness.vsphere.tasks import wait_for_task
 
@@ -40,6 +43,7 @@ class VCenterClient:
     target: str = "fake"
     relogin: Callable[[], Any] | None = None
     retries: int = 3
+    gate: MutationGate = field(default_factory=MutationGate)  # refuses every mutation unless given one
     _pc: Any = field(default=None, repr=False)
     _content: Any = field(default=None, repr=False)
 
@@ -108,13 +112,23 @@ class VCenterClient:
         """Call `obj.<method>(**kwargs)`, recording it; a `_Task` method's task is awaited.
 
         Returns the method's result (for tasks: the task result); raises the vmodl fault as is
-        (tasks raise `TaskFailed`, which carries the fault).
+        (tasks raise `TaskFailed`, which carries the fault). A mutating call the gate refuses raises
+        `MutationRefused` before anything is sent (and is recorded as refused).
         """
+        self._gate(obj, method, kwargs)
         record = self.recorder.start_call(self.name, method, describe_object(obj),
                                           {k: summarize(v) for k, v in kwargs.items()})
         started = time.perf_counter()
-        with allure.step(f"{self.name}: {method} on {describe_object(obj)}"):
+        with api_step(f"{self.name}: {method} on {describe_object(obj)}", record.args):
             return self._invoke(obj, method, kwargs, record, started)
+
+    def _gate(self, obj: Any, method: str, kwargs: dict[str, Any]) -> None:
+        from harness.safety import MutationRefused
+        try:
+            self.gate.check_vim(self.name, method, describe_object(obj), kwargs)
+        except MutationRefused as err:
+            self.recorder.note("refused by the mutation gate", str(err))
+            raise
 
     def _invoke(self, obj: Any, method: str, kwargs: dict[str, Any], record: Any, started: float) -> Any:
         try:

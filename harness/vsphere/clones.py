@@ -19,11 +19,33 @@ class Destination:
     host: Any = None
 
 
-def service_locator(dest_client: Any, url: str, user: str, password: str) -> Any:
-    """A ServiceLocator for another vCenter (its instanceUuid read from that vCenter itself)."""
+def service_locator(dest_client: Any, url: str, user: str, password: str, thumbprint: str | None = None) -> Any:
+    """A ServiceLocator for another vCenter (its instanceUuid read from that vCenter itself).
+
+    `thumbprint`: the destination certificate's SHA-1 (harness/vsphere/thumbprints.py), needed when the
+    vCenters do not trust each other (community.vmware `vmware_guest_cross_vc_clone`, API.md 3.2/11).
+    """
     instance = dest_client.content.about.instanceUuid
-    return vim.ServiceLocator(instanceUuid=instance, url=url,
-                              credential=vim.ServiceLocator.NamePassword(username=user, password=password))
+    locator = vim.ServiceLocator(instanceUuid=instance, url=url,
+                                 credential=vim.ServiceLocator.NamePassword(username=user, password=password))
+    if thumbprint:
+        locator.sslThumbprint = thumbprint
+    return locator
+
+
+def cross_destination(environment: Any, dest_client: Any, place: Any, host: Any = None,
+                      with_thumbprint: bool = True) -> Destination:
+    """A Destination on another vCenter of the inventory: a ServiceLocator with the inventory's credential
+    and (unless told otherwise) the destination's certificate thumbprint, recorded as evidence."""
+    entry = environment.inventory.vcenter(dest_client.name)
+    thumbprint = None
+    if with_thumbprint:
+        thumbprint, source = environment.locator_thumbprint(entry.name)
+        dest_client.recorder.note(f"sslThumbprint of {entry.name} for the ServiceLocator",
+                                  {"sha1": thumbprint, "source": source})
+    locator = service_locator(dest_client, url=environment.url_of(entry), user=entry.user,
+                              password=entry.password(), thumbprint=thumbprint)
+    return Destination(client=dest_client, place=place, locator=locator, host=host)
 
 
 def relocate_spec(dest: Destination, policy_id: str | None = None, crypto: Any = None,
@@ -57,11 +79,12 @@ def crypto_change(kind: str | None, key: KeyRef | None = None) -> Any:
     raise ValueError(f"unknown crypto change {kind!r}")
 
 
-def disk_locators(source_client: Any, vm: Any, dest: Destination, change: Any, profile: list[Any] | None) -> list[Any]:
-    """One DiskLocator per source disk carrying the clone's crypto change and storage policy (API.md 3.1).
+def disk_locators(source_client: Any, vm: Any, dest: Destination, profile: list[Any] | None) -> list[Any]:
+    """One DiskLocator per source disk carrying the clone's storage policy, and no per-disk crypto.
 
-    Real vCenter wants the encryption policy on each disk being encrypted or recrypted, and the per-disk
-    crypto in `location.disk[].backing.crypto` (7.0); the VM-level spec alone covers only VM home.
+    Why no `disk[].backing.crypto`: vCenter rejects it in a clone that also sets an encryption policy
+    (terraform-provider-vsphere issue 2241, "A specified parameter was not correct: spec.disk.backing.crypto");
+    the disks follow the VM-level CryptoSpec, which ConfigSpec.crypto passes on to every disk (API.md 2.2, 11).
     """
     from harness.vsphere import vms
     locators = []
@@ -69,8 +92,6 @@ def disk_locators(source_client: Any, vm: Any, dest: Destination, change: Any, p
         locator = vim.vm.RelocateSpec.DiskLocator(diskId=disk.key, datastore=dest.place.datastore)
         if profile is not None:
             locator.profile = profile
-        if change is not None:
-            locator.backing = vim.vm.RelocateSpec.DiskLocator.BackingSpec(crypto=change)
         locators.append(locator)
     return locators
 
@@ -78,9 +99,13 @@ def disk_locators(source_client: Any, vm: Any, dest: Destination, change: Any, p
 def clone(source_client: Any, vm: Any, dest: Destination, name: str, annotation: str, *,
           crypto: str | None = None, key: KeyRef | None = None, policy_id: str | None = None,
           power_on: bool = False, template: bool = False, linked_from: Any = None) -> Any:
-    """CloneVM_Task with an optional crypto change (config.crypto + storage policy on home and disks).
+    """CloneVM_Task with an optional crypto change.
 
-    A decrypt without a plain policy id carries the empty profile (as PowerCLI's Disable-VMEncryption does).
+    The spec shape (API.md 3.1/11): the storage policy on VM home (`location.profile`) and on each disk
+    (`location.disk[].profile`) plus ONE CryptoSpec in `config.crypto`, inherited by the disks; never
+    `location.disk[].backing.crypto` next to an encryption policy (terraform-provider-vsphere#2241) and
+    never the same policy twice (`config.vmProfile` is left out). A decrypt without a plain policy id
+    carries the empty profile, as PowerCLI's Disable-VMEncryption does (VirtualMachineEmptyProfileSpec).
     """
     profile = policy_spec(policy_id) if policy_id is not None else (policy_spec(None) if crypto == "decrypt" else None)
     location = relocate_spec(dest, profile=profile)
@@ -88,10 +113,8 @@ def clone(source_client: Any, vm: Any, dest: Destination, name: str, annotation:
     change = crypto_change(crypto, key)
     if change is not None:
         config.crypto = change
-    if profile is not None:
-        config.vmProfile = profile
     if (change is not None or profile is not None) and linked_from is None:
-        location.disk = disk_locators(source_client, vm, dest, change, profile)
+        location.disk = disk_locators(source_client, vm, dest, profile)
     spec = vim.vm.CloneSpec(location=location, template=template, powerOn=power_on, config=config)
     if linked_from is not None:
         spec.snapshot = linked_from

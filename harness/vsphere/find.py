@@ -23,6 +23,7 @@ class Placement:
     datastore: Any
     datastore_name: str
     hosts: tuple[Any, ...]
+    pin_host: bool = False   # the inventory chose the hosts: VMs are created on hosts[0], not where vCenter likes
 
 
 def by_name(client: Any, vim_type: type, name: str | None) -> Any:
@@ -35,8 +36,16 @@ def by_name(client: Any, vim_type: type, name: str | None) -> Any:
     raise NotFoundInInventory(f"vCenter {client.name}: no {kind} named {name!r}")
 
 
-def placement(client: Any, datacenter: str | None, cluster: str | None) -> Placement:
-    """The datacenter, cluster, pool, folder, datastore and hosts a run uses on one vCenter."""
+def placement(client: Any, datacenter: str | None, cluster: str | None, *, datastore: str | None = None,
+              vm_folder: str | None = None, resource_pool: str | None = None,
+              hosts: list[str] | tuple[str, ...] = ()) -> Placement:
+    """The datacenter, cluster, pool, folder, datastore and hosts a run uses on one vCenter.
+
+    Each of datastore, vm_folder, resource_pool and hosts is the inventory's choice when given (a
+    name the vCenter must have: NotFoundInInventory otherwise), else the default: the datastore
+    with most free space, the datacenter's VM folder, the cluster's root pool, all its hosts. Hosts
+    in maintenance mode are left out either way (a VM cannot be placed or powered on there).
+    """
     dc = by_name(client, vim.Datacenter, datacenter)
     dc_props = client.read(dc, ["vmFolder", "datastore"])
     cl = by_name(client, vim.ClusterComputeResource, cluster)
@@ -45,10 +54,39 @@ def placement(client: Any, datacenter: str | None, cluster: str | None) -> Place
     if not datastores:
         raise NotFoundInInventory(f"vCenter {client.name}: cluster {cluster!r} has no datastore")
     ds_props = client.read_many(datastores, vim.Datastore, ["name", "summary.freeSpace"])
-    datastore = max(datastores, key=lambda d: ds_props.get(d._moId, {}).get("summary.freeSpace", 0))
-    return Placement(datacenter=dc, cluster=cl, pool=cl_props["resourcePool"], vm_folder=dc_props["vmFolder"],
-                     datastore=datastore, datastore_name=ds_props[datastore._moId]["name"],
-                     hosts=tuple(cl_props.get("host") or []))
+    if datastore:
+        chosen = [d for d in datastores if ds_props.get(d._moId, {}).get("name") == datastore]
+        if not chosen:
+            raise NotFoundInInventory(f"vCenter {client.name}: cluster {cluster!r} has no datastore named {datastore!r}")
+        store = chosen[0]
+    else:
+        store = max(datastores, key=lambda d: ds_props.get(d._moId, {}).get("summary.freeSpace", 0))
+    pool = by_name(client, vim.ResourcePool, resource_pool) if resource_pool else cl_props["resourcePool"]
+    folder = by_name(client, vim.Folder, vm_folder) if vm_folder else dc_props["vmFolder"]
+    return Placement(datacenter=dc, cluster=cl, pool=pool, vm_folder=folder, datastore=store,
+                     datastore_name=ds_props[store._moId]["name"],
+                     hosts=_usable_hosts(client, list(cl_props.get("host") or []), hosts, cluster),
+                     pin_host=bool(hosts))
+
+
+def placement_for(client: Any, entry: Any) -> Placement:
+    """`placement` with every choice an inventory vCenter entry makes."""
+    return placement(client, entry.datacenter, entry.cluster, datastore=entry.datastore, vm_folder=entry.vm_folder,
+                     resource_pool=entry.resource_pool, hosts=tuple(entry.hosts))
+
+
+def _usable_hosts(client: Any, members: list[Any], wanted: tuple[str, ...] | list[str], cluster: str | None) -> tuple:
+    props = client.read_many(members, vim.HostSystem, ["name", "runtime.inMaintenanceMode"]) if members else {}
+    names = {props.get(h._moId, {}).get("name"): h for h in members}
+    missing = [n for n in wanted if n not in names]
+    if missing:
+        raise NotFoundInInventory(f"vCenter {client.name}: cluster {cluster!r} has no host named {missing[0]!r}")
+    chosen = [names[n] for n in wanted] if wanted else members
+    usable = [h for h in chosen if not props.get(h._moId, {}).get("runtime.inMaintenanceMode")]
+    skipped = [props.get(h._moId, {}).get("name") for h in chosen if h not in usable]
+    if skipped:
+        client.recorder.note(f"hosts in maintenance mode, not used on {client.name}", skipped)
+    return tuple(usable)
 
 
 def all_hosts(client: Any) -> list[Any]:

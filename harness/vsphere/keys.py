@@ -91,9 +91,10 @@ def establish_trust(client: Any, endpoint: Any, provider_id: str, info: Any, tru
                       privateKey=endpoint.client_key_pem)
 
 
-def register_unreachable_provider(client: Any, provider_id: str, port: int) -> None:
-    """A provider pointing at a closed loopback port (KMS-STATUS red without stopping a KMS)."""
-    info = vim.encryption.KmipServerInfo(name=f"{provider_id}-server", address="127.0.0.1", port=port)
+def register_unreachable_provider(client: Any, provider_id: str, port: int, address: str = "127.0.0.1") -> None:
+    """A provider pointing where no KMS answers (KMS-STATUS red without stopping a KMS); on a real
+    target `address` comes from the inventory's kms.unreachable (loopback is the appliance itself)."""
+    info = vim.encryption.KmipServerInfo(name=f"{provider_id}-server", address=address, port=port)
     client.invoke(crypto_manager(client), "RegisterKmipServer",
                   server=vim.encryption.KmipServerSpec(clusterId=provider_ref(provider_id), info=info))
 
@@ -105,11 +106,14 @@ def move_server(client: Any, provider_id: str, server_name: str, address: str, p
                   server=vim.encryption.KmipServerSpec(clusterId=provider_ref(provider_id), info=info))
 
 
-def remove_provider(client: Any, provider_id: str) -> None:
-    """Remove every server of a provider (community.vmware's way to delete a standard provider)."""
+def remove_provider(client: Any, provider_id: str, only_servers: list[str] | None = None) -> None:
+    """Remove the servers of a provider (community.vmware's way to delete a standard provider): every
+    server, or only `only_servers` (the ones the caller added), so a server it did not add stays."""
     cm = crypto_manager(client)
     info = list_providers(client).get(provider_id)
     for server in (info.servers or []) if info else []:
+        if only_servers is not None and server.name not in only_servers:
+            continue
         client.invoke(cm, "RemoveKmipServer", clusterId=provider_ref(provider_id), serverName=server.name)
 
 

@@ -18,7 +18,7 @@ BUILTIN_ENCRYPTION_POLICY_ID = "4d5f673c-536f-11e6-beb8-9e71128cae77"
 @dataclass(frozen=True)
 class Policies:
     encryption: str         # profile id of a policy with the VM encryption filter
-    plain: str | None       # a requirement policy without it (None: use the empty profile)
+    plain: str | None       # the inventory's plain policy (None: the empty profile, as PowerCLI decrypts)
 
 
 def _capabilities(profile: Any) -> list[Any]:
@@ -41,8 +41,14 @@ def _encrypts(manager: Any, profile: Any, depth: int = 0) -> bool:
     return False
 
 
-def discover(pbm_si: Any) -> Policies:
-    """The encryption policy (by name, checked by capability) and a plain requirement policy."""
+def discover(pbm_si: Any, plain_name: str | None = None) -> Policies:
+    """The encryption policy (by name, checked by capability) and the plain policy for decrypts.
+
+    "Plain" is never guessed: a vCenter's non-encryption REQUIREMENT policies are vSAN Default, VVol No
+    Requirements and Host-local PMem (govmomi pbm/simulator/profiles.go), none of which fits a VMFS or NFS
+    datastore (API.md 11). Without `plain_name` a decrypt carries the empty profile
+    (`vim.vm.EmptyProfileSpec()`), as PowerCLI's Disable-VMEncryption does.
+    """
     manager = pbm_si.RetrieveContent().profileManager
     ids = manager.PbmQueryProfile(resourceType=pbm.profile.ResourceType(resourceType="STORAGE"),
                                   profileCategory="REQUIREMENT")
@@ -52,9 +58,15 @@ def discover(pbm_si: Any) -> Policies:
     if not encrypting:
         raise LookupError("no storage policy with the VM encryption capability (vmwarevmcrypt)")
     preferred = [p for p in encrypting if p.name == ENCRYPTION_POLICY_NAME] or encrypting
-    plain = [p for p in profiles if p not in encrypting]
-    return Policies(encryption=preferred[0].profileId.uniqueId,
-                    plain=plain[0].profileId.uniqueId if plain else None)
+    plain = None
+    if plain_name is not None:
+        named = [p for p in profiles if p.name == plain_name]
+        if not named:
+            raise LookupError(f"no REQUIREMENT storage policy named {plain_name!r} (inventory plain_policy)")
+        if named[0] in encrypting:
+            raise LookupError(f"storage policy {plain_name!r} (inventory plain_policy) encrypts: it is not plain")
+        plain = named[0].profileId.uniqueId
+    return Policies(encryption=preferred[0].profileId.uniqueId, plain=plain)
 
 
 def associated(pbm_si: Any, vm: Any, disk_key: int | None = None) -> list[str]:

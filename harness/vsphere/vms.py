@@ -81,6 +81,8 @@ def create_vm(client: Any, place: Any, name: str, annotation: str, disk_kib: int
                              files=vim.vm.FileInfo(vmPathName=f"[{place.datastore_name}]"),
                              deviceChange=[controller, *devices])
     kwargs = {"config": spec, "pool": place.pool}
+    if host is None and getattr(place, "pin_host", False) and place.hosts:
+        host = place.hosts[0]
     if host is not None:
         kwargs["host"] = host
     return client.invoke(place.vm_folder, "CreateVM_Task", **kwargs)

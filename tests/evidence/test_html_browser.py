@@ -12,10 +12,12 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import select
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -162,8 +164,14 @@ class DevTools:
 
 @pytest.fixture
 def page(chromium: str, run_dir: Path, tmp_path: Path):
-    report = write_html_report(run_dir)
-    browser = DevTools(chromium, tmp_path / "profile")
+    with open_report(chromium, write_html_report(run_dir), tmp_path / "profile") as browser:
+        yield browser
+
+
+@contextlib.contextmanager
+def open_report(chromium: str, report: Path, profile: Path):
+    """A fresh headless Chromium (own profile folder) showing `report`; closed on exit."""
+    browser = DevTools(chromium, profile)
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         browser.session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -211,9 +219,10 @@ def test_report_renders_offline_without_errors(page: DevTools) -> None:
     assert page.evaluate("document.querySelectorAll('script').length") == 1
     assert page.evaluate("document.body.innerText.includes(\"<script>alert('pwned')</script>\")")
 
-    # The inline script works: "Expand all" opens every <details>.
+    # The inline script works: "Expand all" opens every rule and test, the raw API calls stay collapsed.
     page.evaluate("document.querySelector('[data-expand=all]').click()")
-    assert page.evaluate("[...document.querySelectorAll('details')].every(d => d.open)")
+    assert page.evaluate("[...document.querySelectorAll('details:not(.calls-box)')].every(d => d.open)")
+    assert page.evaluate("[...document.querySelectorAll('details.calls-box')].every(d => !d.open)")
     page.evaluate("document.getElementById('rule-PUSH-HA').scrollIntoView()")
     page.screenshot(OUTPUT / "report-screenshot-expanded.png")
 
@@ -228,3 +237,105 @@ def test_fragment_link_opens_rule_details(page: DevTools) -> None:
     time.sleep(0.2)
     assert page.evaluate("document.getElementById('rule-KMS-STATUS').open") is True
     assert _problems(page.events) == []
+
+
+# ---- issue 14: readable evidence, checked in the browser ------------------------------------------
+ROOT = REPO_ROOT
+VCRYPT = [sys.executable, "-c", "from harness.cli import main; main()"]
+
+
+def test_rule_ids_are_never_cut_off(page: DevTools) -> None:
+    clipped = page.evaluate("""[...document.querySelectorAll('#matrix td.rid')]
+        .filter(td => td.scrollWidth > td.clientWidth || td.querySelector('a').getBoundingClientRect().height > 30)
+        .map(td => td.textContent.trim())""")
+    assert clipped == []
+    longest = max((r.id for r in load_catalogue()), key=len)
+    assert page.evaluate(f"!!document.querySelector('#matrix tr[data-rule=\"{longest}\"] td.rid')")
+
+
+def test_seeded_defects_are_announced_in_red(chromium: str, run_dir: Path, tmp_path: Path) -> None:
+    run = json.loads((run_dir / "run.json").read_text())
+    run["provenance"] = {"fake_defects": ["clone-encrypt-ignored"], "operator": {"user": "alice", "host": "ws"}}
+    (run_dir / "run.json").write_text(json.dumps(run))
+    with open_report(chromium, write_html_report(run_dir), tmp_path / "profile") as page:
+        colour = page.evaluate("getComputedStyle(document.getElementById('defects')).color")
+        assert colour == "rgb(179, 18, 31)"  # --fail
+        top = page.evaluate("document.getElementById('defects').getBoundingClientRect().top")
+        assert 0 < top < 2000  # in the first screenful
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(OUTPUT / "report-seeded-defects.png")
+
+
+@pytest.fixture
+def long_names_page(chromium: str, run_dir: Path, tmp_path: Path):
+    """The synthetic run with a parametrized test id as long as the suites' longest."""
+    results = json.loads((run_dir / "results.json").read_text())
+    results["tests"][3]["nodeid"] += "_and_holds_the_key_of_an_encrypted_vm_whatever_the_order_of_power_and_settings[poweredOff]"
+    (run_dir / "results.json").write_text(json.dumps(results))
+    with open_report(chromium, write_html_report(run_dir), tmp_path / "profile") as browser:
+        yield browser
+
+
+def test_print_shows_summary_and_rules_without_raw_calls(long_names_page: DevTools) -> None:
+    page = long_names_page
+    page.send("Emulation.setEmulatedMedia", {"media": "print"})
+    shown = page.evaluate("""({
+        calls: [...document.querySelectorAll('details.calls-box')].map(d => getComputedStyle(d).display),
+        summary: getComputedStyle(document.getElementById('summary')).display,
+        rules: getComputedStyle(document.getElementById('rule-PUSH-HA')).display,
+        toolbar: getComputedStyle(document.querySelector('.toolbar')).display})""")
+    assert shown["calls"] and set(shown["calls"]) == {"none"}
+    assert shown["summary"] != "none" and shown["rules"] != "none" and shown["toolbar"] == "none"
+    # a page-wide layout: nothing (a long test id, a table) sticks out to the right and gets cut
+    page.send("Emulation.setDeviceMetricsOverride", {"width": 800, "height": 1100, "deviceScaleFactor": 1,
+                                                     "mobile": False})
+    page.evaluate("document.querySelector('[data-expand=all]').click()")
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    page.send("Emulation.setEmulatedMedia", {"media": ""})
+    pdf = base64.b64decode(page.send("Page.printToPDF", {"printBackground": True}, timeout=120)["data"])
+    OUTPUT.mkdir(exist_ok=True)
+    (OUTPUT / "report-print.pdf").write_bytes(pdf)
+    # printing opened every rule (beforeprint) but left the raw calls closed
+    assert page.evaluate("document.getElementById('rule-PUSH-HA').open") is True
+    assert page.evaluate("[...document.querySelectorAll('details.calls-box')].every(d => !d.open)")
+
+
+@pytest.fixture(scope="module")
+def three_rules_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real run of the three rules an auditor reads first (small, so the test stays fast)."""
+    reports = tmp_path_factory.mktemp("browser") / "reports"
+    proc = subprocess.run([*VCRYPT, "run", "--reports", str(reports), "--run-id", "readable", "--rules",
+                           "SNAP-SHALLOW,PUSH-HA,XVC-MIGRATE-NO-DECRYPT"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return reports / "readable"
+
+
+def _open_rule(page: DevTools, rule: str) -> None:
+    page.evaluate(f"""(() => {{ const r = document.getElementById('rule-{rule}'); r.open = true;
+        r.querySelectorAll('details.test').forEach(d => d.open = true); r.scrollIntoView(); }})()""")
+
+
+def test_a_real_runs_checks_come_first_and_the_key_grid_fits(chromium: str, three_rules_run: Path,
+                                                              tmp_path: Path) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    with open_report(chromium, three_rules_run / "report.html", tmp_path / "profile") as page:
+        for rule in ("SNAP-SHALLOW", "PUSH-HA", "XVC-MIGRATE-NO-DECRYPT"):
+            _open_rule(page, rule)
+            first = page.evaluate(f"""[...document.querySelectorAll('#rule-{rule} details.test .body')]
+                .map(b => b.querySelector('h4') && b.querySelector('h4').textContent)""")
+            assert first and all(h.startswith("What was checked") for h in first), (rule, first)
+            page.screenshot(OUTPUT / f"report-{rule}.png")
+        sentences = page.evaluate("""[...document.querySelectorAll('#rule-SNAP-SHALLOW table.checks tbody tr')]
+            .map(tr => [...tr.cells].map(c => c.textContent).join(' | '))""")
+        assert any(re.fullmatch(r"✔ \| snapshot s2 key \| \d+ \(new\) \| \d+ \(new\)", s) for s in sentences), sentences
+        grid = page.evaluate("""(() => { const g = document.querySelector('#rule-PUSH-HA table.grid');
+            g.scrollIntoView(); return {width: g.getBoundingClientRect().width,
+              room: g.parentElement.getBoundingClientRect().width,
+              focus: [...g.querySelectorAll('th.key.focus')].length,
+              keyWidths: [...g.querySelectorAll('th.key')].map(th => th.getBoundingClientRect().width)}; })()""")
+        page.screenshot(OUTPUT / "report-PUSH-HA-grid.png")
+        assert grid["focus"] == 1 and grid["width"] <= grid["room"]
+        assert min(grid["keyWidths"]) > 40  # a key id on one line, not one character per line
+        calls_closed = page.evaluate("[...document.querySelectorAll('details.calls-box')].every(d => !d.open)")
+        assert calls_closed

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.evidence.html_report import short_text, tls_view, write_html_report
+from harness.evidence.html_report import render_html, short_text, tls_view, write_html_report
 from harness.evidence.verdicts import load_catalogue
 
 from .conftest import EXPECTED, INJECTED, RUN_ID, T_REKEY
@@ -70,7 +70,7 @@ def test_summary_matrix_has_one_row_per_rule_with_its_verdict(page: _Page, html:
         assert by_rule[rule_id] == expected
     # grouped by area, areas in catalogue order
     areas = list(dict.fromkeys(r.area_title for r in catalogue))
-    positions = [html.index(f'<tr class="area"><th colspan="7">{a}</th></tr>') for a in areas]
+    positions = [html.index(f'<tr class="area"><th colspan="10">{a}</th></tr>') for a in areas]
     assert positions == sorted(positions)
     # the summary comes before any detail
     assert html.index('id="matrix"') < html.index('id="details"')
@@ -81,7 +81,8 @@ def test_header_shows_target_tls_kms_and_counts(page: _Page, html: str) -> None:
     assert "fake (in-process simulated vCenter, real KMS)" in html
     assert '<span class="tls tls-insecure">insecure: certificate not verified</span>' in html
     assert '<span class="tls tls-pinned">pinned thumbprint</span>' in html
-    assert "2 rule(s) skipped or not run, so the run fails" in html
+    assert re.search(r"yes – \d+ rule\(s\) not demonstrated, so the run fails \(exit status 1\)", html)
+    assert "every rule ran" not in html
     assert "8.0.3" in html and "24022515" in html
     assert "127.0.0.1:5696" in html
     counts = re.search(r'<div class="counts" id="counts">(.*?)</div>\s*<p', html, re.S)
@@ -119,7 +120,7 @@ def test_details_have_evidence_and_host_key_grid(page: _Page, html: str) -> None
     assert marks == {"esx-01": ["yes", "yes"], "esx-02": ["yes", "no"], "esx-03": ["no", "no"]}
     assert "CloneVM_Task" in html and "vim.fault.GenericVmConfigFault" in html
     assert "AES-256, active" in html  # KMIP read
-    assert "config.keyId = {&#34;keyId&#34;: &#34;7&#34;" in html  # observation, JSON-rendered and escaped
+    assert "<dt>config.keyId</dt><dd>{keyId=7, providerId=vcrypt-kms}</dd>" in html  # observation, compact
     assert f"evidence/{T_REKEY}.json" in html
 
 
@@ -175,7 +176,9 @@ def test_self_contained_and_offline(page: _Page, html: str) -> None:
         for name in ("src", "href", "action", "srcset", "poster", "data", "formaction"):
             value = attrs.get(name)
             if value is not None:
-                assert name == "href" and value.startswith("#"), f"<{tag} {name}={value!r}>"
+                # in-page anchors, or links to files of the run folder itself (never a scheme or host)
+                inside = value.startswith("#") or not re.match(r"^([a-z][a-z0-9+.-]*:|/|\.\.)", value, re.I)
+                assert name == "href" and inside and ".." not in value.split("/"), f"<{tag} {name}={value!r}>"
         assert tag not in ("link", "iframe", "object", "embed", "img", "base", "form")
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
     css = "".join(page.raw["style"])
@@ -223,3 +226,17 @@ def test_short_text_is_first_sentence_and_bounded() -> None:
     assert short_text("Decrypting needs the VM powered off. More text.") == "Decrypting needs the VM powered off."
     long = "word " * 60
     assert len(short_text(long)) <= 122 and short_text(long).endswith("…")
+
+
+def test_a_compliant_run_says_so_and_names_what_was_out_of_scope(tmp_path: Path) -> None:
+    """Compliance statement and overall sentence agree with the verdicts that set the exit status."""
+    catalogue = load_catalogue()
+    tests = [{"nodeid": f"s::t{i}", "name": f"t{i}", "rules": [r.id], "outcome": "passed"} for i, r in enumerate(catalogue)]
+    tests[0].update(outcome="skipped", category="version_skip", message="version: not this target")
+    (tmp_path / "run.json").write_text(json.dumps({"run_id": "r", "compliance": True, "compliance_gaps": [],
+                                                   "exit_status": 0}))
+    (tmp_path / "results.json").write_text(json.dumps({"tests": tests}))
+    html = render_html(tmp_path)
+    assert 'id="compliance">yes – every applicable rule demonstrated<' in html
+    assert "All applicable rules demonstrated (1 not applicable to the target&#39;s version)" in html
+    assert "not demonstrated" not in html.split('id="summary"')[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,10 @@ from trestle.oscal import assessment_results  # the project's test extra: a miss
 from harness.evidence.oscal import (
     FILENAME,
     OSCAL_VERSION,
+    PROP_NS,
     UUID_NS,
     load_controls,
+    objective_id,
     oscal_control_id,
     stable_uuid,
     write_oscal_results,
@@ -44,7 +47,9 @@ def test_validates_with_trestle(doc: dict[str, Any]) -> None:
 def test_metadata_and_plan(doc: dict[str, Any], run_dir: Path) -> None:
     ar = doc["assessment-results"]
     assert (run_dir / FILENAME).is_file()
-    assert ar["import-ap"]["href"] == "#vcrypt-harness-assessment-plan"
+    resources = {r["uuid"]: r for r in ar["back-matter"]["resources"]}
+    plan = resources[ar["import-ap"]["href"].removeprefix("#")]  # points at a resource that exists
+    assert ar["import-ap"]["href"].startswith("#") and "assessment plan" in plan["title"]
     assert ar["metadata"]["oscal-version"].startswith("1.1.")
     assert RUN_ID in ar["metadata"]["title"]
     assert ar["metadata"]["last-modified"] == "2026-01-01T12:03:12+00:00"
@@ -69,27 +74,41 @@ def test_one_observation_per_test(result: dict[str, Any], run_dir: Path) -> None
     assert all(s["subject-uuid"] in items for o in observations for s in o["subjects"])
 
 
-def test_one_finding_per_catalogue_rule(result: dict[str, Any]) -> None:
+def test_findings_target_the_objectives_of_each_rules_mapped_controls(result: dict[str, Any]) -> None:
     catalogue = load_catalogue()
-    findings = result["findings"]
-    assert [f["target"]["target-id"] for f in findings] == [r.id for r in catalogue]
-    obs_uuids = {o["uuid"] for o in result["observations"]}
     mapping = load_controls()
+    findings = result["findings"]
+    # a rule outside the target's version is outside the assessed scope: no finding, named in the result
+    expected = [(r.id, objective_id(c)) for r in catalogue if EXPECTED.get(r.id) != "not applicable"
+                for c in mapping.controls_for(r.id)]
+    got = [(_prop(f, "rule-id"), f["target"]["target-id"]) for f in findings]
+    assert got == expected
+    assert {"name": "out-of-scope-rule", "ns": PROP_NS, "value": "SNAP-PRE7"} in result["props"]
+    assert "SNAP-PRE7" in result["remarks"]
+    rule_ids = {r.id for r in catalogue}
+    obs_uuids = {o["uuid"] for o in result["observations"]}
     for finding in findings:
-        rule_id = finding["target"]["target-id"]
-        assert finding["target"]["type"] == "objective-id"
-        props = {(p["name"], p["value"]) for p in finding["props"]}
-        assert ("rule-id", rule_id) in props
-        verdict = dict(props)["verdict"]
-        assert finding["target"]["status"]["state"] == ("satisfied" if verdict == "passed" else "not-satisfied")
-        controls = {p["value"] for p in finding["target"]["props"] if p["name"] == "control-id"}
-        assert controls == {oscal_control_id(c) for c in mapping.controls_for(rule_id)} != set()
+        target = finding["target"]
+        assert target["type"] == "objective-id" and target["target-id"] not in rule_ids
+        assert re.fullmatch(r"[a-z]{2}-\d+(\.\d+)?_obj", target["target-id"])
+        assert _prop(finding, "rule-id") in rule_ids  # the rule is a prop, not the objective
+        verdict = _prop(finding, "verdict")
+        assert target["status"]["state"] == ("satisfied" if verdict == "passed" else "not-satisfied")
         assert all(r["observation-uuid"] in obs_uuids for r in finding.get("related-observations", []))
-    by_rule = {f["target"]["target-id"]: f for f in findings}
-    for rule_id, expected in EXPECTED.items():
-        assert dict((p["name"], p["value"]) for p in by_rule[rule_id]["props"])["verdict"] == expected
-    assert "related-observations" not in by_rule["KMS-REQUIRED"]  # not run: nothing to relate
-    assert len(by_rule["PUSH-HA"]["related-observations"]) == 2
+    by_rule = {}
+    for f in findings:
+        by_rule.setdefault(_prop(f, "rule-id"), []).append(f)
+    for rule_id, expected_verdict in EXPECTED.items():
+        if expected_verdict == "not applicable":
+            assert rule_id not in by_rule
+            continue
+        assert {_prop(f, "verdict") for f in by_rule[rule_id]} == {expected_verdict}
+    assert all("related-observations" not in f for f in by_rule["KMS-REQUIRED"])  # not run: nothing to relate
+    assert all(len(f["related-observations"]) == 2 for f in by_rule["PUSH-HA"])
+
+
+def _prop(obj: dict[str, Any], name: str) -> str:
+    return next(p["value"] for p in obj["props"] if p["name"] == name)
 
 
 def test_reviewed_controls_are_the_mapped_controls(result: dict[str, Any]) -> None:
@@ -105,9 +124,11 @@ def test_uuids_are_deterministic(run_dir: Path, doc: dict[str, Any], result: dic
     assert doc["assessment-results"]["uuid"] == str(uuid.uuid5(UUID_NS, f"{RUN_ID}/assessment-results"))
     obs = {p["value"]: o["uuid"] for o in result["observations"] for p in o["props"] if p["name"] == "test-id"}
     assert obs[T_PUSH] == stable_uuid(RUN_ID, "test", T_PUSH)
-    findings = {f["target"]["target-id"]: f["uuid"] for f in result["findings"]}
-    assert findings["PUSH-HA"] == stable_uuid(RUN_ID, "rule", "PUSH-HA")
-    assert uuid.UUID(findings["PUSH-HA"]).version == 5
+    findings = {(_prop(f, "rule-id"), f["target"]["target-id"]): f["uuid"] for f in result["findings"]}
+    control = load_controls().controls_for("PUSH-HA")[0]
+    push_ha = findings[("PUSH-HA", objective_id(control))]
+    assert push_ha == stable_uuid(RUN_ID, "rule", "PUSH-HA", control)
+    assert uuid.UUID(push_ha).version == 5
     all_uuids = [doc["assessment-results"]["uuid"], result["uuid"], *obs.values(), *findings.values()]
     assert len(set(all_uuids)) == len(all_uuids)
 

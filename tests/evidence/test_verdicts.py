@@ -26,7 +26,18 @@ def _t(outcome: str, category: str | None = None, rules: tuple[str, ...] = ("R-1
         ([], "not run"),
         ([("passed", None)], "passed"),
         ([("skipped", "capability_skip")], "skipped"),
-        ([("skipped", "capability_skip"), ("passed", None)], "passed"),
+        ([("skipped", "capability_skip"), ("passed", None)], "partly demonstrated"),  # every test must pass
+        ([("skipped", "unconfirmed_skip"), ("passed", None)], "partly demonstrated"),
+        ([("skipped", "safety_skip"), ("passed", None)], "partly demonstrated"),
+        ([("skipped", "version_skip"), ("passed", None)], "passed"),  # a version skip is out of scope
+        ([("skipped", "version_skip")], "not applicable"),
+        ([("skipped", "version_skip"), ("skipped", "capability_skip")], "skipped"),
+        ([("skipped", "unconfirmed_skip")], "skipped"),
+        ([("deviation", "known_deviation"), ("passed", None)], "deviation"),
+        ([("deviation", "known_deviation"), ("failed", "product_failure")], "failed"),
+        ([("interrupted", "interrupted"), ("passed", None)], "not run"),  # the run did not finish the rule
+        ([("interrupted", "interrupted")], "not run"),
+        ([("interrupted", "interrupted"), ("error", "environment_error")], "error"),
         ([("passed", None), ("error", "environment_error")], "error"),
         ([("passed", None), ("error", "environment_error"), ("failed", "product_failure")], "failed"),
         ([("failed", "environment_error"), ("passed", None)], "error"),  # category refines the outcome
@@ -41,6 +52,33 @@ def test_verdict_strongest_status_wins(outcomes: list[tuple[str, str | None]], e
     assert verdicts["R-1"].verdict == expected
     assert verdicts["R-2"].verdict == "not run"
     assert verdicts["R-2"].tests == ()
+
+
+def test_partly_demonstrated_names_what_was_not_shown_and_fails_compliance() -> None:
+    tests = [
+        v.TestResult(nodeid="a::shown", name="shown", rules=("R-1",), outcome="passed"),
+        v.TestResult(nodeid="a::gap", name="gap", rules=("R-1",), outcome="skipped", category="capability_skip",
+                     message="capability: target lacks fault_injection"),
+        v.TestResult(nodeid="a::old", name="old", rules=("R-2",), outcome="skipped", category="version_skip",
+                     message="version: rule R-2 describes vSphere 6.5 to 6.7"),
+        v.TestResult(nodeid="a::dev", name="dev", rules=("R-3",), outcome="deviation", category="known_deviation",
+                     message="deviation: vcsim posts no event"),
+    ]
+    verdicts = v.rule_verdicts([v.Rule(id="R-1"), v.Rule(id="R-2"), v.Rule(id="R-3"), v.Rule(id="R-4")], tests)
+    assert verdicts["R-1"].verdict == "partly demonstrated"
+    assert verdicts["R-1"].gaps == ("gap: skipped (capability: target lacks fault_injection)",)
+    assert verdicts["R-2"].verdict == "not applicable" and verdicts["R-2"].compliant
+    assert verdicts["R-3"].label == "known deviation: not demonstrated on this target"
+    assert v.compliance_gaps(verdicts) == [
+        "R-1: partly demonstrated (capability: target lacks fault_injection)",
+        "R-3: deviation (deviation: vcsim posts no event)",
+        "R-4: not run",
+    ]
+    assert v.status_counts(tests) == {"passed": 1, "failed": 0, "error": 0, "skipped": 2, "deviation": 1}
+
+
+def test_every_verdict_has_a_label_and_an_explanation() -> None:
+    assert set(v.VERDICT_ORDER) == set(v.VERDICTS) == set(v.VERDICT_LABELS) == set(v.VERDICT_EXPLANATIONS)
 
 
 def test_skipped_rule_keeps_reasons() -> None:

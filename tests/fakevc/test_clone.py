@@ -108,16 +108,25 @@ def test_clone_of_a_powered_on_encrypted_vm_keeps_the_keys(enc_vm, made):
     assert dest.runtime.powerState == "poweredOn"
 
 
-def test_per_disk_crypto_in_the_disk_locator(si_a, vm2, made):
-    """location.disk[].backing.crypto (7.0) encrypts one disk; the other keeps no key."""
+def test_per_disk_crypto_next_to_an_encryption_policy_is_refused_as_terraform_2241_shows(si_a, vm2, made):
+    """location.disk[].backing.crypto with an encryption policy: InvalidArgument spec.disk.backing.crypto
+    (terraform-provider-vsphere#2241); the policy with the VM-level crypto alone encrypts every disk."""
     home, one = new_key(si_a), new_key(si_a)
     first, second = disks(vm2)
+    before, count = state(vm2), _vm_count(si_a)
     keep = vim.vm.RelocateSpec.DiskLocator(diskId=second.key, datastore=vm2.datastore[0], backing=vim.vm.RelocateSpec.DiskLocator.BackingSpec(
         crypto=vim.encryption.CryptoSpecEncrypt(cryptoKeyId=one)), profile=enc_policy())
-    dest = clone(vm2, made, location=vim.vm.RelocateSpec(
-        profile=enc_policy(), cryptoSpec=vim.encryption.CryptoSpecEncrypt(cryptoKeyId=home), disk=[keep]))
+    fault = refused(clone_task(vm2, location=vim.vm.RelocateSpec(
+        profile=enc_policy(), cryptoSpec=vim.encryption.CryptoSpecEncrypt(cryptoKeyId=home), disk=[keep])),
+        vmodl.fault.InvalidArgument)
+    assert fault.invalidProperty == "spec.disk.backing.crypto"
+    assert state(vm2) == before and _vm_count(si_a) == count
+    policy_only = [vim.vm.RelocateSpec.DiskLocator(diskId=d.key, datastore=vm2.datastore[0], profile=enc_policy())
+                   for d in (first, second)]
+    dest = clone(vm2, made, location=vim.vm.RelocateSpec(profile=enc_policy(), disk=policy_only),
+                 config=vim.vm.ConfigSpec(crypto=vim.encryption.CryptoSpecEncrypt(cryptoKeyId=home)))
     assert key_of(dest.config.keyId) == key_of(home)
-    assert disk_keys(dest) == [key_of(home), key_of(one)]
+    assert disk_keys(dest) == [key_of(home), key_of(home)]
 
 
 def test_clone_with_conflicting_crypto_and_policy_is_refused(si_a, enc_vm):

@@ -70,11 +70,19 @@ def test_encryption_policy_refers_to_the_encryption_data_service(fake: Any) -> N
     assert all(c.id.namespace not in ("vmwarevmcrypt", DATA_SERVICE_NS) for c in _capabilities(plain))
 
 
-def test_harness_discovers_encryption_and_plain_policies(fake: Any) -> None:
+def test_harness_discovers_the_encryption_policy_and_never_guesses_a_plain_one(fake: Any) -> None:
+    """Issue 12 item 6: the first non-encryption requirement policy (vSAN Default on a real vCenter) does
+    not fit VMFS/NFS: without an inventory plain_policy, decrypts carry the empty profile."""
     _, si, _ = fake
     found = policies.discover(pbm_service(si))
     assert found.encryption == fake_pbm.ENCRYPTION_POLICY_ID
-    assert found.plain == fake_pbm.PLAIN_POLICY_ID
+    assert found.plain is None
+    named = policies.discover(pbm_service(si), plain_name=fake_pbm.PLAIN_POLICY_NAME)
+    assert named.plain == fake_pbm.PLAIN_POLICY_ID
+    with pytest.raises(LookupError, match="encrypts"):
+        policies.discover(pbm_service(si), plain_name=fake_pbm.ENCRYPTION_POLICY_NAME)
+    with pytest.raises(LookupError, match="no REQUIREMENT"):
+        policies.discover(pbm_service(si), plain_name="no such policy")
 
 
 def test_unknown_profile_is_invalid_argument(fake: Any) -> None:

@@ -611,12 +611,12 @@ def test_defect_deep_recrypt_keeps_data(env, si_a, enc_vm):
 def test_every_defect_of_the_vm_crypto_modules_has_a_test():
     """Each defect registered by reconfigure/snapshots/clone/relocate/instant_clone/space/crypto_rules."""
     from harness.fakevc.behaviours import clone, crypto_rules, instant_clone, reconfigure, relocate, snapshots, space
-    from tests.fakevc import (test_clone, test_cross_vcenter, test_datastore_space, test_instant_clone,
-                              test_snapshots)
+    from tests.fakevc import (test_clone, test_cross_vcenter, test_datastore_space, test_demanding_lab,
+                              test_instant_clone, test_snapshots)
     registered = {value for module in (clone, crypto_rules, instant_clone, reconfigure, relocate, snapshots, space)
                   for value in vars(module).values() if isinstance(value, str) and value in CATALOGUE}
     covered = COVERED | test_snapshots.COVERED | test_clone.COVERED | test_cross_vcenter.COVERED | \
-        test_instant_clone.COVERED | test_datastore_space.COVERED
+        test_instant_clone.COVERED | test_datastore_space.COVERED | test_demanding_lab.COVERED
     assert registered - covered == set()
     refusal_rules = {CATALOGUE[n].rule for n in registered if CATALOGUE[n].half_applied}
     assert {"OP-ENCRYPT-OFF", "OP-ENCRYPT-NO-SNAPSHOTS", "OP-DECRYPT-OFF", "OP-DEEP-OFF-NO-SNAPSHOTS", "OP-STATE",

@@ -16,11 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pyVmomi import vim
+from pyVmomi import vim, vmodl
 
 from harness.fakevc.behaviours import key_push, space
 from harness.fakevc.behaviours.crypto_rules import (DECRYPT, DEEP, ENCRYPT, GENERATE, NOOP, REGISTER, REKEYS,
-                                                    SHALLOW, UNCHANGED, Checks, CryptoAsk, Keks, crypto_ask,
+                                                    SHALLOW, UNCHANGED, Checks, CryptoAsk, Keks, check_policy_fits,
+                                                    crypto_ask,
                                                     generate, invalid_argument, invalid_state, is_encryption_policy,
                                                     merge_asks, merge_policies, not_supported, requested_policy,
                                                     transform)
@@ -57,7 +58,31 @@ XVC_DECRYPT_IGNORED = defect("xvc-clone-decrypt-ignored", "XVC-CLONE-DECRYPT",
 XVC_RECRYPT_KEEPS_KEY = defect("xvc-clone-recrypt-keeps-key", "XVC-CLONE-RECRYPT",
                                "a cross-vCenter clone asked to recrypt arrives with the source's key")
 
+DISK_CRYPTO_WITH_POLICY_ACCEPTED = defect(
+    "clone-accepts-disk-crypto-with-policy", "CLONE-RECRYPT",
+    "a clone spec with location.disk[].backing.crypto and an encryption storage policy is accepted")
+
 LINKED = "createNewChildDiskBacking"
+
+
+def reject_disk_crypto_with_policy(vc: Any, spec: Any) -> None:
+    """vCenter refuses `location.disk[].backing.crypto` in a clone that also gives an encryption storage
+    policy: terraform-provider-vsphere issue 2241 ("A specified parameter was not correct:
+    spec.disk.backing.crypto"; the clone works once the disk carries no crypto). The documented shape
+    is the policy plus `config.crypto` / `location.cryptoSpec` (API.md 11, PowerCLI, vm-operator).
+    """
+    location = spec.location
+    if location is None or vc.world.defects.on(DISK_CRYPTO_WITH_POLICY_ACCEPTED):
+        return
+    policies = [requested_policy(location.profile), requested_policy(spec.config.vmProfile) if spec.config else UNCHANGED]
+    for locator in location.disk or []:
+        backing = getattr(locator, "backing", None)
+        if backing is None or backing.crypto is None:
+            continue
+        asked = [requested_policy(locator.profile), *policies]
+        if any(p is not UNCHANGED and is_encryption_policy(vc, p) for p in asked):
+            raise vmodl.fault.InvalidArgument(invalidProperty="spec.disk.backing.crypto",
+                                              msg="A specified parameter was not correct: spec.disk.backing.crypto")
 
 
 # ---- what a clone (or a migration) asks ----------------------------------------------------------
@@ -124,6 +149,7 @@ def read_intent(vc: Any, vm: Any, config: Any, location: Any, state: list[tuple[
     home_policy = merge_policies(requested_policy(location.profile) if location is not None else UNCHANGED,
                                  requested_policy(config.vmProfile) if config is not None else UNCHANGED,
                                  where="profile")
+    check_policy_fits(vc, home_policy, "profile")
     home = _resolve(vc, current is not None, current, ask, home_policy, "the VM home")
     explicit = _explicit_disks(vc, config, location, {d.key for d, _ in state})
     intent = Intent(home, home_policy=home_policy)
@@ -132,6 +158,9 @@ def read_intent(vc: Any, vm: Any, config: Any, location: Any, state: list[tuple[
         top = chain[-1] if chain else None
         encrypted = bool(top is not None and top.encrypted)
         d_ask, d_policy = explicit.get(disk.key, (None, UNCHANGED))
+        check_policy_fits(vc, d_policy, f"{disk.label} profile")
+        if d_ask is None and d_policy is not UNCHANGED:   # a disk with only a policy follows the VM-level
+            d_ask = _inherit(home, encrypted)              # CryptoSpec ("inherited to all disks", API.md 2.2)
         if d_ask is not None or d_policy is not UNCHANGED:
             change = _resolve(vc, encrypted, top.key if top else None, d_ask, d_policy, disk.label)
             if change is not None and change.kind == ENCRYPT and change.key == GENERATE and home_after:
@@ -351,6 +380,7 @@ def clone(ctx: CallContext, vm: Any, folder_ref: Any, name: str, spec: Any) -> A
         raise vim.fault.DuplicateName(name=name, object=target.folder.ref, msg=f"The name '{name}' already exists.")
     state = snapshot.disks if snapshot is not None else [(d, d.chain) for d in vm.disks]
     home_key = snapshot.home_key if snapshot is not None else vm.key
+    reject_disk_crypto_with_policy(src, spec)
     intent = read_intent(src, vm, spec.config, location, state, home_key, use_home_key=True)
     checks = Checks(src)
     intent = _seeded_intent(checks, vm, target, intent, linked, home_key)

@@ -100,6 +100,21 @@ def is_encryption_policy(vc: Any, profile_id: str | None) -> bool:
     return bool(pbm.is_encryption_policy(vc, profile_id))
 
 
+def check_policy_fits(vc: Any, policy: Any, where: str) -> None:
+    """A requirement policy for another datastore type does not fit VMFS (strict fakes, fake-lab.yaml).
+
+    Fake's choice where vSphere is silent: the fault class (InvalidArgument naming the property); the
+    fact that these policies do not fit VMFS/NFS is govmomi pbm/simulator/profiles.go (API.md 11).
+    """
+    if policy is UNCHANGED or policy is None:
+        return
+    from harness.fakevc.model import pbm
+    if not pbm.fits_datastore(vc, policy):
+        name = getattr(pbm.profiles(vc).get(policy), "name", policy)
+        raise invalid_argument(where, f"storage policy '{name}' is not compatible with the datastore "
+                                      "(it requires another datastore type)")
+
+
 # ---- refusals -------------------------------------------------------------------------------
 class Checks:
     """Collects refusals for one operation; seeded defects can skip or defer them."""

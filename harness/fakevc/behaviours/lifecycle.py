@@ -118,7 +118,9 @@ def create_vm(ctx: CallContext, folder: Any, config: Any, pool_ref: Any, host_re
     if any(vm.name == config.name and vm.parent_mo is folder for vm in vc.vms()):
         raise vim.fault.DuplicateName(name=config.name, object=folder.ref, msg=f"The name '{config.name}' already exists.")
     pool = vc.lookup(pool_ref)
-    host = vc.lookup(host_ref) if host_ref is not None else pool.owner_mo.hosts[0]
+    from harness.fakevc.behaviours import maintenance
+    host = vc.lookup(host_ref) if host_ref is not None else maintenance.usable(pool.owner_mo.hosts)[0]
+    maintenance.refuse_placement(host, f"creating '{config.name}'")
     default_ds = host.datastores[0]
     datastore = _datastore_from_path(vc, config.files.vmPathName if config.files else None, default_ds)
     disks = []

@@ -17,6 +17,8 @@ def power_on(ctx: CallContext, vm: Any) -> None:
     if vm.power_state == "poweredOn":
         raise vim.fault.InvalidPowerState(requestedState="poweredOn", existingState=vm.power_state,
                                           msg="The attempted operation cannot be performed in the current state (Powered on).")
+    from harness.fakevc.behaviours import maintenance
+    maintenance.refuse_placement(vm.host, f"powering on '{vm.name}'")
     vm.power_state = "poweredOn"
 
 

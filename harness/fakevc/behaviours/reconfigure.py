@@ -19,7 +19,7 @@ from harness.fakevc.behaviours import snapshots as snaps
 from harness.fakevc.behaviours.crypto_rules import (DECRYPT, DEEP, ENCRYPT, GENERATE, NOOP, REGISTER, REKEYS,
                                                     SHALLOW, UNCHANGED, Checks, CryptoAsk, Keks, crypto_ask,
                                                     generate, has_snapshots, invalid_argument, invalid_state,
-                                                    is_encryption_policy, not_supported, powered_on, requested_policy,
+                                                    check_policy_fits, is_encryption_policy, not_supported, powered_on, requested_policy,
                                                     snapshot_tree, transform)
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import DiskFile, KeyRef
@@ -137,6 +137,7 @@ def reconfigure(ctx: CallContext, vm: Any, spec: Any) -> None:
 # ---- what the spec asks ------------------------------------------------------------------------
 def _plan(vc: Any, vm: Any, spec: Any) -> Plan:
     plan = Plan(home_policy=requested_policy(spec.vmProfile))
+    check_policy_fits(vc, plan.home_policy, "vmProfile")
     ask = crypto_ask(vc, spec.crypto)
     if ask is not None and ask.kind == REGISTER:
         if ask.key != vm.key:
@@ -159,6 +160,7 @@ def _plan(vc: Any, vm: Any, spec: Any) -> Plan:
             continue
         d_ask = crypto_ask(vc, change.backing.crypto) if change.backing is not None else None
         d_policy = requested_policy(change.profile)
+        check_policy_fits(vc, d_policy, "deviceChange.profile")
         if change.operation == "add":
             plan.adds.append(_new_disk(vc, vm, device, change, d_ask, d_policy))
         elif change.operation == "remove":

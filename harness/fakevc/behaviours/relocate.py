@@ -18,7 +18,7 @@ from typing import Any
 from pyVmomi import vim
 
 from harness.fakevc.behaviours import clone as cloning
-from harness.fakevc.behaviours import key_push, keys, space
+from harness.fakevc.behaviours import key_push, keys, maintenance, space
 from harness.fakevc.behaviours.crypto_rules import (DECRYPT, ENCRYPT, Checks, Keks, invalid_argument, invalid_state,
                                                     key_text, not_supported, post)
 from harness.fakevc.defects import defect
@@ -58,6 +58,13 @@ RECRYPT_HALF = defect("xvc-migrate-recrypt-half", "XVC-MIGRATE-NO-RECRYPT",
                       "a recrypting cross-vCenter migration is refused, but the VM is moved with a new key anyway",
                       half_applied=True)
 
+THUMBPRINT_UNCHECKED = defect("xvc-locator-thumbprint-unchecked", "XVC-MIGRATE",
+                              "a vCenter that does not trust the destination's certificate accepts a ServiceLocator "
+                              "without sslThumbprint", fake_options={"trust_peers": False})
+REFUSAL_IS_LOGIN_FAILURE = defect("xvc-decrypt-refusal-is-login-failure", "XVC-MIGRATE-NO-DECRYPT",
+                                  "a cross-vCenter migration asking to decrypt fails at the destination login "
+                                  "(InvalidLogin) instead of being refused by the rule", caught_as="error")
+
 MIGRATING_EVENT = "com.vmware.vc.vm.VmMigratingWithEncryptionEvent"
 HOT_MIGRATING_EVENT = "com.vmware.vc.vm.VmHotMigratingWithEncryptionEvent"
 
@@ -85,11 +92,36 @@ def destination_vc(vm: Any, service: Any) -> tuple[Any, bool]:
     if (service.instanceUuid or "").lower() != dest.instance_uuid.lower():
         raise invalid_argument("spec.service.instanceUuid",
                                f"{service.instanceUuid} is not the instance UUID of the vCenter Server at {service.url}")
+    if dest is not vc:
+        check_thumbprint(vc, dest, service.sslThumbprint)
     credential = service.credential
     if not isinstance(credential, vim.ServiceLocator.NamePassword):
         raise not_supported("Only user name and password credentials are supported for the destination vCenter Server.")
     dest.check_login(credential.username, credential.password)   # vim.fault.InvalidLogin
     return dest, dest is not vc
+
+
+def check_thumbprint(src: Any, dest: Any, thumbprint: str | None) -> None:
+    """The source must be able to trust the destination's certificate (API.md 3.2/11).
+
+    Source: community.vmware `vmware_guest_cross_vc_clone.py` fills `ServiceLocator.sslThumbprint`
+    with the destination's SHA-1 (`get_cert_fingerprint`) because, without Enhanced Linked Mode, the
+    source vCenter does not trust the destination's VMCA. Fake's choices where vSphere is silent: the
+    fault class (SSLVerifyFault, vCenter's fault for an untrusted peer certificate on host connect),
+    a wrong thumbprint refused even between trusting fakes, and case and colons compared loosely.
+    """
+    from harness.vsphere.thumbprints import sha1_thumbprint
+    actual = sha1_thumbprint(dest.certificate_der)
+    given = (thumbprint or "").replace(":", "").lower()
+    if given and given == actual.replace(":", ""):
+        return
+    if not given and (src.trust_peers or src.world.defects.on(THUMBPRINT_UNCHECKED)):
+        return
+    raise vim.fault.SSLVerifyFault(
+        selfSigned=True, thumbprint=actual,
+        msg=(f"vCenter {src.name} does not trust the certificate of {dest.url}: "
+             + ("the ServiceLocator names no sslThumbprint." if not given
+                else f"sslThumbprint {thumbprint} does not match the certificate.")))
 
 
 def _lookup(vc: Any, ref: Any) -> Any:
@@ -108,8 +140,10 @@ def target_of(vm: Any, location: Any, folder_ref: Any = None) -> Target:
         if pool is None:
             host = vm.host
         else:   # the pool's compute resource decides; the VM stays on its host when it is one of them
-            hosts = pool.owner_mo.hosts
+            hosts = maintenance.usable(pool.owner_mo.hosts)
             host = vm.host if not cross and vm.host in hosts else hosts[0]
+    if host is not vm.host:
+        maintenance.refuse_placement(host, f"placing '{vm.name}'")
     if pool is None:
         pool = host.parent_mo.pool if (cross or host is not vm.host) else vm.pool
     datastore = _lookup(dest, location.datastore) or (host.datastores[0] if cross else vm.datastore)
@@ -227,6 +261,8 @@ def _migrate_cross(ctx: CallContext, vm: Any, spec: Any, target: Target) -> None
                             "and cannot be migrated to another vCenter Server.")
     if not vm.encrypted and ENCRYPT in kinds:
         raise not_supported("A virtual machine cannot be encrypted while it is migrated to another vCenter Server.")
+    if DECRYPT in kinds and checks.on(REFUSAL_IS_LOGIN_FAILURE):
+        raise vim.fault.InvalidLogin(msg="Cannot complete login due to an incorrect user name or password.")
     if DECRYPT in kinds:
         checks.refuse(not_supported(f"'{vm.name}' cannot be decrypted while it is migrated to another vCenter Server "
                                     "(a storage policy without encryption, or a decrypt spec, was given)."),

@@ -27,6 +27,9 @@ RETRY_REFUSED = defect("snap-partial-retry-refused", "SNAP-PARTIAL",
 PARTIAL_HALF = defect("snap-partial-half", "SNAP-PARTIAL",
                       "a recrypt reported as failed part-way has in fact rekeyed the whole chain (no mixed keys left "
                       "to complete)", half_applied=True)
+SKIPS_FROZEN_LINKS = defect("snap-shallow-skips-frozen-links", "SNAP-SHALLOW",
+                            "a shallow recrypt puts every snapshot's config.keyId and each disk's running delta on "
+                            "the new key, but leaves the links below (base and snapshot deltas) on the old key")
 NO_MIXED_EVENT = defect("evt-rekey-mixed-no-event", "EVT-REKEY-MIXED",
                         "a shallow recrypt that stops part-way posts neither RekeyFail nor DiskchainUsingMixedKeys")
 
@@ -183,11 +186,12 @@ def shallow_recrypt(vm: Any, new_key: KeyRef, rekey_home: bool, disks: list[Any]
     if fail_after is not None and checks is not None and checks.on(PARTIAL_HALF):
         checks.deferred = checks.deferred or _part_way_fault(vm, min(fail_after, len(levels)), len(levels) + 1)
         fail_after = None   # the buggy vCenter reports the failure but finishes the chain
+    frozen_links = not vc.world.defects.on(SKIPS_FROZEN_LINKS)
     for step, snap in enumerate(levels):
         if fail_after is not None and step >= fail_after:
             _fail_part_way(vm, step, len(levels) + 1)
         for disk, chain in snap.disks:
-            if id(disk) in selected:
+            if id(disk) in selected and frozen_links:
                 _rekey_links(vm, chain, new_key, keks, done)
         if rekey_home and snap.home_key:
             snap.home_key = new_key
@@ -195,7 +199,8 @@ def shallow_recrypt(vm: Any, new_key: KeyRef, rekey_home: bool, disks: list[Any]
         _fail_part_way(vm, len(levels), len(levels) + 1)
     for disk in vm.disks:
         if id(disk) in selected:
-            chain = disk.chain if not (was_mixed and vc.world.defects.on(RETRY_INCOMPLETE)) else disk.chain[-1:]
+            incomplete = (was_mixed and vc.world.defects.on(RETRY_INCOMPLETE)) or not frozen_links
+            chain = disk.chain if not incomplete else disk.chain[-1:]
             _rekey_links(vm, chain, new_key, keks, done)
 
 

@@ -41,6 +41,11 @@ STATUS_TRUST_LIES = defect(
     "kms-status-trust-lies", "KMS-STATUS",
     "RetrieveKmipServersStatus reports clientTrustServer and serverTrustClient true whatever trust was uploaded")
 
+LAB_PROVIDER_MODIFIED = defect(
+    "kms-lab-provider-modified", "KMS-GENERATE",
+    "using a key provider for keys changes the provider itself (its server's settings are rewritten, as a "
+    "run that re-registers or re-trusts the lab's provider would): the lab's provider differs after the run")
+
 
 @dataclass(eq=False)
 class Provider:
@@ -445,6 +450,8 @@ class CryptoManagerKmip(MO):
                 and self.vc.world.defects.on(keys.INVENTED_KEY):
             key = keys.invented_key()
         if key is not None:
+            if self.vc.world.defects.on(LAB_PROVIDER_MODIFIED):
+                self._rewrite_servers(key[0])
             return vim.encryption.CryptoKeyResult(keyId=crypto_key_id(*key), success=True)
         if self.vc.world.defects.on(FAILURE_AS_FAULT):
             raise fault
@@ -452,6 +459,15 @@ class CryptoManagerKmip(MO):
         return vim.encryption.CryptoKeyResult(
             keyId=vim.encryption.CryptoKeyId(keyId="", providerId=vim.encryption.KeyProviderId(id=target) if target else None),
             success=False, reason=reason, fault=fault)
+
+    def _rewrite_servers(self, provider_id: str) -> None:
+        """The kms-lab-provider-modified defect: the provider's servers get a changed setting."""
+        provider = self.providers.get(provider_id)
+        for name, info in (provider.servers.items() if provider else []):
+            changed = complete(vim.encryption.KmipServerInfo(name=name, address=info.address, port=info.port,
+                                                             protocol=info.protocol))
+            changed.timeout = (info.timeout or 0) + 1
+            provider.servers[name] = changed
 
     def _keys_in_use(self) -> dict[tuple[str, str], tuple[list, list]]:
         """key -> (VMs using it for home or a disk, hosts using it as host key)."""

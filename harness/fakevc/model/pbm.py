@@ -126,6 +126,21 @@ def is_encryption_policy(vc: Any, profile_id: str | None) -> bool:
     return bool(profile is not None and _encrypts(known, profile))
 
 
+# Requirement policies a vCenter creates for datastore types the fake does not have (govmomi
+# pbm/simulator/profiles.go, dumped from a real vCenter: vSAN Default, VVol No Requirements,
+# Host-local PMem Default). None of them fits a VMFS/NFS datastore such as LocalDS_0.
+DATASTORE_TYPE_PROFILES = {"VsanDefaultProfile", "VVolDefaultProfile", "PmemDefaultProfile"}
+
+
+def fits_datastore(vc: Any, profile_id: str | None) -> bool:
+    """Whether a policy can be applied on the fake's VMFS datastore. Lenient unless the inventory asks for
+    strict policies (fake-lab.yaml); the empty profile and encryption (I/O filter) policies always fit."""
+    if not getattr(vc, "strict_policies", False) or not profile_id:
+        return True
+    profile = profiles(vc).get(profile_id)
+    return profile is None or getattr(profile, "systemCreatedProfileType", None) not in DATASTORE_TYPE_PROFILES
+
+
 def policy_exists(vc: Any, profile_id: str | None) -> bool:
     return (profile_id or "") in profiles(vc)
 

@@ -1,0 +1,110 @@
+"""Inventory checks that need more than a field type: size bounds, URLs, vcsim flags, defect names.
+
+Kept apart from harness/inventory.py (the models) so each check is small and testable; the models
+call these from their validators. Every function raises ValueError (pydantic turns it into
+`inventory <file>: <key path>: <problem>`) or InventoryError directly for whole-file limits.
+"""
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from urllib.parse import urlsplit
+
+# A real lab inventory is a few KB. Bounding the file and the vCenter list keeps loading well
+# under a second whatever is fed in (a 50 MB file once took 300 s and 3.9 GB).
+MAX_INVENTORY_BYTES = 128 * 1024
+MAX_VCENTERS = 64
+
+# vcsim (govmomi) is a Go program: a flag may be spelt -l, --l, -l=ADDR or --l=ADDR. `-l` sets its
+# listen address (govmomi vcsim/main.go: flag.StringVar(&addr, "l", ...)); `-httptest.serve`
+# makes Go's net/http/httptest listen on a given address (net/http/httptest/server.go).
+BIND_FLAGS = frozenset({"l", "httptest.serve"})
+
+
+def read_bounded(path: Path) -> str:
+    """The file's text, refusing more than MAX_INVENTORY_BYTES (read bounded: a FIFO or /dev/zero too)."""
+    from harness.inventory import InventoryError
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_INVENTORY_BYTES + 1)
+    if len(data) > MAX_INVENTORY_BYTES:
+        raise InventoryError(f"inventory {path}: (file): larger than {MAX_INVENTORY_BYTES // 1024} KiB; "
+                             "an inventory describes a few vCenters and a KMS, not data")
+    return data.decode("utf-8")
+
+
+def check_entry_count(data: dict, path: Path) -> None:
+    """At most MAX_VCENTERS vCenters, checked before pydantic validates each one."""
+    from harness.inventory import InventoryError
+    vcenters = data.get("vcenters")
+    if isinstance(vcenters, list) and len(vcenters) > MAX_VCENTERS:
+        raise InventoryError(f"inventory {path}: vcenters: {len(vcenters)} entries; at most {MAX_VCENTERS} allowed")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, loopback_only: bool = False) -> str:
+    """An https:// SDK URL with a host (file://, http:// and host-less URLs are refused)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        raise ValueError(f"not a valid URL: {err}") from None
+    if parts.scheme != "https":
+        raise ValueError(f"must be an https:// URL, not {parts.scheme or 'a scheme-less'}:// ({url!r})")
+    if not parts.hostname:
+        raise ValueError(f"must name a host: {url!r}")
+    if port == 0:
+        raise ValueError(f"port 0 is not a port: {url!r}")
+    if loopback_only and not _is_loopback(parts.hostname):
+        raise ValueError(f"a vcsim URL must be a loopback address, not {parts.hostname!r}")
+    return url
+
+
+def _flag_name(arg: str) -> str | None:
+    if not arg.startswith("-") or arg in ("-", "--"):
+        return None
+    return arg.lstrip("-").split("=", 1)[0]
+
+
+def refuse_bind_flags(args: list[str]) -> list[str]:
+    """vcsim extra_args may tune the simulator but never choose where it listens (always 127.0.0.1)."""
+    for arg in args:
+        name = _flag_name(arg)
+        if name in BIND_FLAGS:
+            raise ValueError(f"{arg!r}: the harness chooses vcsim's listen address (127.0.0.1); "
+                             "bind flags are not allowed in extra_args")
+    return args
+
+
+def defect_names() -> set[str]:
+    """Names of the fake's seeded defects, read from the source (`defect("name", ...)` calls).
+
+    Read, not imported: importing every behaviour pulls in PyKMIP and pyVmomi (seconds), and an
+    inventory check must answer at once. tests/test_product_inputs.py keeps this list equal to
+    harness.fakevc.defects.load_all().
+    """
+    import ast
+    root = Path(__file__).resolve().parent / "fakevc"
+    names = set()
+    for path in sorted([*root.glob("behaviours/*.py"), *root.glob("model/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "defect" \
+                    and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                names.add(node.args[0].value)
+    return names
+
+
+def refuse_unknown_defects(names: list[str]) -> list[str]:
+    """Seeded defect names must exist (a typo would silently test nothing)."""
+    known = defect_names()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown fake defect {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    return names

@@ -1,0 +1,54 @@
+"""The lab's key providers: used for keys, never owned.
+
+Why: a lab's vCenters already trust its KMS through a key provider an admin set up. Registering
+servers into it, uploading certificates to it (which replaces vCenter's client certificate) or
+removing its servers at teardown would break the lab. So when the inventory says a provider is
+the lab's (an external KMS entry, or the provider a fake lab starts with), the harness checks it
+is there, tells the mutation gate to protect it, and compares it byte for byte (pyVmomi's SOAP
+serialization of its KmipClusterInfo) at the end of the session.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pyVmomi import SoapAdapter
+
+from harness.vsphere import keys
+from harness.vsphere.errors import EnvironmentFault
+
+
+class LabProviderMissing(EnvironmentFault):
+    """The inventory names a lab key provider the vCenter does not have (or without that server)."""
+
+
+class LabProviderChanged(AssertionError):
+    """The lab's key provider is not what it was when the session started."""
+
+
+def snapshot(client: Any, provider_id: str) -> str | None:
+    """The provider as vCenter lists it, serialized by pyVmomi (None when absent); read-only."""
+    info = keys.list_providers(client).get(provider_id)
+    return SoapAdapter.Serialize(info).decode("utf-8") if info is not None else None
+
+
+def use(client: Any, provider_id: str, server_name: str | None, where: str) -> str:
+    """Check the lab's provider (and its server) exists, protect it in the gate; return its snapshot."""
+    info = keys.list_providers(client).get(provider_id)
+    if info is None:
+        raise LabProviderMissing(f"vCenter {client.name} has no key provider {provider_id!r} ({where}); the harness "
+                                 "uses the lab's provider and never creates it")
+    names = [s.name for s in info.servers or []]
+    if server_name and server_name not in names:
+        raise LabProviderMissing(f"key provider {provider_id!r} of vCenter {client.name} has no server "
+                                 f"{server_name!r} ({where}); it has {', '.join(names) or 'none'}")
+    client.gate.protect_provider(provider_id)
+    client.recorder.note(f"lab key provider used (never changed) on {client.name}", {"id": provider_id,
+                                                                                     "servers": names})
+    return SoapAdapter.Serialize(info).decode("utf-8")
+
+
+def require_unchanged(client: Any, provider_id: str, before: str) -> None:
+    after = snapshot(client, provider_id)
+    if after != before:
+        raise LabProviderChanged(f"the lab's key provider {provider_id} on {client.name} changed during the run:\n"
+                                 f"before: {before}\nafter:  {after}")

@@ -1,0 +1,35 @@
+"""The table `vcrypt rules` prints: each catalogue rule, its suite tests and, after a run, its verdict.
+
+The verdicts come from one named run (the newest by start time unless `--run` is given), and the
+table says which, so nobody reads yesterday's verdicts as today's. "instances" counts the test
+instances that ran for the rule (a parametrized test runs once per parameter set).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.coverage import rule_coverage
+from harness.evidence.verdicts import load_catalogue, load_results, rule_verdicts
+from harness.rules import load_rules
+from harness.runfolders import newest_run
+
+HEADER = f"{'rule':26} {'since':8} {'kind':11} {'verdict':20} {'tests':>5} {'instances':>9}"
+
+
+def rules_table(suites: Path, reports: Path, run_dir: Path | None) -> list[str]:
+    """Lines to print; OSError/ValueError when `run_dir` is not a readable run folder."""
+    coverage = rule_coverage(suites)
+    source = run_dir or newest_run(reports)
+    verdicts = {}
+    if source is not None:
+        verdicts = rule_verdicts(load_catalogue(), load_results(source))
+    lines = [f"verdicts from run {source.name} ({source})" if source else
+             f"no run under {reports} yet: verdicts and instances appear after vcrypt run", HEADER]
+    for rule in load_rules().values():
+        tests = coverage.get(rule.id, [])
+        verdict = verdicts.get(rule.id)
+        label = verdict.verdict if verdict else "-"
+        instances = str(len(verdict.tests)) if verdict else "-"
+        lines.append(f"{rule.id:26} {rule.since:8} {rule.kind:11} {label:20} {len(tests):>5} {instances:>9}")
+        lines += [f"    {test}" for test in tests]
+    return lines

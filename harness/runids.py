@@ -1,0 +1,46 @@
+"""Run ids: a run folder's name, so never a path, never reused.
+
+A run id names `reports/<run-id>/`; anything that could climb out of reports/ (`..`, `/`),
+hide (a leading dot) or exhaust a file name is refused before any folder is made.
+"""
+from __future__ import annotations
+
+import datetime
+import re
+import secrets
+from pathlib import Path
+
+MAX_RUN_ID = 64
+RESERVED = "latest"  # reports/latest: the link to the newest run (harness/runfolders.py)
+# The one definition of a run id, also used by the exact marker parser (harness/markers.py).
+RUN_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+_RUN_ID = re.compile(RUN_ID_PATTERN)
+
+
+class RunIdError(ValueError):
+    """A run id the harness refuses, phrased for the user."""
+
+
+def new_run_id() -> str:
+    """A sortable, practically unique id: local time plus 4 random hex digits."""
+    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def validate_run_id(run_id: str) -> str:
+    """The id itself, or RunIdError: letters, digits, `.`, `_`, `-`; starts alphanumeric; <= 64 chars."""
+    if len(run_id) > MAX_RUN_ID:
+        raise RunIdError(f"run id: {len(run_id)} characters; at most {MAX_RUN_ID} allowed")
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        raise RunIdError(f"run id {run_id!r}: use letters, digits, '.', '_' and '-' only, starting with a "
+                         "letter or digit (a run id names a folder under reports/, never a path)")
+    if run_id == RESERVED:
+        raise RunIdError(f"run id {run_id!r} is reserved: reports/{RESERVED} points at the newest run")
+    return run_id
+
+
+def fresh_run_dir(reports: Path, run_id: str) -> Path:
+    """reports/<run_id>, which must not exist yet (a reused id would mix two runs' evidence)."""
+    run_dir = Path(reports) / validate_run_id(run_id)
+    if run_dir.exists() or run_dir.is_symlink():
+        raise RunIdError(f"run id {run_id!r}: {run_dir} already exists; choose a new run id")
+    return run_dir

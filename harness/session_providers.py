@@ -1,0 +1,55 @@
+"""The session's key providers (`provider`, `provider_b`, `dedicated_provider` fixtures).
+
+Two cases, decided by the inventory through the environment's KMS endpoints:
+
+- the lab's provider (`KmsEndpoint.lab_owned`: an external KMS with `registered: true`, or the
+  provider a fake lab starts with): checked, protected in the mutation gate, used for keys, and
+  compared byte for byte at the end of the session. Nothing is registered, uploaded or removed.
+- otherwise the harness registers the KMS under an id carrying this run's mark
+  (`harness.markers.provider_id`), writes it to the ledger before and after, and at the end removes
+  only the server it added. That needs `safety.allow_mutations` (the gate refuses it otherwise).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterator
+
+from harness import lab_providers
+from harness.markers import provider_id as marked_provider_id
+from harness.vsphere import keys
+
+
+def session_provider(state: Any, worker: str, client: Any, environment: Any, role: str) -> Iterator[str]:
+    import pytest
+    endpoint = environment.kms_endpoints.get(role)
+    if endpoint is None:
+        pytest.skip(f"capability: inventory has no {role} KMS")
+    if endpoint.lab_owned:
+        yield from _use_lab_provider(client, endpoint, role)
+    else:
+        yield from _register_own(state, worker, client, environment, endpoint, role)
+
+
+def _use_lab_provider(client: Any, endpoint: Any, role: str) -> Iterator[str]:
+    before = lab_providers.use(client, endpoint.provider_id, endpoint.server_name, f"kms.{role}")
+    yield endpoint.provider_id
+    lab_providers.require_unchanged(client, endpoint.provider_id, before)
+
+
+def _register_own(state: Any, worker: str, client: Any, environment: Any, endpoint: Any, role: str) -> Iterator[str]:
+    own_id = environment.kms_endpoints[role].provider_id
+    if not own_id.startswith(f"{state.inventory.safety.name_prefix}{state.run_id}-"):
+        own_id = marked_provider_id(state.inventory.safety.name_prefix, state.run_id, worker, f"kms-{role}")
+        endpoint = dataclasses.replace(endpoint, provider_id=own_id)
+        environment.kms_endpoints[role] = endpoint  # KmsEvidence.for_provider finds it by this id
+    entry = {"kind": "key_provider", "vcenter": client.name, "provider_id": own_id, "run_id": state.run_id,
+             "test_id": "session"}
+    state.ledger.append(**entry, phase="creating")
+    added = keys.register_provider(client, endpoint, own_id, make_default=(role == "shared"),
+                                   with_trust=environment.inventory.features.get("kms_trust", False))
+    if added:
+        state.ledger.append(**entry, phase="created")
+    yield own_id
+    if added:
+        keys.remove_provider(client, own_id, only_servers=[endpoint.server_name])
+        state.ledger.append(**entry, phase="removed")
