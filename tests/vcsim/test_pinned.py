@@ -114,7 +114,9 @@ def test_a_vcsim_refusal_with_a_systemerrorfault_cause_is_a_refusal_not_a_keyerr
     from harness.vsphere.client import VCenterClient
     si = _login(current_vcsim)
     try:
-        client = VCenterClient("vc-a", si, SimpleNamespace(task=30), target="vcsim")
+        from harness.safety import MutationGate
+        client = VCenterClient("vc-a", si, SimpleNamespace(task=30), target="vcsim",
+                               gate=MutationGate(allow_mutations=True))  # a throwaway vcsim this test started
         manager = client.content.cryptoManager
         info = vim.encryption.KmipServerInfo(name="s2", address="127.0.0.1", port=5696)
         manager.RegisterKmipServer(server=vim.encryption.KmipServerSpec(
