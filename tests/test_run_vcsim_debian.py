@@ -52,7 +52,7 @@ def test_the_current_vcsim_inventory_on_the_debian_fallback_skips_crypto_saying_
     inventory.write_text(yaml.safe_dump(data))
     reports = tmp_path / "reports"
     proc = subprocess.run([sys.executable, "-c", "from harness.cli import main; main()", "run", "--inventory",
-                           str(inventory), "--reports", str(reports), "--", "--rules", "OP-ENCRYPT-OFF,OP-STATE"],
+                           str(inventory), "--reports", str(reports), "--rules", "OP-ENCRYPT-OFF,OP-STATE"],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     tests = json.loads((sorted(reports.iterdir())[-1] / "results.json").read_text())["tests"]
