@@ -47,12 +47,23 @@ PATHS = ["name", "config.keyId", "config.hardware.device", "config.migrateEncryp
          "runtime.powerState", "config.template"]
 
 
+def _power_state(content: Any, vm: Any) -> Any:
+    """`vm.runtime.powerState`, or (a current vcsim's whole `runtime` does not parse in pyVmomi 9) the
+    same one round trip as a one-path RetrievePropertiesEx."""
+    try:
+        return vm.runtime.powerState
+    except AttributeError:
+        spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=vm)],
+                             propSet=[PC.PropertySpec(type=vim.VirtualMachine, pathSet=["runtime.powerState"])])
+        return content.propertyCollector.RetrievePropertiesEx([spec], PC.RetrieveOptions())
+
+
 def per_vm(content: Any) -> int:
     view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
     try:
         seen = 0
         for vm in view.view:
-            _ = (vm.name, vm.config.keyId, vm.config.hardware.device, vm.runtime.powerState)
+            _ = (vm.name, vm.config.keyId, vm.config.hardware.device, _power_state(content, vm))
             seen += 1
         return seen
     finally:

@@ -11,8 +11,10 @@ parts switched off inside this process (nothing in harness/ is changed): without
 wrapper. Round trips are counted per step, and the time spent inside the stub (serialization,
 transport, the server's work) is separated from the client-side time.
 
-vcsim ignores crypto specs (and has no key provider), so there the encrypt and shallow-rekey steps
-are sent exactly as on the fake, with made-up key ids, and are no-op reconfigures.
+On the pinned current vcsim (govmomi v0.56.0) a key provider is registered (without the trust
+flow, which vcsim lacks) and the keys come from its GenerateKey, so encrypt and shallow rekey really
+change the VM's keys. Debian's govmomi 0.24.2 vcsim has no key provider and ignores crypto specs:
+there the steps are sent with made-up key ids and are no-op reconfigures.
 
 Goal: harness/raw at most 1.2.
 
@@ -44,6 +46,9 @@ from harness.vsphere.client import VCenterClient  # noqa: E402
 BENCH_GATE = MutationGate(allow_mutations=True)  # benches build and change their own throwaway fakes/vcsims
 
 STEPS = ["clone", "encrypt", "snapshot", "shallow_rekey", "destroy"]
+# pyVim's WaitForTask reads info.name.info.name, which a current vcsim's task names break
+# (UnknownManagedMethod); there the raw script uses pyVim's WaitForTasks, also one PropertyCollector filter.
+RAW_WAIT: list[Callable[..., Any]] = [WaitForTask]
 VCSIM_KEYS = [("vcrypt-bench-no-kms", "1"), ("vcrypt-bench-no-kms", "2")]
 ENCRYPTION_POLICY = "4d5f673c-536f-11e6-beb8-9e71128cae77"  # vCenter's (and vcsim's) "VM Encryption Policy"
 
@@ -140,7 +145,7 @@ def raw_steps(si: Any, ctx: Context, name: str) -> dict[str, Callable[[dict], No
     src = _bind(ctx.src, stub)
 
     def wait(task: Any) -> Any:
-        WaitForTask(task, si=si, pc=pc)
+        RAW_WAIT[0](task, si=si, pc=pc)
         return task
 
     def clone(s: dict) -> None:
@@ -364,23 +369,36 @@ def run_fake(reps: int, report: C.Report, profile: bool) -> tuple[dict, dict]:
 def run_vcsim(reps: int, report: C.Report, profile: bool) -> tuple[dict, dict] | None:
     from harness.connect import connect_soap
     from harness.inventory import load_inventory
-    from harness.vcsim.build import VcsimUnavailable, find_vcsim
+    from harness.vcsim.build import VcsimUnavailable
+    from harness.vcsim.choice import choose_vcsim
     from harness.vcsim.process import VcsimProcess
+    from harness.vsphere import keys
     try:
-        binary = find_vcsim()
+        chosen = choose_vcsim()
     except VcsimUnavailable as err:
         report.note(f"vcsim: skipped, {err}")
         return None
+    report.note(f"vcsim: {chosen.path} (source {chosen.source}, govmomi {chosen.govmomi or 'unknown'})")
     inv = load_inventory(C.vcsim_inventory())
     entry = inv.vcenters[0]
     with tempfile.TemporaryDirectory(prefix="vcrypt-bench-vcsim-") as tmp, \
-            VcsimProcess(Path(tmp), binary=binary, api_version="7.0.3.0", vms=2) as sim:
+            VcsimProcess(Path(tmp), binary=chosen.path, api_version="7.0.3.0", vms=2) as sim:
         admin = VCenterClient("vc-a", connect_soap(entry, url=sim.url), inv.timeouts, "vcsim", gate=BENCH_GATE)
         place = find.placement(admin, entry.datacenter, entry.cluster)
         src = find.by_name(admin, vim.VirtualMachine, None)
-        ctx = Context(place, src, ENCRYPTION_POLICY, lambda: list(VCSIM_KEYS), False)
-        report.note("vcsim: encrypt and shallow_rekey are sent as on the fake (made-up key ids, vcsim has no "
-                    "key provider) and vcsim ignores crypto specs: they are no-op reconfigures there")
+        if chosen.models_crypto is False:
+            ctx = Context(place, src, ENCRYPTION_POLICY, lambda: list(VCSIM_KEYS), False)
+            report.note("vcsim: encrypt and shallow_rekey are sent as on the fake (made-up key ids, this vcsim has "
+                        "no key provider) and it ignores crypto specs: they are no-op reconfigures there")
+        else:
+            from pyVim.task import WaitForTasks
+            RAW_WAIT[0] = lambda task, si, pc: WaitForTasks([task], si=si, pc=pc)
+            report.note("vcsim: the raw script waits with pyVim.task.WaitForTasks (WaitForTask fails on this "
+                        "vcsim's task names)")
+            keys.register_unreachable_provider(admin, "vcrypt-bench-kms", 5696)  # vcsim never contacts the KMS
+            ctx = Context(place, src, ENCRYPTION_POLICY, lambda: [keys.generate_key(admin, "vcrypt-bench-kms"),
+                                                                  keys.generate_key(admin, "vcrypt-bench-kms")], False)
+            report.note("vcsim: keys from GenerateKey of a registered provider; encrypt and shallow_rekey change keys")
         return measure("vcsim", lambda: VCenterClient("vc-a", connect_soap(entry, url=sim.url), inv.timeouts, "vcsim", gate=BENCH_GATE),
                        connect_soap(entry, url=sim.url), ctx, reps, report, profile)
 

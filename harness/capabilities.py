@@ -7,6 +7,7 @@ from __future__ import annotations
 
 KNOWN_CAPABILITIES: dict[str, str] = {
     "key_providers": "CryptoManagerKmip key-provider methods (RegisterKmipServer, GenerateKey, ...)",
+    "kms_trust": "the key-provider certificate trust flow (RetrieveKmipServerCert, UploadKmipServerCert, UploadClientCert)",
     "kms_status": "RetrieveKmipServersStatus_Task reports per-server trust and reachability",
     "vm_encryption": "crypto specs on ReconfigVM_Task take effect (config.keyId set)",
     "storage_policies": "PBM storage-policy service with the VM Encryption Policy",

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from pyVmomi import vmodl
 
 from harness.evidence.recorder import current_recorder
-from harness.vsphere.errors import EnvironmentFault, TaskFailed, fault_class_name, fault_message
+from harness.vsphere.errors import EnvironmentFault, TaskFailed, UnknownFault, fault_class_name, fault_message
 from harness.vsphere.fault_kinds import TRANSPORT_ERRORS, environment_cause, not_by_product
 
 
@@ -20,6 +20,10 @@ class Refusal:
     fault: Any
     fault_class: str
     message: str
+
+
+class UndecidableRefusal(EnvironmentFault):
+    """Refused, but with a fault whose class cannot be read: the expected class cannot be checked."""
 
 
 class NotRefused(AssertionError):
@@ -42,6 +46,9 @@ def refused(action: Callable[[], Any], what: str, expected: type | tuple[type, .
     refusal = Refusal(fault, fault_class_name(fault), fault_message(fault))
     _record_refusal(what, expected, refusal)
     current_recorder().note(f"refusal: {what}", {"class": refusal.fault_class, "message": refusal.message})
+    if expected is not None and isinstance(fault, UnknownFault):
+        raise UndecidableRefusal(f"{what}: refused with {refusal.fault_class}, a fault type pyVmomi does not know; "
+                                 f"cannot tell whether it is the expected class")
     reject_environment_fault(fault, what, expected)
     if expected is not None and not isinstance(fault, expected):
         names = ", ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))

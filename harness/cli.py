@@ -287,24 +287,48 @@ def vcsim() -> None:
     """govmomi's vcsim simulator."""
 
 
+_VCSIM_SOURCE = click.option("--source", type=click.Choice(["auto", "pinned", "debian"]), default="auto",
+                             help="auto: vcsim on PATH > pinned current vcsim > Debian launcher")
+
+
 @vcsim.command("serve")
 @click.option("--api-version", default=None, help="e.g. 7.0.3.0")
 @click.option("--hosts", default=3, type=click.IntRange(1, 64))
 @click.option("--vms", default=2, type=click.IntRange(0, 10000))
-def vcsim_serve(api_version: str | None, hosts: int, vms: int) -> None:
+@_VCSIM_SOURCE
+def vcsim_serve(api_version: str | None, hosts: int, vms: int, source: str) -> None:
     """Start a vcsim on 127.0.0.1 in the foreground until Ctrl-C."""
     import tempfile
 
     from harness.vcsim.build import VcsimUnavailable, find_vcsim
     from harness.vcsim.process import VcsimProcess
     try:
-        binary = find_vcsim()
+        binary = find_vcsim(source=source)
     except VcsimUnavailable as err:
         _fail(str(err))
     with VcsimProcess(Path(tempfile.mkdtemp(prefix="vcrypt-vcsim-")), binary=binary, api_version=api_version,
                       hosts=hosts, vms=vms) as sim:
-        click.echo(f"vcsim at {sim.url} (any user and password); Ctrl-C stops it.")
+        click.echo(f"vcsim at {sim.url} ({binary}; any user and password); Ctrl-C stops it.")
         _wait_for_interrupt()
+
+
+@vcsim.command("build")
+@_VCSIM_SOURCE
+def vcsim_build(source: str) -> None:
+    """Get the vcsim runs would use (building the pinned one from the Go module proxy if needed) and say which."""
+    from harness.vcsim import pinned
+    from harness.vcsim.build import VcsimUnavailable
+    from harness.vcsim.choice import choose_vcsim
+    toolchain = pinned.select_go()
+    click.echo(f"pinned: govmomi {pinned.GOVMOMI_VERSION}; Go toolchain for it: "
+               + (f"{toolchain.release} at {toolchain.path}" if toolchain else f"none ({pinned.pinned_status()})"))
+    try:
+        choice = choose_vcsim(source=source)  # type: ignore[arg-type]
+    except VcsimUnavailable as err:
+        _fail(str(err), 1)
+    click.echo(f"vcsim: {choice.path} (source {choice.source}, govmomi {choice.govmomi or 'unknown'})")
+    if choice.note:
+        click.echo(f"note: {choice.note}")
 
 
 # ---- audit / sweep / verify-config -------------------------------------------------------------
@@ -425,19 +449,24 @@ def verify_config(inventory: str | None, vcenter: str | None) -> None:
     reported, not an error.
     """
     from harness.environment import open_environment
-    from harness.verify_config import table, verify
+    from harness.verify_config import table, verify, version_lines
     inv = _load(inventory)
     name = _vcenter_name(inv, vcenter)
     _preflight_files(inv)
     try:
         with open_environment(inv) as env:
             rows = verify(env, name)
+            versions, version_mismatches = version_lines(env, name)
     except InventoryError as err:
         _fail(str(err))
     except _environment_errors() as err:
         _fail(f"verify-config incomplete: {err}", 1)
-    for line in table(rows):
+    for line in table(rows) + versions:
         click.echo(line)
+    for line in version_mismatches:
+        click.echo(f"mismatch: {line}")
+    if version_mismatches:
+        _fail(f"inventory {inv.path}: declared version disagrees with the server: {version_mismatches[0]}", 1)
     mismatches = [r for r in rows if r.mismatch]
     if mismatches:
         for row in mismatches:

@@ -59,6 +59,7 @@ class Environment:
         self.kms_endpoints: dict[str, KmsEndpoint] = {}
         self.world: Any = None
         self.vcsims: dict[str, Any] = {}
+        self.vcsim_choices: dict[str, Any] = {}   # name -> harness.vcsim.choice.VcsimChoice
         self._sis: dict[str, Any] = {}
         self._thumbprints: dict[str, tuple[str, str]] = {}
         self.startup_s = 0.0
@@ -154,11 +155,12 @@ class Environment:
         for entry in self.inventory.vcenters:
             if entry.target != "vcsim" or entry.url:
                 continue
-            from harness.vcsim.build import find_vcsim
+            from harness.vcsim.choice import choose_vcsim
             from harness.vcsim.process import VcsimProcess
             opts = entry.vcsim
-            binary = find_vcsim(str(opts.binary) if opts and opts.binary else None)
-            sim = VcsimProcess(self.workdir / f"vcsim-{entry.name}", binary=binary,
+            choice = choose_vcsim(str(opts.binary) if opts and opts.binary else None, opts.source if opts else "auto")
+            self.vcsim_choices[entry.name] = choice
+            sim = VcsimProcess(self.workdir / f"vcsim-{entry.name}", binary=choice.path,
                                api_version=opts.api_version if opts else None,
                                hosts=opts.hosts if opts else 3, clusters=opts.clusters if opts else 1,
                                vms=opts.vms if opts else 2, extra_args=list(opts.extra_args) if opts else [],

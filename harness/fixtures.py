@@ -215,7 +215,8 @@ class Scratch:
     def provider(self, client: VCenterClient, endpoint: KmsEndpoint, provider_id: str, make_default: bool = False) -> str:
         """Register a key provider through the trust flow; removed at teardown if this added it."""
         return self.custom_provider(client, provider_id,
-                                    lambda: keys.register_provider(client, endpoint, provider_id, make_default=make_default),
+                                    lambda: keys.register_provider(client, endpoint, provider_id, make_default=make_default,
+                                                                   with_trust=self.state.inventory.features.get("kms_trust", False)),
                                     servers=[endpoint.server_name])
 
     def custom_provider(self, client: VCenterClient, provider_id: str, register: Any,

@@ -112,6 +112,8 @@ class Tls(_Strict):
 class VcsimOptions(_Strict):
     """How to get a vcsim for this entry: a binary to start (or the launcher), or one already running."""
     binary: FilePath | None = None
+    # auto: binary > `vcsim` on PATH > pinned current vcsim > Debian launcher (harness/vcsim/choice.py)
+    source: Literal["auto", "pinned", "debian"] = "auto"
     api_version: VersionText | None = None
     hosts: int = Field(3, ge=1, le=64)
     clusters: int = Field(1, ge=1, le=8)

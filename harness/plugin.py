@@ -62,6 +62,8 @@ class RunState:
     environment: Any = None
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     vcenters: list[dict[str, Any]] = field(default_factory=list)
+    target_version: str | None = None        # the version gate's, once the target is connected
+    target_version_source: str = ""
     outages: OutageWatch = field(default_factory=OutageWatch)
 
 
@@ -165,6 +167,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items[:] = keep
     from harness.selection import apply_test_ids
     apply_test_ids(config, items)
+    _mark_known_deviations(config, items)
+
+
+def _mark_known_deviations(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Strict xfail for the tests the target's deviation list names (harness/deviations.py)."""
+    state = _state(config)
+    if state is not None and state.inventory.target != "fake":
+        from harness.deviations import mark_known_deviations
+        mark_known_deviations(config, items, state.inventory.target)
 
 
 def _rules_of(item: pytest.Item) -> list[str]:
@@ -196,7 +207,30 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         for capability in marker.args:
             if not inv.features.get(capability, False):
                 pytest.skip(f"capability: target {inv.vcenters[0].name} lacks {capability} (not declared in the inventory's features)")
+            _skip_if_the_vcsim_lacks(inv, capability)
+    _declared_version_gate(state, item)
     state.outages.trip(state.environment, item.fixturenames)  # circuit breaker: a KMS/vCenter known down
+
+
+def _skip_if_the_vcsim_lacks(inv: Inventory, capability: str) -> None:
+    """A declared crypto capability on a vcsim that turned out to be Debian's (no crypto): skip, saying so."""
+    from harness.vcsim.choice import crypto_gap
+    reason = crypto_gap(inv, capability)
+    if reason:
+        pytest.skip(reason)
+
+
+def _declared_version_gate(state: RunState, item: pytest.Item) -> None:
+    """Skip by version before any fixture runs (a version skip wins over a session fixture's error)."""
+    from harness.version_gate import skip_reason
+    primary = state.inventory.vcenters[0]
+    known = state.target_version or (primary.version if primary.target != "fake" else None)
+    if known:
+        catalogue = load_rules()
+        reason = skip_reason([catalogue[r] for r in _rules_of(item)], known, primary.name,
+                             "declared" if state.target_version is None else state.target_version_source)
+        if reason:
+            pytest.skip(reason)
 
 
 @pytest.fixture(autouse=True)
@@ -205,15 +239,15 @@ def _vcrypt_version_gate(request: pytest.FixtureRequest) -> None:
     state = _state(request.config)
     if state is None or not _rules_of(request.node):
         return
+    from harness.version_gate import skip_reason, target_version
     env = request.getfixturevalue("environment")
-    version_text = env.service_instance(state.inventory.vcenters[0].name).content.about.version
-    version = version_tuple(version_text)
+    primary = state.inventory.vcenters[0]
+    found = target_version(primary, env.service_instance(primary.name).content.about)
+    state.target_version, state.target_version_source = found.text, found.source
     catalogue = load_rules()
-    for rid in _rules_of(request.node):
-        rule = catalogue[rid]
-        if not rule.applies_to(version):
-            span = f"vSphere {rule.since}" + (f" to {rule.until}" if rule.until else " and later")
-            pytest.skip(f"version: rule {rid} describes {span}; target {state.inventory.vcenters[0].name} reports {version_text}")
+    reason = skip_reason([catalogue[rid] for rid in _rules_of(request.node)], found.text, primary.name, found.source)
+    if reason:
+        pytest.skip(reason)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -45,7 +45,8 @@ def _register_own(state: Any, worker: str, client: Any, environment: Any, endpoi
     entry = {"kind": "key_provider", "vcenter": client.name, "provider_id": own_id, "run_id": state.run_id,
              "test_id": "session"}
     state.ledger.append(**entry, phase="creating")
-    added = keys.register_provider(client, endpoint, own_id, make_default=(role == "shared"))
+    added = keys.register_provider(client, endpoint, own_id, make_default=(role == "shared"),
+                                   with_trust=environment.inventory.features.get("kms_trust", False))
     if added:
         state.ledger.append(**entry, phase="created")
     yield own_id

@@ -17,7 +17,7 @@ from pyVmomi import VmomiSupport, vim, vmodl
 from harness.capabilities import KNOWN_CAPABILITIES
 from harness.cleanup import annotation
 from harness.vsphere import events, keys, vms
-from harness.vsphere.errors import EnvironmentFault, TargetLacks, TaskFailed, fault_class_name
+from harness.vsphere.errors import EnvironmentFault, TargetLacks, TaskFailed, fault_class_name, fault_message
 from harness.vsphere.props import retrieve_all
 
 YES, NO, NOT_PROBED = "yes", "no", "not probed"
@@ -29,6 +29,23 @@ FAKE_ONLY = {"disk_bytes", "fault_injection"}
 class Probe:
     result: str   # yes / no / not probed
     reason: str = ""
+
+    def __post_init__(self) -> None:  # one line, whatever a fault's str() looks like
+        object.__setattr__(self, "reason", one_line(self.reason))
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """A reason for the table: first line of a fault dump, whitespace collapsed, bounded."""
+    first = next((line.strip() for line in str(text).splitlines() if line.strip()), "")
+    return " ".join(first.split())[:limit]
+
+
+def describe_error(err: BaseException) -> str:
+    """`Class: message` of a fault or exception, in one line (never pyVmomi's multi-line dump)."""
+    fault = _fault(err)
+    if isinstance(fault, vmodl.MethodFault):
+        return one_line(f"{fault_class_name(fault)}: {fault_message(fault)}")
+    return one_line(f"{type(err).__name__}: {err}")
 
 
 def _fault(err: BaseException) -> Any:
@@ -58,11 +75,13 @@ class _Prober:
 
     def run(self) -> dict[str, Probe]:
         probes: list[tuple[tuple[str, ...], Callable[[], None]]] = [
-            (("key_providers", "kms_status"), self.crypto), (("storage_policies",), self.storage_policies),
+            (("key_providers", "kms_status", "kms_trust"), self.crypto), (("storage_policies",), self.storage_policies),
             (("host_crypto_state", "mixed_host_versions", "host_key_cache"), self.hosts),
             (("cluster_ha",), self.cluster_ha), (("events",), self.events), (("alarms",), self.alarms),
             (("authorization",), self.authorization), (("instant_clone",), self.instant_clone_api),
-            (("vm_encryption", "snapshots", "instant_clone"), self.scratch_probes)]
+            (("key_providers", "kms_trust"), self.provider_probes),
+            (("vm_encryption", "snapshots", "instant_clone"), self.scratch_probes),
+            (("key_providers",), self.remove_probe_provider)]
         for caps, probe in probes:
             try:
                 probe()
@@ -70,7 +89,7 @@ class _Prober:
                 raise
             except Exception as err:  # noqa: BLE001 - a broken probe must not hide the other rows
                 for cap in caps:
-                    self.results.setdefault(cap, Probe(NOT_PROBED, f"probe failed: {type(err).__name__}: {err}"[:200]))
+                    self.results.setdefault(cap, Probe(NOT_PROBED, f"probe failed: {describe_error(err)}"))
         several = len(self.inventory.vcenters) > 1
         self.results["cross_vcenter"] = (Probe(NOT_PROBED, "needs a cross-vCenter clone; decided by the suites")
                                          if several else Probe(NO, "the inventory has one vCenter"))
@@ -97,8 +116,76 @@ class _Prober:
         def listing() -> None:
             infos.extend(self.client.invoke(manager, "ListKmipServers") or [])
         self.results["key_providers"] = answers(listing, "ListKmipServers")
-        self.results["kms_status"] = answers(lambda: self.client.invoke(
+        status = answers(lambda: self.client.invoke(
             manager, "RetrieveKmipServersStatus_Task", clusters=infos), "RetrieveKmipServersStatus_Task")
+        active = answers(lambda: keys.is_active(self.client, "vcrypt-probe"), "IsKmsClusterActive")
+        self.results["kms_status"] = next((p for p in (status, active) if p.result != YES),
+                                          Probe(YES, "RetrieveKmipServersStatus_Task and IsKmsClusterActive answer"))
+        closed = vim.encryption.KmipServerInfo(name="vcrypt-probe", address="127.0.0.1", port=1)
+        self.results["kms_trust"] = answers(lambda: self.client.invoke(
+            manager, "RetrieveKmipServerCert", keyProvider=keys.provider_ref("vcrypt-probe"), server=closed),
+            "RetrieveKmipServerCert")
+
+    # ---- a probe key provider (mutations allowed only): every CryptoManagerKmip call the suites make
+    def provider_probes(self) -> None:
+        """Register a probe provider at the inventory's KMS, trust it, generate a key, query it, remove it.
+
+        `key_providers` is yes only if every one of those calls answers; `kms_trust` only if the
+        three trust calls do. The generated key is kept for the encryption probe (never a made-up key).
+        """
+        self.probe_key: Any = None
+        endpoint = self.env.kms_endpoints.get("shared")
+        if self.results.get("key_providers", Probe(NO)).result != YES:
+            return
+        if not self.inventory.safety.allow_mutations or endpoint is None:
+            why = "mutations not allowed (safety.allow_mutations: false)" if endpoint else "the inventory has no KMS"
+            self.results["key_providers"] = Probe(NOT_PROBED, f"ListKmipServers answers; registering a provider "
+                                                              f"not probed: {why}")
+            return
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        provider_id = f"{self.inventory.safety.name_prefix}verify-config-{stamp}-provider"
+        missing: list[str] = []
+        calls = ["RegisterKmipServer"]
+        try:
+            keys.register_provider(self.client, endpoint, provider_id, make_default=False, with_trust=False)
+            if self.results.get("kms_trust", Probe(NO)).result == YES:
+                info = vim.encryption.KmipServerInfo(name=endpoint.server_name, address=endpoint.address,
+                                                     port=endpoint.port)
+                probe = answers(lambda: keys.establish_trust(self.client, endpoint, provider_id, info),
+                                "RetrieveKmipServerCert, UploadKmipServerCert, UploadClientCert")
+                self.results["kms_trust"] = probe
+            steps: list[tuple[str, Callable[[], Any]]] = [
+                ("GenerateKey", lambda: self._generate(provider_id)),
+                ("QueryCryptoKeyStatus", lambda: keys.key_status(self.client, [self.probe_key] if self.probe_key else [])),
+                ("GetDefaultKmsCluster", lambda: keys.default_for(self.client, self.client.content.rootFolder)),
+                ("UpdateKmipServer", lambda: keys.move_server(self.client, provider_id, endpoint.server_name,
+                                                              endpoint.address, endpoint.port))]
+            if keys.default_provider(self.client) is None:  # never move a lab's default: only when none is set
+                steps.append(("MarkDefault", lambda: keys.set_default(self.client, provider_id)))
+            for method, call in steps:
+                calls.append(method)
+                if answers(call, method).result == NO:
+                    missing.append(method)
+        except TargetLacks as err:
+            missing.append(err.method)
+        self.probe_provider = provider_id  # removed after the encryption probe (remove_probe_provider)
+        self.results["key_providers"] = (Probe(NO, f"{', '.join(missing)}: MethodNotFound") if missing
+                                         else Probe(YES, f"{', '.join(calls)} answer"))
+
+    def remove_probe_provider(self) -> None:
+        provider_id = getattr(self, "probe_provider", None)
+        if provider_id is None:
+            return
+        try:
+            keys.remove_provider(self.client, provider_id)
+        except TargetLacks as err:
+            self.results["key_providers"] = Probe(NO, f"{err.method}: MethodNotFound")
+
+    def _generate(self, provider_id: str) -> None:
+        try:
+            self.probe_key = keys.generate_key(self.client, provider_id)
+        except keys.KeyGenerationFailed:  # it answered (success false): present, but no key to encrypt with
+            self.probe_key = None
 
     def storage_policies(self) -> None:
         from harness.vsphere.policies import ENCRYPTION_NAMESPACE, discover
@@ -194,25 +281,27 @@ class _Prober:
                 except (EnvironmentFault, ConnectionError, TimeoutError):
                     raise
                 except Exception as err:  # noqa: BLE001 - one broken probe must not hide the others
-                    self.results[cap] = Probe(NOT_PROBED, f"probe failed: {type(err).__name__}: {err}"[:200])
+                    self.results[cap] = Probe(NOT_PROBED, f"probe failed: {describe_error(err)}")
         finally:
             vms.destroy(self.client, vm)
 
     def encrypt_probe(self, vm: Any) -> None:
+        """Encrypt with a key GenerateKey really made (a made-up key id proves nothing: vcsim takes it)."""
         from harness.vsphere import crypto
-        note = ""
-        try:
-            key = keys.generate_key(self.client)
-        except (TargetLacks, vmodl.MethodFault, AssertionError) as err:
-            key, note = ("vcrypt-probe", "probe-key"), f"; no key from GenerateKey ({err}), tried a made-up key id"
+        key = getattr(self, "probe_key", None)
+        if key is None:
+            self.results["vm_encryption"] = Probe(NOT_PROBED, "no key to encrypt with (GenerateKey on a probe "
+                                                              "provider did not give one)")
+            return
         try:
             crypto.encrypt(self.client, vm, key, getattr(self, "policy", None) or "")
         except (TargetLacks, vmodl.MethodFault, TaskFailed) as err:
-            self.results["vm_encryption"] = Probe(NO, f"encrypt refused: {fault_class_name(_fault(err))}{note}")
+            self.results["vm_encryption"] = Probe(NO, f"encrypt refused: {describe_error(err)}")
             return
         key_id = self.client.read(vm, ["config.keyId"]).get("config.keyId")
-        self.results["vm_encryption"] = (Probe(YES, f"config.keyId set after encrypt{note}") if key_id is not None
-                                         else Probe(NO, f"crypto spec accepted but ignored: config.keyId unset{note}"))
+        self.results["vm_encryption"] = (Probe(YES, "config.keyId set after encrypt with a generated key")
+                                         if key_id is not None and key_id.keyId == key[1]
+                                         else Probe(NO, "crypto spec accepted but ignored: config.keyId unset"))
 
     def instant_clone_probe(self, vm: Any, name: str, place: Any) -> None:
         """InstantClone_Task on a powered-off VM must be refused; MethodNotFound means the server lacks it."""
@@ -321,3 +410,18 @@ def table(rows: list[Row]) -> list[str]:
         for name, probe in row.probes.items():
             lines.append(f"  {row.capability} on {name}: {probe.result}" + (f" ({probe.reason})" if probe.reason else ""))
     return lines
+
+
+def version_lines(env: Any, vcenter: str | None = None) -> tuple[list[str], list[str]]:
+    """(lines, mismatches): each vCenter's version for the rules' gate, cross-checked with apiVersion."""
+    from harness.version_gate import target_version
+    entries = [env.inventory.vcenter(vcenter)] if vcenter else list(env.inventory.vcenters)
+    lines, mismatches = [], []
+    for entry in entries:
+        about = env.service_instance(entry.name).content.about
+        found = target_version(entry, about)
+        lines.append(f"  version on {entry.name}: {found.text} ({found.source}; about.version {about.version}, "
+                     f"about.apiVersion {about.apiVersion})")
+        if found.mismatch:
+            mismatches.append(f"version on {entry.name}: {found.mismatch}")
+    return lines, mismatches

@@ -4,7 +4,7 @@ every role and principal that holds it.
 PRIV-DECRYPT needs a second user logged in with a session of its own: the inventory's `test_user`
 (an SSO user the lab provides, with password_env or password_file), or on the fake one added
 through its test hook (`FakeVCenter.add_user`). Without either (SSO users cannot be created through
-the vSphere API) these tests skip with a capability reason.
+the vSphere API) these tests skip with a capability reason; vcsim logs in any user name with any password.
 """
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def _second_user(environment: Any, vc: Any, scratch: Any, label: str) -> tuple[s
         vc.recorder.note("second user (inventory test_user)", configured.user)
         return configured.user, password
     fake = environment.fake_vcenter(vc.name)
+    if vc.target == "vcsim":  # vcsim logs in any user with any password (govmomi simulator/session_manager.go Login)
+        return f"{scratch.name(label)}@vsphere.local", secrets.token_urlsafe(18)
     if fake is None or not hasattr(fake, "add_user"):
         pytest.skip(f"capability: target {vc.name} offers no second user to log in as (SSO users cannot be "
                     "created through the vSphere API)")

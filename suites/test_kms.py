@@ -178,7 +178,7 @@ def test_generate_key_reports_a_kms_refusal_as_success_false_with_a_reason(seria
 
 # ---- KMS-STATUS -----------------------------------------------------------------------------------
 @pytest.mark.rule("KMS-STATUS")
-@pytest.mark.requires("kms_status")
+@pytest.mark.requires("kms_status", "kms_trust")
 @pytest.mark.test_id("06e160e1-012d-4e0f-abfa-ad6943dd9ea2")
 def test_a_fully_trusted_key_provider_reports_green(vc, provider):
     status = keys.status(vc, provider)
@@ -214,7 +214,7 @@ def test_a_key_provider_whose_kms_is_unreachable_reports_red(scratch, vc, provid
 
 
 @pytest.mark.rule("KMS-STATUS")
-@pytest.mark.requires("kms_status")
+@pytest.mark.requires("kms_status", "kms_trust")
 @pytest.mark.test_id("98cca8cd-d9f7-469a-802b-f47c31cdc811")
 def test_without_vcenters_client_certificate_the_kms_does_not_trust_vcenter(scratch, inventory, vc, provider, kms):
     endpoint = kms.for_provider(provider)

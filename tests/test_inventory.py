@@ -205,8 +205,17 @@ def test_fake_67_differs_from_fake_only_in_version() -> None:
     assert fake.model_dump(exclude={"path", "vcenters"}) == old.model_dump(exclude={"path", "vcenters"})
 
 
-def test_vcsim_inventory_declares_what_debian_vcsim_can_do() -> None:
+def test_vcsim_inventory_declares_what_the_pinned_vcsim_can_do() -> None:
     inv = load_inventory(INVENTORIES / "vcsim.yaml")
+    assert inv.target == "vcsim" and all(vc.vcsim and vc.vcsim.source == "auto" and vc.version == "7.0.3"
+                                         for vc in inv.vcenters)
+    assert inv.features["vm_encryption"] and inv.features["key_providers"] and not inv.features["kms_trust"]
+    assert set(inv.features) == set(KNOWN_CAPABILITIES), "declare every capability, true or false"
+
+
+def test_vcsim_debian_inventory_declares_what_debian_vcsim_can_do() -> None:
+    inv = load_inventory(INVENTORIES / "vcsim-debian.yaml")
+    assert all(vc.vcsim and vc.vcsim.source == "debian" for vc in inv.vcenters)
     assert inv.target == "vcsim" and [vc.name for vc in inv.vcenters] == ["vc-a", "vc-b"]
     for vc in inv.vcenters:
         assert vc.url is None, "no url: the harness starts the vcsim"

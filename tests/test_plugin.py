@@ -194,3 +194,15 @@ def test_a_deviation_test_that_fails_because_its_kms_is_down_is_an_environment_e
     assert (tests["test_dev"]["outcome"], tests["test_dev"]["category"]) == ("error", "environment_error")
     assert "connection refused" in tests["test_dev"]["message"]
     result.assert_outcomes(errors=1)
+
+
+def test_a_version_skip_wins_over_a_session_fixture_that_errors(pytester, tmp_path):
+    """A rule outside the declared version skips by version even if a session fixture it uses fails."""
+    inventory = _inventory(tmp_path, vcenters=[{**yaml.safe_load((ROOT / "inventories" / "vcsim.yaml").read_text())[
+        "vcenters"][0], "url": "https://127.0.0.1:9/sdk"}])
+    source = ('import pytest\n@pytest.fixture(scope="session")\ndef broken(): raise RuntimeError("provider")\n'
+              '@pytest.mark.rule("SNAP-PRE7")\n@pytest.mark.test_id("00000000-0000-4000-8000-00000000000a")\n'
+              'def test_pre7(broken): raise AssertionError\n')
+    _, tests = _run(pytester, source, inventory)
+    assert tests["test_pre7"]["category"] == "version_skip", tests
+    assert "is declared as 7.0.3" in tests["test_pre7"]["message"]

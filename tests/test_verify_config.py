@@ -23,9 +23,9 @@ from harness.vsphere.props import retrieve_all
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE = REPO / "inventories" / "fake.yaml"
-VCSIM = REPO / "inventories" / "vcsim.yaml"
+VCSIM = REPO / "inventories" / "vcsim-debian.yaml"
 # Reads the probes may add to the audit's list when mutations are not allowed.
-PROBE_READS = READ_METHODS | {"ListKeys", "PbmRetrieveServiceContent", "PbmQueryProfile", "PbmRetrieveContent"}
+PROBE_READS = READ_METHODS | {"RetrieveKmipServerCert", "ListKeys", "PbmRetrieveServiceContent", "PbmQueryProfile", "PbmRetrieveContent"}
 
 
 @pytest.fixture(scope="module")
@@ -115,14 +115,14 @@ def _require_toolchain() -> None:
 
 
 def vcsim_data() -> dict:
-    """inventories/vcsim.yaml (its first vCenter, to keep the test short), or a stand-in without it."""
+    """inventories/vcsim-debian.yaml (its first vCenter, to keep the test short), or a stand-in without it."""
     if VCSIM.exists():
         data = yaml.safe_load(VCSIM.read_text())
         data["vcenters"] = data["vcenters"][:1]
         return data
     return {"vcenters": [{"name": "vc-a", "target": "vcsim", "user": "u", "tls": {"insecure": True},
                           "datacenter": "DC0", "cluster": "DC0_C0", "vcsim": {"api_version": "7.0.3.0"}}],
-            "features": {"key_providers": False, "vm_encryption": False, "instant_clone": False,
+            "features": {"key_providers": False, "kms_trust": False, "vm_encryption": False, "instant_clone": False,
                          "snapshots": True, "events": True},
             "safety": {"allow_mutations": True}}
 
@@ -150,3 +150,26 @@ def test_vcsim_declared_instant_clone_is_a_mismatch(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     assert "mismatch: instant_clone" in result.output
     assert "absent: instant_clone" in result.output
+
+
+def test_the_encryption_probe_never_uses_a_made_up_key(env: Environment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a key GenerateKey really made, vm_encryption is not probed (vcsim accepts any key id)."""
+    from harness.vsphere import crypto, keys
+
+    def no_key(*_: object, **__: object) -> None:
+        raise keys.KeyGenerationFailed("GenerateKey: success false")
+    encrypted: list[object] = []
+    monkeypatch.setattr(keys, "generate_key", no_key)
+    monkeypatch.setattr(crypto, "encrypt", lambda *args, **kwargs: encrypted.append(args))
+    probe = by_cap(verify(env, "vc-a"))["vm_encryption"].probes["vc-a"]
+    assert probe.result == NOT_PROBED and "no key to encrypt with" in probe.reason, probe
+    assert not encrypted
+
+
+def test_probe_reasons_are_one_line() -> None:
+    from pyVmomi import vmodl
+
+    from harness.verify_config import Probe, describe_error
+    fault = vmodl.fault.InvalidArgument(invalidProperty="profileId", msg="bad\nprofile")
+    assert describe_error(fault) == "vmodl.fault.InvalidArgument: bad"
+    assert Probe("no", "line one\n   dynamicType = <unset>\n").reason == "line one"

@@ -34,8 +34,22 @@ def _vcenters(state: Any) -> list[dict[str, Any]]:
                 info["hosts"] = esxi_hosts(env.service_instance(entry.name))
             except Exception as err:  # noqa: BLE001 - describe what we can; the tests say the rest
                 info["error"] = f"{type(err).__name__}: {err}"
+            if entry.name in getattr(env, "vcsim_choices", {}):  # which vcsim, and whether it models crypto
+                info["vcsim"] = env.vcsim_choices[entry.name].describe()
+        if entry.target == "vcsim" and not entry.url and "vcsim" not in info:
+            info["vcsim"] = _vcsim_choice(entry)  # no test started it: the one a run would have used
         out.append(info)
     return out
+
+
+def _vcsim_choice(entry: Any) -> dict[str, Any]:
+    from harness.vcsim.build import VcsimUnavailable
+    from harness.vcsim.choice import choose_vcsim
+    opts = entry.vcsim
+    try:
+        return choose_vcsim(str(opts.binary) if opts and opts.binary else None, opts.source if opts else "auto").describe()
+    except VcsimUnavailable as err:
+        return {"error": str(err)}
 
 
 def _stored_kms(state: Any) -> dict[str, Any]:

@@ -90,6 +90,7 @@ class VCenter:
     tls_mode: str = ""
     error: str = ""  # the plugin could not read the vCenter's "about" info
     hosts: tuple[Mapping[str, str], ...] = ()  # ESXi hosts: name, version, build
+    note: str = ""   # e.g. a vcsim that models no crypto: the crypto rules could not be exercised
 
 
 @dataclass(frozen=True)
@@ -327,6 +328,7 @@ def load_run(run_dir: Path) -> Run:
             tls_mode=_s(v.get("tls_mode")),
             error=_s(v.get("error")),
             hosts=tuple({k: _s(h.get(k)) for k in ("name", "version", "build")} for h in map(_dict, _list(v.get("hosts")))),
+            note=_s(_dict(v.get("vcsim")).get("note")),
         )
         for v in map(_dict, _list(raw.get("vcenters")))
     )

@@ -1,6 +1,7 @@
-"""Find a vcsim binary, or build the small launcher from Debian's govmomi library.
+"""Find a vcsim binary, or build the small launcher from Debian's govmomi library (the fallback).
 
-Debian packages govmomi's Go sources (golang-github-vmware-govmomi-dev) but not the
+The pinned current vcsim (govmomi from the Go module proxy) is built by pinned.py; which one runs
+is decided in choice.py. Debian packages govmomi's Go sources (golang-github-vmware-govmomi-dev) but not the
 `vcsim` binary, and there is no module proxy offline. So the launcher in `launcher.go`
 is compiled in GOPATH mode (GO111MODULE=off) against /usr/share/gocode, once per
 (launcher source, go version, govmomi version), and cached.
@@ -215,7 +216,8 @@ def cached_launcher(cache_dir: Path | None = None) -> Path | None:
         except (OSError, ValueError):
             continue
         binary = meta_file.parent / LAUNCHER_NAME
-        if meta.get("source_sha256") == source and _is_executable(binary):
+        is_debian_build = "key" in meta  # the pinned build's folder (pinned.py) has no build key
+        if is_debian_build and meta.get("source_sha256") == source and _is_executable(binary):
             found.append(binary)
     return max(found, key=lambda p: p.stat().st_mtime, default=None)
 
@@ -223,19 +225,13 @@ def cached_launcher(cache_dir: Path | None = None) -> Path | None:
 # --------------------------------------------------------------------------- discovery
 
 
-def find_vcsim(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The vcsim to run: explicit path (inventory) > `vcsim` on PATH > cached launcher > build now."""
-    if explicit:
-        return _explicit_binary(Path(explicit).expanduser())
-    on_path = shutil.which("vcsim")
-    if on_path:
-        return Path(on_path)
-    if toolchain_status() is None:
-        return build_launcher()  # reuses the cached build for this exact toolchain
-    cached = cached_launcher()
-    if cached is not None:
-        return cached
-    raise VcsimUnavailable(f"no vcsim binary on PATH and cannot build the launcher: {toolchain_status()}")
+def find_vcsim(explicit: str | os.PathLike[str] | None = None, source: str = "auto") -> Path:
+    """The vcsim to run: inventory binary > `vcsim` on PATH > pinned current vcsim > Debian launcher.
+
+    See harness/vcsim/choice.py (precedence, and what each choice can show).
+    """
+    from harness.vcsim.choice import choose_vcsim
+    return choose_vcsim(explicit, source).path  # type: ignore[arg-type]
 
 
 def _explicit_binary(path: Path) -> Path:

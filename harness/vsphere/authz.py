@@ -33,7 +33,16 @@ def roles_with(client: Any, privilege_prefix: str = "Cryptographer.") -> list[Ro
 
 
 def add_role(client: Any, name: str, privileges: list[str]) -> int:
-    return client.invoke(client.content.authorizationManager, "AddAuthorizationRole", name=name, privIds=privileges)
+    """Add a role; its id is read back by name (vcsim's AddAuthorizationRole returns no id:
+    govmomi simulator/authorization_manager.go AddAuthorizationRole answers an empty response)."""
+    returned = client.invoke(client.content.authorizationManager, "AddAuthorizationRole", name=name, privIds=privileges)
+    try:
+        listed = role_id(client, name)
+    except LookupError:  # roleList does not show it: the audit tests report that, with the returned id
+        return returned
+    if returned != listed:
+        client.recorder.note("AddAuthorizationRole id", {"returned": returned, "roleList": listed})
+    return listed
 
 
 def remove_role(client: Any, role_id: int) -> None:

@@ -45,8 +45,30 @@ class TaskFailed(Exception):
         super().__init__(f"{what} failed: {self.fault_class}: {self.fault_message}")
 
 
+class UnknownFault:
+    """A task's fault whose type pyVmomi could not parse: its raw wire type name and message."""
+
+    def __init__(self, wire_name: str, message: str) -> None:
+        self.wire_name = wire_name
+        self.msg = message
+
+    def __repr__(self) -> str:
+        return f"UnknownFault({self.wire_name!r}, {self.msg!r})"
+
+
+class UnparseableReply(EnvironmentFault):
+    """The target answered with a type pyVmomi does not know, where no refusal can be read from it."""
+
+
+def unknown_type_name(err: KeyError) -> str:
+    """The wire name pyVmomi's KeyError carries ('urn:vim25 FooFault' or 'FooFault')."""
+    return str(err.args[0] if err.args else err).split()[-1]
+
+
 def fault_class_name(fault: Any) -> str:
     """The fault's VMODL name (vim.fault.InvalidState); the raw wire name if pyVmomi could not map it."""
+    if isinstance(fault, UnknownFault):
+        return fault.wire_name
     name = getattr(type(fault), "_wsdlName", None)
     vmodl_name = type(fault).__module__ + "." + type(fault).__name__ if name is None else None
     qualified = getattr(type(fault), "__name__", "")

@@ -52,11 +52,13 @@ def default_provider(client: Any) -> str | None:
 
 
 def register_provider(client: Any, endpoint: Any, provider_id: str | None = None, make_default: bool = True,
-                      trust_client: bool = True) -> bool:
+                      trust_client: bool = True, with_trust: bool = True) -> bool:
     """Register `endpoint` (a KmsEndpoint) as a standard key provider with full trust; idempotent.
 
     With `trust_client=False` the client certificate is not uploaded (UploadClientCert skipped):
     vCenter trusts the KMS, but the KMS has no reason to trust vCenter (KMS-STATUS).
+    With `with_trust=False` (a target without the `kms_trust` capability, e.g. vcsim, which lacks
+    RetrieveKmipServerCert / UploadKmipServerCert / UploadClientCert) the trust steps are skipped.
     Returns True when this call added the provider (the caller then owns its removal).
     """
     cm = crypto_manager(client)
@@ -67,18 +69,26 @@ def register_provider(client: Any, endpoint: Any, provider_id: str | None = None
     if added:
         client.invoke(cm, "RegisterKmipServer", server=vim.encryption.KmipServerSpec(
             clusterId=provider_ref(provider_id), info=info))
+    if with_trust:
+        establish_trust(client, endpoint, provider_id, info, trust_client)
+    if not trust_client:
+        return added
+    if make_default and default_provider(client) is None:
+        client.invoke(cm, "MarkDefault", clusterId=provider_ref(provider_id))
+    return added
+
+
+def establish_trust(client: Any, endpoint: Any, provider_id: str, info: Any, trust_client: bool = True) -> None:
+    """The certificate trust steps: vCenter trusts the KMS; unless `trust_client` is False, the KMS vCenter."""
+    cm = crypto_manager(client)
     cert = client.invoke(cm, "RetrieveKmipServerCert", keyProvider=provider_ref(provider_id), server=info)
     if cert is None or not cert.certificate:
         raise ConnectionError(f"vCenter {client.name} could not retrieve the certificate of KMS "
                               f"{endpoint.address}:{endpoint.port}")
     client.invoke(cm, "UploadKmipServerCert", cluster=provider_ref(provider_id), certificate=cert.certificate)
-    if not trust_client:
-        return added
-    client.invoke(cm, "UploadClientCert", cluster=provider_ref(provider_id), certificate=endpoint.client_cert_pem,
-                  privateKey=endpoint.client_key_pem)
-    if make_default and default_provider(client) is None:
-        client.invoke(cm, "MarkDefault", clusterId=provider_ref(provider_id))
-    return added
+    if trust_client:
+        client.invoke(cm, "UploadClientCert", cluster=provider_ref(provider_id), certificate=endpoint.client_cert_pem,
+                      privateKey=endpoint.client_key_pem)
 
 
 def register_unreachable_provider(client: Any, provider_id: str, port: int, address: str = "127.0.0.1") -> None:

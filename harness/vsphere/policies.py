@@ -4,11 +4,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pyVmomi import pbm
+from pyVmomi import pbm, vmodl
 
 ENCRYPTION_NAMESPACE = "vmwarevmcrypt"
 DATA_SERVICE_NAMESPACE = "com.vmware.storageprofile.dataservice"
 ENCRYPTION_POLICY_NAME = "VM Encryption Policy"
+# vSphere's built-in "VM Encryption Policy" has this fixed id (govmomi pbm/simulator/profiles.go
+# DefaultEncryptionProfileID copies it). vcsim serves the policy but not the data-service component
+# it references (PbmRetrieveContent: InvalidArgument profileId), so only the id can identify it there.
+BUILTIN_ENCRYPTION_POLICY_ID = "4d5f673c-536f-11e6-beb8-9e71128cae77"
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,10 @@ def _encrypts(manager: Any, profile: Any, depth: int = 0) -> bool:
         if cap.id.namespace == ENCRYPTION_NAMESPACE:
             return True
         if cap.id.namespace == DATA_SERVICE_NAMESPACE and depth < 3:
-            referenced = manager.PbmRetrieveContent(profileIds=[pbm.profile.ProfileId(uniqueId=cap.id.id)])
+            try:
+                referenced = manager.PbmRetrieveContent(profileIds=[pbm.profile.ProfileId(uniqueId=cap.id.id)])
+            except vmodl.fault.InvalidArgument:  # the referenced component is not served (vcsim)
+                continue
             if any(_encrypts(manager, p, depth + 1) for p in referenced or []):
                 return True
     return False
@@ -46,7 +53,8 @@ def discover(pbm_si: Any, plain_name: str | None = None) -> Policies:
     ids = manager.PbmQueryProfile(resourceType=pbm.profile.ResourceType(resourceType="STORAGE"),
                                   profileCategory="REQUIREMENT")
     profiles = manager.PbmRetrieveContent(profileIds=ids) if ids else []
-    encrypting = [p for p in profiles if _encrypts(manager, p)]
+    encrypting = [p for p in profiles if _encrypts(manager, p)] or [
+        p for p in profiles if p.profileId.uniqueId == BUILTIN_ENCRYPTION_POLICY_ID and p.name == ENCRYPTION_POLICY_NAME]
     if not encrypting:
         raise LookupError("no storage policy with the VM encryption capability (vmwarevmcrypt)")
     preferred = [p for p in encrypting if p.name == ENCRYPTION_POLICY_NAME] or encrypting

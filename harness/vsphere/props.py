@@ -14,6 +14,16 @@ PAGE = 500
 
 
 def _collect(pc: Any, spec: Any) -> list[Any]:
+    try:
+        return _collect_pages(pc, spec)
+    except KeyError as err:  # pyVmomi met a type it does not know: name it, never a bare KeyError
+        from harness.vsphere.errors import UnparseableReply, unknown_type_name
+        paths = sorted({p for ps in spec.propSet for p in ps.pathSet or []})
+        raise UnparseableReply(f"the target sent a type pyVmomi does not know ({unknown_type_name(err)}) "
+                               f"reading {', '.join(paths)}") from None
+
+
+def _collect_pages(pc: Any, spec: Any) -> list[Any]:
     result = pc.RetrievePropertiesEx([spec], PC.RetrieveOptions(maxObjects=PAGE))
     objects: list[Any] = []
     while result is not None:

@@ -6,8 +6,10 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from harness.vsphere.errors import TaskFailed, TaskTimeout
+from harness.vsphere import unknown_types
+from harness.vsphere.errors import TaskFailed, TaskTimeout, UnknownFault, UnparseableReply, unknown_type_name
 
+unknown_types.install()
 PC = vmodl.query.PropertyCollector
 _DONE = {"success", "error"}
 
@@ -26,7 +28,10 @@ def wait_for_task(client: Any, task: vim.Task, what: str, timeout_name: str = "t
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TaskTimeout(what, timeout_name, seconds, state)
-            update = pc.WaitForUpdatesEx(version, PC.WaitOptions(maxWaitSeconds=max(1, int(min(remaining, 60)))))
+            try:
+                update = pc.WaitForUpdatesEx(version, PC.WaitOptions(maxWaitSeconds=max(1, int(min(remaining, 60)))))
+            except KeyError as err:  # a type pyVmomi does not know, somewhere in the reply
+                _unparseable(client, task, what, unknown_type_name(err))
             if update is None:
                 continue
             version = update.version
@@ -47,3 +52,13 @@ def wait_for_task(client: Any, task: vim.Task, what: str, timeout_name: str = "t
     if state == "error":
         raise TaskFailed(what, error)
     return result
+
+
+def _unparseable(client: Any, task: Any, what: str, wire_name: str) -> None:
+    """Read only the task's state and message; an error is a refusal carrying the raw fault name."""
+    from harness.vsphere.props import retrieve
+    props = retrieve(client, [task], vim.Task, ["info.state", "info.error.localizedMessage"]).get(task._moId, {})
+    if props.get("info.state") == "error":
+        raise TaskFailed(what, UnknownFault(wire_name, props.get("info.error.localizedMessage") or ""))
+    raise UnparseableReply(f"{what}: the target sent a type pyVmomi does not know ({wire_name}); "
+                           f"task state {props.get('info.state')}")

@@ -103,7 +103,7 @@ def test_build_is_cached_and_found(launcher: Path) -> None:
     assert launcher.is_file() and os.access(launcher, os.X_OK)
     assert build_launcher() == launcher
     if shutil.which("vcsim") is None:  # a vcsim on PATH would rightly take precedence
-        assert find_vcsim() == launcher
+        assert find_vcsim(source="debian") == launcher
 
 
 def test_concurrent_builds_share_one_binary(launcher: Path, tmp_path: Path) -> None:
