@@ -56,6 +56,7 @@ ENCRYPTION_POLICY = "4d5f673c-536f-11e6-beb8-9e71128cae77"  # vCenter's (and vcs
 # ---- switches for the attribution contenders ------------------------------------------------------
 class _NullRecord:
     task = None
+    args: dict = {}
 
     def finish_ok(self, *a: Any) -> None: ...
     def finish_fault(self, *a: Any) -> None: ...

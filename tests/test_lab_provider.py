@@ -74,7 +74,7 @@ def test_the_lab_provider_is_byte_for_byte_the_same_after_a_full_run(tmp_path: P
 def test_a_run_that_modifies_the_lab_provider_is_caught(tmp_path: Path) -> None:
     log = tmp_path / "requests.jsonl"
     proc = _run(tmp_path, _inventory(tmp_path, log, ["kms-lab-provider-modified"]), "lab-provider-defect",
-                "--", "--rules", "KMS-GENERATE")
+                "--rules", "KMS-GENERATE")
     assert proc.returncode != 0, proc.stdout[-3000:]
 
     opened, closed = _worlds(log, "open"), _worlds(log, "close")

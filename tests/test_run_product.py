@@ -66,7 +66,8 @@ def test_a_filtered_run_counts_unselected_rules_and_wraps_to_the_terminal(runs):
     table = out[out.index("rule  "):]
     assert " not run " not in table
     assert re.search(r"^\d+ rule\(s\) outside this run's selection \(not run\)$", table, re.M), table
-    assert max(len(line) for line in table.splitlines()) <= 80, table
+    # paths are printed whole (to be copied); every other line fits the terminal
+    assert max(len(line) for line in table.splitlines() if "/" not in line) <= 80, table
 
 
 def test_summary_md_counts_verdicts_lists_the_failing_rule_with_a_reason_and_links_the_report(runs):

@@ -20,7 +20,7 @@ def test_priv_tests_run_as_the_inventorys_test_user(tmp_path: Path) -> None:
     inventory.write_text(yaml.safe_dump(data), encoding="utf-8")
     proc = subprocess.run([sys.executable, "-c", "from harness.cli import main; main()", "run", "--inventory",
                            str(inventory), "--reports", str(tmp_path / "reports"), "--run-id", "second-user",
-                           "--", "--rules", "PRIV-DECRYPT,PRIV-AUDIT"],
+                           "--rules", "PRIV-DECRYPT,PRIV-AUDIT"],
                           cwd=REPO, capture_output=True, text=True, timeout=900,
                           env={**os.environ, "VCRYPT_USER2": "user2-password-not-printed"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]

@@ -28,7 +28,7 @@ def test_a_failing_cross_vcenter_test_under_dash_l_shows_no_password(tmp_path: P
     inventory.write_text(yaml.safe_dump(data), encoding="utf-8")
     proc = subprocess.run([sys.executable, "-c", "from harness.cli import main; main()", "run", "--inventory",
                            str(inventory), "--reports", str(tmp_path / "reports"), "--run-id", "secret-proof",
-                           "--", "--rules", "KMS-SHARED", "-l", "--tb=long"],
+                           "--rules", "KMS-SHARED", "--", "-l", "--tb=long"],
                           cwd=REPO, capture_output=True, text=True, timeout=900,
                           env={**os.environ, "VCRYPT_SECRET_PROOF": PASSWORD})
     run_dir = tmp_path / "reports" / "secret-proof"

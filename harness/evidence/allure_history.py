@@ -48,7 +48,7 @@ def previous_run(run_dir: Path) -> Path | None:
     mine = _started(run_dir)
     candidates = []
     for sibling in run_dir.parent.iterdir():
-        if sibling == run_dir or not (sibling / "run.json").is_file():
+        if sibling.is_symlink() or sibling == run_dir or not (sibling / "run.json").is_file():  # reports/latest
             continue
         started = _started(sibling)
         if started and (not mine or started < mine):

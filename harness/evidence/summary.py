@@ -73,4 +73,6 @@ def print_manifest_digest(run_dir: Path) -> None:
         click.echo(f"no {MANIFEST} was written to {run_dir}", err=True)
         return
     signed = "signed: " + SIGNATURE if (run_dir / SIGNATURE).is_file() else UNSIGNED
-    click.echo(f"evidence manifest: {run_dir / MANIFEST} sha256 {manifest_digest(run_dir)} ({signed})")
+    click.echo(f"evidence manifest: {run_dir / MANIFEST}")
+    click.echo(f"  sha256 {manifest_digest(run_dir)}")
+    click.echo(f"  {signed}")

@@ -99,7 +99,7 @@ def test_report_and_readme_carry_the_provenance_and_the_signature(defect_run):
     assert "ESXi hosts:" in html and "PyKMIP server (embedded" in html and "Signed." in html
     assert "Integrity: signed." in (run_dir / "README.txt").read_text()
     digest = hashlib.sha256((run_dir / "manifest.sha256").read_bytes()).hexdigest()
-    assert f"sha256 {digest} (signed: manifest.sha256.sig)" in proc.stdout
+    assert f"sha256 {digest}\n  signed: manifest.sha256.sig" in proc.stdout
     verify = subprocess.run([*VCRYPT, "verify-evidence", str(run_dir), "--public-key", str(tmp / "vcrypt-signing.pub")],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert verify.returncode == 0 and "signature valid" in verify.stdout, verify.stdout + verify.stderr
