@@ -23,16 +23,17 @@ def test_a_failing_cross_vcenter_test_under_dash_l_shows_no_password(tmp_path: P
     data = yaml.safe_load((REPO / "inventories" / "fake.yaml").read_text(encoding="utf-8"))
     for entry in data["vcenters"]:
         entry["password_env"] = "VCRYPT_SECRET_PROOF"
-        entry["fake"] = {"defects": ["kms-shared-provider-rejected"]}
+        entry["fake"] = {"defects": ["xvc-migrate-new-key"]}
     inventory = tmp_path / "inventory.yaml"
     inventory.write_text(yaml.safe_dump(data), encoding="utf-8")
     proc = subprocess.run([sys.executable, "-c", "from harness.cli import main; main()", "run", "--inventory",
                            str(inventory), "--reports", str(tmp_path / "reports"), "--run-id", "secret-proof",
-                           "--rules", "KMS-SHARED", "--", "-l", "--tb=long"],
+                           "--rules", "XVC-MIGRATE", "--", "-l", "--tb=long"],
                           cwd=REPO, capture_output=True, text=True, timeout=900,
                           env={**os.environ, "VCRYPT_SECRET_PROOF": PASSWORD})
     run_dir = tmp_path / "reports" / "secret-proof"
     junit = (run_dir / "junit.xml").read_text(encoding="utf-8")
-    assert "<failure" in junit and "password = Secret(" in junit, "the defect must fail a test with a credential shown"
+    assert "<failure" in junit and "password = Secret(" in junit, \
+        "the defect must fail a test with a credential shown"
     leaks = [str(p) for p in run_dir.rglob("*") if p.is_file() and PASSWORD in p.read_text("utf-8", "replace")]
     assert leaks == [] and PASSWORD not in proc.stdout + proc.stderr, leaks
