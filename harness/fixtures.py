@@ -326,15 +326,17 @@ def encrypted_vm(scratch: Scratch, vc: VCenterClient, place: find.Placement, pro
 
 
 @pytest.fixture
-def fake_control(environment: Environment, vc: VCenterClient) -> Any:
-    """Fault injection on a fake target (a real vCenter cannot be asked to fail on cue)."""
-    fake = environment.fake_vcenter(vc.name)
-    if fake is None:
+def control(environment: Environment, vc: VCenterClient) -> Any:
+    """Fault injection on the target (harness/control.py): a real vCenter cannot be asked to fail
+    on cue, so on any target but the fake the test skips here, before it changes anything."""
+    from harness.control import NoFaultInjection
+    facade = environment.control(vc.name)
+    if isinstance(facade, NoFaultInjection):
         pytest.skip(f"capability: target {vc.name} lacks fault_injection (not a fake vCenter)")
-    return fake
+    return facade
 
 
 __all__ = ["inventory", "environment", "vc", "vc_b", "place", "place_b", "policies_a", "policies_b", "kms",
-           "scratch", "serial", "fake_control", "provider", "provider_b", "dedicated_provider", "encrypted_vm",
+           "scratch", "serial", "control", "provider", "provider_b", "dedicated_provider", "encrypted_vm",
            "unreachable_kms",
            "Scratch", "KmsEvidence", "STATE_KEY", "worker_id"]

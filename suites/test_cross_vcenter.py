@@ -202,11 +202,10 @@ def test_a_locator_without_the_destinations_thumbprint_is_refused_where_the_vcen
         scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a):
     """Without Enhanced Linked Mode the source cannot trust the destination's certificate: the ServiceLocator
     must carry its SHA-1 thumbprint (community.vmware vmware_guest_cross_vc_clone; API.md 3.2/11)."""
-    fake = environment.fake_vcenter(vc.name)
-    if fake is not None and fake.trust_peers:   # arrange a pair without shared trust (restored at teardown)
-        with fake.lock:
-            fake.trust_peers = False
-        scratch.cleanup.push(f"{vc.name} trusts {vc_b.name} again (fake)", lambda: setattr(fake, "trust_peers", True))
+    control = environment.control(vc.name)
+    if control.injects_faults and control.peers_trusted():   # arrange a pair without shared trust (restored at teardown)
+        control.set_peers_trusted(False)
+        scratch.cleanup.push(f"{vc.name} trusts {vc_b.name} again (fake)", lambda: control.set_peers_trusted(True))
     _shared(vc_b, provider)
     vm = _encrypted(scratch, vc, place, provider, policies_a.encryption, "no-thumbprint")
     before = vms.state(vc, vm, label="before migration", phase="before")
@@ -222,7 +221,7 @@ def test_a_locator_without_the_destinations_thumbprint_is_refused_where_the_vcen
     vc.recorder.note("migration with a ServiceLocator without sslThumbprint",
                      {"outcome": "refused" if outcome is not None else "accepted",
                       "fault": getattr(outcome, "fault_class", type(outcome).__name__) if outcome else None})
-    if fake is None:   # a real pair: whether it shares trust (ELM) is the lab's to confirm
+    if not control.injects_faults:   # a real pair: whether it shares trust (ELM) is the lab's to confirm
         unconfirmed.gate(inventory, vc.name, "locator-needs-thumbprint",
                          observed={"refused": outcome is not None, "arrived": landed is not None})
     assert outcome is not None and landed is None, \

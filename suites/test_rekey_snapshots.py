@@ -132,17 +132,15 @@ def test_a_deep_recrypt_rewrites_the_encrypted_data_of_every_disk(scratch, envir
 @pytest.mark.requires("fault_injection")
 @pytest.mark.test_id("e6f237c3-e1db-4051-b9c9-97b0d8b8dbac")
 def test_a_deep_recrypt_needs_temporary_disk_space_that_a_shallow_recrypt_does_not(
-        serial, fake_control, scratch, vc, place, provider, policies_a):
+        serial, control, scratch, vc, place, provider, policies_a):
     """On a datastore with less free space than the disks' size: the shallow recrypt (no data rewritten)
     works, the deep one (a temporary copy of every disk) is refused and changes nothing; once the space
     is back the same deep recrypt works, so the refusal was about space."""
-    from harness.fakevc.behaviours import space   # arrange the full datastore only
     vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "deep-space", disks_=2)
     disk_bytes = sum(d.capacityInKB * 1024 for d in require_some(vms.disks(vc, vm), "disk"))
     shallow_key, deep_key = keys.generate_key(vc, provider), keys.generate_key(vc, provider)
 
-    held = space.fill_datastore(fake_control, place.datastore_name, leave_free_bytes=disk_bytes // 2)
-    try:
+    with control.full_datastore(place.datastore_name, leave_free_bytes=disk_bytes // 2) as held:
         vc.recorder.note("datastore filled", {"datastore": place.datastore_name, "bytes_held": held,
                                               "left_free": disk_bytes // 2, "disk_bytes": disk_bytes})
         crypto.shallow_rekey(vc, vm, shallow_key)
@@ -151,8 +149,6 @@ def test_a_deep_recrypt_needs_temporary_disk_space_that_a_shallow_recrypt_does_n
         # API.md 2.3: NoDiskSpace is the usual FileFault, but not confirmed for a deep recrypt: recorded.
         refused(lambda: crypto.deep_rekey(vc, vm, deep_key, policies_a.encryption),
                 "deep recrypt without temporary disk space")
-    finally:
-        space.restore_datastore(fake_control, place.datastore_name)
 
     unchanged(before, vms.state(vc, vm, label="after the refused deep recrypt", phase="after"),
               "deep recrypt without temporary disk space")
@@ -234,19 +230,13 @@ def test_a_shallow_recrypt_of_a_vm_whose_snapshots_form_a_tree_is_refused_and_no
 @pytest.mark.requires("snapshots", "fault_injection")
 @pytest.mark.test_id("3dd67c91-326b-45af-bd28-dea6b747c638")
 def test_a_shallow_recrypt_stopped_part_way_leaves_mixed_keys_and_running_it_again_completes_it(
-        serial, fake_control, scratch, vc, place, provider, policies_a):
-    from harness.fakevc.behaviours import snapshots as fake_snapshots   # arrange the fault only
+        serial, control, scratch, vc, place, provider, policies_a):
     vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "partial", disks_=2)
     _chain(vc, vm, ("s1", "s2", "s3"))
     new_key = keys.generate_key(vc, provider)
 
-    with fake_control.lock:   # the fault lives in this worker's fake only: nothing to sweep after a kill
-        fake_snapshots.inject_rekey_failure(fake_control, after_links=1)
-    try:
+    with control.failing_rekey(after_links=1):   # the fake's snapshot-rekey-stops-part-way fault
         refused(lambda: crypto.shallow_rekey(vc, vm, new_key), "shallow recrypt stopped part-way down the chain")
-    finally:
-        with fake_control.lock:
-            fake_snapshots.clear_rekey_failure(fake_control)
 
     mixed = require_some(snapshots.with_keys(vc, vm, label="snapshot keys after the failure", phase="after"),
                          "snapshot")

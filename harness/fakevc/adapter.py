@@ -51,6 +51,11 @@ class FakeStubAdapter(SoapStubAdapterBase):
     def InvokeAccessor(self, mo: Any, info: Any) -> Any:  # noqa: N802
         return super().InvokeAccessor(mo, info)
 
+    def new_connection(self) -> "FakeStubAdapter":
+        """A second connection to the same fake vCenter, with no session yet (as a new SOAP stub
+        to the same URL would be): lets `vsphere/authz.py login_as` log in as another user."""
+        return FakeStubAdapter(self.vc, version=self.version, endpoint=self.endpoint)
+
     def server_certificate_der(self) -> bytes:
         """The certificate this fake vCenter presents (what a TLS handshake would show a real client)."""
         return self.vc.certificate_der
