@@ -7,21 +7,20 @@ against a server), decoded, dispatched to the model, and the result or fault rou
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pyVmomi import vmodl
 from pyVmomi.SoapAdapter import SoapStubAdapterBase
 
-from harness.fakevc import wire
+from harness.fakevc import dispatch, wire
+from harness.fakevc.server import FakeVCenter
 
-if TYPE_CHECKING:
-    from harness.fakevc.server import FakeVCenter
 
 
 class FakeStubAdapter(SoapStubAdapterBase):
     """A client connection to one fake vCenter; it carries the session cookie like a real stub."""
 
-    def __init__(self, vc: "FakeVCenter", version: str | None = None, endpoint: str = "vim") -> None:
+    def __init__(self, vc: FakeVCenter, version: str | None = None, endpoint: str = "vim") -> None:
         super().__init__(version=version or vc.pyvmomi_version)
         self.vc = vc
         self.endpoint = endpoint
@@ -37,8 +36,8 @@ class FakeStubAdapter(SoapStubAdapterBase):
         self.SerializeRequest(mo, info, args)  # client-side checks: version, types, required fields
         kwargs = wire.decode_arguments(info, args, self.version)
         try:
-            result = self.vc.invoke(self.session_key, mo._moId, info.wsdlName, kwargs, self.endpoint,
-                                    privilege=getattr(info, "privId", None), mo_type=type(mo))
+            result = dispatch.invoke(self.vc, self.session_key, mo._moId, info.wsdlName, kwargs, self.endpoint,
+                                     privilege=getattr(info, "privId", None), mo_type=type(mo))
         except vmodl.MethodFault as fault:
             raise wire.encode_fault(self, fault) from None
         if info.wsdlName in ("Login", "LoginByToken"):

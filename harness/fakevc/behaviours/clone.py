@@ -8,7 +8,7 @@ keys (CLONE-KEEP). The source never changes. Before 7.0 (vCenter or either ESXi 
 cannot change encryption (CLONE-PRE7, CLONE-HOSTVER); a linked clone shares its parent's disks and
 therefore its keys (CLONE-LINKED).
 
-`read_intent` and `materialize` also serve migrations (relocate.py): a cross-vCenter move is a
+`read_intent` and `materialize` also serve migrations (relocate.py; where a copy lands: destination.py): a cross-vCenter move is a
 copy that keeps the identity, the snapshots and every byte of the VM.
 """
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from harness.fakevc.behaviours import key_push, space
+from harness.fakevc.behaviours import destination, key_push, space
+from harness.fakevc.behaviours.snapshots import new_delta
 from harness.fakevc.behaviours.crypto_rules import (DECRYPT, DEEP, ENCRYPT, GENERATE, NOOP, REGISTER, REKEYS,
                                                     SHALLOW, UNCHANGED, Checks, CryptoAsk, Keks, check_policy_fits,
                                                     crypto_ask,
@@ -28,6 +29,7 @@ from harness.fakevc.behaviours.crypto_rules import (DECRYPT, DEEP, ENCRYPT, GENE
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import DiskFile, KeyRef
 from harness.fakevc.model.base import CallContext
+from harness.fakevc.model.vm import Snapshot, VirtualMachine, VmDisk
 
 ENCRYPT_IGNORED = defect("clone-encrypt-ignored", "CLONE-ENCRYPT",
                          "a clone with the encryption policy of an unencrypted VM comes out unencrypted")
@@ -261,8 +263,6 @@ def materialize(vm: Any, target: Any, name: str, intent: Intent, keks: Keks, *, 
     snapshot's links shared, a new delta on top), "instant" (like linked, from the running state)
     or "move" (identity, snapshots and every link).
     """
-    from harness.fakevc.behaviours.snapshots import new_delta
-    from harness.fakevc.model.vm import Snapshot, VirtualMachine, VmDisk
     dest_vc, src_vc, ds = target.vc, vm.vc, target.datastore
     new = VirtualMachine(dest_vc, name, target.folder, target.pool, target.host, ds, [], template=template)
     target.folder.add(new)
@@ -363,10 +363,9 @@ def _apply_config(new: Any, config: Any) -> None:
 
 # ---- CloneVM_Task --------------------------------------------------------------------------------
 def clone(ctx: CallContext, vm: Any, folder_ref: Any, name: str, spec: Any) -> Any:
-    from harness.fakevc.behaviours import relocate
     src = vm.vc
     location = spec.location or vim.vm.RelocateSpec()
-    target = relocate.target_of(vm, location, folder_ref)
+    target = destination.target_of(vm, location, folder_ref)
     dest = target.vc
     linked = location.diskMoveType == LINKED
     snapshot = _snapshot(vm, spec.snapshot) if spec.snapshot is not None else None
@@ -399,7 +398,7 @@ def clone(ctx: CallContext, vm: Any, folder_ref: Any, name: str, spec: Any) -> A
     keks = Keks(src)
     if target.cross:
         source_keys = ({home_key} if home_key else set()) | {link.key for _, chain in state for link in chain if link.key}
-        relocate.check_cross(checks, vm, target, source_encrypted or intent.changes, source_keys,
+        destination.check_cross(checks, vm, target, source_encrypted or intent.changes, source_keys,
                              _kept_keys(state, home_key, intent), keks)
     elif intent.changes and not src.is_pre7:   # before 7.0 CLONE-PRE7 already decides
         for host in (vm.host, target.host):
@@ -465,3 +464,7 @@ def _check_space(checks: Checks, vm: Any, target: Any, state: list[tuple[Any, li
     for disk, chain in state:
         need += chain[-1].size // 16 if linked else chain[0].size
     space.check_copy(checks, vm, {target.datastore: need}, "clone", crypto=intent.changes)
+
+# ---- API handlers (registered in harness/fakevc/dispatch.py HANDLERS) --------------------------
+def CloneVM_Task(ctx: CallContext, vm: VirtualMachine, folder: Any, name: str, spec: Any) -> Any:  # noqa: N802
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.clone", lambda: clone(ctx, vm, folder, name, spec))

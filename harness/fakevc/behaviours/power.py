@@ -5,7 +5,9 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
+from harness.fakevc.behaviours import maintenance
 from harness.fakevc.model.base import CallContext
+from harness.fakevc.model.vm import VirtualMachine
 
 
 def power_on(ctx: CallContext, vm: Any) -> None:
@@ -17,7 +19,6 @@ def power_on(ctx: CallContext, vm: Any) -> None:
     if vm.power_state == "poweredOn":
         raise vim.fault.InvalidPowerState(requestedState="poweredOn", existingState=vm.power_state,
                                           msg="The attempted operation cannot be performed in the current state (Powered on).")
-    from harness.fakevc.behaviours import maintenance
     maintenance.refuse_placement(vm.host, f"powering on '{vm.name}'")
     vm.power_state = "poweredOn"
 
@@ -27,3 +28,11 @@ def power_off(ctx: CallContext, vm: Any) -> None:
         raise vim.fault.InvalidPowerState(requestedState="poweredOff", existingState=vm.power_state,
                                           msg="The attempted operation cannot be performed in the current state (Powered off).")
     vm.power_state = "poweredOff"
+
+# ---- API handlers (registered in harness/fakevc/dispatch.py HANDLERS) --------------------------
+def PowerOnVM_Task(ctx: CallContext, vm: VirtualMachine, host: Any = None) -> Any:  # noqa: N802 (WSDL name)
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.powerOn", lambda: power_on(ctx, vm))
+
+
+def PowerOffVM_Task(ctx: CallContext, vm: VirtualMachine) -> Any:  # noqa: N802
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.powerOff", lambda: power_off(ctx, vm))

@@ -14,16 +14,19 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from harness.fakevc.behaviours import key_push, keys, space
+from harness.fakevc.behaviours import key_push, space
 from harness.fakevc.behaviours import snapshots as snaps
 from harness.fakevc.behaviours.crypto_rules import (DECRYPT, DEEP, ENCRYPT, GENERATE, NOOP, REGISTER, REKEYS,
                                                     SHALLOW, UNCHANGED, Checks, CryptoAsk, Keks, crypto_ask,
                                                     generate, has_snapshots, invalid_argument, invalid_state,
                                                     check_policy_fits, is_encryption_policy, not_supported, powered_on, requested_policy,
                                                     snapshot_tree, transform)
+from harness.fakevc.build import new_disk_chain
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import DiskFile, KeyRef
+from harness.fakevc.kmip import keys
 from harness.fakevc.model.base import CallContext
+from harness.fakevc.model.vm import VirtualMachine, VmDisk
 
 ENCRYPT_OFF_IGNORED = defect("op-encrypt-off-ignored", "OP-ENCRYPT-OFF", "encrypts a powered-on VM")
 ENCRYPT_OFF_HALF = defect("op-encrypt-off-half", "OP-ENCRYPT-OFF",
@@ -459,8 +462,6 @@ def _apply_settings(vm: Any, spec: Any, plan: Plan) -> None:
 
 
 def _apply_crypto(vm: Any, plan: Plan, keks: Keks, checks: Checks) -> None:
-    from harness.fakevc.build import new_disk_chain
-    from harness.fakevc.model.vm import VmDisk
     vc = vm.vc
     home = plan.home
     shallow = [c for c in plan.disks if c.ask is not None and c.ask.kind == SHALLOW]
@@ -494,3 +495,7 @@ def _apply_crypto(vm: Any, plan: Plan, keks: Keks, checks: Checks) -> None:
             vm.migrate_encryption = "required"
     if plan.home_policy is not UNCHANGED:
         vm.home_profile = plan.home_policy
+
+# ---- API handlers (registered in harness/fakevc/dispatch.py HANDLERS) --------------------------
+def ReconfigVM_Task(ctx: CallContext, vm: VirtualMachine, spec: Any) -> Any:  # noqa: N802 (WSDL name)
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.reconfigure", lambda: reconfigure(ctx, vm, spec))

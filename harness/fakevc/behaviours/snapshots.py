@@ -16,6 +16,7 @@ from harness.fakevc.behaviours.crypto_rules import Keks, post, transform, SHALLO
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import CANARY, DiskFile, KeyRef
 from harness.fakevc.model.base import CallContext
+from harness.fakevc.model.vm import Snapshot, VirtualMachine
 
 SKIPS_SNAPSHOTS = defect("snap-shallow-skips-snapshots", "SNAP-SHALLOW",
                          "a shallow recrypt rekeys the VM and its running disks but leaves every snapshot on the old key")
@@ -68,7 +69,6 @@ def new_delta(vc: Any, vm: Any, disk: Any, keks: Keks) -> DiskFile:
 
 
 def create(ctx: CallContext, vm: Any, name: str, description: str, memory: bool) -> Any:
-    from harness.fakevc.model.vm import Snapshot
     vc = vm.vc
     if vm.template:
         raise vim.fault.InvalidState(msg=f"Snapshots of the template '{vm.name}' are not supported.")
@@ -228,3 +228,36 @@ def _part_way_fault(vm: Any, done_levels: int, total_levels: int) -> vim.fault.I
 
 def _fail_part_way(vm: Any, done_levels: int, total_levels: int) -> None:
     raise _part_way_fault(vm, done_levels, total_levels)
+
+# ---- API handlers (registered in harness/fakevc/dispatch.py HANDLERS) --------------------------
+def CreateSnapshot_Task(ctx: CallContext, vm: VirtualMachine, name: str, description: str | None,  # noqa: N802
+                        memory: bool, quiesce: bool) -> Any:
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.createSnapshot",
+                           lambda: create(ctx, vm, name, description or "", memory).ref)
+
+
+def RemoveAllSnapshots_Task(ctx: CallContext, vm: VirtualMachine, consolidate: bool | None = None,  # noqa: N802
+                            spec: Any = None) -> Any:
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.removeAllSnapshots", lambda: remove_all(ctx, vm))
+
+
+def RevertToCurrentSnapshot_Task(ctx: CallContext, vm: VirtualMachine, host: Any = None,  # noqa: N802
+                                 suppressPowerOn: bool | None = None) -> Any:
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.revertToCurrentSnapshot",
+                           lambda: revert(ctx, vm, vm.current_snapshot, bool(suppressPowerOn)))
+
+
+def ConsolidateVMDisks_Task(ctx: CallContext, vm: VirtualMachine) -> Any:  # noqa: N802
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.consolidateDisks", lambda: consolidate(ctx, vm))
+
+
+def RemoveSnapshot_Task(ctx: CallContext, snapshot: Snapshot, removeChildren: bool,  # noqa: N802
+                        consolidate: bool | None = None) -> Any:
+    return snapshot.vc.tasks.run(ctx, snapshot.vm, "VirtualMachine.removeSnapshot",
+                                 lambda: remove(ctx, snapshot.vm, snapshot, removeChildren))
+
+
+def RevertToSnapshot_Task(ctx: CallContext, snapshot: Snapshot, host: Any = None,  # noqa: N802
+                          suppressPowerOn: bool | None = None) -> Any:
+    return snapshot.vc.tasks.run(ctx, snapshot.vm, "VirtualMachine.revertToSnapshot",
+                                 lambda: revert(ctx, snapshot.vm, snapshot, bool(suppressPowerOn)))
