@@ -19,6 +19,7 @@ from harness.fakevc.defects import defect
 from harness.fakevc.disks import KeyRef
 from harness.fakevc.kmip import keys
 from harness.fakevc.model import pbm
+from harness.fakevc.model.vm import VirtualMachine
 
 UNCHANGED: Any = object()   # a storage policy the spec does not change
 ENCRYPT, DECRYPT, SHALLOW, DEEP, NOOP, REGISTER = "encrypt", "decrypt", "shallow", "deep", "noop", "register"
@@ -149,7 +150,7 @@ def _names(value: str | tuple[str, ...] | None) -> tuple[str, ...]:
 
 
 # ---- faults, worded as vCenter/vcsim word them ----------------------------------------------
-def powered_on(vm: Any, what: str) -> vim.fault.InvalidPowerState:
+def powered_on(vm: VirtualMachine, what: str) -> vim.fault.InvalidPowerState:
     return vim.fault.InvalidPowerState(
         requestedState="poweredOff", existingState=vm.power_state,
         msg=f"The attempted operation cannot be performed in the current state (Powered on): {what} needs the virtual machine powered off.")

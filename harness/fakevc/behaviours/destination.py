@@ -18,6 +18,7 @@ from harness.fakevc.behaviours.crypto_rules import (Checks, Keks, invalid_argume
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import KeyRef
 from harness.fakevc.kmip import keys
+from harness.fakevc.model.vm import VirtualMachine
 
 POWER_ON_REFUSED = defect("xvc-power-on-refused", "XVC-POWER",
                           "cross-vCenter clones and migrations of a powered-on encrypted VM fail with InvalidPowerState")
@@ -54,7 +55,7 @@ class Target:
 
 
 # ---- the destination ----------------------------------------------------------------------------
-def destination_vc(vm: Any, service: Any) -> tuple[Any, bool]:
+def destination_vc(vm: VirtualMachine, service: Any) -> tuple[Any, bool]:
     """The vCenter a ServiceLocator names, after checking its instance UUID and the credential."""
     vc = vm.vc
     if service is None:
@@ -101,7 +102,7 @@ def _lookup(vc: Any, ref: Any) -> Any:
     return vc.lookup(ref) if ref is not None else None
 
 
-def target_of(vm: Any, location: Any, folder_ref: Any = None) -> Target:
+def target_of(vm: VirtualMachine, location: Any, folder_ref: Any = None) -> Target:
     """Resolve a RelocateSpec's placement in the vCenter it names (destination MoRefs when cross)."""
     dest, cross = destination_vc(vm, location.service if location is not None else None)
     location = location or vim.vm.RelocateSpec()
@@ -127,7 +128,7 @@ def target_of(vm: Any, location: Any, folder_ref: Any = None) -> Target:
 
 
 # ---- cross-vCenter checks (migrations and clones) -------------------------------------------------
-def check_cross(checks: Checks, vm: Any, target: Target, crypto_involved: bool, source_keys: set[KeyRef],
+def check_cross(checks: Checks, vm: VirtualMachine, target: Target, crypto_involved: bool, source_keys: set[KeyRef],
                 kept_keys: set[KeyRef], keks: Keks) -> None:
     """The rules every cross-vCenter operation on an encrypted VM (or with a crypto change) obeys.
 

@@ -56,7 +56,7 @@ def _crypto_fields(location: Any) -> list[str]:
     return found
 
 
-def instant_clone(ctx: CallContext, vm: Any, spec: Any) -> Any:
+def instant_clone(ctx: CallContext, vm: VirtualMachine, spec: Any) -> Any:
     vc = vm.vc
     checks = Checks(vc)
     if vm.power_state != "poweredOn":

@@ -180,7 +180,7 @@ def check_host(ctx: CallContext | None, host: Any) -> None:
 
 
 # ---- the push --------------------------------------------------------------------------------
-def _targets(vc: Any, cluster: Any, vm: Any) -> list[Any]:
+def _targets(vc: Any, cluster: Any, vm: VirtualMachine) -> list[Any]:
     """The hosts that must hold `vm`'s keys (7.0 rules, with the seeded push defects)."""
     everyone = _hosts_of(cluster)
     own = [vm.host]
@@ -254,7 +254,7 @@ def evaluate(vc: Any, cluster: Any, ctx: CallContext | None = None) -> None:
                 host.key_cache.clear()
 
 
-def vm_keys_changed(vc: Any, vm: Any, ctx: CallContext | None = None) -> None:
+def vm_keys_changed(vc: Any, vm: VirtualMachine, ctx: CallContext | None = None) -> None:
     """Called after a VM's keys or placement changed: make hosts safe and push keys per the rules."""
     if vm.host is not None:
         evaluate(vc, vm.host.cluster, ctx)
@@ -322,7 +322,7 @@ def _unlock_resident(host: Any) -> None:
 
 
 # ---- CryptoUnlock_Task ---------------------------------------------------------------------
-def unlock(ctx: CallContext, vm: Any) -> None:
+def unlock(ctx: CallContext, vm: VirtualMachine) -> None:
     """CryptoUnlock_Task: fetch the VM's keys and send them to its host; the VM is unlocked."""
     vc = vm.vc
     vc.authz.require(ctx, vm, REGISTER_VM)

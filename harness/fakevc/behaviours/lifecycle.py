@@ -17,7 +17,7 @@ from harness.fakevc.model.inventory import Folder
 from harness.fakevc.model.vm import VirtualMachine, VmDisk
 
 
-def detach(vm: Any) -> None:
+def detach(vm: VirtualMachine) -> None:
     """Remove a VM and its snapshots from the inventory (its disk files go with it)."""
     vm.parent_mo.remove(vm)
     if vm.pool is not None and vm in vm.pool.vms:
@@ -27,25 +27,25 @@ def detach(vm: Any) -> None:
     vm.vc.unregister(vm)
 
 
-def destroy(ctx: CallContext, vm: Any) -> None:
+def destroy(ctx: CallContext, vm: VirtualMachine) -> None:
     if vm.power_state == "poweredOn":
         raise vim.fault.InvalidPowerState(requestedState="poweredOff", existingState="poweredOn",
                                           msg="The attempted operation cannot be performed in the current state (Powered on).")
     detach(vm)
 
 
-def unregister(ctx: CallContext, vm: Any) -> None:
+def unregister(ctx: CallContext, vm: VirtualMachine) -> None:
     destroy(ctx, vm)
 
 
-def mark_as_template(ctx: CallContext, vm: Any) -> None:
+def mark_as_template(ctx: CallContext, vm: VirtualMachine) -> None:
     if vm.power_state == "poweredOn":
         raise vim.fault.InvalidPowerState(requestedState="poweredOff", existingState="poweredOn",
                                           msg="The attempted operation cannot be performed in the current state (Powered on).")
     vm.template = True
 
 
-def mark_as_vm(ctx: CallContext, vm: Any, pool: Any, host: Any) -> None:
+def mark_as_vm(ctx: CallContext, vm: VirtualMachine, pool: Any, host: Any) -> None:
     if not vm.template:
         raise vmodl.fault.NotSupported(msg="The operation is not supported on the object: it is not a template.")
     new_pool = vm.vc.lookup(pool) if pool is not None else vm.pool

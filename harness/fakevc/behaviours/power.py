@@ -10,7 +10,7 @@ from harness.fakevc.model.base import CallContext
 from harness.fakevc.model.vm import VirtualMachine
 
 
-def power_on(ctx: CallContext, vm: Any) -> None:
+def power_on(ctx: CallContext, vm: VirtualMachine) -> None:
     if vm.template:
         raise vmodl.fault.NotSupported(msg=f"'{vm.name}' is a template: a template cannot be powered on.")
     if vm.locked:
@@ -23,7 +23,7 @@ def power_on(ctx: CallContext, vm: Any) -> None:
     vm.power_state = "poweredOn"
 
 
-def power_off(ctx: CallContext, vm: Any) -> None:
+def power_off(ctx: CallContext, vm: VirtualMachine) -> None:
     if vm.power_state != "poweredOn":
         raise vim.fault.InvalidPowerState(requestedState="poweredOff", existingState=vm.power_state,
                                           msg="The attempted operation cannot be performed in the current state (Powered off).")

@@ -48,7 +48,7 @@ HOT_MIGRATING_EVENT = "com.vmware.vc.vm.VmHotMigratingWithEncryptionEvent"
 
 
 # ---- RelocateVM_Task -------------------------------------------------------------------------------
-def relocate(ctx: CallContext, vm: Any, spec: Any) -> None:
+def relocate(ctx: CallContext, vm: VirtualMachine, spec: Any) -> None:
     target = target_of(vm, spec)
     if target.cross:
         _migrate_cross(ctx, vm, spec, target)
@@ -56,7 +56,7 @@ def relocate(ctx: CallContext, vm: Any, spec: Any) -> None:
         _move_local(ctx, vm, spec, target)
 
 
-def _move_local(ctx: CallContext, vm: Any, spec: Any, target: Target) -> None:
+def _move_local(ctx: CallContext, vm: VirtualMachine, spec: Any, target: Target) -> None:
     vc = vm.vc
     checks = Checks(vc)
     intent = cloning.read_intent(vc, vm, None, spec, [(d, d.chain) for d in vm.disks])
@@ -92,13 +92,13 @@ def _move_local(ctx: CallContext, vm: Any, spec: Any, target: Target) -> None:
     checks.finish()
 
 
-def _migrating_event(vm: Any, vc: Any) -> None:
+def _migrating_event(vm: VirtualMachine, vc: Any) -> None:
     hot = vm.power_state == "poweredOn"
     post(vc, HOT_MIGRATING_EVENT if hot else MIGRATING_EVENT, vm, "info",
          f"Migrating {vm.name} {'with encrypted vMotion' if hot else 'with encryption'}", vm=vm.name)
 
 
-def _migrate_cross(ctx: CallContext, vm: Any, spec: Any, target: Target) -> None:
+def _migrate_cross(ctx: CallContext, vm: VirtualMachine, spec: Any, target: Target) -> None:
     src, dest = vm.vc, target.vc
     checks = Checks(src)
     intent = cloning.read_intent(src, vm, None, spec, [(d, d.chain) for d in vm.disks])
@@ -144,7 +144,7 @@ def _migrate_cross(ctx: CallContext, vm: Any, spec: Any, target: Target) -> None
     checks.finish()
 
 
-def _has_linked_children(vm: Any) -> bool:
+def _has_linked_children(vm: VirtualMachine) -> bool:
     return any(other.linked_parent is vm for other in vm.vc.vms())
 
 # ---- API handlers (registered in harness/fakevc/dispatch.py HANDLERS) --------------------------
