@@ -204,6 +204,15 @@ class Scratch:
         vm = vms.create_vm(client, place, name, self.marker, disk_kib=disk_kib, disks_count=disks, host=host)
         return self.track_vm(client, vm, name)
 
+    def encrypted_vm(self, client: VCenterClient, place: find.Placement, provider: str, policy: str,
+                     label: str = "enc", disks: int = 1, disk_kib: int = 64) -> tuple[Any, Any]:
+        """A fresh VM encrypted with a fresh key of `provider` under `policy`: (vm, key)."""
+        from harness.vsphere import crypto
+        vm = self.vm(client, place, label, disks=disks, disk_kib=disk_kib)
+        key = keys.generate_key(client, provider)
+        crypto.encrypt(client, vm, key, policy)
+        return vm, key
+
     def adopt_vm(self, client: VCenterClient, name: str) -> Any | None:
         """Track a VM an operation created by name (a clone), on whichever vCenter holds it."""
         from harness.vsphere.clones import find_vm
