@@ -205,10 +205,10 @@ class Scratch:
         return self.track_vm(client, vm, name)
 
     def encrypted_vm(self, client: VCenterClient, place: find.Placement, provider: str, policy: str,
-                     label: str = "enc", disks: int = 1, disk_kib: int = 64) -> tuple[Any, Any]:
+                     label: str = "enc", disks: int = 1, disk_kib: int = 64, host: Any = None) -> tuple[Any, Any]:
         """A fresh VM encrypted with a fresh key of `provider` under `policy`: (vm, key)."""
         from harness.vsphere import crypto
-        vm = self.vm(client, place, label, disks=disks, disk_kib=disk_kib)
+        vm = self.vm(client, place, label, disks=disks, host=host, disk_kib=disk_kib)
         key = keys.generate_key(client, provider)
         crypto.encrypt(client, vm, key, policy)
         return vm, key

@@ -53,9 +53,7 @@ def _keep_cluster_settings(scratch: Any, vc: Any, cluster: Any) -> tuple[bool, b
 def _encrypted_on(scratch: Any, vc: Any, place: Any, host: Any, provider: str, policies: Any,
                   label: str) -> tuple[Any, Any]:
     """A fresh VM registered on `host`, encrypted with a fresh key; returns (vm, key)."""
-    vm = scratch.vm(vc, place, label, host=host)
-    key = keys.generate_key(vc, provider)
-    crypto.encrypt(vc, vm, key, policies.encryption)
+    vm, key = scratch.encrypted_vm(vc, place, provider, policies.encryption, label, host=host)
     state = vms.state(vc, vm, label=f"{label} after encrypt", phase="after")
     assert state.host == host._moId, f"{label} is registered on {state.host}, not on {host._moId}"
     assert state.key == key

@@ -22,8 +22,7 @@ def _control(scratch: Any, environment: Any, vc: Any, vc_b: Any, place: Any, pla
              policy: str, operation: str) -> None:
     """Positive control of a cross-vCenter refusal: the same operation on a twin encrypted with the shared
     provider (which the destination has) must succeed in this run, or the refusal proves nothing (an error)."""
-    twin = scratch.vm(vc, place, f"twin-{operation}")
-    crypto.encrypt(vc, twin, keys.generate_key(vc, provider), policy)
+    twin, _ = scratch.encrypted_vm(vc, place, provider, policy, f"twin-{operation}")
     name = scratch.name("twin-copy") if operation == "clone" else vms.state(vc, twin).name
     dest = clones.cross_destination(environment, vc_b, place_b)
     act = (lambda: clones.clone(vc, twin, dest, name, scratch.marker)) if operation == "clone" \
