@@ -9,7 +9,7 @@ contenders; each keeps one connection open, and they alternate in blocks of `--p
                                      keys are usable at once) + get_key() (Get)
   fake GenerateKey + KEK fetch       CryptoManagerKmip.GenerateKey through pyVmomi and the fake vCenter
                                      (KMIP Create + Activate), then the fake's KEK fetch
-                                     (harness.fakevc.behaviours.keys.kek: KMIP Get), as an encrypt does
+                                     (harness.fakevc.kmip.keys.kek: KMIP Get), as an encrypt does
 
 Goal: the harness at least 90% of raw (pairs/s; compared with the raw client doing the same KMIP
 operations; the median of the per-round ratios, so a slow spell of a shared machine hits both).
@@ -32,7 +32,7 @@ with C.warnings.catch_warnings():
     from kmip.pie.client import ProxyKmipClient  # noqa: E402
 
 from harness.environment import open_environment  # noqa: E402
-from harness.fakevc.behaviours import keys as fake_keys  # noqa: E402
+from harness.fakevc.kmip import keys as fake_keys  # noqa: E402
 from harness.vsphere import keys  # noqa: E402
 from harness.safety import MutationGate  # noqa: E402
 from harness.vsphere.client import VCenterClient  # noqa: E402

@@ -188,3 +188,8 @@ def _record_unchanged(before: Any, after: Any, what: str) -> None:
     observed = "unchanged" if before == after else "changed: " + ", ".join(changed or ["(whole state)"])
     kept = ", ".join(fields) if fields else "state"
     current_recorder().check(f"{what}: state after the refusal", f"unchanged ({kept})", observed, before == after)
+
+
+def assert_disks_on_key(state: Any, key: Any, what: str) -> None:
+    """Every disk of a VM state (and there is at least one) is on `key`; `key=None`: every disk unencrypted."""
+    assert state.disk_keys and all(k == key for k in state.disk_keys), f"{what} disks on {state.disk_keys}"

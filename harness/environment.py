@@ -14,10 +14,13 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from harness.connect import connect_fake, connect_soap, pbm_service
 from harness.inventory import Inventory, VCenter, load_inventory
+
+if TYPE_CHECKING:
+    from harness.control import TargetControl
 
 SHARED_PROVIDER = "vcrypt-shared-kms"
 DEDICATED_PROVIDER = "vcrypt-dedicated-kms"
@@ -203,17 +206,27 @@ class Environment:
         entry = self.inventory.vcenter(name)
         return self.world.vcenters.get(entry.name) if self.world and entry.target == "fake" else None
 
+    def control(self, name: str | None = None) -> "TargetControl":
+        """Fault injection on a vCenter (harness/control.py): the fake's, else one that refuses
+        every request with a capability skip."""
+        from harness.control import NoFaultInjection
+        fake = self.fake_vcenter(name)
+        if fake is None:
+            return NoFaultInjection(self.inventory.vcenter(name).name)
+        from harness.fakevc.control import FakeControl
+        return FakeControl(fake)
+
     def disk_reader(self, name: str | None = None) -> Any:
         """A reader of VM disk bytes at rest (DATA-AT-REST): `read(vm, disk_key) -> bytes`.
 
         Only the fake can hand out a disk's stored bytes; a real vCenter or vcsim raises
         TargetLacks (tests gate on the `disk_bytes` capability).
         """
-        from harness.vsphere.disks import FakeDiskReader
         from harness.vsphere.errors import TargetLacks
         fake = self.fake_vcenter(name)
         if fake is None:
             raise TargetLacks(self.inventory.vcenter(name).name, "disk bytes at rest (datastore download)")
+        from harness.fakevc.control import FakeDiskReader
         return FakeDiskReader(fake)
 
     def describe(self) -> dict[str, Any]:

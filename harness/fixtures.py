@@ -204,6 +204,15 @@ class Scratch:
         vm = vms.create_vm(client, place, name, self.marker, disk_kib=disk_kib, disks_count=disks, host=host)
         return self.track_vm(client, vm, name)
 
+    def encrypted_vm(self, client: VCenterClient, place: find.Placement, provider: str, policy: str,
+                     label: str = "enc", disks: int = 1, disk_kib: int = 64, host: Any = None) -> tuple[Any, Any]:
+        """A fresh VM encrypted with a fresh key of `provider` under `policy`: (vm, key)."""
+        from harness.vsphere import crypto
+        vm = self.vm(client, place, label, disks=disks, host=host, disk_kib=disk_kib)
+        key = keys.generate_key(client, provider)
+        crypto.encrypt(client, vm, key, policy)
+        return vm, key
+
     def adopt_vm(self, client: VCenterClient, name: str) -> Any | None:
         """Track a VM an operation created by name (a clone), on whichever vCenter holds it."""
         from harness.vsphere.clones import find_vm
@@ -327,15 +336,17 @@ def encrypted_vm(scratch: Scratch, vc: VCenterClient, place: find.Placement, pro
 
 
 @pytest.fixture
-def fake_control(environment: Environment, vc: VCenterClient) -> Any:
-    """Fault injection on a fake target (a real vCenter cannot be asked to fail on cue)."""
-    fake = environment.fake_vcenter(vc.name)
-    if fake is None:
+def control(environment: Environment, vc: VCenterClient) -> Any:
+    """Fault injection on the target (harness/control.py): a real vCenter cannot be asked to fail
+    on cue, so on any target but the fake the test skips here, before it changes anything."""
+    from harness.control import NoFaultInjection
+    facade = environment.control(vc.name)
+    if isinstance(facade, NoFaultInjection):
         pytest.skip(f"capability: target {vc.name} lacks fault_injection (not a fake vCenter)")
-    return fake
+    return facade
 
 
 __all__ = ["inventory", "environment", "vc", "vc_b", "place", "place_b", "policies_a", "policies_b", "kms",
-           "scratch", "serial", "fake_control", "provider", "provider_b", "dedicated_provider", "encrypted_vm",
+           "scratch", "serial", "control", "provider", "provider_b", "dedicated_provider", "encrypted_vm",
            "unreachable_kms",
            "Scratch", "KmsEvidence", "STATE_KEY", "worker_id"]

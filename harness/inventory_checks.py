@@ -88,12 +88,12 @@ def defect_names() -> set[str]:
 
     Read, not imported: importing every behaviour pulls in PyKMIP and pyVmomi (seconds), and an
     inventory check must answer at once. tests/test_product_inputs.py keeps this list equal to
-    harness.fakevc.defects.load_all().
+    harness.fakevc.catalogue.load_all().
     """
     import ast
     root = Path(__file__).resolve().parent / "fakevc"
     names = set()
-    for path in sorted([*root.glob("behaviours/*.py"), *root.glob("model/*.py")]):
+    for path in sorted([*root.glob("behaviours/*.py"), *root.glob("model/*.py"), *root.glob("kmip/*.py")]):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "defect" \
                     and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):

@@ -35,7 +35,7 @@ class Outcome:
 def _inventory_for(rule_id: str, defect: str | None, folder: Path) -> Path:
     """A copy of the fake inventory (6.7 for pre-7 rules) with the defect switched on (and the fake
     options the defect shows under, e.g. vCenters that do not trust each other)."""
-    from harness.fakevc.defects import load_all
+    from harness.fakevc.catalogue import load_all
     base = ROOT / "inventories" / ("fake-67.yaml" if load_rules()[rule_id].until else "fake.yaml")
     data = yaml.safe_load(base.read_text(encoding="utf-8"))
     options = dict(load_all()[defect].fake_options) if defect else {}
@@ -68,7 +68,7 @@ def check_defect(rule: str, defect: str, folder: Path, suites: Path) -> Outcome:
         results = _run_rule_tests([rule], defect, folder, suites)
     except Exception as err:  # noqa: BLE001 - reported as a missed defect with the cause
         return Outcome(rule, defect, False, problem=str(err))
-    from harness.fakevc.defects import load_all
+    from harness.fakevc.catalogue import load_all
     caught_as = load_all()[defect].caught_as
     failed = [nodeid for nodeid, (outcome, _) in results.items() if outcome == caught_as]
     return Outcome(rule, defect, bool(failed), failed, {n: o for n, (o, _) in results.items()},
@@ -92,7 +92,7 @@ def baseline(folder: Path, suites: Path) -> list[Outcome]:
 def run_selftest(workers: int = 2, only_rules: set[str] | None = None, only_defects: set[str] | None = None,
                  suites: Path | None = None) -> tuple[list[Outcome], list[Outcome]]:
     """(baseline outcomes, defect outcomes)."""
-    from harness.fakevc.defects import load_all
+    from harness.fakevc.catalogue import load_all
     suites = suites or ROOT / "suites"
     defects = sorted(load_all().values(), key=lambda d: (d.rule, d.name))
     if only_rules:
@@ -109,6 +109,6 @@ def run_selftest(workers: int = 2, only_rules: set[str] | None = None, only_defe
 
 
 def rules_without_defects() -> list[str]:
-    from harness.fakevc.defects import load_all
+    from harness.fakevc.catalogue import load_all
     covered = {d.rule for d in load_all().values()}
     return [rid for rid in load_rules() if rid not in covered]

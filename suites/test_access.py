@@ -34,22 +34,17 @@ def _second_user(environment: Any, vc: Any, scratch: Any, label: str) -> tuple[s
         register_secret(password)
         vc.recorder.note("second user (inventory test_user)", configured.user)
         return configured.user, password
-    fake = environment.fake_vcenter(vc.name)
     if vc.target == "vcsim":  # vcsim logs in any user with any password (govmomi simulator/session_manager.go Login)
         return f"{scratch.name(label)}@vsphere.local", secrets.token_urlsafe(18)
-    if fake is None or not hasattr(fake, "add_user"):
+    control = environment.control(vc.name)
+    if not control.injects_faults:
         pytest.skip(f"capability: target {vc.name} offers no second user to log in as (SSO users cannot be "
                     "created through the vSphere API)")
     user = f"{scratch.name(label)}@vsphere.local"
     password = secrets.token_urlsafe(18)
     register_secret(password)
-    with fake.lock:
-        fake.add_user(user, password)
-
-    def remove() -> None:
-        with fake.lock:
-            fake.users.pop(user.lower(), None)
-    scratch.cleanup.push(f"remove user {user}", remove)
+    control.add_user(user, password)
+    scratch.cleanup.push(f"remove user {user}", lambda: control.remove_user(user))
     vc.recorder.note("second user", user)
     return user, password
 

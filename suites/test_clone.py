@@ -12,7 +12,7 @@ from typing import Any, Callable
 import pytest
 
 from harness import unconfirmed
-from harness.checks import refused, unchanged
+from harness.checks import assert_disks_on_key, refused, unchanged
 from harness.vsphere import clones, crypto, find, keys, policies, snapshots, vms
 from harness.vsphere.hosts import require_some
 
@@ -47,12 +47,6 @@ def _same_vc(vc: Any, place: Any, host: Any = None) -> clones.Destination:
     return clones.Destination(client=vc, place=place, host=host)
 
 
-def _encrypted(scratch: Any, vc: Any, place: Any, provider: str, policy: str, label: str, disks: int = 1) -> Any:
-    vm = scratch.vm(vc, place, label, disks=disks)
-    crypto.encrypt(vc, vm, keys.generate_key(vc, provider), policy)
-    return vm
-
-
 def _old_and_new_hosts(vc: Any) -> tuple[list[Any], list[Any]]:
     """ESXi hosts of the inventory older than 7.0, and those at 7.0 or later (by config.product.version)."""
     from harness.rules import version_tuple
@@ -80,7 +74,7 @@ def test_cloning_an_unencrypted_vm_with_the_encryption_policy_gives_an_encrypted
 
     dest = vms.state(vc, copy, label="clone", phase="after")
     assert dest.key == key, f"clone key {dest.key}, expected the key asked for {key}"
-    assert dest.disk_keys and all(k == key for k in dest.disk_keys), f"clone disks on {dest.disk_keys}"
+    assert_disks_on_key(dest, key, "clone")
     assert kms.key_exists(dest.key), f"the clone's key {dest.key} does not exist on the KMS"
     assert policies_a.encryption in policies.associated(environment.pbm(vc.name), copy), \
         "the clone's VM home is not associated with the encryption storage policy"
@@ -93,7 +87,7 @@ def test_cloning_an_unencrypted_vm_with_the_encryption_policy_gives_an_encrypted
 @pytest.mark.test_id("4e3031c0-2dea-42d2-b9f7-7da278c3fda0")
 def test_cloning_an_encrypted_vm_with_a_plain_policy_gives_an_unencrypted_clone_and_the_source_keeps_its_key(
         scratch, environment, vc, place, provider, policies_a):
-    source = _encrypted(scratch, vc, place, provider, policies_a.encryption, "enc-src", disks=2)
+    source, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "enc-src", disks=2)
     source_before = vms.state(vc, source, label="source before clone", phase="before")
     assert source_before.encrypted and all(k is not None for k in source_before.disk_keys)
 
@@ -102,7 +96,7 @@ def test_cloning_an_encrypted_vm_with_a_plain_policy_gives_an_unencrypted_clone_
 
     dest = vms.state(vc, copy, label="clone", phase="after")
     assert dest.key is None, f"the clone is encrypted with {dest.key}"
-    assert dest.disk_keys and all(k is None for k in dest.disk_keys), f"clone disks on {dest.disk_keys}"
+    assert_disks_on_key(dest, None, "clone")
     assert policies_a.encryption not in policies.associated(environment.pbm(vc.name), copy), \
         "the decrypted clone is still associated with the encryption storage policy"
     unchanged(source_before, vms.state(vc, source, label="source after clone", phase="after"), "source of a clone")
@@ -115,7 +109,7 @@ def test_cloning_an_encrypted_vm_with_a_plain_policy_gives_an_unencrypted_clone_
 @pytest.mark.parametrize("recrypt", ["shallow", "deep"])
 def test_cloning_an_encrypted_vm_with_a_new_key_gives_the_clone_that_key_and_the_source_keeps_its_own(
         recrypt, scratch, vc, place, provider, policies_a, kms):
-    source = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"enc-src-{recrypt}", disks=2)
+    source, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, f"enc-src-{recrypt}", disks=2)
     source_before = vms.state(vc, source, label="source before clone", phase="before")
     new_key = keys.generate_key(vc, provider)
     assert new_key != source_before.key
@@ -126,7 +120,7 @@ def test_cloning_an_encrypted_vm_with_a_new_key_gives_the_clone_that_key_and_the
 
     dest = vms.state(vc, copy, label="clone", phase="after")
     assert dest.key == new_key, f"clone key {dest.key}, expected the new key {new_key} (source {source_before.key})"
-    assert dest.disk_keys and all(k == new_key for k in dest.disk_keys), f"clone disks on {dest.disk_keys}"
+    assert_disks_on_key(dest, new_key, "clone")
     assert kms.key_exists(new_key)
     unchanged(source_before, vms.state(vc, source, label="source after clone", phase="after"), "source of a clone")
 
@@ -152,7 +146,7 @@ def _clone_with_disk_crypto(vc: Any, source: Any, place: Any, name: str, marker:
 def test_a_clone_with_per_disk_crypto_next_to_an_encryption_policy_is_refused_and_the_documented_shape_works(
         scratch, inventory, vc, place, provider, policies_a):
     """Why the harness never sends `disk[].backing.crypto` with a policy (harness/vsphere/clones.py)."""
-    source = _encrypted(scratch, vc, place, provider, policies_a.encryption, "disk-crypto-src", disks=2)
+    source, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "disk-crypto-src", disks=2)
     before = vms.state(vc, source, label="source before", phase="before")
     new_key = keys.generate_key(vc, provider)
 
@@ -180,7 +174,7 @@ def test_a_clone_with_per_disk_crypto_next_to_an_encryption_policy_is_refused_an
 @pytest.mark.test_id("9e48ab40-f429-4e59-987b-52022c61d756")
 def test_cloning_an_encrypted_vm_without_a_crypto_change_gives_a_clone_on_the_same_key(
         scratch, vc, place, provider, policies_a):
-    source = _encrypted(scratch, vc, place, provider, policies_a.encryption, "enc-src", disks=2)
+    source, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "enc-src", disks=2)
     source_before = vms.state(vc, source, label="source before clone", phase="before")
     assert source_before.encrypted
 
@@ -196,7 +190,7 @@ def test_cloning_an_encrypted_vm_without_a_crypto_change_gives_a_clone_on_the_sa
 
 # ---- CLONE-LINKED ---------------------------------------------------------------------------------
 def _linked_clone(scratch: Any, vc: Any, place: Any, provider: str, policies_a: Any, label: str) -> tuple[Any, Any]:
-    parent = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"{label}-parent")
+    parent, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, f"{label}-parent")
     base = snapshots.create(vc, parent, "linked-base")
     copy = _cloned(scratch, vc, f"{label}-linked", lambda name: clones.clone(
         vc, parent, _same_vc(vc, place), name, scratch.marker, linked_from=base))
@@ -213,8 +207,7 @@ def test_a_linked_clone_of_an_encrypted_vm_is_on_its_parents_key(scratch, vc, pl
     dest = vms.state(vc, copy, label="linked clone", phase="after")
     assert parent_state.encrypted
     assert dest.key == parent_state.key, f"linked clone key {dest.key}, parent key {parent_state.key}"
-    assert dest.disk_keys and all(k == parent_state.key for k in dest.disk_keys), \
-        f"linked clone disks on {dest.disk_keys}, parent key {parent_state.key}"
+    assert_disks_on_key(dest, parent_state.key, "linked clone")
 
 
 @pytest.mark.rule("CLONE-LINKED")
@@ -261,7 +254,7 @@ def test_deploying_from_an_unencrypted_template_with_the_encryption_policy_gives
     dest = vms.state(vc, deployed, label="deployed VM", phase="after")
     assert not dest.template
     assert dest.key == key, f"deployed VM key {dest.key}, expected {key}"
-    assert dest.disk_keys and all(k == key for k in dest.disk_keys), f"deployed disks on {dest.disk_keys}"
+    assert_disks_on_key(dest, key, "deployed")
     assert kms.key_exists(key)
     assert policies_a.encryption in policies.associated(environment.pbm(vc.name), deployed)
     unchanged(template_before, vms.state(vc, template, label="template after deploy", phase="after"),
@@ -273,7 +266,7 @@ def test_deploying_from_an_unencrypted_template_with_the_encryption_policy_gives
 @pytest.mark.test_id("5f4bbf2e-317b-4a6e-8362-e4b9dbb3421c")
 def test_deploying_from_an_encrypted_template_with_a_plain_policy_gives_an_unencrypted_vm(
         scratch, vc, place, provider, policies_a):
-    template = _encrypted(scratch, vc, place, provider, policies_a.encryption, "enc-template")
+    template, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "enc-template")
     vms.mark_as_template(vc, template)
     template_before = vms.state(vc, template, label="template before deploy", phase="before")
     assert template_before.template and template_before.encrypted
@@ -284,7 +277,7 @@ def test_deploying_from_an_encrypted_template_with_a_plain_policy_gives_an_unenc
     dest = vms.state(vc, deployed, label="deployed VM", phase="after")
     assert not dest.template
     assert dest.key is None, f"the VM deployed with a plain policy is encrypted with {dest.key}"
-    assert dest.disk_keys and all(k is None for k in dest.disk_keys), f"deployed disks on {dest.disk_keys}"
+    assert_disks_on_key(dest, None, "deployed")
     unchanged(template_before, vms.state(vc, template, label="template after deploy", phase="after"),
               "template deployed with decryption")
 
@@ -327,7 +320,7 @@ def test_before_7_a_clone_that_changes_encryption_is_refused(change, scratch, vc
     if change == "encrypt":
         source = scratch.vm(vc, place, "pre7-plain-src")
     else:
-        source = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"pre7-{change}-src")
+        source, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, f"pre7-{change}-src")
     before = vms.state(vc, source, label="source before clone", phase="before")
     key = keys.generate_key(vc, provider) if change != "decrypt" else None
     policy = policies_a.plain if change == "decrypt" else policies_a.encryption

@@ -14,7 +14,8 @@ import pytest
 from pyVmomi import vmodl
 
 from harness import unconfirmed
-from harness.checks import check_on_key, check_that, key_text, positive_control, refused, unchanged
+from harness.checks import (assert_disks_on_key, check_on_key, check_that, key_text, positive_control, refused,
+                            unchanged)
 from harness.vsphere import clones, crypto, find, hosts, keys, vms
 from harness.vsphere.errors import TaskFailed
 from harness.vsphere.hosts import require_some
@@ -23,10 +24,6 @@ pytestmark = pytest.mark.requires("vm_encryption", "key_providers", "storage_pol
 
 
 # ---- helpers --------------------------------------------------------------------------------------
-def _destination(environment: Any, inventory: Any, vc_b: Any, place_b: Any, host: Any = None) -> clones.Destination:
-    return clones.cross_destination(environment, vc_b, place_b, host=host)
-
-
 def _landed(scratch: Any, vc_b: Any, name: str, act: Callable[[], Any]) -> Any:
     """Run a cross-vCenter operation; what arrives on vc_b under `name` is tracked whatever happens."""
     scratch.expect_vm(vc_b, name)
@@ -56,19 +53,13 @@ def _control_migration(scratch: Any, environment: Any, vc: Any, vc_b: Any, place
                        policy: str, label: str, what: str) -> None:
     """The positive control of a cross-vCenter refusal: a twin encrypted VM migrates to the same destination
     with no forbidden change, in this run; if it cannot, the refusal proves nothing (an error, not a pass)."""
-    twin = _encrypted(scratch, vc, place, provider, policy, f"{label}-twin")
+    twin, _ = scratch.encrypted_vm(vc, place, provider, policy, f"{label}-twin")
     name = vms.state(vc, twin).name
     scratch.expect_vm(vc_b, name)
     try:
         positive_control(lambda: clones.migrate(vc, twin, clones.cross_destination(environment, vc_b, place_b)), what)
     finally:
         scratch.adopt_vm(vc_b, name)
-
-
-def _encrypted(scratch: Any, vc: Any, place: Any, provider: str, policy: str, label: str, disks: int = 1) -> Any:
-    vm = scratch.vm(vc, place, label, disks=disks)
-    crypto.encrypt(vc, vm, keys.generate_key(vc, provider), policy)
-    return vm
 
 
 def _shared(vc_b: Any, provider: str) -> None:
@@ -89,12 +80,12 @@ def test_cloning_an_unencrypted_vm_to_another_vcenter_can_encrypt_the_clone(
     name = scratch.name("xvc-enc-clone")
 
     copy = _landed(scratch, vc_b, name, lambda: clones.clone(
-        vc, source, _destination(environment, inventory, vc_b, place_b), name, scratch.marker,
+        vc, source, clones.cross_destination(environment, vc_b, place_b), name, scratch.marker,
         crypto="encrypt", key=key, policy_id=policies_b.encryption))
 
     dest = vms.state(vc_b, copy, label="clone on the other vCenter", phase="after")
     assert dest.key == key, f"clone on {vc_b.name} has key {dest.key}, expected {key}"
-    assert dest.disk_keys and all(k == key for k in dest.disk_keys), f"clone disks on {dest.disk_keys}"
+    assert_disks_on_key(dest, key, "clone")
     assert kms.key_exists(key)
     unchanged(before, vms.state(vc, source, label="source after clone", phase="after"), "source of a cross-vCenter clone")
 
@@ -105,18 +96,18 @@ def test_cloning_an_unencrypted_vm_to_another_vcenter_can_encrypt_the_clone(
 def test_cloning_an_encrypted_vm_to_another_vcenter_can_decrypt_the_clone(
         scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a, policies_b):
     _shared(vc_b, provider)
-    source = _encrypted(scratch, vc, place, provider, policies_a.encryption, "enc-src", disks=2)
+    source, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "enc-src", disks=2)
     before = vms.state(vc, source, label="source before clone", phase="before")
     assert before.encrypted
     name = scratch.name("xvc-plain-clone")
 
     copy = _landed(scratch, vc_b, name, lambda: clones.clone(
-        vc, source, _destination(environment, inventory, vc_b, place_b), name, scratch.marker,
+        vc, source, clones.cross_destination(environment, vc_b, place_b), name, scratch.marker,
         crypto="decrypt", policy_id=policies_b.plain))
 
     dest = vms.state(vc_b, copy, label="clone on the other vCenter", phase="after")
     assert dest.key is None, f"clone on {vc_b.name} is encrypted with {dest.key}"
-    assert dest.disk_keys and all(k is None for k in dest.disk_keys), f"clone disks on {dest.disk_keys}"
+    assert_disks_on_key(dest, None, "clone")
     unchanged(before, vms.state(vc, source, label="source after clone", phase="after"), "source of a cross-vCenter clone")
 
 
@@ -128,19 +119,19 @@ def test_cloning_an_encrypted_vm_to_another_vcenter_can_give_the_clone_a_new_key
         recrypt, scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a,
         policies_b, kms):
     _shared(vc_b, provider)
-    source = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"enc-src-{recrypt}", disks=2)
+    source, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, f"enc-src-{recrypt}", disks=2)
     before = vms.state(vc, source, label="source before clone", phase="before")
     new_key = keys.generate_key(vc, provider)
     assert new_key != before.key
     name = scratch.name(f"xvc-{recrypt}-clone")
 
     copy = _landed(scratch, vc_b, name, lambda: clones.clone(
-        vc, source, _destination(environment, inventory, vc_b, place_b), name, scratch.marker,
+        vc, source, clones.cross_destination(environment, vc_b, place_b), name, scratch.marker,
         crypto=recrypt, key=new_key, policy_id=policies_b.encryption))
 
     dest = vms.state(vc_b, copy, label="clone on the other vCenter", phase="after")
     assert dest.key == new_key, f"clone key {dest.key}, expected the new key {new_key} (source {before.key})"
-    assert dest.disk_keys and all(k == new_key for k in dest.disk_keys), f"clone disks on {dest.disk_keys}"
+    assert_disks_on_key(dest, new_key, "clone")
     assert kms.key_exists(new_key)
     unchanged(before, vms.state(vc, source, label="source after clone", phase="after"), "source of a cross-vCenter clone")
 
@@ -153,12 +144,12 @@ def test_cloning_an_encrypted_vm_to_another_vcenter_can_give_the_clone_a_new_key
 def test_an_encrypted_vm_can_be_cloned_or_migrated_to_another_vcenter_powered_on_or_off(
         operation, power, scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a):
     _shared(vc_b, provider)
-    vm = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"{operation}-{power}")
+    vm, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, f"{operation}-{power}")
     if power == "poweredOn":
         vms.power_on(vc, vm)
     before = vms.state(vc, vm, label="source before", phase="before")
     assert before.encrypted and before.power == power
-    dest = _destination(environment, inventory, vc_b, place_b)
+    dest = clones.cross_destination(environment, vc_b, place_b)
     name = scratch.name(f"xvc-{operation}-copy") if operation == "clone" else before.name
 
     if operation == "clone":
@@ -180,12 +171,12 @@ def test_an_encrypted_vm_can_be_cloned_or_migrated_to_another_vcenter_powered_on
 def test_an_encrypted_vm_migrated_to_another_vcenter_arrives_with_the_same_key_and_leaves_the_source(
         scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a, kms):
     _shared(vc_b, provider)
-    vm = _encrypted(scratch, vc, place, provider, policies_a.encryption, "migrating", disks=2)
+    vm, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "migrating", disks=2)
     before = vms.state(vc, vm, label="before migration", phase="before")
     assert before.encrypted
 
     arrived = _landed(scratch, vc_b, before.name,
-                      lambda: clones.migrate(vc, vm, _destination(environment, inventory, vc_b, place_b)))
+                      lambda: clones.migrate(vc, vm, clones.cross_destination(environment, vc_b, place_b)))
 
     after = vms.state(vc_b, arrived, label="after migration", phase="after")
     assert after.key == before.key, f"the migrated VM has key {after.key}, it had {before.key}"
@@ -202,13 +193,12 @@ def test_a_locator_without_the_destinations_thumbprint_is_refused_where_the_vcen
         scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a):
     """Without Enhanced Linked Mode the source cannot trust the destination's certificate: the ServiceLocator
     must carry its SHA-1 thumbprint (community.vmware vmware_guest_cross_vc_clone; API.md 3.2/11)."""
-    fake = environment.fake_vcenter(vc.name)
-    if fake is not None and fake.trust_peers:   # arrange a pair without shared trust (restored at teardown)
-        with fake.lock:
-            fake.trust_peers = False
-        scratch.cleanup.push(f"{vc.name} trusts {vc_b.name} again (fake)", lambda: setattr(fake, "trust_peers", True))
+    control = environment.control(vc.name)
+    if control.injects_faults and control.peers_trusted():   # arrange a pair without shared trust (restored at teardown)
+        control.set_peers_trusted(False)
+        scratch.cleanup.push(f"{vc.name} trusts {vc_b.name} again (fake)", lambda: control.set_peers_trusted(True))
     _shared(vc_b, provider)
-    vm = _encrypted(scratch, vc, place, provider, policies_a.encryption, "no-thumbprint")
+    vm, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "no-thumbprint")
     before = vms.state(vc, vm, label="before migration", phase="before")
     bare = clones.cross_destination(environment, vc_b, place_b, with_thumbprint=False)
     scratch.expect_vm(vc_b, before.name)
@@ -222,7 +212,7 @@ def test_a_locator_without_the_destinations_thumbprint_is_refused_where_the_vcen
     vc.recorder.note("migration with a ServiceLocator without sslThumbprint",
                      {"outcome": "refused" if outcome is not None else "accepted",
                       "fault": getattr(outcome, "fault_class", type(outcome).__name__) if outcome else None})
-    if fake is None:   # a real pair: whether it shares trust (ELM) is the lab's to confirm
+    if not control.injects_faults:   # a real pair: whether it shares trust (ELM) is the lab's to confirm
         unconfirmed.gate(inventory, vc.name, "locator-needs-thumbprint",
                          observed={"refused": outcome is not None, "arrived": landed is not None})
     assert outcome is not None and landed is None, \
@@ -230,7 +220,7 @@ def test_a_locator_without_the_destinations_thumbprint_is_refused_where_the_vcen
     unchanged(before, vms.state(vc, vm, label="after the refused migration", phase="after"),
               "cross-vCenter migration without sslThumbprint")
     arrived = _landed(scratch, vc_b, before.name,
-                      lambda: clones.migrate(vc, vm, _destination(environment, inventory, vc_b, place_b)))
+                      lambda: clones.migrate(vc, vm, clones.cross_destination(environment, vc_b, place_b)))
     assert vms.state(vc_b, arrived, label="after migration with the thumbprint", phase="after").key == before.key
 
 
@@ -240,11 +230,11 @@ def test_a_locator_without_the_destinations_thumbprint_is_refused_where_the_vcen
 def test_a_cross_vcenter_migration_can_not_decrypt_the_vm(
         ask, scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a, policies_b):
     _shared(vc_b, provider)
-    vm = _encrypted(scratch, vc, place, provider, policies_a.encryption, "no-decrypt")
+    vm, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "no-decrypt")
     before = vms.state(vc, vm, label="before migration", phase="before")
     check_that("source VM before the migration", before.encrypted, "encrypted",
                f"encrypted with key {key_text(before.key)}" if before.encrypted else "not encrypted")
-    dest = _destination(environment, inventory, vc_b, place_b)
+    dest = clones.cross_destination(environment, vc_b, place_b)
     change = clones.crypto_change("decrypt") if ask == "decrypt spec" else None
     plain = crypto.policy_spec(policies_b.plain)   # a plain policy of the destination, or the empty profile
     _control_migration(scratch, environment, vc, vc_b, place, place_b, provider, policies_a.encryption, "no-decrypt",
@@ -269,10 +259,10 @@ def test_a_cross_vcenter_migration_can_not_change_the_vms_keys(
         recrypt, scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a,
         policies_b):
     _shared(vc_b, provider)
-    vm = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"no-{recrypt}")
+    vm, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, f"no-{recrypt}")
     before = vms.state(vc, vm, label="before migration", phase="before")
     new_key = keys.generate_key(vc, provider)
-    dest = _destination(environment, inventory, vc_b, place_b)
+    dest = clones.cross_destination(environment, vc_b, place_b)
     policy = policies_b.encryption if recrypt == "deep" else None
     _control_migration(scratch, environment, vc, vc_b, place, place_b, provider, policies_a.encryption, f"no-{recrypt}",
                        f"cross-vCenter migration of a twin without the {recrypt} recrypt")
@@ -306,13 +296,13 @@ def test_a_cross_vcenter_operation_on_an_encrypted_vm_with_an_esxi_host_older_th
     _shared(vc_b, provider)
     if older == "source":
         old = _old_host(vc)
-        vm = _encrypted(scratch, vc, clones.host_placement(vc, place, old), provider, policies_a.encryption,
-                        f"old-src-{operation}")
-        dest = _destination(environment, inventory, vc_b, place_b)
+        vm, _ = scratch.encrypted_vm(vc, clones.host_placement(vc, place, old), provider, policies_a.encryption,
+                                     f"old-src-{operation}")
+        dest = clones.cross_destination(environment, vc_b, place_b)
     else:
         old = _old_host(vc_b)
-        vm = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"to-old-{operation}")
-        dest = _destination(environment, inventory, vc_b, clones.host_placement(vc_b, place_b, old), host=old)
+        vm, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, f"to-old-{operation}")
+        dest = clones.cross_destination(environment, vc_b, clones.host_placement(vc_b, place_b, old), host=old)
     before = vms.state(vc, vm, label="source before", phase="before")
     assert before.encrypted
     name = scratch.name("xvc-old-host-copy") if operation == "clone" else before.name
@@ -352,14 +342,14 @@ def test_an_encrypted_vm_goes_to_a_host_outside_encryption_mode_only_when_the_de
         f"{vc_b.name} has key provider {dedicated_provider}: the destination is not missing the VM's KMS cluster"
     vc_b.recorder.note(f"default key provider of {vc_b.name}", keys.default_provider(vc_b))
     host = _host_outside_encryption_mode(vc_b, place_b)
-    dest = _destination(environment, inventory, vc_b, place_b, host=host)
+    dest = clones.cross_destination(environment, vc_b, place_b, host=host)
 
     def act(vm: Any, name: str) -> Callable[[], Any]:
         if operation == "clone":
             return lambda: clones.clone(vc, vm, dest, name, scratch.marker)
         return lambda: clones.migrate(vc, vm, dest)
 
-    lacking = _encrypted(scratch, vc, place, dedicated_provider, policies_a.encryption, f"no-dest-kms-{operation}")
+    lacking, _ = scratch.encrypted_vm(vc, place, dedicated_provider, policies_a.encryption, f"no-dest-kms-{operation}")
     lacking_before = vms.state(vc, lacking, label="VM on the dedicated cluster before", phase="before")
     assert lacking_before.key is not None and lacking_before.key[0] == dedicated_provider
     lacking_name = scratch.name("no-dest-kms-copy") if operation == "clone" else lacking_before.name
@@ -369,7 +359,7 @@ def test_an_encrypted_vm_goes_to_a_host_outside_encryption_mode_only_when_the_de
               f"refused cross-vCenter {operation}")
     assert kms.key_exists(lacking_before.key)
 
-    shared = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"dest-kms-{operation}")
+    shared, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, f"dest-kms-{operation}")
     shared_before = vms.state(vc, shared, label="VM on the shared cluster before", phase="before")
     shared_name = scratch.name("dest-kms-copy") if operation == "clone" else shared_before.name
     # The positive half is also the refusal's control (same destination host, no forbidden change): if it

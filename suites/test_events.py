@@ -131,16 +131,14 @@ def test_a_key_provider_at_a_closed_port_posts_unreachable_and_the_alarm_clears_
 @pytest.mark.test_id("895446b2-05b8-4587-80db-ca131f2d5b8c")
 @pytest.mark.parametrize("kind", ["hostd", "vpxa", "application"])
 def test_an_encrypted_core_dump_on_a_host_posts_a_warning_naming_the_file_and_where_it_is(
-        kind, fake_control, inventory, vc, encrypted_vm):
-    from harness.fakevc.behaviours import core_dumps
+        kind, control, inventory, vc, encrypted_vm):
     host = vc.read(encrypted_vm, ["runtime.host"])["runtime.host"]
     assert hosts.crypto_states(vc, [host], label="host of the encrypted VM")[host._moId] == "safe", \
         "the host of an encrypted VM is not crypto-safe: it has no host key to encrypt a core dump with"
     file_name = f"{kind}-zdump.{uuid.uuid4().hex[:8]}"
     since = events.server_time(vc)
 
-    with fake_control.lock:
-        core_dumps.add_encrypted_core_dump(fake_control, host._moId, kind, file_name)
+    control.encrypted_core_dump(host, kind, file_name)
 
     seen = events.wait_for_event(vc, events.CORE_DUMPED[kind], since, inventory.timeouts.event, entity=host)
     assert seen, f"no {events.CORE_DUMPED[kind]} event on the host after an encrypted {kind} core dump"
@@ -158,8 +156,7 @@ def test_an_encrypted_core_dump_on_a_host_posts_a_warning_naming_the_file_and_wh
 @pytest.mark.test_id("c9f5c621-85ea-4387-90f5-11edb65db9c7")
 @pytest.mark.parametrize("operation", ["encrypt", "decrypt"])
 def test_an_encrypt_or_decrypt_lacking_disk_space_fails_with_no_disk_space_and_a_critical_event(
-        operation, serial, fake_control, inventory, scratch, vc, place, provider, policies_a):
-    from harness.fakevc.behaviours import space
+        operation, serial, control, inventory, scratch, vc, place, provider, policies_a):
     vm = scratch.vm(vc, place, f"full-ds-{operation}")
     if operation == "decrypt":
         crypto.encrypt(vc, vm, keys.generate_key(vc, provider), policies_a.encryption)
@@ -170,13 +167,10 @@ def test_an_encrypt_or_decrypt_lacking_disk_space_fails_with_no_disk_space_and_a
     actions = {"encrypt": lambda: crypto.encrypt(vc, vm, key, policies_a.encryption),
                "decrypt": lambda: crypto.decrypt(vc, vm, policies_a.plain)}
 
-    held = space.fill_datastore(fake_control, place.datastore_name, leave_free_bytes=disk_bytes // 2)
-    try:
+    with control.full_datastore(place.datastore_name, leave_free_bytes=disk_bytes // 2) as held:
         vc.recorder.note("datastore filled", {"datastore": place.datastore_name, "bytes_held": held,
                                               "left_free": disk_bytes // 2, "disk_bytes": disk_bytes})
         refused(actions[operation], f"{operation} on a full datastore", expected=vim.fault.NoDiskSpace)
-    finally:
-        space.restore_datastore(fake_control, place.datastore_name)
 
     unchanged(before, vms.state(vc, vm, label="after", phase="after"), f"{operation} on a full datastore")
     seen = events.wait_for_event(vc, events.NO_DISK_SPACE, since, inventory.timeouts.event)
@@ -190,8 +184,7 @@ def test_an_encrypt_or_decrypt_lacking_disk_space_fails_with_no_disk_space_and_a
 @pytest.mark.requires("fault_injection", "snapshots", "vm_encryption", "key_providers", "storage_policies")
 @pytest.mark.test_id("236d0993-dc46-4427-ba85-2abb9b9fc249")
 def test_a_shallow_recrypt_that_stops_part_way_reports_the_chain_left_on_mixed_keys(
-        fake_control, inventory, scratch, vc, place, provider, policies_a):
-    from harness.fakevc.behaviours import snapshots as fake_snapshots
+        control, inventory, scratch, vc, place, provider, policies_a):
     vm = scratch.vm(vc, place, "mixed-keys")
     old_key = keys.generate_key(vc, provider)
     crypto.encrypt(vc, vm, old_key, policies_a.encryption)
@@ -200,13 +193,8 @@ def test_a_shallow_recrypt_that_stops_part_way_reports_the_chain_left_on_mixed_k
     new_key = keys.generate_key(vc, provider)
     since = events.server_time(vc)
 
-    with fake_control.lock:
-        fake_snapshots.inject_rekey_failure(fake_control, after_links=1)
-    try:
+    with control.failing_rekey(after_links=1):
         refused(lambda: crypto.shallow_rekey(vc, vm, new_key), "shallow recrypt stopping part-way")
-    finally:
-        with fake_control.lock:
-            fake_snapshots.clear_rekey_failure(fake_control)
 
     chain = require_some(snapshots.with_keys(vc, vm, label="snapshot keys after the failure"), "snapshot")
     on = {s.key for s in chain}

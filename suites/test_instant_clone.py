@@ -14,8 +14,7 @@ pytestmark = pytest.mark.requires("vm_encryption", "key_providers", "storage_pol
 
 
 def _running_encrypted_parent(scratch: Any, vc: Any, place: Any, provider: str, policies_a: Any, label: str) -> Any:
-    vm = scratch.vm(vc, place, label, disks=2)
-    crypto.encrypt(vc, vm, keys.generate_key(vc, provider), policies_a.encryption)
+    vm, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, label, disks=2)
     vms.power_on(vc, vm)   # an instant clone is taken from a running VM
     return vm
 

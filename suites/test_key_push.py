@@ -53,9 +53,7 @@ def _keep_cluster_settings(scratch: Any, vc: Any, cluster: Any) -> tuple[bool, b
 def _encrypted_on(scratch: Any, vc: Any, place: Any, host: Any, provider: str, policies: Any,
                   label: str) -> tuple[Any, Any]:
     """A fresh VM registered on `host`, encrypted with a fresh key; returns (vm, key)."""
-    vm = scratch.vm(vc, place, label, host=host)
-    key = keys.generate_key(vc, provider)
-    crypto.encrypt(vc, vm, key, policies.encryption)
+    vm, key = scratch.encrypted_vm(vc, place, provider, policies.encryption, label, host=host)
     state = vms.state(vc, vm, label=f"{label} after encrypt", phase="after")
     assert state.host == host._moId, f"{label} is registered on {state.host}, not on {host._moId}"
     assert state.key == key
@@ -114,7 +112,7 @@ def test_a_crypto_safe_host_stays_safe_after_the_vm_that_needed_it_is_decrypted(
 @pytest.mark.requires("fault_injection")
 @pytest.mark.test_id("5dce23cb-be83-4416-8c7c-1e3f49c57726")
 def test_a_crypto_operation_on_a_host_that_cannot_become_crypto_safe_fails_and_changes_nothing(
-        fake_control, scratch, vc, place, provider, policies_a):
+        control, scratch, vc, place, provider, policies_a):
     if vc.version_tuple() < (7, 0):
         pytest.skip(f"capability: target {vc.name} ({vc.version}) cannot disable host encryption "
                     "(CryptoManagerHostDisable is a 7.0 method)")
@@ -122,7 +120,7 @@ def test_a_crypto_operation_on_a_host_that_cannot_become_crypto_safe_fails_and_c
     host = cluster_hosts[-1]
     _encrypted_on(scratch, vc, place, host, provider, policies_a, "before-disable")
     hosts.disable_crypto(vc, host)  # safe -> pendingIncapable: no way back to safe before a reboot
-    scratch.cleanup.push(f"reboot host {host._moId} (fake)", lambda: _reboot_on_fake(fake_control, host))
+    scratch.cleanup.push(f"reboot host {host._moId} (fake)", lambda: control.reboot_host(host))
     assert hosts.crypto_states(vc, [host], label="host after disable")[host._moId] == "pendingIncapable"
     vm = scratch.vm(vc, place, "on-disabled-host", host=host)
     key = keys.generate_key(vc, provider)
@@ -133,19 +131,6 @@ def test_a_crypto_operation_on_a_host_that_cannot_become_crypto_safe_fails_and_c
     unchanged(before, vms.state(vc, vm, label="after refused encrypt", phase="after"), "encrypt on a disabled host")
     state = hosts.crypto_states(vc, [host], label="host after the refused encrypt", phase="after")[host._moId]
     assert state == "pendingIncapable", f"the refused operation moved the host to {state}"
-
-
-def _reboot_on_fake(fake: Any, host: Any) -> None:
-    """Restore: what a reboot does to a pendingIncapable host (encryption off, key cache empty).
-
-    The vSphere API has no way back from pendingIncapable but a host reboot, which only the fake
-    can stand in for; vCenter makes the host safe again when a crypto operation next needs it.
-    """
-    with fake.lock:
-        model = fake.objects[host._moId]
-        if model.crypto_state == "pendingIncapable":
-            model.crypto_state, model.host_key = "incapable", None
-            model.key_cache.clear()
 
 
 # ---- PUSH-NO-HA / PUSH-DRS ------------------------------------------------------------------------

@@ -18,16 +18,11 @@ pytestmark = pytest.mark.requires("key_providers")
 # ---- helpers ------------------------------------------------------------------------------------
 
 
-def _destination_b(environment: Any, inventory: Any, vc_b: Any, place_b: Any) -> clones.Destination:
-    return clones.cross_destination(environment, vc_b, place_b)
-
-
 def _control(scratch: Any, environment: Any, vc: Any, vc_b: Any, place: Any, place_b: Any, provider: str,
              policy: str, operation: str) -> None:
     """Positive control of a cross-vCenter refusal: the same operation on a twin encrypted with the shared
     provider (which the destination has) must succeed in this run, or the refusal proves nothing (an error)."""
-    twin = scratch.vm(vc, place, f"twin-{operation}")
-    crypto.encrypt(vc, twin, keys.generate_key(vc, provider), policy)
+    twin, _ = scratch.encrypted_vm(vc, place, provider, policy, f"twin-{operation}")
     name = scratch.name("twin-copy") if operation == "clone" else vms.state(vc, twin).name
     dest = clones.cross_destination(environment, vc_b, place_b)
     act = (lambda: clones.clone(vc, twin, dest, name, scratch.marker)) if operation == "clone" \
@@ -245,7 +240,7 @@ def test_an_encrypted_vm_cloned_to_a_vcenter_sharing_its_kms_cluster_is_encrypte
     name = scratch.name("shared-clone")
 
     try:
-        clones.clone(vc, encrypted_vm, _destination_b(environment, inventory, vc_b, place_b), name, scratch.marker)
+        clones.clone(vc, encrypted_vm, clones.cross_destination(environment, vc_b, place_b), name, scratch.marker)
     finally:
         clone = scratch.adopt_vm(vc_b, name)
 
@@ -266,7 +261,7 @@ def test_an_encrypted_vm_migrated_to_a_vcenter_sharing_its_kms_cluster_arrives_w
     before = vms.state(vc, encrypted_vm, label="before migration", phase="before")
 
     try:
-        clones.migrate(vc, encrypted_vm, _destination_b(environment, inventory, vc_b, place_b))
+        clones.migrate(vc, encrypted_vm, clones.cross_destination(environment, vc_b, place_b))
     finally:
         arrived = scratch.adopt_vm(vc_b, before.name)
 
@@ -296,7 +291,7 @@ def test_a_destination_whose_provider_of_the_same_id_is_another_key_store_is_ref
     crypto.encrypt(vc, vm, keys.generate_key(vc, dedicated_provider), policies_a.encryption)
     before = vms.state(vc, vm, label="source before", phase="before")
     _control(scratch, environment, vc, vc_b, place, place_b, provider, policies_a.encryption, operation)
-    dest = _destination_b(environment, inventory, vc_b, place_b)
+    dest = clones.cross_destination(environment, vc_b, place_b)
     name = scratch.name("other-store-copy")
     actions = {"clone": lambda: clones.clone(vc, vm, dest, name, scratch.marker),
                "migrate": lambda: clones.migrate(vc, vm, dest)}
@@ -324,7 +319,7 @@ def test_a_vm_whose_key_lives_on_a_dedicated_kms_cluster_can_not_go_to_a_vcenter
     crypto.encrypt(vc, vm, keys.generate_key(vc, dedicated_provider), policies_a.encryption)
     before = vms.state(vc, vm, label="source before", phase="before")
     assert before.key is not None and before.key[0] == dedicated_provider
-    dest = _destination_b(environment, inventory, vc_b, place_b)
+    dest = clones.cross_destination(environment, vc_b, place_b)
     name = scratch.name("dedicated-copy")
     actions = {"clone": lambda: clones.clone(vc, vm, dest, name, scratch.marker),
                "migrate": lambda: clones.migrate(vc, vm, dest)}

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from harness.checks import check_each_on_key, check_equal, check_on_key, check_that, key_text, refused, unchanged
+from harness.checks import (assert_disks_on_key, check_each_on_key, check_equal, check_on_key, check_that, key_text,
+                            refused, unchanged)
 from harness.vsphere import crypto, disks, keys, snapshots, vms
 from harness.vsphere.hosts import require_some
 
@@ -19,14 +20,6 @@ pytestmark = pytest.mark.requires("vm_encryption", "key_providers", "storage_pol
 
 
 # ---- helpers --------------------------------------------------------------------------------------
-def _encrypted(scratch: Any, vc: Any, place: Any, provider: str, policy: str, label: str, disks_: int = 1,
-               disk_kib: int = 64) -> tuple[Any, Any]:
-    vm = scratch.vm(vc, place, label, disks=disks_, disk_kib=disk_kib)
-    key = keys.generate_key(vc, provider)
-    crypto.encrypt(vc, vm, key, policy)
-    return vm, key
-
-
 def _chain(vc: Any, vm: Any, names: tuple[str, ...]) -> list[Any]:
     """A single branch of snapshots, root first; returns the snapshot MoRefs."""
     return [snapshots.create(vc, vm, name) for name in names]
@@ -49,7 +42,7 @@ def _at_rest(environment: Any, vc: Any, vm: Any, label: str) -> dict[int, bytes]
 @pytest.mark.parametrize("power", ["poweredOff", "poweredOn"])
 def test_a_shallow_recrypt_gives_the_vm_and_its_disks_the_new_key_powered_on_or_off(
         power, scratch, vc, place, provider, policies_a, kms):
-    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"shallow-{power}", disks_=2)
+    vm, old_key = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, f"shallow-{power}", disks=2)
     if power == "poweredOn":
         vms.power_on(vc, vm)
     before = vms.state(vc, vm, label="before shallow recrypt", phase="before")
@@ -60,7 +53,7 @@ def test_a_shallow_recrypt_gives_the_vm_and_its_disks_the_new_key_powered_on_or_
 
     after = vms.state(vc, vm, label="after shallow recrypt", phase="after")
     assert after.key == new_key, f"VM home on {after.key}, expected the new key {new_key} (was {old_key})"
-    assert after.disk_keys and all(k == new_key for k in after.disk_keys), f"disks on {after.disk_keys}"
+    assert_disks_on_key(after, new_key, "the recrypted VM's")
     assert after.power == power, f"the VM was {power} and is {after.power} after a shallow recrypt"
     assert kms.key_exists(new_key)
 
@@ -70,7 +63,7 @@ def test_a_shallow_recrypt_gives_the_vm_and_its_disks_the_new_key_powered_on_or_
 @pytest.mark.test_id("b045707e-66e7-4543-8f78-c7b9d5ac2035")
 def test_a_shallow_recrypt_leaves_the_disk_ciphertext_as_it_was(
         scratch, environment, vc, place, provider, policies_a):
-    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "shallow-bytes", disks_=2)
+    vm, old_key = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "shallow-bytes", disks=2)
     before = _at_rest(environment, vc, vm, "before shallow recrypt")
     new_key = keys.generate_key(vc, provider)
 
@@ -86,7 +79,7 @@ def test_a_shallow_recrypt_leaves_the_disk_ciphertext_as_it_was(
 @pytest.mark.rule("REKEY-DEEP")
 @pytest.mark.test_id("b7c2c7c0-659a-401b-a487-9d874a31c3fc")
 def test_a_deep_recrypt_gives_the_vm_and_every_disk_the_new_key(scratch, vc, place, provider, policies_a, kms):
-    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "deep", disks_=2, disk_kib=1024)
+    vm, old_key = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "deep", disks=2, disk_kib=1024)
     shallow_key = keys.generate_key(vc, provider)
     started = time.perf_counter()
     crypto.shallow_rekey(vc, vm, shallow_key)
@@ -104,7 +97,7 @@ def test_a_deep_recrypt_gives_the_vm_and_every_disk_the_new_key(scratch, vc, pla
                       "deep/shallow ratio": round(deep_s / shallow_s, 2) if shallow_s > 0 else None})
     after = vms.state(vc, vm, label="after deep recrypt", phase="after")
     assert after.key == deep_key, f"VM home on {after.key}, expected the new key {deep_key}"
-    assert after.disk_keys and all(k == deep_key for k in after.disk_keys), f"disks on {after.disk_keys}"
+    assert_disks_on_key(after, deep_key, "the recrypted VM's")
     assert kms.key_exists(deep_key)
 
 
@@ -112,7 +105,7 @@ def test_a_deep_recrypt_gives_the_vm_and_every_disk_the_new_key(scratch, vc, pla
 @pytest.mark.requires("disk_bytes")
 @pytest.mark.test_id("f9b8c456-85cb-428e-b3fe-4d89541ff3c2")
 def test_a_deep_recrypt_rewrites_the_encrypted_data_of_every_disk(scratch, environment, vc, place, provider, policies_a):
-    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "deep-bytes", disks_=2)
+    vm, old_key = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "deep-bytes", disks=2)
     reader = environment.disk_reader(vc.name)
     before = _at_rest(environment, vc, vm, "before deep recrypt")
     new_key = keys.generate_key(vc, provider)
@@ -132,17 +125,15 @@ def test_a_deep_recrypt_rewrites_the_encrypted_data_of_every_disk(scratch, envir
 @pytest.mark.requires("fault_injection")
 @pytest.mark.test_id("e6f237c3-e1db-4051-b9c9-97b0d8b8dbac")
 def test_a_deep_recrypt_needs_temporary_disk_space_that_a_shallow_recrypt_does_not(
-        serial, fake_control, scratch, vc, place, provider, policies_a):
+        serial, control, scratch, vc, place, provider, policies_a):
     """On a datastore with less free space than the disks' size: the shallow recrypt (no data rewritten)
     works, the deep one (a temporary copy of every disk) is refused and changes nothing; once the space
     is back the same deep recrypt works, so the refusal was about space."""
-    from harness.fakevc.behaviours import space   # arrange the full datastore only
-    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "deep-space", disks_=2)
+    vm, old_key = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "deep-space", disks=2)
     disk_bytes = sum(d.capacityInKB * 1024 for d in require_some(vms.disks(vc, vm), "disk"))
     shallow_key, deep_key = keys.generate_key(vc, provider), keys.generate_key(vc, provider)
 
-    held = space.fill_datastore(fake_control, place.datastore_name, leave_free_bytes=disk_bytes // 2)
-    try:
+    with control.full_datastore(place.datastore_name, leave_free_bytes=disk_bytes // 2) as held:
         vc.recorder.note("datastore filled", {"datastore": place.datastore_name, "bytes_held": held,
                                               "left_free": disk_bytes // 2, "disk_bytes": disk_bytes})
         crypto.shallow_rekey(vc, vm, shallow_key)
@@ -151,8 +142,6 @@ def test_a_deep_recrypt_needs_temporary_disk_space_that_a_shallow_recrypt_does_n
         # API.md 2.3: NoDiskSpace is the usual FileFault, but not confirmed for a deep recrypt: recorded.
         refused(lambda: crypto.deep_rekey(vc, vm, deep_key, policies_a.encryption),
                 "deep recrypt without temporary disk space")
-    finally:
-        space.restore_datastore(fake_control, place.datastore_name)
 
     unchanged(before, vms.state(vc, vm, label="after the refused deep recrypt", phase="after"),
               "deep recrypt without temporary disk space")
@@ -167,7 +156,7 @@ def test_a_deep_recrypt_needs_temporary_disk_space_that_a_shallow_recrypt_does_n
 @pytest.mark.parametrize("power", ["poweredOff", "poweredOn"])
 def test_a_shallow_recrypt_of_a_vm_with_a_single_snapshot_chain_puts_every_snapshot_on_the_new_key(
         power, scratch, vc, place, provider, policies_a):
-    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, f"chain-{power}", disks_=2)
+    vm, old_key = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, f"chain-{power}", disks=2)
     if power == "poweredOn":
         vms.power_on(vc, vm)
     _chain(vc, vm, ("s1", "s2", "s3"))
@@ -208,7 +197,7 @@ def _check_links(what: str, link_keys: set[Any], key: Any, names: dict[str, Any]
 @pytest.mark.test_id("a4719527-dad6-4ea9-9968-aaf98de78b6d")
 def test_a_shallow_recrypt_of_a_vm_whose_snapshots_form_a_tree_is_refused_and_no_key_changes(
         scratch, vc, place, provider, policies_a):
-    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "tree")
+    vm, old_key = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "tree")
     first, _second = _chain(vc, vm, ("s1", "s2"))
     snapshots.revert(vc, first)
     snapshots.create(vc, vm, "s3-other-branch")
@@ -234,19 +223,13 @@ def test_a_shallow_recrypt_of_a_vm_whose_snapshots_form_a_tree_is_refused_and_no
 @pytest.mark.requires("snapshots", "fault_injection")
 @pytest.mark.test_id("3dd67c91-326b-45af-bd28-dea6b747c638")
 def test_a_shallow_recrypt_stopped_part_way_leaves_mixed_keys_and_running_it_again_completes_it(
-        serial, fake_control, scratch, vc, place, provider, policies_a):
-    from harness.fakevc.behaviours import snapshots as fake_snapshots   # arrange the fault only
-    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "partial", disks_=2)
+        serial, control, scratch, vc, place, provider, policies_a):
+    vm, old_key = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "partial", disks=2)
     _chain(vc, vm, ("s1", "s2", "s3"))
     new_key = keys.generate_key(vc, provider)
 
-    with fake_control.lock:   # the fault lives in this worker's fake only: nothing to sweep after a kill
-        fake_snapshots.inject_rekey_failure(fake_control, after_links=1)
-    try:
+    with control.failing_rekey(after_links=1):   # the fake's snapshot-rekey-stops-part-way fault
         refused(lambda: crypto.shallow_rekey(vc, vm, new_key), "shallow recrypt stopped part-way down the chain")
-    finally:
-        with fake_control.lock:
-            fake_snapshots.clear_rekey_failure(fake_control)
 
     mixed = require_some(snapshots.with_keys(vc, vm, label="snapshot keys after the failure", phase="after"),
                          "snapshot")
@@ -273,7 +256,7 @@ def test_a_shallow_recrypt_stopped_part_way_leaves_mixed_keys_and_running_it_aga
 @pytest.mark.requires("snapshots")
 @pytest.mark.test_id("35f79380-af13-4e32-850f-84ac279f6673")
 def test_before_7_a_shallow_recrypt_of_a_vm_with_a_snapshot_is_refused(scratch, vc, place, provider, policies_a):
-    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "pre7-snap")
+    vm, old_key = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "pre7-snap")
     snapshots.create(vc, vm, "s1")
     before = vms.state(vc, vm, label="before shallow recrypt", phase="before")
     snaps_before = require_some(snapshots.with_keys(vc, vm, label="snapshot keys before", phase="before"), "snapshot")
@@ -290,7 +273,7 @@ def test_before_7_a_shallow_recrypt_of_a_vm_with_a_snapshot_is_refused(scratch, 
 @pytest.mark.rule("SNAP-PRE7")
 @pytest.mark.test_id("de218be6-9713-4399-b3f7-9c7d4e2ce352")
 def test_before_7_a_shallow_recrypt_of_a_vm_without_snapshots_works(scratch, vc, place, provider, policies_a):
-    vm, old_key = _encrypted(scratch, vc, place, provider, policies_a.encryption, "pre7-nosnap")
+    vm, old_key = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "pre7-nosnap")
     before = vms.state(vc, vm, label="before shallow recrypt", phase="before")
     assert before.snapshot_count == 0 and before.key == old_key
     new_key = keys.generate_key(vc, provider)

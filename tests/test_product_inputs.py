@@ -169,7 +169,7 @@ def test_newest_run_is_by_start_time_not_by_name(tmp_path):
 
 
 def test_the_defect_names_read_from_source_are_exactly_the_registered_ones():
-    from harness.fakevc.defects import load_all
+    from harness.fakevc.catalogue import load_all
     from harness.inventory_checks import defect_names
     assert defect_names() == set(load_all())
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.fakevc.defects import load_all
+from harness.fakevc.catalogue import load_all
 from harness.rules import load_rules
 from harness.vsphere.hosts import EmptyObservation, require_some
 

@@ -7,21 +7,20 @@ against a server), decoded, dispatched to the model, and the result or fault rou
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pyVmomi import vmodl
 from pyVmomi.SoapAdapter import SoapStubAdapterBase
 
-from harness.fakevc import wire
+from harness.fakevc import dispatch, wire
+from harness.fakevc.server import FakeVCenter
 
-if TYPE_CHECKING:
-    from harness.fakevc.server import FakeVCenter
 
 
 class FakeStubAdapter(SoapStubAdapterBase):
     """A client connection to one fake vCenter; it carries the session cookie like a real stub."""
 
-    def __init__(self, vc: "FakeVCenter", version: str | None = None, endpoint: str = "vim") -> None:
+    def __init__(self, vc: FakeVCenter, version: str | None = None, endpoint: str = "vim") -> None:
         super().__init__(version=version or vc.pyvmomi_version)
         self.vc = vc
         self.endpoint = endpoint
@@ -37,8 +36,8 @@ class FakeStubAdapter(SoapStubAdapterBase):
         self.SerializeRequest(mo, info, args)  # client-side checks: version, types, required fields
         kwargs = wire.decode_arguments(info, args, self.version)
         try:
-            result = self.vc.invoke(self.session_key, mo._moId, info.wsdlName, kwargs, self.endpoint,
-                                    privilege=getattr(info, "privId", None), mo_type=type(mo))
+            result = dispatch.invoke(self.vc, self.session_key, mo._moId, info.wsdlName, kwargs, self.endpoint,
+                                     privilege=getattr(info, "privId", None), mo_type=type(mo))
         except vmodl.MethodFault as fault:
             raise wire.encode_fault(self, fault) from None
         if info.wsdlName in ("Login", "LoginByToken"):
@@ -50,6 +49,11 @@ class FakeStubAdapter(SoapStubAdapterBase):
 
     def InvokeAccessor(self, mo: Any, info: Any) -> Any:  # noqa: N802
         return super().InvokeAccessor(mo, info)
+
+    def new_connection(self) -> "FakeStubAdapter":
+        """A second connection to the same fake vCenter, with no session yet (as a new SOAP stub
+        to the same URL would be): lets `vsphere/authz.py login_as` log in as another user."""
+        return FakeStubAdapter(self.vc, version=self.version, endpoint=self.endpoint)
 
     def server_certificate_der(self) -> bytes:
         """The certificate this fake vCenter presents (what a TLS handshake would show a real client)."""

@@ -3,7 +3,8 @@
 They prove every rule's tests can fail (`vcrypt selftest`). Defects are reachable only through a
 fake target's inventory (`fake: {defects: [...]}`), never on vcsim or a real vCenter. Each
 behaviour module registers the defects of its rules here with `defect(...)` and asks
-`world.defects.on(name)` at the point where the bug would be.
+`world.defects.on(name)` at the point where the bug would be; catalogue.py lists those modules
+(`catalogue.load_all()` is the full catalogue).
 """
 from __future__ import annotations
 
@@ -36,10 +37,10 @@ def defect(name: str, rule: str, description: str, half_applied: bool = False,
 
 
 class ActiveDefects:
-    """The defects switched on for one fake world."""
+    """The defects switched on for one fake world (names checked against the catalogue: world.py
+    imports catalogue.py, which registers them all)."""
 
     def __init__(self, names: list[str] | tuple[str, ...] = ()) -> None:
-        load_all()
         unknown = sorted(set(names) - set(CATALOGUE))
         if unknown:
             raise ValueError(f"unknown fake defect {unknown[0]!r}")
@@ -47,16 +48,3 @@ class ActiveDefects:
 
     def on(self, name: str) -> bool:
         return name in self.names
-
-
-def load_all() -> dict[str, Defect]:
-    """Import every behaviour module so that all defects are registered."""
-    import importlib
-    import pkgutil
-
-    import harness.fakevc.behaviours as behaviours
-    import harness.fakevc.model as model
-    for package in (behaviours, model):
-        for info in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{package.__name__}.{info.name}")
-    return CATALOGUE

@@ -1,50 +1,23 @@
-"""One fake vCenter: the registry of its managed objects, its sessions, and method dispatch.
+"""One fake vCenter: the registry of its managed objects, its users and sessions.
 
-The stub adapter (adapter.py) calls `FakeVCenter.invoke` with already-decoded arguments; this
-module finds the model object, checks the session, and runs the method under the world lock.
+The state of one vCenter, below the behaviours: dispatch.py `invoke` (called by the stub adapter
+with already-decoded arguments) finds the model object here, checks the session, and runs the
+method under the world lock.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import secrets
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Iterator
 
 from pyVmomi import vim, vmodl
 
-from harness.fakevc.model.base import MO, CallContext
-
-if TYPE_CHECKING:
-    from harness.fakevc.world import FakeWorld
-
-# Methods a client may call before logging in, as on vCenter (PBM's content is anonymous too).
-_ANONYMOUS = {"RetrieveServiceContent", "Login", "CurrentTime", "LoginByToken", "Fetch", "PbmRetrieveServiceContent"}
-# Anonymous property reads: the service content, and the session manager (currentSession is
-# unset without a session: pyVmomi's "is my session alive" check relies on it).
-_ANONYMOUS_FETCH = {vim.ServiceInstance: None,
-                    vim.SessionManager: {"currentSession", "defaultLocale", "supportedLocaleList", "message"}}
-
-
-def _anonymous_fetch(mo: MO, prop: str) -> bool:
-    for typ, props in _ANONYMOUS_FETCH.items():
-        if isinstance(mo.ref, typ):
-            return props is None or prop.split(".")[0] in props
-    return False
-
-
-@dataclass
-class Session:
-    key: str
-    user: str
-    expired: bool = False
-    login_time: float = 0.0
-    last_active: float = 0.0
-    call_count: int = 0
-    locale: str = "en"
-
+from harness.fakevc.model.base import MO, CallContext, Session  # noqa: F401 (Session: server.Session for callers)
 
 @dataclass
 class User:
@@ -56,9 +29,9 @@ class User:
 class FakeVCenter:
     """A vCenter's state: objects by moId, users, sessions, and a version."""
 
-    def __init__(self, world: "FakeWorld", name: str, url: str, version: str = "7.0.3",
+    def __init__(self, world: Any, name: str, url: str, version: str = "7.0.3",
                  build: str = "19193900") -> None:
-        self.world = world
+        self.world = world   # its world.FakeWorld (lock, defects, other vCenters): above this module, so untyped here
         self.name = name
         self.url = url
         self.version = version
@@ -114,12 +87,11 @@ class FakeVCenter:
         return [mo for mo in self.objects.values() if isinstance(mo, kind) and predicate(mo)]
 
     def vms(self) -> list[Any]:
-        from harness.fakevc.model.vm import VirtualMachine
-        return self.find(VirtualMachine)
+        """The VirtualMachine models (found by their vim type: the model sits above this module)."""
+        return [mo for mo in self.objects.values() if issubclass(mo.vim_type, vim.VirtualMachine)]
 
     def hosts(self) -> list[Any]:
-        from harness.fakevc.model.host import HostSystem
-        return self.find(HostSystem)
+        return [mo for mo in self.objects.values() if issubclass(mo.vim_type, vim.HostSystem)]
 
     @property
     def api_version(self) -> str:
@@ -159,6 +131,16 @@ class FakeVCenter:
         SessionManager.currentSession depend on the caller)."""
         return getattr(self._local, "ctx", None)
 
+    @contextlib.contextmanager
+    def serving(self, ctx: CallContext) -> Iterator[None]:
+        """While inside: `ctx` is the call this thread serves (`current_context`)."""
+        previous = getattr(self._local, "ctx", None)
+        self._local.ctx = ctx
+        try:
+            yield
+        finally:
+            self._local.ctx = previous
+
     def expire_sessions(self) -> None:
         """Fault injection: every open session becomes invalid (as after a vCenter restart)."""
         for session in self.sessions.values():
@@ -167,65 +149,3 @@ class FakeVCenter:
     def session_for(self, key: str | None) -> Session | None:
         session = self.sessions.get(key or "")
         return session if session and not session.expired else None
-
-    # ---- dispatch ------------------------------------------------------------------------------
-    def invoke(self, session_key: str | None, moid: str, method: str, kwargs: dict[str, Any],
-               endpoint: str = "vim", privilege: str | None = None, mo_type: type | None = None) -> Any:
-        """Run one API method on one object; raises the vmodl fault a vCenter would send.
-
-        `privilege` is the method's VMODL privilege (checked before the method runs); a fault a
-        privilege check deferred (a half-applied defect) is raised after the method ran.
-        """
-        with self.lock:
-            if self.drop_next_calls > 0:
-                self.drop_next_calls -= 1
-                raise ConnectionResetError(f"fake vCenter {self.name}: connection reset by peer (injected)")
-            self.call_log.append((moid, method))
-            if endpoint == "pbm":
-                from harness.fakevc.model.pbm import install
-                install(self)
-            mo = (self.pbm_objects if endpoint == "pbm" else self.objects).get(moid)
-            if mo is None:
-                raise vmodl.fault.ManagedObjectNotFound(
-                    obj=(mo_type or vmodl.ManagedObject)(moid),
-                    msg=f"The object '{moid}' has already been deleted or has not been completely created")
-            session = self.session_for(session_key)
-            anonymous_ok = method in _ANONYMOUS and (method != "Fetch" or _anonymous_fetch(mo, kwargs.get("prop", "")))
-            if session is None and not anonymous_ok:
-                raise vim.fault.NotAuthenticated(object=mo.ref, privilegeId="System.View",
-                                                 msg="The session is not authenticated.")
-            if session is not None:
-                session.last_active = time.time()
-                session.call_count += 1
-            ctx = CallContext(vc=self, session=session)
-            previous = getattr(self._local, "ctx", None)
-            self._local.ctx = ctx
-            log = getattr(self.world, "request_log", None)
-            try:
-                if log is not None:   # the fake's own record of what it served (request_log.py)
-                    return log.call(self, moid, method, lambda: self._dispatch(ctx, mo, method, kwargs, privilege))
-                return self._dispatch(ctx, mo, method, kwargs, privilege)
-            finally:
-                self._local.ctx = previous
-                self.lock.notify_all()  # property-collector waiters re-check for changes
-
-    def _dispatch(self, ctx: CallContext, mo: MO, method: str, kwargs: dict[str, Any], privilege: str | None) -> Any:
-        if method == "Fetch":
-            return mo.fetch(kwargs["prop"])
-        handler = getattr(mo, method, None)
-        if handler is None:
-            raise vmodl.fault.MethodNotFound(receiver=mo.ref, method=method,
-                                             msg=f"Method {method} not implemented by the fake vCenter")
-        authz = getattr(self, "authz", None)
-        if authz is not None and privilege:
-            authz.require_method(ctx, mo, privilege)
-        result = handler(ctx, **kwargs)
-        deferred = getattr(ctx, "deferred_fault", None)
-        if deferred is not None:
-            task = self.objects.get(getattr(result, "_moId", None) or "")
-            if task is not None and hasattr(task, "fail"):
-                task.info.result = None
-                task.fail(deferred)   # the work ran; the task reports the fault anyway
-            else:
-                raise deferred
-        return result

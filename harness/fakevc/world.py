@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.fakevc import catalogue  # noqa: F401  (registers every defect before ActiveDefects checks names)
 from harness.fakevc.defects import ActiveDefects
 
 

@@ -128,9 +128,8 @@ def login_as(client: Any, user: str, password: str) -> Any:
 
     register_secret(password)
     stub = client.si._stub
-    if hasattr(stub, "vc"):  # the in-process fake: a second adapter on the same fake vCenter
-        from harness.fakevc.adapter import FakeStubAdapter
-        new_stub = FakeStubAdapter(stub.vc, version=stub.version)
+    if hasattr(stub, "new_connection"):  # the in-process fake: a second adapter on the same fake vCenter
+        new_stub = stub.new_connection()
     else:
         soap = getattr(stub, "soapStub", stub)
         host, _, port = soap.host.rpartition(":")

@@ -1,32 +1,14 @@
 """Disk bytes at rest (DATA-AT-REST): what a datastore download of a VM disk would return.
 
-A reader comes from `Environment.disk_reader(name)`; on the fake it reads the stored bytes of a
-disk's top link (ciphertext when the disk is encrypted), elsewhere it raises TargetLacks, so the
-test skips through `requires("disk_bytes")`. A reader also names the `canary`: the plaintext the
+A reader comes from `Environment.disk_reader(name)`; on the fake (`FakeDiskReader` in
+harness/fakevc/control.py) it reads the stored bytes of a disk's top link (ciphertext when the
+disk is encrypted), elsewhere it raises TargetLacks, so the test skips through `requires("disk_bytes")`. A reader also names the `canary`: the plaintext the
 target is known to have written into every new disk, whose presence at rest means plaintext.
 """
 from __future__ import annotations
 
 import hashlib
 from typing import Any
-
-from harness.vsphere.errors import TargetLacks
-
-
-class FakeDiskReader:
-    """Bytes at rest of a fake vCenter's disks, through the fake's plain-Python datastore view."""
-
-    def __init__(self, fake_vcenter: Any) -> None:
-        from harness.fakevc.disks import CANARY
-        self.fake = fake_vcenter
-        self.canary: bytes = CANARY
-
-    def read(self, vm: Any, disk_key: int | None = None) -> bytes:
-        from harness.fakevc.behaviours import lifecycle
-        reader = getattr(lifecycle, "read_disk_bytes", None)
-        if reader is None:
-            raise TargetLacks(self.fake.name, "read_disk_bytes (fake datastore view)")
-        return reader(self.fake, vm, disk_key)
 
 
 def bytes_at_rest(reader: Any, client: Any, vm: Any, disk_key: int, label: str) -> bytes:

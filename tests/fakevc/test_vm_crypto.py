@@ -212,7 +212,7 @@ def enc_vm(si_a: Any, vm: Any) -> Any:
 @pytest.fixture(scope="session")
 def si_67(env: Any) -> Iterator[Any]:
     """A 6.7 fake vCenter added to the session world (same KMS providers as vc-a)."""
-    from harness.fakevc.behaviours import keys
+    from harness.fakevc.kmip import keys
     from harness.fakevc.world import ProviderSeed, VCenterSeed
     seeds = [ProviderSeed(provider_id=e.provider_id, server_name=e.server_name, address=e.address, port=e.port,
                           server_cert_pem=e.ca_pem, client_cert_pem=e.client_cert_pem, client_key_pem=e.client_key_pem,
@@ -609,11 +609,13 @@ def test_defect_deep_recrypt_keeps_data(env, si_a, enc_vm):
 
 
 def test_every_defect_of_the_vm_crypto_modules_has_a_test():
-    """Each defect registered by reconfigure/snapshots/clone/relocate/instant_clone/space/crypto_rules."""
-    from harness.fakevc.behaviours import clone, crypto_rules, instant_clone, reconfigure, relocate, snapshots, space
+    """Each defect registered by reconfigure/snapshots/clone/relocate/destination/instant_clone/space/crypto_rules."""
+    from harness.fakevc.behaviours import (clone, crypto_rules, destination, instant_clone, reconfigure, relocate,
+                                           snapshots, space)
     from tests.fakevc import (test_clone, test_cross_vcenter, test_datastore_space, test_demanding_lab,
                               test_instant_clone, test_snapshots)
-    registered = {value for module in (clone, crypto_rules, instant_clone, reconfigure, relocate, snapshots, space)
+    registered = {value for module in (clone, crypto_rules, destination, instant_clone, reconfigure, relocate, snapshots,
+                                    space)
                   for value in vars(module).values() if isinstance(value, str) and value in CATALOGUE}
     covered = COVERED | test_snapshots.COVERED | test_clone.COVERED | test_cross_vcenter.COVERED | \
         test_instant_clone.COVERED | test_datastore_space.COVERED | test_demanding_lab.COVERED

@@ -8,7 +8,7 @@ keys (CLONE-KEEP). The source never changes. Before 7.0 (vCenter or either ESXi 
 cannot change encryption (CLONE-PRE7, CLONE-HOSTVER); a linked clone shares its parent's disks and
 therefore its keys (CLONE-LINKED).
 
-`read_intent` and `materialize` also serve migrations (relocate.py): a cross-vCenter move is a
+`read_intent` and `materialize` also serve migrations (relocate.py; where a copy lands: destination.py): a cross-vCenter move is a
 copy that keeps the identity, the snapshots and every byte of the VM.
 """
 from __future__ import annotations
@@ -18,16 +18,18 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from harness.fakevc.behaviours import key_push, space
+from harness.fakevc.behaviours import destination, key_push, space
 from harness.fakevc.behaviours.crypto_rules import (DECRYPT, DEEP, ENCRYPT, GENERATE, NOOP, REGISTER, REKEYS,
                                                     SHALLOW, UNCHANGED, Checks, CryptoAsk, Keks, check_policy_fits,
                                                     crypto_ask,
                                                     generate, invalid_argument, invalid_state, is_encryption_policy,
                                                     merge_asks, merge_policies, not_supported, requested_policy,
                                                     transform)
+from harness.fakevc.behaviours.snapshots import new_delta
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import DiskFile, KeyRef
 from harness.fakevc.model.base import CallContext
+from harness.fakevc.model.vm import Snapshot, VirtualMachine, VmDisk
 
 ENCRYPT_IGNORED = defect("clone-encrypt-ignored", "CLONE-ENCRYPT",
                          "a clone with the encryption policy of an unencrypted VM comes out unencrypted")
@@ -137,7 +139,7 @@ def _resolve(vc: Any, encrypted: bool, current: KeyRef | None, ask: CryptoAsk | 
     return None
 
 
-def read_intent(vc: Any, vm: Any, config: Any, location: Any, state: list[tuple[Any, list[DiskFile]]],
+def read_intent(vc: Any, vm: VirtualMachine, config: Any, location: Any, state: list[tuple[Any, list[DiskFile]]],
                 home_key: KeyRef | None = None, use_home_key: bool = False) -> Intent:
     """What a CloneSpec (config + location) or a RelocateSpec (location) asks of home and each disk."""
     current = home_key if use_home_key else vm.key
@@ -209,7 +211,7 @@ def _key_after(current: KeyRef | None, change: CryptoAsk | None) -> KeyRef | Non
     return None if change.kind == DECRYPT else change.key
 
 
-def rekey_everything(intent: Intent, vm: Any) -> Intent:
+def rekey_everything(intent: Intent, vm: VirtualMachine) -> Intent:
     """Every encrypted target gets a fresh key (what the 'new key' defects do)."""
     fresh = CryptoAsk(SHALLOW, GENERATE)
     disks = {key: (fresh if any(link.encrypted for link in d.chain) else None)
@@ -231,7 +233,7 @@ def resolve_intent_keys(dest_vc: Any, intent: Intent) -> Intent:
     return replace(intent, home=one(intent.home), disks={k: one(a) for k, a in intent.disks.items()})
 
 
-def prefetch(keks: Keks, vm: Any, intent: Intent, dest_vc: Any, all_links: bool = False,
+def prefetch(keks: Keks, vm: VirtualMachine, intent: Intent, dest_vc: Any, all_links: bool = False,
              state: list[tuple[Any, list[DiskFile]]] | None = None) -> None:
     """Fetch every KEK the copy will need before anything is created (a KMS fault changes nothing)."""
     state = state if state is not None else [(d, d.chain) for d in vm.disks]
@@ -253,7 +255,7 @@ def _file_name(path: str) -> str:
     return path.split("] ", 1)[-1].rsplit("/", 1)[-1]
 
 
-def materialize(vm: Any, target: Any, name: str, intent: Intent, keks: Keks, *, mode: str,
+def materialize(vm: VirtualMachine, target: Any, name: str, intent: Intent, keks: Keks, *, mode: str,
                 snapshot: Any = None, template: bool = False, config: Any = None) -> Any:
     """Create the destination VM (clone or moved VM) in the target vCenter, files copied with their bytes.
 
@@ -261,8 +263,6 @@ def materialize(vm: Any, target: Any, name: str, intent: Intent, keks: Keks, *, 
     snapshot's links shared, a new delta on top), "instant" (like linked, from the running state)
     or "move" (identity, snapshots and every link).
     """
-    from harness.fakevc.behaviours.snapshots import new_delta
-    from harness.fakevc.model.vm import Snapshot, VirtualMachine, VmDisk
     dest_vc, src_vc, ds = target.vc, vm.vc, target.datastore
     new = VirtualMachine(dest_vc, name, target.folder, target.pool, target.host, ds, [], template=template)
     target.folder.add(new)
@@ -362,11 +362,10 @@ def _apply_config(new: Any, config: Any) -> None:
 
 
 # ---- CloneVM_Task --------------------------------------------------------------------------------
-def clone(ctx: CallContext, vm: Any, folder_ref: Any, name: str, spec: Any) -> Any:
-    from harness.fakevc.behaviours import relocate
+def clone(ctx: CallContext, vm: VirtualMachine, folder_ref: Any, name: str, spec: Any) -> Any:
     src = vm.vc
     location = spec.location or vim.vm.RelocateSpec()
-    target = relocate.target_of(vm, location, folder_ref)
+    target = destination.target_of(vm, location, folder_ref)
     dest = target.vc
     linked = location.diskMoveType == LINKED
     snapshot = _snapshot(vm, spec.snapshot) if spec.snapshot is not None else None
@@ -399,7 +398,7 @@ def clone(ctx: CallContext, vm: Any, folder_ref: Any, name: str, spec: Any) -> A
     keks = Keks(src)
     if target.cross:
         source_keys = ({home_key} if home_key else set()) | {link.key for _, chain in state for link in chain if link.key}
-        relocate.check_cross(checks, vm, target, source_encrypted or intent.changes, source_keys,
+        destination.check_cross(checks, vm, target, source_encrypted or intent.changes, source_keys,
                              _kept_keys(state, home_key, intent), keks)
     elif intent.changes and not src.is_pre7:   # before 7.0 CLONE-PRE7 already decides
         for host in (vm.host, target.host):
@@ -426,14 +425,14 @@ def clone(ctx: CallContext, vm: Any, folder_ref: Any, name: str, spec: Any) -> A
     return new.ref
 
 
-def _snapshot(vm: Any, ref: Any) -> Any:
+def _snapshot(vm: VirtualMachine, ref: Any) -> Any:
     snap = vm.vc.lookup(ref)
     if getattr(snap, "vm", None) is not vm:
         raise invalid_argument("spec.snapshot", f"the snapshot does not belong to '{vm.name}'")
     return snap
 
 
-def _seeded_intent(checks: Checks, vm: Any, target: Any, intent: Intent, linked: bool, home_key: KeyRef | None) -> Intent:
+def _seeded_intent(checks: Checks, vm: VirtualMachine, target: Any, intent: Intent, linked: bool, home_key: KeyRef | None) -> Intent:
     """The defects that make a buggy vCenter ignore (or invent) a clone's crypto change."""
     kinds = intent.kinds()
     cross = target.cross
@@ -459,9 +458,13 @@ def _kept_keys(state: list[tuple[Any, list[DiskFile]]], home_key: KeyRef | None,
     return kept
 
 
-def _check_space(checks: Checks, vm: Any, target: Any, state: list[tuple[Any, list[DiskFile]]], linked: bool,
+def _check_space(checks: Checks, vm: VirtualMachine, target: Any, state: list[tuple[Any, list[DiskFile]]], linked: bool,
                  intent: Intent) -> None:
     need = 0
     for disk, chain in state:
         need += chain[-1].size // 16 if linked else chain[0].size
     space.check_copy(checks, vm, {target.datastore: need}, "clone", crypto=intent.changes)
+
+# ---- API handlers (registered in harness/fakevc/dispatch.py HANDLERS) --------------------------
+def CloneVM_Task(ctx: CallContext, vm: VirtualMachine, folder: Any, name: str, spec: Any) -> Any:  # noqa: N802
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.clone", lambda: clone(ctx, vm, folder, name, spec))

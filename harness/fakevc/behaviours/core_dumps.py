@@ -13,6 +13,7 @@ import posixpath
 from typing import Any
 
 from harness.fakevc.defects import defect
+from harness.fakevc.model.host import HostSystem
 
 CORE_DIR = "/var/core"
 KINDS = ("hostd", "vpxa", "application")
@@ -27,7 +28,6 @@ WRONG_SEVERITY = defect(
 
 def _host(vc: Any, host: Any) -> Any:
     """The host model for a model object, a moId, a MoRef or a host name."""
-    from harness.fakevc.model.host import HostSystem
     if isinstance(host, HostSystem):
         return host
     key = getattr(host, "_moId", host)

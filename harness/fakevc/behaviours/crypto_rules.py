@@ -17,6 +17,9 @@ from pyVmomi import vim, vmodl
 
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import KeyRef
+from harness.fakevc.kmip import keys
+from harness.fakevc.model import pbm
+from harness.fakevc.model.vm import VirtualMachine
 
 UNCHANGED: Any = object()   # a storage policy the spec does not change
 ENCRYPT, DECRYPT, SHALLOW, DEEP, NOOP, REGISTER = "encrypt", "decrypt", "shallow", "deep", "noop", "register"
@@ -59,7 +62,6 @@ def key_ref(vc: Any, crypto_key_id: Any) -> KeyRef:
     provider = crypto_key_id.providerId.id if crypto_key_id.providerId else None
     key = crypto_key_id.keyId or ""
     if not provider:
-        from harness.fakevc.behaviours import keys
         provider = keys.default_provider(vc) or ""
     if not key:
         return (provider, "") if provider else GENERATE
@@ -96,7 +98,6 @@ def merge_asks(*asks: CryptoAsk | None, where: str) -> CryptoAsk | None:
 def is_encryption_policy(vc: Any, profile_id: str | None) -> bool:
     if not profile_id:
         return False
-    from harness.fakevc.model import pbm
     return bool(pbm.is_encryption_policy(vc, profile_id))
 
 
@@ -108,7 +109,6 @@ def check_policy_fits(vc: Any, policy: Any, where: str) -> None:
     """
     if policy is UNCHANGED or policy is None:
         return
-    from harness.fakevc.model import pbm
     if not pbm.fits_datastore(vc, policy):
         name = getattr(pbm.profiles(vc).get(policy), "name", policy)
         raise invalid_argument(where, f"storage policy '{name}' is not compatible with the datastore "
@@ -150,7 +150,7 @@ def _names(value: str | tuple[str, ...] | None) -> tuple[str, ...]:
 
 
 # ---- faults, worded as vCenter/vcsim word them ----------------------------------------------
-def powered_on(vm: Any, what: str) -> vim.fault.InvalidPowerState:
+def powered_on(vm: VirtualMachine, what: str) -> vim.fault.InvalidPowerState:
     return vim.fault.InvalidPowerState(
         requestedState="poweredOff", existingState=vm.power_state,
         msg=f"The attempted operation cannot be performed in the current state (Powered on): {what} needs the virtual machine powered off.")
@@ -189,7 +189,6 @@ class Keks:
         self._cache: dict[tuple[int, KeyRef], bytes] = {}
 
     def get(self, key: KeyRef, vc: Any = None) -> bytes:
-        from harness.fakevc.behaviours import keys
         owner = vc or self.vc
         slot = (id(owner), key)
         if slot not in self._cache:
@@ -206,10 +205,8 @@ def generate(vc: Any, key: KeyRef | None) -> KeyRef | None:
     if key is None:
         return None
     if key == GENERATE:
-        from harness.fakevc.behaviours import keys
         return keys.generate_key(vc)
     if not key[1]:
-        from harness.fakevc.behaviours import keys
         return keys.generate_key(vc, key[0])
     return key
 

@@ -17,9 +17,10 @@ from pyVmomi import vim, vmodl
 from harness.fakevc.behaviours import clone as cloning
 from harness.fakevc.behaviours import key_push, space
 from harness.fakevc.behaviours.crypto_rules import GENERATE, SHALLOW, UNCHANGED, Checks, CryptoAsk, Keks, requested_policy
-from harness.fakevc.behaviours.relocate import Target
+from harness.fakevc.behaviours.destination import Target
 from harness.fakevc.defects import defect
 from harness.fakevc.model.base import CallContext
+from harness.fakevc.model.vm import VirtualMachine
 
 INHERIT_NEW_KEY = defect("ic-inherit-new-key", "IC-INHERIT",
                          "an instant clone of an encrypted VM gets a new key instead of its parent's")
@@ -55,7 +56,7 @@ def _crypto_fields(location: Any) -> list[str]:
     return found
 
 
-def instant_clone(ctx: CallContext, vm: Any, spec: Any) -> Any:
+def instant_clone(ctx: CallContext, vm: VirtualMachine, spec: Any) -> Any:
     vc = vm.vc
     checks = Checks(vc)
     if vm.power_state != "poweredOn":
@@ -105,3 +106,7 @@ def instant_clone(ctx: CallContext, vm: Any, spec: Any) -> Any:
     key_push.vm_keys_changed(vc, new, ctx)
     checks.finish()
     return new.ref
+
+# ---- API handlers (registered in harness/fakevc/dispatch.py HANDLERS) --------------------------
+def InstantClone_Task(ctx: CallContext, vm: VirtualMachine, spec: Any) -> Any:  # noqa: N802 (WSDL name)
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.instantClone", lambda: instant_clone(ctx, vm, spec))

@@ -35,7 +35,11 @@ from pyVmomi import vim, vmodl
 
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import KeyRef
+from harness.fakevc.kmip import keys
 from harness.fakevc.model.base import CallContext
+from harness.fakevc.model.cluster import ClusterComputeResource
+from harness.fakevc.model.host import HostCryptoManager, HostSystem, key_ref, plain_key
+from harness.fakevc.model.vm import VirtualMachine
 
 REGISTER_HOST = "Cryptographer.RegisterHost"
 REGISTER_VM = "Cryptographer.RegisterVM"
@@ -66,22 +70,9 @@ HOST_DISABLED_HALF = defect(
 
 
 # ---- facts -----------------------------------------------------------------------------------
-def vm_keys(vm: Any) -> set[KeyRef]:
+def vm_keys(vm: VirtualMachine) -> set[KeyRef]:
     """Every key a VM needs: its home key, each disk link's key, and its snapshots' keys."""
-    keys: set[KeyRef] = set()
-    if vm.key:
-        keys.add(vm.key)
-    for link in vm.all_disk_files():
-        if link.key:
-            keys.add(link.key)
-    for disk in vm.disks:
-        for link in disk.chain:          # a linked clone's shared base needs the parent's key too
-            if link.key:
-                keys.add(link.key)
-    for snap in vm.all_snapshots():
-        if snap.home_key:
-            keys.add(snap.home_key)
-    return keys
+    return vm.needed_keys()
 
 
 def _hosts_of(cluster: Any) -> list[Any]:
@@ -110,7 +101,6 @@ def _event(vc: Any, type_id: str, entity: Any, severity: str, message: str, **ar
 # ---- making hosts safe -----------------------------------------------------------------------
 def _host_key_for(vc: Any, host: Any) -> KeyRef:
     """An existing host key of the cluster, or a new key from the default provider."""
-    from harness.fakevc.behaviours import keys
     for peer in _hosts_of(host.cluster):
         if peer.host_key and peer.crypto_state == "safe":
             return peer.host_key
@@ -190,7 +180,7 @@ def check_host(ctx: CallContext | None, host: Any) -> None:
 
 
 # ---- the push --------------------------------------------------------------------------------
-def _targets(vc: Any, cluster: Any, vm: Any) -> list[Any]:
+def _targets(vc: Any, cluster: Any, vm: VirtualMachine) -> list[Any]:
     """The hosts that must hold `vm`'s keys (7.0 rules, with the seeded push defects)."""
     everyone = _hosts_of(cluster)
     own = [vm.host]
@@ -214,7 +204,6 @@ def _allowed(vc: Any, ctx: CallContext | None, host: Any, vm_hosts: set[int]) ->
 
 def _fetch(vc: Any, key: KeyRef, host: Any, cache: dict[KeyRef, bool]) -> bool:
     """Fetch a key from its KMS once per push (the host's copy); False (and an event) if it fails."""
-    from harness.fakevc.behaviours import keys
     if key not in cache:
         try:
             keys.kek(vc, key)
@@ -265,7 +254,7 @@ def evaluate(vc: Any, cluster: Any, ctx: CallContext | None = None) -> None:
                 host.key_cache.clear()
 
 
-def vm_keys_changed(vc: Any, vm: Any, ctx: CallContext | None = None) -> None:
+def vm_keys_changed(vc: Any, vm: VirtualMachine, ctx: CallContext | None = None) -> None:
     """Called after a VM's keys or placement changed: make hosts safe and push keys per the rules."""
     if vm.host is not None:
         evaluate(vc, vm.host.cluster, ctx)
@@ -280,7 +269,6 @@ def cluster_changed(vc: Any, cluster: Any) -> None:
 def configure_host_key(ctx: CallContext, host: Any, key: KeyRef | None) -> None:
     """HostSystem.ConfigureCryptoKey: set the host key (given, existing, cluster's, or new) and
     make the host safe, then send the keys of the VMs on the host and its cluster."""
-    from harness.fakevc.behaviours import keys
     vc = host.vc
     if host.crypto_state == "pendingIncapable":
         _make_safe(vc, host, strict=True)   # raises
@@ -334,9 +322,8 @@ def _unlock_resident(host: Any) -> None:
 
 
 # ---- CryptoUnlock_Task ---------------------------------------------------------------------
-def unlock(ctx: CallContext, vm: Any) -> None:
+def unlock(ctx: CallContext, vm: VirtualMachine) -> None:
     """CryptoUnlock_Task: fetch the VM's keys and send them to its host; the VM is unlocked."""
-    from harness.fakevc.behaviours import keys
     vc = vm.vc
     vc.authz.require(ctx, vm, REGISTER_VM)
     needed = vm_keys(vm)
@@ -361,3 +348,66 @@ def unlock(ctx: CallContext, vm: Any) -> None:
            vmName=vm.name)
     evaluate(vc, host.cluster, ctx)
 
+# ---- API handlers (registered in harness/fakevc/dispatch.py HANDLERS) --------------------------
+def CryptoUnlock_Task(ctx: CallContext, vm: VirtualMachine) -> Any:  # noqa: N802 (WSDL name)
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.cryptoUnlock", lambda: unlock(ctx, vm))
+
+
+def CryptoManagerHostEnable(ctx: CallContext, manager: HostCryptoManager, initialKey: Any) -> None:  # noqa: N802
+    manager.vc.authz.require(ctx, manager.host, REGISTER_HOST)
+    ref = plain_key(manager.host, initialKey)
+    enable_host(manager.host, ref)
+
+
+def ChangeKey_Task(ctx: CallContext, manager: HostCryptoManager, newKey: Any) -> Any:  # noqa: N802
+    manager.vc.authz.require(ctx, manager.host, REGISTER_HOST)
+    ref = plain_key(manager.host, newKey)
+    return manager.vc.tasks.run(ctx, manager.host, "CryptoManagerHost.changeKey",
+                                lambda: change_host_key(manager.host, ref))
+
+
+def CryptoManagerHostDisable(ctx: CallContext, manager: HostCryptoManager) -> None:  # noqa: N802
+    manager.vc.authz.require(ctx, manager.host, REGISTER_HOST)
+    disable_host(manager.host)
+
+
+def EnableCrypto(ctx: CallContext, host: HostSystem, keyPlain: Any) -> None:  # noqa: N802
+    CryptoManagerHostEnable(ctx, host.crypto_manager, keyPlain)
+
+
+def ConfigureCryptoKey(ctx: CallContext, host: HostSystem, keyId: Any = None) -> None:  # noqa: N802
+    """Set or change the host key and make the host safe; then vCenter sends the keys of the
+    VMs on the host and its cluster (API.md 5.2)."""
+    host.vc.authz.require(ctx, host, REGISTER_HOST)
+    configure_host_key(ctx, host, key_ref(keyId) if keyId is not None else None)
+
+
+_CRYPTO_MODES = ("onDemand", "forceEnable")
+
+
+def ReconfigureComputeResource_Task(ctx: CallContext, cluster: ClusterComputeResource, spec: Any,  # noqa: N802
+                                    modify: bool) -> Any:
+    """HA, DRS and cluster crypto mode; `modify=False` replaces the whole configuration.
+
+    Any change re-evaluates key push (PUSH-HA / PUSH-DRS / crypto mode forceEnable).
+    """
+    def work() -> None:
+        das = getattr(spec, "dasConfig", None)
+        drs = getattr(spec, "drsConfig", None)
+        crypto = getattr(spec, "cryptoConfig", None)
+        mode = getattr(crypto, "cryptoMode", None) if crypto is not None else None
+        if mode and mode not in _CRYPTO_MODES:
+            raise vmodl.fault.InvalidArgument(invalidProperty="spec.cryptoConfig.cryptoMode",
+                                              msg=f"A specified parameter was not correct: cryptoMode {mode!r}")
+        ha, drs_on, crypto_mode = (cluster.ha_enabled, cluster.drs_enabled, cluster.crypto_mode) if modify \
+            else (False, False, "onDemand")
+        if das is not None and das.enabled is not None:
+            ha = bool(das.enabled)
+        if drs is not None and drs.enabled is not None:
+            drs_on = bool(drs.enabled)
+        if mode:
+            crypto_mode = mode
+        cluster.ha_enabled, cluster.drs_enabled, cluster.crypto_mode = ha, drs_on, crypto_mode
+        cluster_changed(cluster.vc, cluster)
+
+    return cluster.vc.tasks.run(ctx, cluster, "ClusterComputeResource.reconfigureEx", work)

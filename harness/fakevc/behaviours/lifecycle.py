@@ -9,10 +9,15 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
+from harness.fakevc.behaviours import maintenance
+from harness.fakevc.build import new_disk_chain
+from harness.fakevc.kmip import keys
 from harness.fakevc.model.base import CallContext
+from harness.fakevc.model.inventory import Folder
+from harness.fakevc.model.vm import VirtualMachine, VmDisk
 
 
-def detach(vm: Any) -> None:
+def detach(vm: VirtualMachine) -> None:
     """Remove a VM and its snapshots from the inventory (its disk files go with it)."""
     vm.parent_mo.remove(vm)
     if vm.pool is not None and vm in vm.pool.vms:
@@ -22,25 +27,25 @@ def detach(vm: Any) -> None:
     vm.vc.unregister(vm)
 
 
-def destroy(ctx: CallContext, vm: Any) -> None:
+def destroy(ctx: CallContext, vm: VirtualMachine) -> None:
     if vm.power_state == "poweredOn":
         raise vim.fault.InvalidPowerState(requestedState="poweredOff", existingState="poweredOn",
                                           msg="The attempted operation cannot be performed in the current state (Powered on).")
     detach(vm)
 
 
-def unregister(ctx: CallContext, vm: Any) -> None:
+def unregister(ctx: CallContext, vm: VirtualMachine) -> None:
     destroy(ctx, vm)
 
 
-def mark_as_template(ctx: CallContext, vm: Any) -> None:
+def mark_as_template(ctx: CallContext, vm: VirtualMachine) -> None:
     if vm.power_state == "poweredOn":
         raise vim.fault.InvalidPowerState(requestedState="poweredOff", existingState="poweredOn",
                                           msg="The attempted operation cannot be performed in the current state (Powered on).")
     vm.template = True
 
 
-def mark_as_vm(ctx: CallContext, vm: Any, pool: Any, host: Any) -> None:
+def mark_as_vm(ctx: CallContext, vm: VirtualMachine, pool: Any, host: Any) -> None:
     if not vm.template:
         raise vmodl.fault.NotSupported(msg="The operation is not supported on the object: it is not a template.")
     new_pool = vm.vc.lookup(pool) if pool is not None else vm.pool
@@ -56,7 +61,6 @@ def mark_as_vm(ctx: CallContext, vm: Any, pool: Any, host: Any) -> None:
 
 # ---- DATA-AT-REST (fake targets only) ------------------------------------------------------------
 def _vm(vc: Any, vm: Any) -> Any:
-    from harness.fakevc.model.vm import VirtualMachine
     if isinstance(vm, VirtualMachine):
         return vm
     with vc.lock:
@@ -86,7 +90,6 @@ def read_disk_bytes(vc: Any, vm: Any, disk_key: int | None = None, link: int = -
 
 def read_disk_plaintext(vc: Any, vm: Any, disk_key: int | None = None, link: int = -1) -> bytes:
     """The same link read through its key (one KMIP Get): what the guest sees."""
-    from harness.fakevc.behaviours import keys
     with vc.lock:
         target = _disk(_vm(vc, vm), disk_key).chain[link]
         return target.read_plain(keys.kek(vc, target.key) if target.key else None)
@@ -110,15 +113,12 @@ def _datastore_from_path(vc: Any, path: str | None, default: Any) -> Any:
 
 def create_vm(ctx: CallContext, folder: Any, config: Any, pool_ref: Any, host_ref: Any) -> Any:
     """CreateVM_Task: a VM with the disks the spec adds (real bytes, unencrypted)."""
-    from harness.fakevc.build import new_disk_chain
-    from harness.fakevc.model.vm import VirtualMachine, VmDisk
     vc = folder.vc
     if not config.name:
         raise vmodl.fault.InvalidArgument(invalidProperty="config.name", msg="A specified parameter was not correct: config.name")
     if any(vm.name == config.name and vm.parent_mo is folder for vm in vc.vms()):
         raise vim.fault.DuplicateName(name=config.name, object=folder.ref, msg=f"The name '{config.name}' already exists.")
     pool = vc.lookup(pool_ref)
-    from harness.fakevc.behaviours import maintenance
     host = vc.lookup(host_ref) if host_ref is not None else maintenance.usable(pool.owner_mo.hosts)[0]
     maintenance.refuse_placement(host, f"creating '{config.name}'")
     default_ds = host.datastores[0]
@@ -135,3 +135,24 @@ def create_vm(ctx: CallContext, folder: Any, config: Any, pool_ref: Any, host_re
     vm.annotation = config.annotation or ""
     folder.add(vm)
     return vm
+
+# ---- API handlers (registered in harness/fakevc/dispatch.py HANDLERS) --------------------------
+def Destroy_Task(ctx: CallContext, vm: VirtualMachine) -> Any:  # noqa: N802 (WSDL name)
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.destroy", lambda: destroy(ctx, vm))
+
+
+def UnregisterVM(ctx: CallContext, vm: VirtualMachine) -> None:  # noqa: N802
+    unregister(ctx, vm)
+
+
+def MarkAsTemplate(ctx: CallContext, vm: VirtualMachine) -> None:  # noqa: N802
+    mark_as_template(ctx, vm)
+
+
+def MarkAsVirtualMachine(ctx: CallContext, vm: VirtualMachine, pool: Any, host: Any = None) -> None:  # noqa: N802
+    mark_as_vm(ctx, vm, pool, host)
+
+
+def CreateVM_Task(ctx: CallContext, folder: Folder, config: Any, pool: Any, host: Any = None) -> Any:  # noqa: N802
+    return folder.vc.tasks.run(ctx, folder, "Folder.createVm",
+                               lambda: create_vm(ctx, folder, config, pool, host).ref)

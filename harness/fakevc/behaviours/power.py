@@ -5,10 +5,12 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
+from harness.fakevc.behaviours import maintenance
 from harness.fakevc.model.base import CallContext
+from harness.fakevc.model.vm import VirtualMachine
 
 
-def power_on(ctx: CallContext, vm: Any) -> None:
+def power_on(ctx: CallContext, vm: VirtualMachine) -> None:
     if vm.template:
         raise vmodl.fault.NotSupported(msg=f"'{vm.name}' is a template: a template cannot be powered on.")
     if vm.locked:
@@ -17,13 +19,20 @@ def power_on(ctx: CallContext, vm: Any) -> None:
     if vm.power_state == "poweredOn":
         raise vim.fault.InvalidPowerState(requestedState="poweredOn", existingState=vm.power_state,
                                           msg="The attempted operation cannot be performed in the current state (Powered on).")
-    from harness.fakevc.behaviours import maintenance
     maintenance.refuse_placement(vm.host, f"powering on '{vm.name}'")
     vm.power_state = "poweredOn"
 
 
-def power_off(ctx: CallContext, vm: Any) -> None:
+def power_off(ctx: CallContext, vm: VirtualMachine) -> None:
     if vm.power_state != "poweredOn":
         raise vim.fault.InvalidPowerState(requestedState="poweredOff", existingState=vm.power_state,
                                           msg="The attempted operation cannot be performed in the current state (Powered off).")
     vm.power_state = "poweredOff"
+
+# ---- API handlers (registered in harness/fakevc/dispatch.py HANDLERS) --------------------------
+def PowerOnVM_Task(ctx: CallContext, vm: VirtualMachine, host: Any = None) -> Any:  # noqa: N802 (WSDL name)
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.powerOn", lambda: power_on(ctx, vm))
+
+
+def PowerOffVM_Task(ctx: CallContext, vm: VirtualMachine) -> Any:  # noqa: N802
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.powerOff", lambda: power_off(ctx, vm))

@@ -14,16 +14,19 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from harness.fakevc.behaviours import key_push, keys, space
+from harness.fakevc.behaviours import key_push, space
 from harness.fakevc.behaviours import snapshots as snaps
 from harness.fakevc.behaviours.crypto_rules import (DECRYPT, DEEP, ENCRYPT, GENERATE, NOOP, REGISTER, REKEYS,
                                                     SHALLOW, UNCHANGED, Checks, CryptoAsk, Keks, crypto_ask,
                                                     generate, has_snapshots, invalid_argument, invalid_state,
                                                     check_policy_fits, is_encryption_policy, not_supported, powered_on, requested_policy,
                                                     snapshot_tree, transform)
+from harness.fakevc.build import new_disk_chain
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import DiskFile, KeyRef
+from harness.fakevc.kmip import keys
 from harness.fakevc.model.base import CallContext
+from harness.fakevc.model.vm import VirtualMachine, VmDisk
 
 ENCRYPT_OFF_IGNORED = defect("op-encrypt-off-ignored", "OP-ENCRYPT-OFF", "encrypts a powered-on VM")
 ENCRYPT_OFF_HALF = defect("op-encrypt-off-half", "OP-ENCRYPT-OFF",
@@ -114,7 +117,7 @@ class Plan:
 
 
 # ---- entry point ------------------------------------------------------------------------------
-def reconfigure(ctx: CallContext, vm: Any, spec: Any) -> None:
+def reconfigure(ctx: CallContext, vm: VirtualMachine, spec: Any) -> None:
     vc = vm.vc
     plan = _plan(vc, vm, spec)
     _require_privileges(ctx, vm, plan)
@@ -135,7 +138,7 @@ def reconfigure(ctx: CallContext, vm: Any, spec: Any) -> None:
 
 
 # ---- what the spec asks ------------------------------------------------------------------------
-def _plan(vc: Any, vm: Any, spec: Any) -> Plan:
+def _plan(vc: Any, vm: VirtualMachine, spec: Any) -> Plan:
     plan = Plan(home_policy=requested_policy(spec.vmProfile))
     check_policy_fits(vc, plan.home_policy, "vmProfile")
     ask = crypto_ask(vc, spec.crypto)
@@ -175,14 +178,14 @@ def _plan(vc: Any, vm: Any, spec: Any) -> Plan:
     return plan
 
 
-def _existing(vm: Any, device: Any) -> Any:
+def _existing(vm: VirtualMachine, device: Any) -> Any:
     disk = vm.disk(device.key)
     if disk is None:
         raise invalid_argument("deviceChange.device.key", f"the VM has no disk with key {device.key}")
     return disk
 
 
-def _disk_change(vc: Any, vm: Any, plan: Plan, disk: Any, ask: CryptoAsk | None, policy: Any) -> DiskChange:
+def _disk_change(vc: Any, vm: VirtualMachine, plan: Plan, disk: Any, ask: CryptoAsk | None, policy: Any) -> DiskChange:
     if ask is not None and ask.kind in (NOOP, REGISTER):
         return DiskChange(disk, None, explicit=True, policy=policy)
     if ask is not None:
@@ -197,7 +200,7 @@ def _disk_change(vc: Any, vm: Any, plan: Plan, disk: Any, ask: CryptoAsk | None,
     return _inherited(plan, disk)
 
 
-def _home_key_after(vm: Any, plan: Plan) -> KeyRef:
+def _home_key_after(vm: VirtualMachine, plan: Plan) -> KeyRef:
     """The key a disk encrypted by its policy alone gets: the VM home's (a new one if there is none)."""
     if plan.home is not None and plan.home.kind in (ENCRYPT, *REKEYS):
         return plan.home.key
@@ -217,7 +220,7 @@ def _inherited(plan: Plan, disk: Any) -> DiskChange:
     return DiskChange(disk)
 
 
-def _new_disk(vc: Any, vm: Any, device: Any, change: Any, ask: CryptoAsk | None, policy: Any) -> NewDisk:
+def _new_disk(vc: Any, vm: VirtualMachine, device: Any, change: Any, ask: CryptoAsk | None, policy: Any) -> NewDisk:
     size = device.capacityInBytes or (device.capacityInKB or 64) * 1024
     file_name = getattr(device.backing, "fileName", None) if device.backing is not None else None
     if change.fileOperation != "create" and file_name:
@@ -251,7 +254,7 @@ def _find_file(vc: Any, path: str) -> DiskFile | None:
 
 
 # ---- privileges and preconditions -------------------------------------------------------------
-def _require_privileges(ctx: CallContext, vm: Any, plan: Plan) -> None:
+def _require_privileges(ctx: CallContext, vm: VirtualMachine, plan: Plan) -> None:
     needed = []
     for target, _, ask in plan.changes():
         if target == "new":
@@ -266,13 +269,13 @@ def _require_privileges(ctx: CallContext, vm: Any, plan: Plan) -> None:
         vm.vc.authz.require(ctx, vm, privilege)
 
 
-def _home_encrypted_after(vm: Any, plan: Plan) -> bool:
+def _home_encrypted_after(vm: VirtualMachine, plan: Plan) -> bool:
     if plan.home is None:
         return vm.encrypted
     return plan.home.kind != DECRYPT
 
 
-def _check(checks: Checks, vm: Any, plan: Plan, spec: Any) -> None:
+def _check(checks: Checks, vm: VirtualMachine, plan: Plan, spec: Any) -> None:
     vc = vm.vc
     kinds = plan.kinds()
     changes_keys = bool(kinds & {DECRYPT, SHALLOW, DEEP})
@@ -313,7 +316,7 @@ def _check(checks: Checks, vm: Any, plan: Plan, spec: Any) -> None:
     _check_migrate_encryption(checks, vm, plan, spec)
 
 
-def _check_states(checks: Checks, vm: Any, plan: Plan) -> None:
+def _check_states(checks: Checks, vm: VirtualMachine, plan: Plan) -> None:
     """OP-STATE on VM home and on explicitly named disks; OP-DISK-WITH-HOME on the result."""
     home = plan.home
     if home is not None:
@@ -351,7 +354,7 @@ def _check_states(checks: Checks, vm: Any, plan: Plan) -> None:
                                         f"'{vm.name}'."), ignored=DISK_HOME_IGNORED, half=DISK_HOME_HALF)
 
 
-def _check_policies(checks: Checks, vm: Any, plan: Plan) -> None:
+def _check_policies(checks: Checks, vm: VirtualMachine, plan: Plan) -> None:
     """Encrypt and deep recrypt need the encryption policy; decrypt needs a policy without it."""
     vc = vm.vc
     for target, disk, ask in plan.changes():
@@ -374,7 +377,7 @@ def _check_policies(checks: Checks, vm: Any, plan: Plan) -> None:
                                                   "(or the empty profile)"))
 
 
-def _check_migrate_encryption(checks: Checks, vm: Any, plan: Plan, spec: Any) -> None:
+def _check_migrate_encryption(checks: Checks, vm: VirtualMachine, plan: Plan, spec: Any) -> None:
     wanted = spec.migrateEncryption
     if wanted in (None, "required"):
         return
@@ -384,7 +387,7 @@ def _check_migrate_encryption(checks: Checks, vm: Any, plan: Plan, spec: Any) ->
                       ignored=FLIGHT_RELAXABLE, half=FLIGHT_HALF)
 
 
-def _check_space(checks: Checks, vm: Any, plan: Plan) -> None:
+def _check_space(checks: Checks, vm: VirtualMachine, plan: Plan) -> None:
     links = []
     for change in plan.disks:
         if change.ask is not None and change.ask.kind in (ENCRYPT, DECRYPT, DEEP):
@@ -396,7 +399,7 @@ def _check_space(checks: Checks, vm: Any, plan: Plan) -> None:
 
 
 # ---- keys ------------------------------------------------------------------------------------
-def _resolve_keys(checks: Checks, vc: Any, vm: Any, plan: Plan) -> Keks:
+def _resolve_keys(checks: Checks, vc: Any, vm: VirtualMachine, plan: Plan) -> Keks:
     """Generate asked-for keys (one per provider for the whole spec) and fetch every KEK needed."""
     generated: dict[KeyRef, KeyRef] = {}
 
@@ -437,7 +440,7 @@ def _resolve_keys(checks: Checks, vc: Any, vm: Any, plan: Plan) -> Keks:
 
 
 # ---- applying ------------------------------------------------------------------------------------
-def _apply_settings(vm: Any, spec: Any, plan: Plan) -> None:
+def _apply_settings(vm: VirtualMachine, spec: Any, plan: Plan) -> None:
     """The non-crypto part of the spec (names, annotation, extraConfig, sizes, disks removed)."""
     if spec.name:
         vm.name = spec.name
@@ -458,9 +461,7 @@ def _apply_settings(vm: Any, spec: Any, plan: Plan) -> None:
         vm.disks.remove(disk)
 
 
-def _apply_crypto(vm: Any, plan: Plan, keks: Keks, checks: Checks) -> None:
-    from harness.fakevc.build import new_disk_chain
-    from harness.fakevc.model.vm import VmDisk
+def _apply_crypto(vm: VirtualMachine, plan: Plan, keks: Keks, checks: Checks) -> None:
     vc = vm.vc
     home = plan.home
     shallow = [c for c in plan.disks if c.ask is not None and c.ask.kind == SHALLOW]
@@ -494,3 +495,7 @@ def _apply_crypto(vm: Any, plan: Plan, keks: Keks, checks: Checks) -> None:
             vm.migrate_encryption = "required"
     if plan.home_policy is not UNCHANGED:
         vm.home_profile = plan.home_policy
+
+# ---- API handlers (registered in harness/fakevc/dispatch.py HANDLERS) --------------------------
+def ReconfigVM_Task(ctx: CallContext, vm: VirtualMachine, spec: Any) -> Any:  # noqa: N802 (WSDL name)
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.reconfigure", lambda: reconfigure(ctx, vm, spec))

@@ -4,45 +4,26 @@ A cross-vCenter migration of an encrypted VM keeps its keys and its bytes: the d
 vCenter must have the VM's key provider (KMS-DEDICATED, XVC-DEST-KMS) backed by the same key store
 (KMS-SHARED: the key fetched through the destination is the key the source holds), both ESXi
 hosts must run 7.0 or later (XVC-HOSTVER), and no decrypt or recrypt may ride along
-(XVC-MIGRATE-NO-DECRYPT, XVC-MIGRATE-NO-RECRYPT). The shared pieces here (destination lookup,
-cross-vCenter checks) serve cross-vCenter clones too (clone.py).
+(XVC-MIGRATE-NO-DECRYPT, XVC-MIGRATE-NO-RECRYPT). The shared pieces (destination lookup,
+cross-vCenter checks) are in destination.py: they serve cross-vCenter clones too (clone.py).
 
 Choice where vSphere is silent: XVC-DEST-KMS is enforced by requiring the provider on the
 destination vCenter, whatever the crypto state of the destination host.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from pyVmomi import vim
 
 from harness.fakevc.behaviours import clone as cloning
-from harness.fakevc.behaviours import key_push, keys, maintenance, space
-from harness.fakevc.behaviours.crypto_rules import (DECRYPT, ENCRYPT, Checks, Keks, invalid_argument, invalid_state,
-                                                    key_text, not_supported, post)
+from harness.fakevc.behaviours import key_push, space
+from harness.fakevc.behaviours.crypto_rules import DECRYPT, ENCRYPT, Checks, Keks, not_supported, post
+from harness.fakevc.behaviours.destination import Target, check_cross, target_of
 from harness.fakevc.defects import defect
-from harness.fakevc.disks import KeyRef
 from harness.fakevc.model.base import CallContext
+from harness.fakevc.model.vm import VirtualMachine
 
-POWER_ON_REFUSED = defect("xvc-power-on-refused", "XVC-POWER",
-                          "cross-vCenter clones and migrations of a powered-on encrypted VM fail with InvalidPowerState")
-HOSTVER_IGNORED = defect("xvc-hostver-ignored", "XVC-HOSTVER",
-                         "cross-vCenter operations on encrypted VMs run although a host is older than ESXi 7.0")
-HOSTVER_HALF = defect("xvc-hostver-half", "XVC-HOSTVER",
-                      "a cross-vCenter operation with a pre-7.0 host is refused, but the VM moves (or is cloned) anyway",
-                      half_applied=True)
-DEST_KMS_IGNORED = defect("xvc-dest-kms-ignored", "XVC-DEST-KMS",
-                          "a VM moves (or is cloned) to a vCenter that lacks the VM's key provider")
-DEST_KMS_HALF = defect("xvc-dest-kms-half", "XVC-DEST-KMS",
-                       "the move to a vCenter lacking the VM's key provider is refused, but happens anyway",
-                       half_applied=True)
-DEDICATED_HALF = defect("kms-dedicated-xvc-half", "KMS-DEDICATED",
-                        "moving (or cloning) a VM whose key provider the destination lacks is refused, but the VM "
-                        "lands there anyway", half_applied=True)
-KEY_STORE_UNCHECKED = defect("kms-shared-key-store-unchecked", "KMS-SHARED",
-                             "a destination vCenter whose provider of the same name holds other keys (not the same "
-                             "key store) is accepted for a cross-vCenter move")
 MIGRATE_NEW_KEY = defect("xvc-migrate-new-key", "XVC-MIGRATE",
                          "an encrypted VM migrated to another vCenter arrives with a new key")
 MIGRATE_SOURCE_KEPT = defect("xvc-migrate-source-kept", "XVC-MIGRATE",
@@ -58,9 +39,6 @@ RECRYPT_HALF = defect("xvc-migrate-recrypt-half", "XVC-MIGRATE-NO-RECRYPT",
                       "a recrypting cross-vCenter migration is refused, but the VM is moved with a new key anyway",
                       half_applied=True)
 
-THUMBPRINT_UNCHECKED = defect("xvc-locator-thumbprint-unchecked", "XVC-MIGRATE",
-                              "a vCenter that does not trust the destination's certificate accepts a ServiceLocator "
-                              "without sslThumbprint", fake_options={"trust_peers": False})
 REFUSAL_IS_LOGIN_FAILURE = defect("xvc-decrypt-refusal-is-login-failure", "XVC-MIGRATE-NO-DECRYPT",
                                   "a cross-vCenter migration asking to decrypt fails at the destination login "
                                   "(InvalidLogin) instead of being refused by the rule", caught_as="error")
@@ -69,135 +47,8 @@ MIGRATING_EVENT = "com.vmware.vc.vm.VmMigratingWithEncryptionEvent"
 HOT_MIGRATING_EVENT = "com.vmware.vc.vm.VmHotMigratingWithEncryptionEvent"
 
 
-@dataclass
-class Target:
-    """Where a VM (or its clone) lands: a vCenter and placement objects of that vCenter."""
-    vc: Any
-    cross: bool
-    host: Any
-    pool: Any
-    datastore: Any
-    folder: Any
-
-
-# ---- the destination ----------------------------------------------------------------------------
-def destination_vc(vm: Any, service: Any) -> tuple[Any, bool]:
-    """The vCenter a ServiceLocator names, after checking its instance UUID and the credential."""
-    vc = vm.vc
-    if service is None:
-        return vc, False
-    dest = vc.world.by_url(service.url or "")
-    if dest is None:
-        raise invalid_argument("spec.service.url", f"no vCenter Server answers at {service.url}")
-    if (service.instanceUuid or "").lower() != dest.instance_uuid.lower():
-        raise invalid_argument("spec.service.instanceUuid",
-                               f"{service.instanceUuid} is not the instance UUID of the vCenter Server at {service.url}")
-    if dest is not vc:
-        check_thumbprint(vc, dest, service.sslThumbprint)
-    credential = service.credential
-    if not isinstance(credential, vim.ServiceLocator.NamePassword):
-        raise not_supported("Only user name and password credentials are supported for the destination vCenter Server.")
-    dest.check_login(credential.username, credential.password)   # vim.fault.InvalidLogin
-    return dest, dest is not vc
-
-
-def check_thumbprint(src: Any, dest: Any, thumbprint: str | None) -> None:
-    """The source must be able to trust the destination's certificate (API.md 3.2/11).
-
-    Source: community.vmware `vmware_guest_cross_vc_clone.py` fills `ServiceLocator.sslThumbprint`
-    with the destination's SHA-1 (`get_cert_fingerprint`) because, without Enhanced Linked Mode, the
-    source vCenter does not trust the destination's VMCA. Fake's choices where vSphere is silent: the
-    fault class (SSLVerifyFault, vCenter's fault for an untrusted peer certificate on host connect),
-    a wrong thumbprint refused even between trusting fakes, and case and colons compared loosely.
-    """
-    from harness.vsphere.thumbprints import sha1_thumbprint
-    actual = sha1_thumbprint(dest.certificate_der)
-    given = (thumbprint or "").replace(":", "").lower()
-    if given and given == actual.replace(":", ""):
-        return
-    if not given and (src.trust_peers or src.world.defects.on(THUMBPRINT_UNCHECKED)):
-        return
-    raise vim.fault.SSLVerifyFault(
-        selfSigned=True, thumbprint=actual,
-        msg=(f"vCenter {src.name} does not trust the certificate of {dest.url}: "
-             + ("the ServiceLocator names no sslThumbprint." if not given
-                else f"sslThumbprint {thumbprint} does not match the certificate.")))
-
-
-def _lookup(vc: Any, ref: Any) -> Any:
-    return vc.lookup(ref) if ref is not None else None
-
-
-def target_of(vm: Any, location: Any, folder_ref: Any = None) -> Target:
-    """Resolve a RelocateSpec's placement in the vCenter it names (destination MoRefs when cross)."""
-    dest, cross = destination_vc(vm, location.service if location is not None else None)
-    location = location or vim.vm.RelocateSpec()
-    host = _lookup(dest, location.host)
-    pool = _lookup(dest, location.pool)
-    if cross and host is None and pool is None:
-        raise invalid_argument("spec.host", "a host or a resource pool of the destination vCenter is required")
-    if host is None:
-        if pool is None:
-            host = vm.host
-        else:   # the pool's compute resource decides; the VM stays on its host when it is one of them
-            hosts = maintenance.usable(pool.owner_mo.hosts)
-            host = vm.host if not cross and vm.host in hosts else hosts[0]
-    if host is not vm.host:
-        maintenance.refuse_placement(host, f"placing '{vm.name}'")
-    if pool is None:
-        pool = host.parent_mo.pool if (cross or host is not vm.host) else vm.pool
-    datastore = _lookup(dest, location.datastore) or (host.datastores[0] if cross else vm.datastore)
-    folder = _lookup(dest, folder_ref or location.folder)   # CloneVM_Task's folder comes first
-    if folder is None:
-        folder = dest.datacenter.vm_folder if cross else vm.parent_mo
-    return Target(dest, cross, host, pool, datastore, folder)
-
-
-# ---- cross-vCenter checks (migrations and clones) -------------------------------------------------
-def check_cross(checks: Checks, vm: Any, target: Target, crypto_involved: bool, source_keys: set[KeyRef],
-                kept_keys: set[KeyRef], keks: Keks) -> None:
-    """The rules every cross-vCenter operation on an encrypted VM (or with a crypto change) obeys.
-
-    Every provider of `source_keys` must exist on the destination (KMS-DEDICATED: neither migrated
-    nor cloned, whatever the copy's keys); `kept_keys`, which the copy stays on, must come out of
-    the same key store there (KMS-SHARED).
-    """
-    src, dest = vm.vc, target.vc
-    if not crypto_involved:
-        return
-    if vm.encrypted and vm.power_state == "poweredOn" and checks.on(POWER_ON_REFUSED):
-        raise vim.fault.InvalidPowerState(requestedState="poweredOff", existingState="poweredOn",
-                                          msg=f"'{vm.name}' must be powered off to leave vCenter {src.name}.")
-    if src.is_pre7 or dest.is_pre7:
-        raise not_supported(f"Migrating or cloning encrypted virtual machines across vCenter Server systems is not "
-                            f"supported before vSphere 7.0 (vCenter {src.name} {src.version}, {dest.name} {dest.version}).")
-    for host in (vm.host, target.host):
-        if host is not None and host.is_pre7:
-            checks.refuse(not_supported(f"Cross-vCenter crypto operations need ESXi 7.0 or later on both hosts: "
-                                        f"{host.name} runs ESXi {host.esx_version}."),
-                          ignored=HOSTVER_IGNORED, half=HOSTVER_HALF)
-    for provider in sorted({k[0] for k in source_keys | kept_keys}):
-        if not keys.provider_known(dest, provider):
-            checks.refuse(invalid_state(f"The destination vCenter Server {dest.name} has no key provider "
-                                        f"'{provider}': the keys of '{vm.name}' would not be available there."),
-                          ignored=DEST_KMS_IGNORED, half=(DEST_KMS_HALF, DEDICATED_HALF))
-    if checks.on(KEY_STORE_UNCHECKED):
-        return
-    for key in sorted(kept_keys):
-        if not keys.provider_known(dest, key[0]):
-            continue
-        try:
-            same = keks.get(key, dest) == keks.get(key, src)
-        except vim.fault.EncryptionKeyRequired as fault:
-            raise invalid_state(f"The destination vCenter Server {dest.name} cannot get key {key_text(key)} "
-                                f"from its key provider: {fault.msg}") from None
-        if not same:
-            raise invalid_state(f"Key provider '{key[0]}' of vCenter {dest.name} is not the key store of vCenter "
-                                f"{src.name}: key {key[1]} differs. Both must use the same KMS cluster.")
-
-
 # ---- RelocateVM_Task -------------------------------------------------------------------------------
-def relocate(ctx: CallContext, vm: Any, spec: Any) -> None:
+def relocate(ctx: CallContext, vm: VirtualMachine, spec: Any) -> None:
     target = target_of(vm, spec)
     if target.cross:
         _migrate_cross(ctx, vm, spec, target)
@@ -205,7 +56,7 @@ def relocate(ctx: CallContext, vm: Any, spec: Any) -> None:
         _move_local(ctx, vm, spec, target)
 
 
-def _move_local(ctx: CallContext, vm: Any, spec: Any, target: Target) -> None:
+def _move_local(ctx: CallContext, vm: VirtualMachine, spec: Any, target: Target) -> None:
     vc = vm.vc
     checks = Checks(vc)
     intent = cloning.read_intent(vc, vm, None, spec, [(d, d.chain) for d in vm.disks])
@@ -241,13 +92,13 @@ def _move_local(ctx: CallContext, vm: Any, spec: Any, target: Target) -> None:
     checks.finish()
 
 
-def _migrating_event(vm: Any, vc: Any) -> None:
+def _migrating_event(vm: VirtualMachine, vc: Any) -> None:
     hot = vm.power_state == "poweredOn"
     post(vc, HOT_MIGRATING_EVENT if hot else MIGRATING_EVENT, vm, "info",
          f"Migrating {vm.name} {'with encrypted vMotion' if hot else 'with encryption'}", vm=vm.name)
 
 
-def _migrate_cross(ctx: CallContext, vm: Any, spec: Any, target: Target) -> None:
+def _migrate_cross(ctx: CallContext, vm: VirtualMachine, spec: Any, target: Target) -> None:
     src, dest = vm.vc, target.vc
     checks = Checks(src)
     intent = cloning.read_intent(src, vm, None, spec, [(d, d.chain) for d in vm.disks])
@@ -293,5 +144,9 @@ def _migrate_cross(ctx: CallContext, vm: Any, spec: Any, target: Target) -> None
     checks.finish()
 
 
-def _has_linked_children(vm: Any) -> bool:
+def _has_linked_children(vm: VirtualMachine) -> bool:
     return any(other.linked_parent is vm for other in vm.vc.vms())
+
+# ---- API handlers (registered in harness/fakevc/dispatch.py HANDLERS) --------------------------
+def RelocateVM_Task(ctx: CallContext, vm: VirtualMachine, spec: Any, priority: str | None = None) -> Any:  # noqa: N802
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.relocate", lambda: relocate(ctx, vm, spec))

@@ -16,6 +16,7 @@ from harness.fakevc.behaviours.crypto_rules import Keks, post, transform, SHALLO
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import CANARY, DiskFile, KeyRef
 from harness.fakevc.model.base import CallContext
+from harness.fakevc.model.vm import Snapshot, VirtualMachine
 
 SKIPS_SNAPSHOTS = defect("snap-shallow-skips-snapshots", "SNAP-SHALLOW",
                          "a shallow recrypt rekeys the VM and its running disks but leaves every snapshot on the old key")
@@ -56,7 +57,7 @@ def _delta_size(disk: Any) -> int:
     return max(len(CANARY) * 4, disk.capacity // 16)
 
 
-def new_delta(vc: Any, vm: Any, disk: Any, keks: Keks) -> DiskFile:
+def new_delta(vc: Any, vm: VirtualMachine, disk: Any, keks: Keks) -> DiskFile:
     """A fresh delta link on top of a disk's chain, on the same key as the link below it."""
     parent = disk.top
     index = len(vm.links_in_order())
@@ -67,8 +68,7 @@ def new_delta(vc: Any, vm: Any, disk: Any, keks: Keks) -> DiskFile:
     return link
 
 
-def create(ctx: CallContext, vm: Any, name: str, description: str, memory: bool) -> Any:
-    from harness.fakevc.model.vm import Snapshot
+def create(ctx: CallContext, vm: VirtualMachine, name: str, description: str, memory: bool) -> Any:
     vc = vm.vc
     if vm.template:
         raise vim.fault.InvalidState(msg=f"Snapshots of the template '{vm.name}' are not supported.")
@@ -87,7 +87,7 @@ def create(ctx: CallContext, vm: Any, name: str, description: str, memory: bool)
     return snap
 
 
-def revert(ctx: CallContext, vm: Any, snap: Any, suppress_power_on: bool = False) -> None:
+def revert(ctx: CallContext, vm: VirtualMachine, snap: Any, suppress_power_on: bool = False) -> None:
     """Go back to a snapshot: each disk restarts from its frozen chain with a new delta."""
     if snap is None:
         raise vim.fault.InvalidState(msg=f"The virtual machine '{vm.name}' has no current snapshot.")
@@ -102,13 +102,13 @@ def revert(ctx: CallContext, vm: Any, snap: Any, suppress_power_on: bool = False
     vm.power_state = "poweredOn" if snap.memory and snap.power_state == "poweredOn" and not suppress_power_on else "poweredOff"
 
 
-def _drop(vm: Any, snap: Any) -> None:
+def _drop(vm: VirtualMachine, snap: Any) -> None:
     siblings = snap.parent.children_snaps if snap.parent else vm.root_snapshots
     siblings.remove(snap)
     vm.vc.unregister(snap)
 
 
-def remove(ctx: CallContext, vm: Any, snap: Any, remove_children: bool) -> None:
+def remove(ctx: CallContext, vm: VirtualMachine, snap: Any, remove_children: bool) -> None:
     """Remove one snapshot (its children move up) or a subtree; the last removal consolidates."""
     if remove_children:
         doomed = [snap]
@@ -135,7 +135,7 @@ def remove(ctx: CallContext, vm: Any, snap: Any, remove_children: bool) -> None:
         _consolidate_chains(vm)
 
 
-def remove_all(ctx: CallContext, vm: Any) -> None:
+def remove_all(ctx: CallContext, vm: VirtualMachine) -> None:
     for snap in vm.all_snapshots():
         vm.vc.unregister(snap)
     vm.root_snapshots = []
@@ -143,31 +143,31 @@ def remove_all(ctx: CallContext, vm: Any) -> None:
     _consolidate_chains(vm)
 
 
-def consolidate(ctx: CallContext, vm: Any) -> None:
+def consolidate(ctx: CallContext, vm: VirtualMachine) -> None:
     if not vm.root_snapshots:
         _consolidate_chains(vm)
 
 
-def _consolidate_chains(vm: Any) -> None:
+def _consolidate_chains(vm: VirtualMachine) -> None:
     """Without snapshots each disk is one link again: the deltas are merged into the base."""
     for disk in vm.disks:
         disk.chain = disk.chain[:1]
 
 
 # ---- shallow recrypt down the chain (SNAP-SHALLOW, SNAP-PARTIAL) -------------------------------
-def branch_levels(vm: Any) -> list[Any]:
+def branch_levels(vm: VirtualMachine) -> list[Any]:
     """The snapshots of a single-branch VM, root first (the tree case is refused before this)."""
     return vm.all_snapshots()
 
 
-def check_retry(checks: Any, vm: Any) -> None:
+def check_retry(checks: Any, vm: VirtualMachine) -> None:
     """A chain on mixed keys must not block the re-run (unless the seeded defect says so)."""
     if vm.mixed_keys() and checks.on(RETRY_REFUSED):
         raise vim.fault.InvalidState(
             msg=f"The disk chain of '{vm.name}' is encrypted with mixed keys; the operation is not allowed.")
 
 
-def shallow_recrypt(vm: Any, new_key: KeyRef, rekey_home: bool, disks: list[Any], keks: Keks,
+def shallow_recrypt(vm: VirtualMachine, new_key: KeyRef, rekey_home: bool, disks: list[Any], keks: Keks,
                     checks: Any = None) -> None:
     """Rewrap every link of the selected disks level by level, and every snapshot's home key.
 
@@ -204,7 +204,7 @@ def shallow_recrypt(vm: Any, new_key: KeyRef, rekey_home: bool, disks: list[Any]
             _rekey_links(vm, chain, new_key, keks, done)
 
 
-def _rekey_links(vm: Any, chain: list[Any], new_key: KeyRef, keks: Keks, done: set[int]) -> None:
+def _rekey_links(vm: VirtualMachine, chain: list[Any], new_key: KeyRef, keks: Keks, done: set[int]) -> None:
     for link in chain:
         if id(link) in done or link.shared or not link.encrypted:
             continue
@@ -212,7 +212,7 @@ def _rekey_links(vm: Any, chain: list[Any], new_key: KeyRef, keks: Keks, done: s
         transform(vm.vc, link, SHALLOW, new_key, keks)
 
 
-def _part_way_fault(vm: Any, done_levels: int, total_levels: int) -> vim.fault.InvalidState:
+def _part_way_fault(vm: VirtualMachine, done_levels: int, total_levels: int) -> vim.fault.InvalidState:
     """Post RekeyFail and DiskchainUsingMixedKeys (EVT-REKEY-MIXED) and return the task's fault."""
     vc = vm.vc
     if not vc.world.defects.on(NO_MIXED_EVENT):
@@ -226,5 +226,38 @@ def _part_way_fault(vm: Any, done_levels: int, total_levels: int) -> vim.fault.I
              "on the new key); the chain uses mixed keys: run the shallow recrypt again with the new key."))
 
 
-def _fail_part_way(vm: Any, done_levels: int, total_levels: int) -> None:
+def _fail_part_way(vm: VirtualMachine, done_levels: int, total_levels: int) -> None:
     raise _part_way_fault(vm, done_levels, total_levels)
+
+# ---- API handlers (registered in harness/fakevc/dispatch.py HANDLERS) --------------------------
+def CreateSnapshot_Task(ctx: CallContext, vm: VirtualMachine, name: str, description: str | None,  # noqa: N802
+                        memory: bool, quiesce: bool) -> Any:
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.createSnapshot",
+                           lambda: create(ctx, vm, name, description or "", memory).ref)
+
+
+def RemoveAllSnapshots_Task(ctx: CallContext, vm: VirtualMachine, consolidate: bool | None = None,  # noqa: N802
+                            spec: Any = None) -> Any:
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.removeAllSnapshots", lambda: remove_all(ctx, vm))
+
+
+def RevertToCurrentSnapshot_Task(ctx: CallContext, vm: VirtualMachine, host: Any = None,  # noqa: N802
+                                 suppressPowerOn: bool | None = None) -> Any:
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.revertToCurrentSnapshot",
+                           lambda: revert(ctx, vm, vm.current_snapshot, bool(suppressPowerOn)))
+
+
+def ConsolidateVMDisks_Task(ctx: CallContext, vm: VirtualMachine) -> Any:  # noqa: N802
+    return vm.vc.tasks.run(ctx, vm, "VirtualMachine.consolidateDisks", lambda: consolidate(ctx, vm))
+
+
+def RemoveSnapshot_Task(ctx: CallContext, snapshot: Snapshot, removeChildren: bool,  # noqa: N802
+                        consolidate: bool | None = None) -> Any:
+    return snapshot.vc.tasks.run(ctx, snapshot.vm, "VirtualMachine.removeSnapshot",
+                                 lambda: remove(ctx, snapshot.vm, snapshot, removeChildren))
+
+
+def RevertToSnapshot_Task(ctx: CallContext, snapshot: Snapshot, host: Any = None,  # noqa: N802
+                          suppressPowerOn: bool | None = None) -> Any:
+    return snapshot.vc.tasks.run(ctx, snapshot.vm, "VirtualMachine.revertToSnapshot",
+                                 lambda: revert(ctx, snapshot.vm, snapshot, bool(suppressPowerOn)))

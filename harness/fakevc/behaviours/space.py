@@ -14,6 +14,7 @@ from pyVmomi import vim
 
 from harness.fakevc.behaviours.crypto_rules import Checks, post
 from harness.fakevc.defects import defect
+from harness.fakevc.model.vm import VirtualMachine
 
 NO_EVENT = defect("evt-disk-space-no-event", "EVT-DISK-SPACE",
                   "a crypto operation that lacks disk space fails without posting com.vmware.vc.vm.crypto.NoDiskSpace")
@@ -33,7 +34,7 @@ def needed_by_datastore(links: Iterable[Any], factor: int) -> dict[Any, int]:
     return need
 
 
-def check_rewrite(checks: Checks, vm: Any, links: Iterable[Any], operation: str, half: str | None = None) -> None:
+def check_rewrite(checks: Checks, vm: VirtualMachine, links: Iterable[Any], operation: str, half: str | None = None) -> None:
     """Refuse a crypto rewrite of `links` (NoDiskSpace + critical event) when space is short.
 
     `half` names an extra half-applied defect of the calling rule (REKEY-DEEP's own).
@@ -42,12 +43,12 @@ def check_rewrite(checks: Checks, vm: Any, links: Iterable[Any], operation: str,
     _check(checks, vm, need, operation, crypto=True, half=half)
 
 
-def check_copy(checks: Checks, vm: Any, need: dict[Any, int], operation: str, crypto: bool) -> None:
+def check_copy(checks: Checks, vm: VirtualMachine, need: dict[Any, int], operation: str, crypto: bool) -> None:
     """Refuse a copy that does not fit (the crypto event only when the copy changes encryption)."""
     _check(checks, vm, need, operation, crypto)
 
 
-def _check(checks: Checks, vm: Any, need: dict[Any, int], operation: str, crypto: bool, half: str | None = None) -> None:
+def _check(checks: Checks, vm: VirtualMachine, need: dict[Any, int], operation: str, crypto: bool, half: str | None = None) -> None:
     for datastore, size in need.items():
         if datastore is None or datastore.free >= size:
             continue

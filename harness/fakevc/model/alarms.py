@@ -24,6 +24,7 @@ from typing import Any
 from pyVmomi import vim, vmodl
 
 from harness.fakevc.defects import defect
+from harness.fakevc.kmip import kms_health
 from harness.fakevc.model.base import MO, CallContext
 from harness.fakevc.model.task import now
 
@@ -184,7 +185,6 @@ class AlarmManager(MO):
                 if s.entity is entity and s.status in ("red", "yellow")]
 
     def _look_at_kms(self) -> None:
-        from harness.fakevc.behaviours import kms_health
         kms_health.check(self.vc)
 
     # ---- API --------------------------------------------------------------------------------------

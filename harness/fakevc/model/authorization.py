@@ -230,7 +230,7 @@ class AuthorizationManager(MO):
             return
         fault = _no_permission(entity if entity is not None else target, privilege, ctx.session.user)
         if privilege == DECRYPT and self.vc.world.defects.on(PRIV_DECRYPT_HALF):
-            ctx.deferred_fault = fault  # type: ignore[attr-defined]  # raised by FakeVCenter.invoke
+            ctx.deferred_fault = fault  # type: ignore[attr-defined]  # raised by dispatch.invoke
             return
         raise fault
 

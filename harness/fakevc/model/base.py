@@ -3,25 +3,35 @@
 Each managed object kind has one model class (one module per kind, as govmomi's simulator keeps
 one file per object). A model stores its properties as real pyVmomi data objects; computed
 properties are methods named ``p_<property>``. Methods callable through the API are named by
-their WSDL name and take ``(self, ctx, **params)``.
+their WSDL name and take ``(self, ctx, **params)``; the API methods that apply rules are not
+here but in behaviours/, registered in dispatch.py HANDLERS.
 """
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pyVmomi import vim, vmodl
 
-if TYPE_CHECKING:
-    from harness.fakevc.server import FakeVCenter, Session
+
+@dataclass
+class Session:
+    key: str
+    user: str
+    expired: bool = False
+    login_time: float = 0.0
+    last_active: float = 0.0
+    call_count: int = 0
+    locale: str = "en"
 
 
 @dataclass
 class CallContext:
-    """Who is calling, on which fake vCenter."""
-    vc: "FakeVCenter"
-    session: "Session | None"
+    """Who is calling, on which fake vCenter (a server.FakeVCenter: that module sits on this one,
+    so the vCenter is untyped throughout the model)."""
+    vc: Any
+    session: Session | None
 
     @property
     def user(self) -> str:
@@ -39,7 +49,7 @@ class MO:
     moid_prefix: ClassVar[str] = "mo"
     _counter: ClassVar[itertools.count] = itertools.count(1)
 
-    def __init__(self, vc: "FakeVCenter", moid: str | None = None) -> None:
+    def __init__(self, vc: Any, moid: str | None = None) -> None:
         self.vc = vc
         self.moid = moid or vc.new_moid(self.moid_prefix)
         vc.register(self)
@@ -87,7 +97,7 @@ class ManagedEntity(MO):
 
     vim_type = vim.ManagedEntity
 
-    def __init__(self, vc: "FakeVCenter", name: str, parent: "ManagedEntity | None" = None,
+    def __init__(self, vc: Any, name: str, parent: "ManagedEntity | None" = None,
                  moid: str | None = None) -> None:
         super().__init__(vc, moid)
         self.name = name

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyVmomi import vim, vmodl
+from pyVmomi import vim
 
-from harness.fakevc.model.base import CallContext, ManagedEntity
+from harness.fakevc.model.base import ManagedEntity
 from harness.fakevc.model.host import HostSystem
 from harness.fakevc.model.inventory import ResourcePool
 from harness.fakevc.wire import complete
@@ -59,32 +59,4 @@ class ClusterComputeResource(ComputeResource):
     def p_summary(self) -> Any:
         return complete(vim.cluster.Summary(numHosts=len(self.hosts), numEffectiveHosts=len(self.hosts)))
 
-    def ReconfigureComputeResource_Task(self, ctx: CallContext, spec: Any, modify: bool) -> Any:
-        """HA, DRS and cluster crypto mode; `modify=False` replaces the whole configuration.
 
-        Any change re-evaluates key push (PUSH-HA / PUSH-DRS / crypto mode forceEnable).
-        """
-        from harness.fakevc.behaviours import key_push
-
-        def work() -> None:
-            das = getattr(spec, "dasConfig", None)
-            drs = getattr(spec, "drsConfig", None)
-            crypto = getattr(spec, "cryptoConfig", None)
-            mode = getattr(crypto, "cryptoMode", None) if crypto is not None else None
-            if mode and mode not in _CRYPTO_MODES:
-                raise vmodl.fault.InvalidArgument(invalidProperty="spec.cryptoConfig.cryptoMode",
-                                                  msg=f"A specified parameter was not correct: cryptoMode {mode!r}")
-            ha, drs_on, crypto_mode = (self.ha_enabled, self.drs_enabled, self.crypto_mode) if modify else (False, False, "onDemand")
-            if das is not None and das.enabled is not None:
-                ha = bool(das.enabled)
-            if drs is not None and drs.enabled is not None:
-                drs_on = bool(drs.enabled)
-            if mode:
-                crypto_mode = mode
-            self.ha_enabled, self.drs_enabled, self.crypto_mode = ha, drs_on, crypto_mode
-            key_push.cluster_changed(self.vc, self)
-
-        return self.vc.tasks.run(ctx, self, "ClusterComputeResource.reconfigureEx", work)
-
-
-_CRYPTO_MODES = ("onDemand", "forceEnable")

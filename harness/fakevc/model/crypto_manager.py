@@ -11,7 +11,6 @@ keys, server passwords) are never logged nor returned.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
@@ -20,15 +19,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pyVmomi import vim, vmodl
 
-from harness.fakevc.behaviours import keys, kms_health
 from harness.fakevc.defects import defect
+from harness.fakevc.kmip import keys, kms_health
+from harness.fakevc.kmip.provider import NATIVE, TRUST_AUTHORITY, VCENTER, Provider
 from harness.fakevc.model.base import MO, CallContext
 from harness.fakevc.model.host import key_id as crypto_key_id
 from harness.fakevc.wire import complete
 
 MANAGE_SERVERS = "Cryptographer.ManageKeyServers"
 MANAGE_KEYS = "Cryptographer.ManageKeys"
-VCENTER, TRUST_AUTHORITY, NATIVE = "vCenter", "trustAuthority", "nativeProvider"
 _TYPE_BITS = {VCENTER: 0x01, TRUST_AUTHORITY: 0x02, NATIVE: 0x08}   # ListKmsClusters managementTypeFilter
 
 FAILURE_AS_FAULT = defect(
@@ -45,34 +44,6 @@ LAB_PROVIDER_MODIFIED = defect(
     "kms-lab-provider-modified", "KMS-GENERATE",
     "using a key provider for keys changes the provider itself (its server's settings are rewritten, as a "
     "run that re-registers or re-trusts the lab's provider would): the lab's provider differs after the run")
-
-
-@dataclass(eq=False)
-class Provider:
-    """One key provider of one vCenter: its servers and the trust material uploaded for it."""
-    id: str
-    management_type: str = VCENTER
-    servers: dict[str, Any] = field(default_factory=dict)      # name -> vim KmipServerInfo
-    passwords: dict[str, str] = field(default_factory=dict, repr=False)
-    server_certs: list[str] = field(default_factory=list, repr=False)
-    client_cert: str | None = field(default=None, repr=False)
-    client_key: str | None = field(default=None, repr=False)
-    pending_self_signed: tuple[str, str] | None = field(default=None, repr=False)   # (cert, key)
-    pending_csr: tuple[str, str] | None = field(default=None, repr=False)           # (csr, key)
-    entity_defaults: set[str] = field(default_factory=set)                         # entity moIds
-    reachable: bool | None = None          # last health observation (kms_health); None = not looked yet
-    health_cause: str = ""
-    clients: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    @property
-    def fully_trusted(self) -> bool:
-        return bool(self.server_certs and self.client_cert and self.client_key)
-
-    def drop_clients(self) -> None:
-        """Close cached KMIP connections (trust or addresses changed, or the provider went away)."""
-        for kmip in self.clients.values():
-            kmip.close()
-        self.clients.clear()
 
 
 def _invalid(prop: str, msg: str) -> vmodl.fault.InvalidArgument:

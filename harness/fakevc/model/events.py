@@ -22,6 +22,7 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
+from harness.fakevc.kmip import kms_health
 from harness.fakevc.model.base import MO, CallContext
 from harness.fakevc.model.task import now
 from harness.fakevc.wire import complete
@@ -250,7 +251,6 @@ class EventManager(MO):
 
     # ---- reading ------------------------------------------------------------------------------
     def _look_at_kms(self) -> None:
-        from harness.fakevc.behaviours import kms_health
         kms_health.check(self.vc)
 
     def matching(self, spec: Any) -> list[_Stored]:

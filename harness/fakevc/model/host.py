@@ -3,8 +3,8 @@
 The state machine (API.md 5.1-5.3): incapable -> prepared -> safe (host key set); ConfigureCryptoKey
 goes straight to safe; CryptoManagerHostDisable turns safe into pendingIncapable (reboot pending)
 and prepared into incapable. Nothing else ever leaves safe (HOST-CRYPTO-MODE). The rules that
-decide when vCenter makes a host safe and which keys it pushes live in behaviours/key_push.py;
-this module is the host's API surface and its state.
+decide when vCenter makes a host safe and which keys it pushes live in behaviours/key_push.py
+(with the API methods that apply them, registered in dispatch.py); this module is the host's state.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _state_fault(host: "HostSystem", wanted: str) -> vim.fault.InvalidState:
             f"(crypto state {host.crypto_state}; {wanted}).")
 
 
-def _plain_key(host: "HostSystem", key: Any) -> KeyRef:
+def plain_key(host: "HostSystem", key: Any) -> KeyRef:
     if key is None or key.keyId is None or not key.keyId.keyId or not key.keyData:
         raise vmodl.fault.InvalidArgument(invalidProperty="key",
                                           msg="A specified parameter was not correct: key (id and key data required)")
@@ -63,7 +63,7 @@ class HostCryptoManager(MO):
 
     def AddKey(self, ctx: CallContext, key: Any) -> None:
         self.vc.authz.require(ctx, self.host, MANAGE_KEYS)
-        ref = _plain_key(self.host, key)
+        ref = plain_key(self.host, key)
         if self.host.crypto_state != "safe":
             raise _state_fault(self.host, "keys can be added only to a crypto-safe host")
         if ref in self.host.key_cache:
@@ -116,24 +116,6 @@ class HostCryptoManager(MO):
             raise _state_fault(self.host, "Prepare needs an incapable host")
         self.host.crypto_state = "prepared"
 
-    def CryptoManagerHostEnable(self, ctx: CallContext, initialKey: Any) -> None:
-        from harness.fakevc.behaviours import key_push
-        self.vc.authz.require(ctx, self.host, REGISTER_HOST)
-        ref = _plain_key(self.host, initialKey)
-        key_push.enable_host(self.host, ref)
-
-    def ChangeKey_Task(self, ctx: CallContext, newKey: Any) -> Any:
-        from harness.fakevc.behaviours import key_push
-        self.vc.authz.require(ctx, self.host, REGISTER_HOST)
-        ref = _plain_key(self.host, newKey)
-        return self.vc.tasks.run(ctx, self.host, "CryptoManagerHost.changeKey",
-                                 lambda: key_push.change_host_key(self.host, ref))
-
-    def CryptoManagerHostDisable(self, ctx: CallContext) -> None:
-        from harness.fakevc.behaviours import key_push
-        self.vc.authz.require(ctx, self.host, REGISTER_HOST)
-        key_push.disable_host(self.host)
-
 
 class HostSystem(ManagedEntity):
     vim_type = vim.HostSystem
@@ -165,8 +147,7 @@ class HostSystem(ManagedEntity):
         return [vm for vm in self.vc.vms() if vm.host is self]
 
     def vms_using(self, key: KeyRef) -> list[Any]:
-        from harness.fakevc.behaviours.key_push import vm_keys
-        return [vm for vm in self.vms() if key in vm_keys(vm)]
+        return [vm for vm in self.vms() if key in vm.needed_keys()]
 
     def product(self) -> Any:
         return complete(vim.AboutInfo(name="VMware ESXi", fullName=f"VMware ESXi {self.esx_version} build-{self.esx_build}",
@@ -202,13 +183,3 @@ class HostSystem(ManagedEntity):
     # ---- vCenter-side crypto methods (API.md 5.2) -----------------------------------------------
     def PrepareCrypto(self, ctx: CallContext) -> None:
         self.crypto_manager.CryptoManagerHostPrepare(ctx)
-
-    def EnableCrypto(self, ctx: CallContext, keyPlain: Any) -> None:
-        self.crypto_manager.CryptoManagerHostEnable(ctx, keyPlain)
-
-    def ConfigureCryptoKey(self, ctx: CallContext, keyId: Any = None) -> None:
-        """Set or change the host key and make the host safe; then vCenter sends the keys of the
-        VMs on the host and its cluster (API.md 5.2)."""
-        from harness.fakevc.behaviours import key_push
-        self.vc.authz.require(ctx, self, REGISTER_HOST)
-        key_push.configure_host_key(ctx, self, key_ref(keyId) if keyId is not None else None)

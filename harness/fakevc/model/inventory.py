@@ -33,11 +33,6 @@ class Folder(ManagedEntity):
     def p_childEntity(self) -> list:
         return [m.ref for m in self.members]
 
-    def CreateVM_Task(self, ctx: CallContext, config: Any, pool: Any, host: Any = None) -> Any:
-        from harness.fakevc.behaviours import lifecycle
-        return self.vc.tasks.run(ctx, self, "Folder.createVm",
-                                 lambda: lifecycle.create_vm(ctx, self, config, pool, host).ref)
-
     def CreateFolder(self, ctx: CallContext, name: str) -> Any:
         if any(m.name == name for m in self.members):
             raise vim.fault.DuplicateName(name=name, object=self.ref, msg=f"The name '{name}' already exists.")

@@ -1,7 +1,7 @@
 """VirtualMachine and Snapshot: state, properties, and API entry points.
 
-Rules live in `harness/fakevc/behaviours/`; the methods here only translate API calls into
-behaviour calls inside a task, so this file reads as the VM's surface.
+State and properties only: the API methods that change a VM (power, snapshots, reconfigure,
+clone, relocate, ...) are behaviours, registered in `harness/fakevc/dispatch.py` HANDLERS.
 
 Disks are chains of `DiskFile` links (base first, the running delta last). A snapshot freezes the
 chain as it was (per disk) and records the VM home key; a linked clone reads its parent's links
@@ -113,16 +113,6 @@ class Snapshot(MO):
             id=self.snap_id, createTime=self.created, state=self.power_state, quiesced=False,
             childSnapshotList=[c.tree() for c in self.children_snaps]))
 
-    def RemoveSnapshot_Task(self, ctx: CallContext, removeChildren: bool, consolidate: bool | None = None) -> Any:
-        from harness.fakevc.behaviours import snapshots
-        return self.vc.tasks.run(ctx, self.vm, "VirtualMachine.removeSnapshot",
-                                 lambda: snapshots.remove(ctx, self.vm, self, removeChildren))
-
-    def RevertToSnapshot_Task(self, ctx: CallContext, host: Any = None, suppressPowerOn: bool | None = None) -> Any:
-        from harness.fakevc.behaviours import snapshots
-        return self.vc.tasks.run(ctx, self.vm, "VirtualMachine.revertToSnapshot",
-                                 lambda: snapshots.revert(ctx, self.vm, self, bool(suppressPowerOn)))
-
     def RenameSnapshot(self, ctx: CallContext, name: str | None = None, description: str | None = None) -> None:
         if name:
             self.name = name
@@ -200,6 +190,23 @@ class VirtualMachine(ManagedEntity):
     def all_disk_files(self) -> list[DiskFile]:
         """Every disk file this VM owns (shared linked-clone bases are counted by their owner)."""
         return [link for link in self.links_in_order() if not link.shared]
+
+    def needed_keys(self) -> set[KeyRef]:
+        """Every key a VM needs: its home key, each disk link's key, and its snapshots' keys."""
+        keys: set[KeyRef] = set()
+        if self.key:
+            keys.add(self.key)
+        for link in self.all_disk_files():
+            if link.key:
+                keys.add(link.key)
+        for disk in self.disks:
+            for link in disk.chain:          # a linked clone's shared base needs the parent's key too
+                if link.key:
+                    keys.add(link.key)
+        for snap in self.all_snapshots():
+            if snap.home_key:
+                keys.add(snap.home_key)
+        return keys
 
     def keys_in_use(self) -> set[KeyRef]:
         """The home key, every snapshot's home key and every link's key."""
@@ -283,70 +290,3 @@ class VirtualMachine(ManagedEntity):
                                                          instanceUuid=self.instance_uuid)),
             quickStats=complete(vim.vm.Summary.QuickStats()),
             overallStatus="green"))
-
-    # ---- API methods (behaviours do the work) -----------------------------------------------
-    def _task(self, ctx: CallContext, description: str, work: Any) -> Any:
-        return self.vc.tasks.run(ctx, self, description, work)
-
-    def PowerOnVM_Task(self, ctx: CallContext, host: Any = None) -> Any:
-        from harness.fakevc.behaviours import power
-        return self._task(ctx, "VirtualMachine.powerOn", lambda: power.power_on(ctx, self))
-
-    def PowerOffVM_Task(self, ctx: CallContext) -> Any:
-        from harness.fakevc.behaviours import power
-        return self._task(ctx, "VirtualMachine.powerOff", lambda: power.power_off(ctx, self))
-
-    def Destroy_Task(self, ctx: CallContext) -> Any:
-        from harness.fakevc.behaviours import lifecycle
-        return self._task(ctx, "VirtualMachine.destroy", lambda: lifecycle.destroy(ctx, self))
-
-    def UnregisterVM(self, ctx: CallContext) -> None:
-        from harness.fakevc.behaviours import lifecycle
-        lifecycle.unregister(ctx, self)
-
-    def MarkAsTemplate(self, ctx: CallContext) -> None:
-        from harness.fakevc.behaviours import lifecycle
-        lifecycle.mark_as_template(ctx, self)
-
-    def MarkAsVirtualMachine(self, ctx: CallContext, pool: Any, host: Any = None) -> None:
-        from harness.fakevc.behaviours import lifecycle
-        lifecycle.mark_as_vm(ctx, self, pool, host)
-
-    def CreateSnapshot_Task(self, ctx: CallContext, name: str, description: str | None, memory: bool,
-                            quiesce: bool) -> Any:
-        from harness.fakevc.behaviours import snapshots
-        return self._task(ctx, "VirtualMachine.createSnapshot",
-                          lambda: snapshots.create(ctx, self, name, description or "", memory).ref)
-
-    def RemoveAllSnapshots_Task(self, ctx: CallContext, consolidate: bool | None = None, spec: Any = None) -> Any:
-        from harness.fakevc.behaviours import snapshots
-        return self._task(ctx, "VirtualMachine.removeAllSnapshots", lambda: snapshots.remove_all(ctx, self))
-
-    def RevertToCurrentSnapshot_Task(self, ctx: CallContext, host: Any = None, suppressPowerOn: bool | None = None) -> Any:
-        from harness.fakevc.behaviours import snapshots
-        return self._task(ctx, "VirtualMachine.revertToCurrentSnapshot",
-                          lambda: snapshots.revert(ctx, self, self.current_snapshot, bool(suppressPowerOn)))
-
-    def ConsolidateVMDisks_Task(self, ctx: CallContext) -> Any:
-        from harness.fakevc.behaviours import snapshots
-        return self._task(ctx, "VirtualMachine.consolidateDisks", lambda: snapshots.consolidate(ctx, self))
-
-    def ReconfigVM_Task(self, ctx: CallContext, spec: Any) -> Any:
-        from harness.fakevc.behaviours import reconfigure
-        return self._task(ctx, "VirtualMachine.reconfigure", lambda: reconfigure.reconfigure(ctx, self, spec))
-
-    def CloneVM_Task(self, ctx: CallContext, folder: Any, name: str, spec: Any) -> Any:
-        from harness.fakevc.behaviours import clone
-        return self._task(ctx, "VirtualMachine.clone", lambda: clone.clone(ctx, self, folder, name, spec))
-
-    def RelocateVM_Task(self, ctx: CallContext, spec: Any, priority: str | None = None) -> Any:
-        from harness.fakevc.behaviours import relocate
-        return self._task(ctx, "VirtualMachine.relocate", lambda: relocate.relocate(ctx, self, spec))
-
-    def InstantClone_Task(self, ctx: CallContext, spec: Any) -> Any:
-        from harness.fakevc.behaviours import instant_clone
-        return self._task(ctx, "VirtualMachine.instantClone", lambda: instant_clone.instant_clone(ctx, self, spec))
-
-    def CryptoUnlock_Task(self, ctx: CallContext) -> Any:
-        from harness.fakevc.behaviours import key_push
-        return self._task(ctx, "VirtualMachine.cryptoUnlock", lambda: key_push.unlock(ctx, self))

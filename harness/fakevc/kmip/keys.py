@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from pyVmomi import vim
 
-from harness.fakevc.behaviours import kms_health
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import KeyRef
-from harness.kms.client import (KmipClient, KmsKeyNotFound, KmsOperationFailed, KmsTrustError,
-                                KmsUnreachable)
+from harness.fakevc.kmip import kms_health
+# The KMIP connections (re-exported: `keys.client`, `keys.close` are what behaviours and tests call).
+from harness.fakevc.kmip.connections import KMIP_TIMEOUT, client, close, forget_key_material  # noqa: F401
+from harness.kms.client import KmsKeyNotFound, KmsOperationFailed, KmsTrustError, KmsUnreachable
 
 if TYPE_CHECKING:
-    from harness.fakevc.model.crypto_manager import Provider
+    from harness.fakevc.kmip.provider import Provider
 
-KMIP_TIMEOUT = 3.0
 KEK_CACHE_SECONDS = 0.25
 KEY_GENERATE_FAIL = "com.vmware.vc.kms.crypto.KeyGenerateFail"
 INVENTED_PROVIDER = "vcenter-local-keys"   # only ever used by the kms-required-invented-key defect
@@ -102,17 +102,6 @@ def provider(vc: Any, provider_id: str) -> "Provider | None":
         for other in vc.world.vcenters.values():
             found = found or other.crypto.providers.get(provider_id)
     return found
-
-
-def client(prov: "Provider", server_name: str) -> KmipClient:
-    """The cached KMIP connection to one server of a provider, with the provider's trust material."""
-    cached = prov.clients.get(server_name)
-    if cached is None:
-        info = prov.servers[server_name]
-        cached = KmipClient(info.address, info.port, "\n".join(prov.server_certs), prov.client_cert,
-                            prov.client_key, timeout=KMIP_TIMEOUT)
-        prov.clients[server_name] = cached
-    return cached
 
 
 class _Failure(Exception):
@@ -222,11 +211,6 @@ def _cache(vc: Any) -> dict:
     return crypto.kek_cache
 
 
-def forget_key_material(vc: Any) -> None:
-    """Drop cached KEKs (a KMS was found unreachable: nothing may be served from memory)."""
-    _manager(vc).kek_cache.clear()
-
-
 def kek(vc: Any, key: KeyRef) -> bytes:
     """The key material of `key`, fetched from the provider's KMS over KMIP (vim fault when unreachable)."""
     provider_id, key_id = key
@@ -267,9 +251,3 @@ def key_status(vc: Any, key: KeyRef) -> tuple[bool, str]:
     if state != "ACTIVE":
         return False, "KeyStateNotActiveOrEnabled"
     return True, ""
-
-
-def close(vc: Any) -> None:
-    """Close every KMIP connection this vCenter holds."""
-    for prov in _manager(vc).providers.values():
-        prov.drop_clients()

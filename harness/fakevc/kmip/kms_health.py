@@ -30,10 +30,11 @@ from cryptography.hazmat.primitives import serialization
 from pyVmomi import vim
 
 from harness.fakevc.defects import defect
+from harness.fakevc.kmip import connections
 from harness.kms.client import KmsTrustError, KmsUnreachable, fetch_server_certificate
 
 if TYPE_CHECKING:
-    from harness.fakevc.model.crypto_manager import Provider
+    from harness.fakevc.kmip.provider import Provider
 
 PROBE_TIMEOUT = 2.0       # seconds; a stopped KMS refuses at once, a hung one costs this much
 UNREACHABLE_EVENT = "com.vmware.vc.kms.crypto.Unreachable"
@@ -175,8 +176,6 @@ def probe_server(provider: "Provider", name: str) -> ServerProbe:
     DiscoverVersions round trip. Otherwise a TLS handshake with whatever trust exists tells which
     side refuses whom; with no trust material at all only reachability is learnt.
     """
-    from harness.fakevc.behaviours import keys
-
     info = provider.servers[name]
     try:
         certificate = fetch_server_certificate(info.address, info.port, timeout=PROBE_TIMEOUT)
@@ -185,7 +184,7 @@ def probe_server(provider: "Provider", name: str) -> ServerProbe:
     trusted = "\n".join(provider.server_certs) or None
     if trusted and provider.client_cert and provider.client_key:
         try:
-            keys.client(provider, name).check()
+            connections.client(provider, name).check()
             return ServerProbe(True, True, True, "Connected", certificate)
         except KmsTrustError as err:
             if err.side == "client":
@@ -209,13 +208,11 @@ def probe_server(provider: "Provider", name: str) -> ServerProbe:
 
 def reachable(provider: "Provider") -> tuple[bool, str]:
     """(reachable, cause) of a provider: answering at all, on any of its servers (trust aside)."""
-    from harness.fakevc.behaviours import keys
-
     causes = []
     for name, info in provider.servers.items():
         if provider.fully_trusted:
             try:
-                keys.client(provider, name).check()
+                connections.client(provider, name).check()
                 return True, ""
             except KmsTrustError:
                 return True, ""      # it answered; trust is a status matter, not an outage
@@ -237,8 +234,7 @@ def record(vc: Any, provider: "Provider", is_reachable: bool, cause: str = "") -
     provider.reachable = is_reachable
     provider.health_cause = cause
     if not is_reachable:
-        from harness.fakevc.behaviours import keys
-        keys.forget_key_material(vc)
+        connections.forget_key_material(vc)
     if before is not False and not is_reachable:
         if vc.world.defects.on(NO_UNREACHABLE_EVENT):
             return

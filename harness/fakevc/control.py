@@ -1,0 +1,86 @@
+"""The fake's side of the control facade (harness/control.py): fault injection on cue.
+
+Everything runs under the world lock; suites never see the model objects, only this facade.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+from harness.fakevc.behaviours import core_dumps, space
+from harness.fakevc.behaviours import snapshots as fake_snapshots
+from harness.fakevc.behaviours.lifecycle import read_disk_bytes
+from harness.fakevc.disks import CANARY
+from harness.fakevc.model.host import HostSystem
+from harness.fakevc.server import FakeVCenter
+
+
+class FakeControl:
+    """Fault injection on one fake vCenter."""
+
+    injects_faults = True
+
+    def __init__(self, vc: FakeVCenter) -> None:
+        self.vc = vc
+
+    @contextlib.contextmanager
+    def full_datastore(self, datastore: str, leave_free_bytes: int) -> Iterator[int]:
+        held = space.fill_datastore(self.vc, datastore, leave_free_bytes=leave_free_bytes)
+        try:
+            yield held
+        finally:
+            space.restore_datastore(self.vc, datastore)
+
+    @contextlib.contextmanager
+    def failing_rekey(self, after_links: int) -> Iterator[None]:
+        # The fault lives in this worker's fake only: nothing to sweep after a kill.
+        with self.vc.lock:
+            fake_snapshots.inject_rekey_failure(self.vc, after_links=after_links)
+        try:
+            yield
+        finally:
+            with self.vc.lock:
+                fake_snapshots.clear_rekey_failure(self.vc)
+
+    def reboot_host(self, host: Any) -> None:
+        """The vSphere API has no way back from pendingIncapable but a host reboot, which only the
+        fake can stand in for; vCenter makes the host safe again when a crypto operation next needs it."""
+        with self.vc.lock:
+            model = self.vc.objects[getattr(host, "_moId", host)]
+            assert isinstance(model, HostSystem)
+            if model.crypto_state == "pendingIncapable":
+                model.crypto_state, model.host_key = "incapable", None
+                model.key_cache.clear()
+
+    def encrypted_core_dump(self, host: Any, kind: str, file_name: str) -> None:
+        with self.vc.lock:
+            core_dumps.add_encrypted_core_dump(self.vc, getattr(host, "_moId", host), kind, file_name)
+
+    def add_user(self, user: str, password: str) -> None:
+        with self.vc.lock:
+            self.vc.add_user(user, password)
+
+    def remove_user(self, user: str) -> None:
+        with self.vc.lock:
+            self.vc.users.pop(user.lower(), None)
+
+    def peers_trusted(self) -> bool:
+        return self.vc.trust_peers
+
+    def set_peers_trusted(self, trusted: bool) -> None:
+        """`trust_peers` (README: a demanding lab): False means no Enhanced Linked Mode, so a
+        cross-vCenter ServiceLocator must carry the destination's sslThumbprint."""
+        with self.vc.lock:
+            self.vc.trust_peers = trusted
+
+
+class FakeDiskReader:
+    """Bytes at rest of a fake vCenter's disks (DATA-AT-REST), through the fake's datastore view;
+    `canary` is the plaintext the fake writes into every new disk."""
+
+    def __init__(self, vc: FakeVCenter) -> None:
+        self.fake = vc
+        self.canary: bytes = CANARY
+
+    def read(self, vm: Any, disk_key: int | None = None) -> bytes:
+        return read_disk_bytes(self.fake, vm, disk_key)

@@ -1,0 +1,1 @@
+"""The fake's KMIP side: key providers, connections to their KMS, key operations, KMS health."""

@@ -1,0 +1,295 @@
+"""The layering of the harness, checked from the import graph of the source (issue 16).
+
+Every import counts: at module level, inside a function, and under `if TYPE_CHECKING:`. The
+rules: suites never import the fake (they reach fault injection through `env.control(vc)`);
+harness/vsphere never imports the fake; inside the fake imports flow one way,
+
+    wire/disks/defects/certificate/kmip -> model (and server, build) -> behaviours
+        -> dispatch (and catalogue, request_log) -> adapter (and world, control)
+
+so the model imports no behaviour, and the fake has no import cycle. A violation names the file
+and line of the offending import. The checks are proved able to fail on a synthetic source tree.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKE = "harness.fakevc"
+
+# Layer of each part of the fake, lowest first: a module may import its own layer or lower ones.
+FAKE_LAYERS: list[tuple[str, ...]] = [
+    ("wire", "disks", "defects", "certificate", "kmip"),
+    ("model", "server", "build"),
+    ("behaviours",),
+    ("dispatch", "catalogue", "request_log"),
+    ("adapter", "world", "control"),
+]
+
+
+@dataclass(frozen=True)
+class Import:
+    source: str     # importing module
+    target: str     # imported module (the most specific one of the source tree, else as written)
+    path: Path
+    line: int
+
+    def where(self, root: Path) -> str:
+        return f"{self.path.relative_to(root)}:{self.line}"
+
+
+def source_modules(root: Path, packages: tuple[str, ...] = ("harness", "suites")) -> dict[str, Path]:
+    """Module name -> file, for every .py under the given top-level folders of `root`."""
+    found: dict[str, Path] = {}
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            found[".".join(parts)] = path
+    return found
+
+
+def _resolve(name: str, modules: dict[str, Path]) -> str:
+    """The longest prefix of a dotted name that is a module of the tree (else the name itself)."""
+    candidate = name
+    while candidate and candidate not in modules:
+        candidate = candidate.rpartition(".")[0]
+    return candidate or name
+
+
+def imports_of(module: str, path: Path, modules: dict[str, Path]) -> list[Import]:
+    """Every import statement of one file, wherever it is (ast.walk reaches function bodies and
+    TYPE_CHECKING blocks alike); `from pkg import sub` resolves to the submodule `pkg.sub`."""
+    found = []
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = module.split(".") if is_package else module.split(".")[:-1]
+                anchor = anchor[:len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
+        else:
+            continue
+        for name in names:
+            target = _resolve(name, modules)
+            if target != module:
+                found.append(Import(module, target, path, node.lineno))
+    return found
+
+
+def import_graph(root: Path) -> list[Import]:
+    modules = source_modules(root)
+    return [imp for module, path in modules.items() for imp in imports_of(module, path, modules)]
+
+
+def _inside(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def forbidden_imports(graph: list[Import], importer: str, imported: str) -> list[Import]:
+    return [imp for imp in graph if _inside(imp.source, importer) and _inside(imp.target, imported)]
+
+
+def fake_layer(module: str) -> int | None:
+    """The layer of a fake module (FAKE_LAYERS), None outside the fake or for the package itself."""
+    if not module.startswith(FAKE + "."):
+        return None
+    part = module[len(FAKE) + 1:].split(".")[0]
+    for level, parts in enumerate(FAKE_LAYERS):
+        if part in parts:
+            return level
+    raise AssertionError(f"{module} has no layer in tests/test_layers.py FAKE_LAYERS: place it")
+
+
+def upward_imports(graph: list[Import]) -> list[Import]:
+    """Fake modules importing a higher layer than their own."""
+    return [imp for imp in graph if fake_layer(imp.source) is not None and fake_layer(imp.target) is not None
+            and fake_layer(imp.target) > fake_layer(imp.source)]
+
+
+def import_cycles(graph: list[Import], package: str) -> list[list[Import]]:
+    """The import cycles among the modules of a package: one cycle (its edges) per strongly
+    connected component of more than one module."""
+    edges: dict[str, dict[str, Import]] = {}
+    for imp in graph:
+        if _inside(imp.source, package) and _inside(imp.target, package):
+            edges.setdefault(imp.source, {}).setdefault(imp.target, imp)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+
+    def visit(node: str) -> None:   # Tarjan
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in edges.get(node, {}):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                components.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return [_cycle_path(component, edges) for component in components]
+
+
+def _cycle_path(component: list[str], edges: dict[str, dict[str, Import]]) -> list[Import]:
+    """One closed path through a strongly connected component, as the imports that make it."""
+    members = set(component)
+    start, path, seen = component[0], [], {component[0]}
+    node = start
+    while True:
+        nexts = sorted(t for t in edges.get(node, {}) if t in members)
+        back = start if start in nexts and len(path) > 0 else None
+        step = back or next((t for t in nexts if t not in seen), None) or nexts[0]
+        path.append(edges[node][step])
+        if step == start or step in seen:
+            return path
+        seen.add(step)
+        node = step
+
+
+def describe(imports: list[Import], root: Path, why: str) -> str:
+    return "\n".join(f"{imp.where(root)} imports {imp.target} ({why})" for imp in imports)
+
+
+def describe_cycles(cycles: list[list[Import]], root: Path) -> str:
+    return "\n".join("import cycle: " + " -> ".join(f"{imp.source} ({imp.where(root)})" for imp in cycle)
+                     + f" -> {cycle[-1].target}" for cycle in cycles)
+
+
+def layering_problems(root: Path) -> list[str]:
+    """Every layering violation of the source tree at `root`, one line each (empty: clean)."""
+    graph = import_graph(root)
+    problems = [
+        describe(forbidden_imports(graph, "suites", FAKE), root,
+                 "suites must not touch the fake: fault injection goes through env.control(vc)"),
+        describe(forbidden_imports(graph, "harness.vsphere", FAKE), root,
+                 "harness/vsphere speaks to any vCenter through pyVmomi only"),
+        describe(forbidden_imports(graph, f"{FAKE}.model", f"{FAKE}.behaviours"), root,
+                 "the model holds state; behaviours are registered in dispatch.py HANDLERS"),
+        describe(upward_imports(graph), root, "imports flow wire/disks/defects/kmip -> model -> behaviours -> "
+                                              "dispatch -> adapter"),
+        describe_cycles(import_cycles(graph, FAKE), root),
+    ]
+    return [line for text in problems for line in text.splitlines() if line]
+
+
+# ---- the harness as it is --------------------------------------------------------------------------
+def test_the_harness_keeps_its_layers():
+    problems = layering_problems(ROOT)
+    assert not problems, "layering violations:\n" + "\n".join(problems)
+
+
+def test_every_module_that_registers_a_defect_is_in_the_catalogues_list():
+    """catalogue.py imports defects from an explicit list: a module left off it would lose its defects."""
+    from harness.fakevc import catalogue
+    listed = {module.__name__ for module in catalogue.DEFECT_MODULES}
+    registering = set()
+    for module, path in source_modules(ROOT, ("harness",)).items():
+        if not module.startswith(FAKE + "."):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "defect":
+                registering.add(module)
+    assert registering - listed == set(), "defects registered outside catalogue.DEFECT_MODULES"
+    assert listed - registering == set(), "catalogue.DEFECT_MODULES lists a module that registers no defect"
+
+
+# ---- the checks can fail -------------------------------------------------------------------------------
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    for folder in {p.parent for p in root.rglob("*.py")}:
+        if folder != root and not (folder / "__init__.py").exists():
+            (folder / "__init__.py").write_text("")
+    return root
+
+
+CLEAN = {
+    "harness/fakevc/wire.py": "import datetime\n",
+    "harness/fakevc/model/vm.py": "from harness.fakevc import wire\n",
+    "harness/fakevc/behaviours/power.py": "from harness.fakevc.model.vm import wire\nfrom harness.fakevc.model import vm\n",
+    "harness/fakevc/dispatch.py": "from harness.fakevc.behaviours import power\n",
+    "harness/fakevc/adapter.py": "from harness.fakevc import dispatch\n",
+    "harness/vsphere/vms.py": "from pyVmomi import vim\n",
+    "suites/test_power.py": "from harness.vsphere import vms\n",
+}
+
+
+def test_a_clean_synthetic_tree_has_no_problems(tmp_path):
+    assert layering_problems(_tree(tmp_path, CLEAN)) == []
+
+
+def test_a_suite_importing_the_fake_inside_a_function_is_named_with_file_and_line(tmp_path):
+    files = dict(CLEAN)
+    files["suites/test_power.py"] = "import pytest\n\n\ndef test_x():\n    from harness.fakevc.behaviours import power\n"
+    problems = layering_problems(_tree(tmp_path, files))
+    assert problems == ["suites/test_power.py:5 imports harness.fakevc.behaviours.power (suites must not touch "
+                        "the fake: fault injection goes through env.control(vc))"]
+
+
+def test_vsphere_importing_the_fake_is_named(tmp_path):
+    files = dict(CLEAN)
+    files["harness/vsphere/vms.py"] = "from pyVmomi import vim\nimport harness.fakevc.adapter as fake\n"
+    problems = layering_problems(_tree(tmp_path, files))
+    assert len(problems) == 1 and problems[0].startswith("harness/vsphere/vms.py:2 imports harness.fakevc.adapter")
+
+
+def test_a_model_importing_a_behaviour_for_typing_only_is_named_and_makes_a_cycle(tmp_path):
+    files = dict(CLEAN)
+    files["harness/fakevc/model/vm.py"] = ("from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n"
+                                           "    from harness.fakevc.behaviours.power import power_on\n")
+    problems = layering_problems(_tree(tmp_path, files))
+    assert "harness/fakevc/model/vm.py:4 imports harness.fakevc.behaviours.power (the model holds state; " \
+           "behaviours are registered in dispatch.py HANDLERS)" in problems
+    assert any(p.startswith("harness/fakevc/model/vm.py:4 imports harness.fakevc.behaviours.power (imports flow")
+               for p in problems)
+    cycles = [p for p in problems if p.startswith("import cycle:")]
+    assert len(cycles) == 1
+    assert "harness/fakevc/model/vm.py:4" in cycles[0] and "harness/fakevc/behaviours/power.py:1" in cycles[0]
+
+
+def test_a_cycle_within_one_layer_is_named(tmp_path):
+    files = dict(CLEAN)
+    files["harness/fakevc/behaviours/clone.py"] = "def clone():\n    from harness.fakevc.behaviours import relocate\n"
+    files["harness/fakevc/behaviours/relocate.py"] = "from harness.fakevc.behaviours import clone as cloning\n"
+    problems = layering_problems(_tree(tmp_path, files))
+    assert problems == ["import cycle: harness.fakevc.behaviours.clone (harness/fakevc/behaviours/clone.py:2) -> "
+                        "harness.fakevc.behaviours.relocate (harness/fakevc/behaviours/relocate.py:1) -> "
+                        "harness.fakevc.behaviours.clone"]
+
+
+@pytest.mark.parametrize("relative, expected", [("from . import power", "harness.fakevc.behaviours.power"),
+                                                ("from ..model import vm", "harness.fakevc.model.vm")])
+def test_relative_imports_are_resolved(tmp_path, relative, expected):
+    files = dict(CLEAN)
+    files["harness/fakevc/behaviours/clone.py"] = relative + "\n"
+    root = _tree(tmp_path, files)
+    graph = import_graph(root)
+    assert [imp.target for imp in graph if imp.source == "harness.fakevc.behaviours.clone"] == [expected]
