@@ -8,13 +8,13 @@ import logging
 
 import pytest
 
-from suites.test_cross_vcenter import _destination
+from harness.vsphere import clones
 
 
 @pytest.mark.rule("XVC-CLONE-ENCRYPT")
 @pytest.mark.test_id("66666666-0000-4000-8000-000000000001")
 def test_a_failing_cross_vcenter_test_with_a_credential_in_its_locals(environment, inventory, vc, vc_b, place_b):
-    destination = _destination(environment, inventory, vc_b, place_b)
+    destination = clones.cross_destination(environment, vc_b, place_b)
     credential = destination.locator.credential
     print(f"service locator: {destination.locator}")
     logging.getLogger("scenario").warning("credential in use: %s", credential)
