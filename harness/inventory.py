@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 import yaml
@@ -62,6 +63,14 @@ def _path_text(value: object) -> object:
 VersionText = Annotated[str, BeforeValidator(_version_text)]
 FilePath = Annotated[Path, BeforeValidator(_path_text)]
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _only_known(names: Iterable[str], known: Iterable[str], what: str) -> None:
+    """One message for a name outside a fixed vocabulary (capabilities, behaviour ids), listing the known ones."""
+    known = sorted(known)
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown[0]!r}; known: {', '.join(known)}")
 
 
 def _env_name(value: str) -> str:
@@ -215,9 +224,7 @@ class VCenter(_Strict):
     @classmethod
     def _known_behaviours(cls, value: list[str]) -> list[str]:
         from harness.unconfirmed import BEHAVIOURS
-        unknown = sorted(set(value) - set(BEHAVIOURS))
-        if unknown:
-            raise ValueError(f"unknown behaviour {unknown[0]!r}; known: {', '.join(sorted(BEHAVIOURS))}")
+        _only_known(value, BEHAVIOURS, "behaviour")
         return value
 
     @field_validator("locator_thumbprint")
@@ -385,9 +392,7 @@ class Inventory(_Strict):
     @classmethod
     def _feature_names(cls, value: dict[str, bool]) -> dict[str, bool]:
         from harness.capabilities import KNOWN_CAPABILITIES
-        unknown = sorted(set(value) - set(KNOWN_CAPABILITIES))
-        if unknown:
-            raise ValueError(f"unknown capability {unknown[0]!r}; known: {', '.join(sorted(KNOWN_CAPABILITIES))}")
+        _only_known(value, KNOWN_CAPABILITIES, "capability")
         return value
 
     @field_validator("vcenters")
