@@ -203,6 +203,9 @@ def kms_serve(workdir: str | None) -> None:
 
     from harness.kms.server import EmbeddedKms
     from harness.workdirs import make_workdir
+    # SIGTERM becomes Ctrl-C before anything is created, so a stop at any moment (even while the
+    # KMS is starting or right after it says it is running) still removes the temporary folder.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     folder = Path(workdir) if workdir else make_workdir("vcrypt-kms-")
     try:
         with EmbeddedKms(folder) as embedded:
@@ -215,9 +218,12 @@ def kms_serve(workdir: str | None) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _raise_interrupt(*_: object) -> None:
+    raise KeyboardInterrupt()
+
+
 def _wait_for_interrupt() -> None:
     try:
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -298,18 +304,25 @@ _VCSIM_SOURCE = click.option("--source", type=click.Choice(["auto", "pinned", "d
 @_VCSIM_SOURCE
 def vcsim_serve(api_version: str | None, hosts: int, vms: int, source: str) -> None:
     """Start a vcsim on 127.0.0.1 in the foreground until Ctrl-C."""
-    import tempfile
+    import shutil
 
     from harness.vcsim.build import VcsimUnavailable, find_vcsim
     from harness.vcsim.process import VcsimProcess
+    from harness.workdirs import make_workdir
     try:
         binary = find_vcsim(source=source)
     except VcsimUnavailable as err:
         _fail(str(err))
-    with VcsimProcess(Path(tempfile.mkdtemp(prefix="vcrypt-vcsim-")), binary=binary, api_version=api_version,
-                      hosts=hosts, vms=vms) as sim:
-        click.echo(f"vcsim at {sim.url} ({binary}; any user and password); Ctrl-C stops it.")
-        _wait_for_interrupt()
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # a stop while starting still cleans up
+    folder = make_workdir("vcrypt-vcsim-")
+    try:
+        with VcsimProcess(folder, binary=binary, api_version=api_version, hosts=hosts, vms=vms) as sim:
+            click.echo(f"vcsim at {sim.url} ({binary}; any user and password); Ctrl-C stops it.")
+            _wait_for_interrupt()
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @vcsim.command("build")

@@ -82,6 +82,20 @@ def test_kms_serve_removes_its_temporary_folder_on_exit(tmp_path):
     assert not workdir.exists()
 
 
+def test_kms_serve_stopped_while_it_starts_still_removes_its_folder(tmp_path):
+    """SIGTERM as soon as the work folder exists, while the KMS is still starting (CI once caught the
+    old handler, installed only after "KMS running", missing a quick stop and leaving key material)."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([*VCRYPT, "kms", "serve"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env, start_new_session=True)
+    try:
+        _wait_for(lambda: any(tmp_path.glob("vcrypt-kms-*")), timeout=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert list(tmp_path.glob("vcrypt-kms-*")) == []
+
+
 def test_a_sigkilled_runs_work_folder_is_removed_by_sweep(tmp_path):
     run_id = f"killed-{os.getpid()}"
     reports = tmp_path / "reports"
