@@ -7,8 +7,12 @@ With no defect, the same tests must all pass. A missed defect means a verdict th
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import os
+import queue
+import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,6 +24,7 @@ import yaml
 from harness.rules import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
+SESSION_TIMEOUT = 900.0   # one defect's session; a worker that overruns it is killed
 
 
 @dataclass
@@ -47,25 +52,91 @@ def _inventory_for(rule_id: str, defect: str | None, folder: Path) -> Path:
     return path
 
 
-def _run_rule_tests(rules: list[str], defect: str | None, folder: Path, suites: Path) -> dict[str, tuple[str, list[str]]]:
-    """Run the tests of `rules` against the fake (with `defect`); nodeid -> (outcome, rules)."""
+def _session_args(rules: list[str], defect: str | None, folder: Path, suites: Path) -> tuple[list[str], Path]:
+    """The pytest arguments of one session: the tests of `rules` against the fake (with `defect`)."""
     label = defect or "baseline"
     inventory = _inventory_for(rules[0], defect, folder)
     run_dir = folder / f"run-{label}-{rules[0]}"
-    cmd = [sys.executable, "-m", "pytest", str(suites), "--inventory", str(inventory), "--run-dir", str(run_dir),
-           "--rules", ",".join(rules), "-q", "-p", "no:cacheprovider"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    return [str(suites), "--inventory", str(inventory), "--run-dir", str(run_dir), "--rules", ",".join(rules)], run_dir
+
+
+class SessionWorker:
+    """A `harness.selftest_worker` process: runs one pytest session per request, many in its life."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.proc: subprocess.Popen[str] | None = None
+
+    def _start(self) -> subprocess.Popen[str]:
+        with self.log.open("a", encoding="utf-8") as stderr:
+            return subprocess.Popen([sys.executable, "-m", "harness.selftest_worker"], cwd=ROOT, text=True,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, bufsize=1,
+                                    start_new_session=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+
+    def run(self, args: list[str], timeout: float = SESSION_TIMEOUT) -> dict:
+        """Run one session; a worker that dies or overruns is stopped (the next request starts a new one)."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = self._start()
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(json.dumps(args) + "\n")
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line:
+            self.close()
+            raise RuntimeError(f"selftest worker {'timed out' if not ready else 'died'}; see {self.log}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+
+class WorkerPool:
+    """`size` session workers handed out one per thread (a thread holds one for one session)."""
+
+    def __init__(self, size: int, folder: Path) -> None:
+        self.idle: queue.Queue[SessionWorker] = queue.Queue()
+        self.all = [SessionWorker(folder / f"worker-{n}.log") for n in range(size)]
+        for worker in self.all:
+            self.idle.put(worker)
+
+    def run(self, args: list[str]) -> dict:
+        worker = self.idle.get()
+        try:
+            return worker.run(args)
+        finally:
+            self.idle.put(worker)
+
+    def close(self) -> None:
+        for worker in self.all:
+            worker.close()
+
+
+def _run_rule_tests(rules: list[str], defect: str | None, folder: Path, suites: Path,
+                    pool: WorkerPool) -> dict[str, tuple[str, list[str]]]:
+    """Run the tests of `rules` against the fake (with `defect`); nodeid -> (outcome, rules)."""
+    args, run_dir = _session_args(rules, defect, folder, suites)
+    reply = pool.run(args)
     results_file = run_dir / "results.json"
     if not results_file.exists():
-        raise RuntimeError(f"{label}: pytest wrote no results (exit {proc.returncode}): {proc.stdout[-800:]}{proc.stderr[-800:]}")
+        raise RuntimeError(f"{defect or 'baseline'}: pytest wrote no results (exit {reply['exit']}): {reply['output'][-800:]}")
     tests = json.loads(results_file.read_text(encoding="utf-8"))["tests"]
     return {t["nodeid"]: (t["outcome"], t["rules"]) for t in tests}
 
 
-def check_defect(rule: str, defect: str, folder: Path, suites: Path) -> Outcome:
+def check_defect(rule: str, defect: str, folder: Path, suites: Path, pool: WorkerPool) -> Outcome:
     try:
-        results = _run_rule_tests([rule], defect, folder, suites)
+        results = _run_rule_tests([rule], defect, folder, suites, pool)
     except Exception as err:  # noqa: BLE001 - reported as a missed defect with the cause
         return Outcome(rule, defect, False, problem=str(err))
     from harness.fakevc.catalogue import load_all
@@ -75,23 +146,24 @@ def check_defect(rule: str, defect: str, folder: Path, suites: Path) -> Outcome:
                    "" if results else "no test of this rule ran")
 
 
-def baseline(folder: Path, suites: Path) -> list[Outcome]:
-    """With no defect, every rule's tests pass (pre-7 rules on the 6.7 fake, the rest on 7.0.3)."""
+def baseline_groups() -> list[list[str]]:
+    """The rules checked together without a defect: pre-7 rules on the 6.7 fake, the rest on 7.0.3."""
     catalogue = load_rules()
-    groups = {"7": [r for r, rule in catalogue.items() if not rule.until],
-              "6.7": [r for r, rule in catalogue.items() if rule.until]}
-    outcomes = []
-    for rules in groups.values():
-        results = _run_rule_tests(rules, None, folder, suites)
-        bad = {n: o for n, (o, _) in results.items() if o != "passed"}
-        outcomes.append(Outcome(",".join(rules[:3]) + ("..." if len(rules) > 3 else ""), "(none)", not bad,
-                                sorted(bad), problem="; ".join(f"{n}: {o}" for n, o in bad.items())))
-    return outcomes
+    return [[r for r, rule in catalogue.items() if not rule.until], [r for r, rule in catalogue.items() if rule.until]]
+
+
+def check_baseline(rules: list[str], folder: Path, suites: Path, pool: WorkerPool) -> Outcome:
+    """With no defect, every test of `rules` passes."""
+    results = _run_rule_tests(rules, None, folder, suites, pool)
+    bad = {n: o for n, (o, _) in results.items() if o != "passed"}
+    return Outcome(",".join(rules[:3]) + ("..." if len(rules) > 3 else ""), "(none)", not bad,
+                   sorted(bad), problem="; ".join(f"{n}: {o}" for n, o in bad.items()))
 
 
 def run_selftest(workers: int = 2, only_rules: set[str] | None = None, only_defects: set[str] | None = None,
                  suites: Path | None = None) -> tuple[list[Outcome], list[Outcome]]:
-    """(baseline outcomes, defect outcomes)."""
+    """(baseline outcomes, defect outcomes). `workers` processes each run one session after another;
+    the two baseline sessions go first (they are the longest) and share the workers with the defects."""
     from harness.fakevc.catalogue import load_all
     suites = suites or ROOT / "suites"
     defects = sorted(load_all().values(), key=lambda d: (d.rule, d.name))
@@ -101,10 +173,16 @@ def run_selftest(workers: int = 2, only_rules: set[str] | None = None, only_defe
         defects = [d for d in defects if d.name in only_defects]
     with tempfile.TemporaryDirectory(prefix="vcrypt-selftest-") as tmp:
         folder = Path(tmp)
-        base = baseline(folder, suites) if not (only_rules or only_defects) else []
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = [pool.submit(check_defect, d.rule, d.name, folder, suites) for d in defects]
-            results = [f.result() for f in futures]
+        pool = WorkerPool(max(1, workers), folder)
+        try:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as threads:
+                groups = baseline_groups() if not (only_rules or only_defects) else []
+                base_futures = [threads.submit(check_baseline, rules, folder, suites, pool) for rules in groups]
+                futures = [threads.submit(check_defect, d.rule, d.name, folder, suites, pool) for d in defects]
+                base = [f.result() for f in base_futures]
+                results = [f.result() for f in futures]
+        finally:
+            pool.close()
     return base, results
 
 
