@@ -275,9 +275,21 @@ def scratch(request: pytest.FixtureRequest, inventory: Inventory) -> Iterator[Sc
         current_recorder().note("cleanup problems", problems)
 
 
+def workers_share_state(inventory: Inventory) -> bool:
+    """Whether xdist workers act on the same vCenters or KMS (false: fakes and embedded KMS, one set per worker)."""
+    return not (inventory.kms.embedded and all(vc.target == "fake" for vc in inventory.vcenters))
+
+
 @pytest.fixture
 def serial(pytestconfig: pytest.Config) -> Iterator[None]:
-    """One lock across xdist workers for tests that change global state (HA, default provider, KMS)."""
+    """One lock across xdist workers for tests that change global state (HA, default provider, KMS).
+
+    Not taken when every vCenter is a fake and the KMS is embedded: each worker then starts its own
+    fake world and KMS pair (`environment`), so there is no shared state, and the lock only made
+    the other worker wait (bench/suite_wall_time.py)."""
+    if not workers_share_state(_state(pytestconfig).inventory):
+        yield
+        return
     path: Path = _state(pytestconfig).run_dir / "serial.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
