@@ -13,6 +13,12 @@ import secrets
 from pathlib import Path
 
 TAG_VARIABLE = "VCRYPT_TEST_TAG"
+# Under pytest-xdist each worker is its own session for this purpose: a tag the controller set (a
+# conftest importing this module) is replaced, so one worker's `vcrypt run` still going on is never
+# another worker's leftover.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER and not os.environ.get(TAG_VARIABLE, "").endswith(f"-{_WORKER}"):
+    os.environ[TAG_VARIABLE] = f"{os.getpid()}-{secrets.token_hex(8)}-{_WORKER}"
 _TAG = os.environ.setdefault(TAG_VARIABLE, f"{os.getpid()}-{secrets.token_hex(8)}")
 
 
