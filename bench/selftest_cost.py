@@ -84,7 +84,7 @@ class Runner:
         args += ["-p", "_selftest_timing"]
         began = time.time()
         if way == "process":
-            subprocess.run([sys.executable, "-m", "pytest", *args, *SESSION_FLAGS[:3]], cwd=C.REPO,
+            subprocess.run([sys.executable, "-m", "pytest", *args, *SESSION_FLAGS[:5]], cwd=C.REPO,
                            capture_output=True, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
         else:
             self.pool.run(args)

@@ -183,8 +183,7 @@ def execute(request: RunRequest, echo: Callable[[str], None]) -> int:
             "--junitxml", str(run_dir / "junit.xml"), "-o", "junit_family=xunit1",
             "-o", f"junit_suite_name=vcrypt.{inv.path.stem}.{inv.target}",
             "--alluredir", str(run_dir / "allure-results"), "-p", "no:cacheprovider", "-q", "-rs"]
-    if request.workers:
-        args += ["-n", str(request.workers)]
+    args += ["-n", str(request.workers)]  # always explicit: -n 0 (serial) wins over any -n in the ini's addopts
     if request.compliance:
         args.append("--compliance")
     if rules:

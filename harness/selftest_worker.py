@@ -20,8 +20,9 @@ import os
 import sys
 
 # Plugins a selftest session does not need: the cache writes into the source tree, and hypothesis'
-# terminal summary imports all of hypothesis (about a second per session).
-SESSION_FLAGS = ("-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+# terminal summary imports all of hypothesis (about a second per session). `-n 0`: one session is
+# one process, whatever the ini's addopts say (the workers are the parallelism).
+SESSION_FLAGS = ("-q", "-p", "no:cacheprovider", "-n", "0", "-p", "no:hypothesispytest")
 
 
 def run_session(args: list[str]) -> dict[str, object]:
