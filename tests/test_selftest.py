@@ -61,3 +61,21 @@ def test_a_defect_imitating_the_environment_must_be_reported_as_an_error():
     catalogue = load_all()
     assert catalogue["xvc-decrypt-refusal-is-login-failure"].caught_as == "error"
     assert {d.caught_as for d in catalogue.values()} <= {"failed", "error"}
+
+
+def test_a_worker_runs_sessions_one_after_another_and_a_defect_never_leaks_into_the_next(tmp_path):
+    """One worker process, two sessions of KMS-GENERATE: with a defect some test fails, and the next
+    session, without it, passes every test (each session starts its own fake world and KMS)."""
+    from harness.selftest import ROOT as REPO
+    from harness.selftest import WorkerPool, _run_rule_tests
+    pool = WorkerPool(1, tmp_path)
+    try:
+        with_defect = _run_rule_tests(["KMS-GENERATE"], "kms-generate-phantom-key", tmp_path, REPO / "suites", pool)
+        without = _run_rule_tests(["KMS-GENERATE"], None, tmp_path, REPO / "suites", pool)
+        worker_pids = {w.proc.pid for w in pool.all if w.proc}
+    finally:
+        pool.close()
+    assert len(worker_pids) == 1
+    assert "failed" in {outcome for outcome, _ in with_defect.values()}
+    assert without and {outcome for outcome, _ in without.values()} == {"passed"}
+    assert set(without) == set(with_defect)
