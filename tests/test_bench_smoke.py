@@ -15,6 +15,7 @@ import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 SCRIPTS = ["op_overhead", "task_waits", "inventory_reads", "suite_wall_time", "kms_path", "rekey_cost", "fake_speed"]
+SCRIPTS += ["selftest_cost"]  # one defect's session both ways, ~20 s
 NEEDS_VCSIM = {"inventory_reads"}
 RATIO_LINE = re.compile(r"^  \S.*: -?\d+(\.\d+)?(\s|$)")
 
