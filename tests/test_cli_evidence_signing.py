@@ -134,7 +134,7 @@ def test_pytest_with_an_unusable_signing_key_stops_before_any_test(tmp_path):
     import subprocess
     import sys
     root = Path(__file__).resolve().parent.parent
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "suites/test_kms.py",
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "suites/test_kms.py",
                            "--inventory", "inventories/fake.yaml", "--run-dir", str(tmp_path / "run"),
                            "--signing-key", str(tmp_path / "missing.key")],
                           cwd=root, capture_output=True, text=True, timeout=300)

@@ -61,7 +61,7 @@ def test_sigkill_leaves_marked_vms_that_sweep_removes(vcsim, tmp_path):
     run_dir = tmp_path / "reports" / "killed-run"
     proc = subprocess.Popen([sys.executable, "-m", "pytest", str(ROOT / "tests" / "scenarios" / "scenario_hang.py"),
                              "--inventory", str(inventory), "--run-dir", str(run_dir), "--run-id", "killed-run",
-                             "-p", "no:cacheprovider", "-q"], cwd=ROOT, start_new_session=True,
+                             "-p", "no:cacheprovider", "-n", "0", "-q"], cwd=ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ledger = run_dir / "ledger.jsonl"
     deadline = time.monotonic() + 90
