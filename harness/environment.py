@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from harness.connect import connect_fake, connect_soap, pbm_service
 from harness.inventory import Inventory, VCenter, load_inventory
+from harness.vsphere import sessions
 
 if TYPE_CHECKING:
     from harness.control import TargetControl
@@ -79,7 +80,7 @@ class Environment:
     def close(self) -> None:
         for si in self._sis.values():
             with contextlib.suppress(Exception):
-                si.content.sessionManager.Logout()
+                sessions.logout(si)
         self._sis.clear()
         if self.world is not None:
             self.world.close()

@@ -116,6 +116,8 @@ def pytest_configure(config: pytest.Config) -> None:
         write_results=run_dir_opt is not None)
     from harness.evidence.scrub import register_allure_scrubber
     register_allure_scrubber()
+    from harness.evidence.allure_evidence import register_api_steps
+    register_api_steps()  # every vCenter call becomes an Allure step (harness/calls.py)
     if not workerinput:  # the controller writes JUnit: rule verdicts as testsuite properties
         from harness.evidence import junit_verdicts
         junit_verdicts.register(config, lambda: list(config.stash[fixtures.STATE_KEY].results.values()))

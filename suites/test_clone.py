@@ -137,7 +137,7 @@ def _clone_with_disk_crypto(vc: Any, source: Any, place: Any, name: str, marker:
                      for d in vms.disks(vc, source)]
     spec = vim.vm.CloneSpec(location=location, template=False, powerOn=False,
                             config=vim.vm.ConfigSpec(annotation=marker, crypto=change))
-    return vc.invoke(source, "CloneVM_Task", folder=place.vm_folder, name=name, spec=spec)
+    return clones.clone_with_spec(vc, source, place.vm_folder, name, spec)
 
 
 @pytest.mark.rule("CLONE-RECRYPT")

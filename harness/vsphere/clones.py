@@ -166,3 +166,9 @@ def find_vm(client: Any, name: str) -> Any | None:
         if props.get("name") == name:
             return obj
     return None
+
+
+def clone_with_spec(client: Any, vm: Any, folder: Any, name: str, spec: Any) -> Any:
+    """CloneVM_Task with a CloneSpec the caller assembled: for refusal tests that must send a shape
+    `clone()` never builds (e.g. per-disk backing.crypto next to a policy, terraform-provider-vsphere#2241)."""
+    return client.invoke(vm, "CloneVM_Task", folder=folder, name=name, spec=spec)

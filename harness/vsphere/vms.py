@@ -105,6 +105,18 @@ def destroy(client: Any, vm: Any) -> bool:
     """Power off and destroy; False when the VM is already gone (cleanup tolerates that)."""
     try:
         ensure_powered_off(client, vm)
+        return remove(client, vm)
+    except vmodl.fault.ManagedObjectNotFound:
+        return False
+    except TaskFailed as err:
+        if isinstance(err.fault, vmodl.fault.ManagedObjectNotFound):
+            return False
+        raise
+
+
+def remove(client: Any, vm: Any) -> bool:
+    """Destroy_Task alone (the caller powered the VM off); False when the VM is already gone."""
+    try:
         client.invoke(vm, "Destroy_Task")
         return True
     except vmodl.fault.ManagedObjectNotFound:
