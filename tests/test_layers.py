@@ -279,7 +279,7 @@ def _invoked_method(call: ast.Call) -> str | None:
 def pyvmomi_uses(module: str, path: Path) -> list[PyVmomiUse]:
     """Every managed-method call, `invoke` of a managed method by name, and `_stub` use in one file."""
     methods = managed_method_names()
-    found = []
+    found: list[PyVmomiUse] = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in methods:
             found.append(PyVmomiUse(module, node.func.attr, "calls", path, node.lineno))
@@ -295,7 +295,7 @@ def pyvmomi_outside_speakers(root: Path, allowed: dict[str, tuple[frozenset[str]
     """pyVmomi spoken outside harness/vsphere and the fake, less the allow-list and PENDING_MERGE."""
     allowed = PYVMOMI_ALLOWED if allowed is None else allowed
     pending = PENDING_MERGE if pending is None else pending
-    uses = []
+    uses: list[PyVmomiUse] = []
     for module, path in source_modules(root).items():
         if any(_inside(module, speaker) for speaker in PYVMOMI_SPEAKERS) or module in pending:
             continue

@@ -72,7 +72,7 @@ class VCenterClient:
     def version_tuple(self) -> tuple[int, ...]:
         return tuple(int(p) for p in self.version.split(".")[:3] if p.isdigit())
 
-    def api_has(self, vim_type: type, method: str) -> bool:
+    def api_has(self, vim_type: Any, method: str) -> bool:
         """Whether the API version this session speaks has `vim_type.method`, from pyVmomi's type
         info (a method's `version` is the release that added it); no call is made."""
         info = vim_type._GetMethodInfo(method)
