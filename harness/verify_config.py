@@ -16,7 +16,7 @@ from pyVmomi import vim, vmodl
 
 from harness.capabilities import KNOWN_CAPABILITIES
 from harness.cleanup import annotation
-from harness.vsphere import authz, events, keys, vms
+from harness.vsphere import authz, events, keys, sessions, vms
 from harness.vsphere.errors import EnvironmentFault, TargetLacks, TaskFailed, fault_class_name, fault_message
 from harness.vsphere.hosts import key_cache
 from harness.vsphere.props import retrieve_all
@@ -409,7 +409,7 @@ def version_lines(env: Any, vcenter: str | None = None) -> tuple[list[str], list
     entries = [env.inventory.vcenter(vcenter)] if vcenter else list(env.inventory.vcenters)
     lines, mismatches = [], []
     for entry in entries:
-        about = env.service_instance(entry.name).content.about
+        about = sessions.about(env.service_instance(entry.name))
         found = target_version(entry, about)
         lines.append(f"  version on {entry.name}: {found.text} ({found.source}; about.version {about.version}, "
                      f"about.apiVersion {about.apiVersion})")
