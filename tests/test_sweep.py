@@ -6,6 +6,7 @@ opened here; the click command's argument handling is tested separately. One tes
 """
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -185,7 +186,7 @@ def test_scratch_writes_what_sweep_reads(env: Environment, client: VCenterClient
     """Scratch.restore/provider entries round-trip: a finished run's undos are not redone."""
     from harness.fixtures import Scratch
     state = SimpleNamespace(ledger=Ledger(tmp_path / "r-scr" / "ledger.jsonl"), run_id="r-scr",
-                            inventory=env.inventory)
+                            inventory=env.inventory, names=itertools.count(1))
     scratch = Scratch(state, "T-9", "tests::x", "main")
     undone: list[str] = []
     scratch.restore("note only", lambda: undone.append("x"), {"action": "default_provider", "vcenter": "vc-a",
