@@ -7,7 +7,6 @@ opened here; the click command's argument handling is tested separately. One tes
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator
@@ -26,6 +25,7 @@ from harness.sweep import Selection, sweep
 from harness.vsphere import find, hosts, keys, snapshots, vms
 from harness.vsphere.client import VCenterClient
 from harness.vsphere.props import retrieve_all
+from tests.conftest import require_toolchain as _require_toolchain
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE = REPO / "inventories" / "fake.yaml"
@@ -229,16 +229,6 @@ def test_cli_sweeps_a_clean_target(tmp_path: Path) -> None:
 
 
 # ---- vcsim: its state lives in another process, as after a SIGKILL -----------------------------------
-def _require_toolchain() -> None:
-    from harness.vcsim import toolchain_status
-    reason = toolchain_status()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must provide the vcsim toolchain: {reason}")
-    pytest.skip(reason)
-
-
 def test_sweep_on_vcsim(tmp_path: Path) -> None:
     _require_toolchain()
     from harness.vcsim import VcsimProcess, build_launcher
