@@ -37,6 +37,8 @@ def _collects_suites(config: pytest.Config) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Before the plugins read their options: the run folder vcrypt run would make (tryfirst)."""
+    if not config.pluginmanager.has_plugin("harness.plugin"):
+        return  # blocked with -p no:harness.plugin: plain pytest
     workerinput: dict[str, Any] = getattr(config, "workerinput", {})
     if workerinput:  # an xdist worker: the controller's run folder, from the plugin (pytest_configure_node)
         if workerinput.get("vcrypt_run_dir") and getattr(config.option, "allure_report_dir", "") is None:
