@@ -19,7 +19,16 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["harness.plugin"]
+
+def _plugins() -> list[str]:
+    """harness.plugin, unless an install from before the entry point's rename registers it as `vcrypt`
+    (pytest would refuse a second registration; `pip install -e .` brings the new name)."""
+    from importlib.metadata import entry_points
+    stale = any(ep.value == "harness.plugin" and ep.name != "harness.plugin" for ep in entry_points(group="pytest11"))
+    return [] if stale else ["harness.plugin"]
+
+
+pytest_plugins = _plugins()
 
 SUITES = Path(__file__).resolve().parent / "suites"
 _STARTED: pytest.StashKey[float] = pytest.StashKey()
@@ -37,7 +46,8 @@ def _collects_suites(config: pytest.Config) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Before the plugins read their options: the run folder vcrypt run would make (tryfirst)."""
-    if not config.pluginmanager.has_plugin("harness.plugin"):
+    import harness.plugin
+    if not config.pluginmanager.is_registered(harness.plugin):
         return  # blocked with -p no:harness.plugin: plain pytest
     workerinput: dict[str, Any] = getattr(config, "workerinput", {})
     if workerinput:  # an xdist worker: the controller's run folder, from the plugin (pytest_configure_node)
