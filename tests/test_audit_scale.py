@@ -88,3 +88,22 @@ def test_cli_refuses_a_page_size_below_one(tmp_path: Path) -> None:
                                        "--reports", str(tmp_path)])
     assert result.exit_code == 2 and "page-size" in result.output and "Traceback" not in result.output
     assert not list(tmp_path.glob("audit-*")), "nothing is written on bad input"
+
+
+def test_audit_module_calls_no_vcenter_method_itself() -> None:
+    """Issue 16 item 3: only harness/vsphere speaks vCenter's API; audit.py shapes what it returns.
+
+    A pyVmomi managed-object method is a CamelCase attribute call (`pc.RetrievePropertiesEx(...)`),
+    or a call through `client.invoke(obj, "Method")`, or anything through the private `_stub`.
+    """
+    import ast
+    source = (REPO / "harness" / "audit.py").read_text(encoding="utf-8")
+    offences = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr == "_stub":
+            offences.append(f"harness/audit.py:{node.lineno}: _stub")
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            name = node.func.attr
+            if name == "invoke" or (name[:1].isupper() and name != "Markup"):
+                offences.append(f"harness/audit.py:{node.lineno}: .{name}(...)")
+    assert not offences, "vCenter calls outside harness/vsphere:\n" + "\n".join(offences)
