@@ -45,12 +45,6 @@ PYVMOMI_ALLOWED: dict[str, tuple[frozenset[str], str]] = {
                         "that every VCenterClient is built on, so it runs before the operations layer exists"),
 }
 
-# TEMPORARY, emptied by the integrator after merging the parallel branches of issue 16 item 3:
-# modules another engineer is moving onto harness/vsphere at the same time as this test lands.
-PENDING_MERGE: set[str] = {
-    "harness.audit",   # i17audit: audit.py's invoke calls move into harness/vsphere
-}
-
 # Layer of each part of the fake, lowest first: a module may import its own layer or lower ones.
 FAKE_LAYERS: list[tuple[str, ...]] = [
     ("wire", "disks", "defects", "certificate", "kmip"),
@@ -290,14 +284,13 @@ def pyvmomi_uses(module: str, path: Path) -> list[PyVmomiUse]:
     return sorted(found, key=lambda use: use.line)
 
 
-def pyvmomi_outside_speakers(root: Path, allowed: dict[str, tuple[frozenset[str], str]] | None = None,
-                             pending: set[str] | None = None) -> list[PyVmomiUse]:
-    """pyVmomi spoken outside harness/vsphere and the fake, less the allow-list and PENDING_MERGE."""
+def pyvmomi_outside_speakers(root: Path, allowed: dict[str, tuple[frozenset[str], str]] | None = None
+                             ) -> list[PyVmomiUse]:
+    """pyVmomi spoken outside harness/vsphere and the fake, less the allow-list."""
     allowed = PYVMOMI_ALLOWED if allowed is None else allowed
-    pending = PENDING_MERGE if pending is None else pending
     uses: list[PyVmomiUse] = []
     for module, path in source_modules(root).items():
-        if any(_inside(module, speaker) for speaker in PYVMOMI_SPEAKERS) or module in pending:
+        if any(_inside(module, speaker) for speaker in PYVMOMI_SPEAKERS):
             continue
         names = allowed.get(module, (frozenset(), ""))[0]
         uses.extend(use for use in pyvmomi_uses(module, path) if use.name not in names)
@@ -319,16 +312,12 @@ def test_pyvmomi_knows_the_managed_methods_the_check_looks_for():
 
 
 def test_every_allow_list_entry_is_still_needed():
-    """An entry whose module no longer uses the allowed names (or no longer exists) is removed; the
-    same holds for PENDING_MERGE once the parallel branches are merged."""
+    """An entry whose module no longer uses the allowed names (or no longer exists) is removed."""
     modules = source_modules(ROOT)
     for module, (names, reason) in PYVMOMI_ALLOWED.items():
         assert reason, f"{module}: an allow-list entry needs its reason"
         used = {use.name for use in pyvmomi_uses(module, modules[module])} if module in modules else set()
         assert names <= used, f"PYVMOMI_ALLOWED[{module!r}] allows {sorted(names - used)}, which it no longer uses"
-    for module in PENDING_MERGE:
-        assert module in modules and pyvmomi_uses(module, modules[module]), \
-            f"{module} no longer speaks pyVmomi: remove it from PENDING_MERGE"
 
 
 def test_every_module_that_registers_a_defect_is_in_the_catalogues_list():
@@ -466,15 +455,13 @@ def test_the_same_calls_inside_the_operations_layer_and_the_fake_are_fine(tmp_pa
     assert layering_problems(_tree(tmp_path, files)) == []
 
 
-def test_the_allow_list_allows_only_its_names_and_pending_merge_skips_a_module(tmp_path):
+def test_the_allow_list_allows_only_its_names_and_nothing_else(tmp_path):
     files = dict(CLEAN)
     files["harness/connect.py"] = "def connect(si):\n    si.RetrieveContent()\n    si.PowerOnVM_Task()\n"
     files["harness/audit.py"] = "def scan(client, m):\n    client.invoke(m, 'ListKmipServers')\n"
     root = _tree(tmp_path, files)
     allowed = {"harness.connect": (frozenset({"RetrieveContent"}), "logging in")}
-    uses = pyvmomi_outside_speakers(root, allowed=allowed, pending={"harness.audit"})
-    assert [use.describe(root).split(" (")[0] for use in uses] == ["harness/connect.py:3 calls PowerOnVM_Task()"]
-    uses = pyvmomi_outside_speakers(root, allowed=allowed, pending=set())
+    uses = pyvmomi_outside_speakers(root, allowed=allowed)
     assert [use.describe(root).split(" (")[0] for use in uses] == [
         "harness/audit.py:2 invokes ListKmipServers through VCenterClient.invoke",
         "harness/connect.py:3 calls PowerOnVM_Task()"]
