@@ -24,12 +24,6 @@ pytestmark = pytest.mark.requires("events")
 
 
 
-def _embedded_server(environment: Any, kms: Any, provider_id: str) -> Any:
-    if environment.kms is None:
-        pytest.skip("capability: the KMS is not embedded: the harness cannot stop it or make it refuse")
-    return environment.kms.servers[kms.for_provider(provider_id).role]
-
-
 def _kms_health_alarms(vc: Any) -> list[Any]:
     alarms = require_some(events.alarms_watching(vc, events.KMS_UNREACHABLE),
                           f"alarm watching {events.KMS_UNREACHABLE}")
@@ -59,8 +53,8 @@ def _assert_unreachable_then_cleared(inventory: Any, vc: Any, seen: list[Any], d
 @pytest.mark.requires("key_providers", "fault_injection")
 @pytest.mark.test_id("6a3e0eb8-2c39-4397-89bb-c3517d320145")
 def test_a_kms_refusing_key_creation_makes_vcenter_post_a_critical_key_generate_fail_event(
-        serial, environment, inventory, vc, provider, kms):
-    server = _embedded_server(environment, kms, provider)
+        serial, embedded_kms_server, inventory, vc, provider, kms):
+    server = embedded_kms_server
     since = events.server_time(vc)
     server.refuse_create(True)
     try:
@@ -83,8 +77,8 @@ def test_a_kms_refusing_key_creation_makes_vcenter_post_a_critical_key_generate_
 @pytest.mark.requires("key_providers", "alarms", "fault_injection")
 @pytest.mark.test_id("0461d828-6d8f-486d-a87a-999732c52626")
 def test_losing_the_kms_posts_unreachable_and_turns_the_kms_health_alarm_red_until_it_is_back(
-        serial, environment, inventory, vc, provider, kms):
-    server = _embedded_server(environment, kms, provider)
+        serial, embedded_kms_server, inventory, vc, provider, kms):
+    server = embedded_kms_server
     alarms = _kms_health_alarms(vc)
     timeout = inventory.timeouts.event
     before = _statuses(vc, alarms, "green", timeout)

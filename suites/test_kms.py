@@ -149,10 +149,9 @@ def test_a_generated_key_and_an_encrypted_vms_keys_exist_on_the_kms_cluster_thei
 @pytest.mark.destructive
 @pytest.mark.requires("fault_injection")
 @pytest.mark.test_id("44499cf6-0d8e-4644-9613-d79edcd6ca3b")
-def test_generate_key_reports_a_kms_refusal_as_success_false_with_a_reason(serial, environment, vc, provider, kms):
-    if environment.kms is None:
-        pytest.skip("capability: the KMS is not embedded: it cannot be made to refuse key creation")
-    server = environment.kms.servers[kms.for_provider(provider).role]
+def test_generate_key_reports_a_kms_refusal_as_success_false_with_a_reason(
+        serial, embedded_kms_server, vc, provider, kms):
+    server = embedded_kms_server
     server.refuse_create(True)
     try:
         result = keys.generate_key_result(vc, provider)
