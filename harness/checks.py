@@ -191,11 +191,6 @@ def _record_unchanged(before: Any, after: Any, what: str) -> None:
     current_recorder().check(f"{what}: state after the refusal", f"unchanged ({kept})", observed, before == after)
 
 
-def assert_disks_on_key(state: Any, key: Any, what: str) -> None:
-    """Every disk of a VM state (and there is at least one) is on `key`; `key=None`: every disk unencrypted."""
-    assert state.disk_keys and all(k == key for k in state.disk_keys), f"{what} disks on {state.disk_keys}"
-
-
 def assert_disks_encrypted(state: Any, what: str) -> None:
     """Every disk of a VM state (and there is at least one) is encrypted, whatever its key."""
     assert state.disk_keys and all(k is not None for k in state.disk_keys), f"{what} disks on {state.disk_keys}"
