@@ -99,19 +99,7 @@ def _wait_all(content: Any, tasks: list[Any]) -> int:
 
 def _all_devices(content: Any) -> list[tuple[Any, list[Any]]]:
     """Every VM with its device list, in one retrieval (moId order)."""
-    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
-    try:
-        spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=view, skip=True, selectSet=[
-            PC.TraversalSpec(name="view", type=vim.view.ContainerView, path="view", skip=False)])],
-            propSet=[PC.PropertySpec(type=vim.VirtualMachine, pathSet=["config.hardware.device"])])
-        pc = content.propertyCollector
-        result = pc.RetrievePropertiesEx([spec], PC.RetrieveOptions())
-        objects = list(result.objects or []) if result else []
-        while result is not None and result.token:
-            result = pc.ContinueRetrievePropertiesEx(result.token)
-            objects.extend(result.objects or [])
-    finally:
-        view.DestroyView()
+    objects = _raw_objects(content, ["config.hardware.device"])
     return sorted(((o.obj, o.propSet[0].val if o.propSet else []) for o in objects), key=lambda p: p[0]._moId)
 
 
@@ -158,7 +146,8 @@ def per_vm(content: Any, machines: list[Any]) -> int:
     return len(machines)
 
 
-def raw_rpex(content: Any, paths: list[str] = PATHS) -> int:
+def _raw_objects(content: Any, paths: list[str]) -> list[Any]:
+    """One hand-written container view + RetrievePropertiesEx (no maxObjects), continued if paged."""
     view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
     try:
         spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=view, skip=True, selectSet=[
@@ -170,9 +159,13 @@ def raw_rpex(content: Any, paths: list[str] = PATHS) -> int:
         while result is not None and result.token:
             result = pc.ContinueRetrievePropertiesEx(result.token)
             objects.extend(result.objects or [])
-        return len(objects)
+        return objects
     finally:
         view.DestroyView()
+
+
+def raw_rpex(content: Any, paths: list[str] = PATHS) -> int:
+    return len(_raw_objects(content, paths))
 
 
 class Measured:
