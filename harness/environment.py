@@ -188,6 +188,11 @@ class Environment:
                                                      timeout=self.inventory.timeouts.connect)
         return self._sis[entry.name]
 
+    def relogin(self, name: str) -> Any:
+        """A fresh login to the named vCenter, replacing the cached session (expired or dropped)."""
+        self._sis.pop(self.inventory.vcenter(name).name, None)
+        return self.service_instance(name)
+
     def locator_thumbprint(self, name: str) -> tuple[str, str]:
         """(SHA-1 thumbprint, source) of a vCenter for ServiceLocators: the inventory pin, else the
         certificate it presents now (harness/vsphere/thumbprints.py); cached per vCenter."""

@@ -61,13 +61,8 @@ def environment(pytestconfig: pytest.Config, vcrypt_run: VcryptRun, inventory: I
 def _client(env: Environment, inventory: Inventory, name: str) -> VCenterClient:
     entry = inventory.vcenter(name)
     return VCenterClient(name=entry.name, si=env.service_instance(entry.name), timeouts=inventory.timeouts,
-                         target=entry.target, relogin=lambda: _relogin(env, entry.name),
+                         target=entry.target, relogin=lambda: env.relogin(entry.name),
                          gate=MutationGate.for_inventory(inventory))
-
-
-def _relogin(env: Environment, name: str) -> Any:
-    env._sis.pop(name, None)
-    return env.service_instance(name)
 
 
 @pytest.fixture(scope="session")
