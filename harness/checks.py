@@ -94,6 +94,18 @@ def positive_control(action: Callable[[], Any], what: str) -> Any:
     return result
 
 
+class PreconditionUnmet(EnvironmentFault):
+    """The lab is not as the rule needs it (e.g. a leftover of a killed run): no verdict either way."""
+
+
+def precondition(holds: bool, problem: str) -> None:
+    """A state the test needs before it acts; unmet, it is an environment error, never a product failure
+    (a vCenter that already holds a provider the test must add proves nothing about the product)."""
+    current_recorder().note(f"precondition {'met' if holds else 'unmet'}", problem if not holds else True)
+    if not holds:
+        raise PreconditionUnmet(f"precondition unmet: {problem}")
+
+
 # ---- recorded checks: each assertion as a sentence with expected and observed values ----------
 # The report shows these first in each test's section, so an auditor sees what was checked and
 # why it passed without reading raw API calls.

@@ -8,7 +8,7 @@ import pytest
 from pyVmomi import vmodl
 
 from harness import health, unconfirmed
-from harness.checks import arrived, positive_control, refused, refused_crossing, unchanged
+from harness.checks import arrived, positive_control, precondition, refused, refused_crossing, unchanged
 from harness.vsphere import clones, crypto, keys, vms
 from harness.vsphere.hosts import require_some
 
@@ -272,7 +272,8 @@ def test_a_destination_whose_provider_of_the_same_id_is_another_key_store_is_ref
 
     Takes `serial`: while it runs, vc-b has a provider with the dedicated provider's ID (KMS-DEDICATED
     tests on other workers must not see it)."""
-    assert dedicated_provider not in keys.list_providers(vc_b), f"{vc_b.name} already has {dedicated_provider}"
+    precondition(dedicated_provider not in keys.list_providers(vc_b),
+                 f"{vc_b.name} already has {dedicated_provider} (a killed run's leftover? see `vcrypt sweep`)")
     other_store = kms.endpoint("shared")
     assert other_store.provider_id != dedicated_provider
     scratch.provider(vc_b, other_store, dedicated_provider, make_default=False)
@@ -295,8 +296,8 @@ def test_a_destination_whose_provider_of_the_same_id_is_another_key_store_is_ref
 def test_a_vm_whose_key_lives_on_a_dedicated_kms_cluster_can_not_go_to_a_vcenter_without_it(
         operation, serial, scratch, environment, inventory, vc, vc_b, place, place_b, dedicated_provider, provider,
         provider_b, policies_a, kms):
-    assert dedicated_provider not in keys.list_providers(vc_b), \
-        f"{vc_b.name} has key provider {dedicated_provider}: it is not dedicated to {vc.name}"
+    precondition(dedicated_provider not in keys.list_providers(vc_b),
+                 f"{vc_b.name} has key provider {dedicated_provider}: it is not dedicated to {vc.name}")
     _control(scratch, environment, vc, vc_b, place, place_b, provider, policies_a.encryption, operation)
     vm = scratch.vm(vc, place, f"dedicated-{operation}")
     crypto.encrypt(vc, vm, keys.generate_key(vc, dedicated_provider), policies_a.encryption)
