@@ -13,6 +13,7 @@ from pyVmomi import vmodl
 from harness.evidence.recorder import current_recorder
 from harness.vsphere.errors import EnvironmentFault, TaskFailed, UnknownFault, fault_class_name, fault_message
 from harness.vsphere.fault_kinds import TRANSPORT_ERRORS, environment_cause, not_by_product
+from harness.vsphere.vms import exists as vm_exists
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,18 @@ def positive_control(action: Callable[[], Any], what: str) -> Any:
                             "the refusal next to it proves nothing about the product") from err
     current_recorder().note(f"positive control succeeded: {what}", True)
     return result
+
+
+class PreconditionUnmet(EnvironmentFault):
+    """The lab is not as the rule needs it (e.g. a leftover of a killed run): no verdict either way."""
+
+
+def precondition(holds: bool, problem: str) -> None:
+    """A state the test needs before it acts; unmet, it is an environment error, never a product failure
+    (a vCenter that already holds a provider the test must add proves nothing about the product)."""
+    current_recorder().note(f"precondition {'met' if holds else 'unmet'}", problem if not holds else True)
+    if not holds:
+        raise PreconditionUnmet(f"precondition unmet: {problem}")
 
 
 # ---- recorded checks: each assertion as a sentence with expected and observed values ----------
@@ -190,6 +203,47 @@ def _record_unchanged(before: Any, after: Any, what: str) -> None:
     current_recorder().check(f"{what}: state after the refusal", f"unchanged ({kept})", observed, before == after)
 
 
-def assert_disks_on_key(state: Any, key: Any, what: str) -> None:
-    """Every disk of a VM state (and there is at least one) is on `key`; `key=None`: every disk unencrypted."""
-    assert state.disk_keys and all(k == key for k in state.disk_keys), f"{what} disks on {state.disk_keys}"
+def assert_disks_encrypted(state: Any, what: str) -> None:
+    """Every disk of a VM state (and there is at least one) is encrypted, whatever its key."""
+    assert state.disk_keys and all(k is not None for k in state.disk_keys), f"{what} disks on {state.disk_keys}"
+
+
+# ---- VMs that arrive somewhere (a clone, a cross-vCenter migration) ------------------------------
+# What arrives under the expected name is tracked for cleanup whatever the operation does, so a
+# half-done or wrongly accepted operation leaves nothing behind.
+
+def arrived(scratch: Any, client: Any, name: str, act: Callable[[], Any]) -> Any:
+    """Run `act`, which must make a VM named `name` appear on `client`; returns that VM."""
+    scratch.expect_vm(client, name)
+    try:
+        act()
+    finally:
+        landed = scratch.adopt_vm(client, name)
+    assert landed is not None, f"{name} is not on {client.name}"
+    return landed
+
+
+def refused_crossing(scratch: Any, client: Any, name: str, act: Callable[[], Any], what: str,
+                     source: tuple[Any, Any] | None = None) -> Refusal:
+    """`act` (a clone to `name`, a migration) must be refused: no VM named `name` on `client` afterwards,
+    and with `source=(source_client, vm)` that VM still registered where it was."""
+    scratch.expect_vm(client, name)
+    try:
+        refusal = refused(act, what)
+    finally:
+        landed = scratch.adopt_vm(client, name)
+    check_that(f"{what}: a VM named {name} on {client.name}", landed is None, "none arrived",
+               "none arrived" if landed is None else "arrived although the operation was refused")
+    if source is not None:
+        source_client, vm = source
+        present = vm_exists(source_client, vm)
+        check_that(f"{what}: the source VM on {source_client.name}", present, "still registered",
+                   "still registered" if present else "no longer registered")
+    return refusal
+
+
+def assert_on_key(state: Any, key: Any, what: str) -> None:
+    """The VM home and every disk of a VM state (at least one) are on `key`; `key=None`: all unencrypted."""
+    assert state.key == key and state.disk_keys and all(k == key for k in state.disk_keys), \
+        f"{what}: VM home on {key_text(state.key)}, disks on {[key_text(k) for k in state.disk_keys]}, " \
+        f"expected {key_text(key)}"

@@ -366,7 +366,9 @@ def _environment_errors() -> tuple[type[BaseException], ...]:
 @click.option("--inventory", "-i", type=click.Path(), default=None, help="inventory YAML (default: the fake)")
 @click.option("--vcenter", default=None, help="audit only this inventory vCenter (default: all)")
 @click.option("--reports", type=click.Path(file_okay=False), default="reports", help="folder for audit-<timestamp>/")
-def audit(inventory: str | None, vcenter: str | None, reports: str) -> None:
+@click.option("--page-size", type=click.IntRange(min=1), default=500, show_default=True,
+              help="at most this many VMs/hosts per RetrievePropertiesEx reply (maxObjects)")
+def audit(inventory: str | None, vcenter: str | None, reports: str, page_size: int) -> None:
     """Read-only encryption posture scan: VMs, hosts, key providers, alarms, Cryptographer roles.
 
     Never creates or changes anything, whatever the inventory allows. Writes
@@ -383,7 +385,7 @@ def audit(inventory: str | None, vcenter: str | None, reports: str) -> None:
     _preflight_files(inv)
     try:
         with open_environment(inv) as env:
-            outcome = run_audit(env, name, Path(reports))
+            outcome = run_audit(env, name, Path(reports), page_size)
     except InventoryError as err:
         _fail(str(err))
     except _environment_errors() as err:

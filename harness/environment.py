@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from harness.connect import connect_fake, connect_soap, pbm_service
 from harness.inventory import Inventory, VCenter, load_inventory
+from harness.vsphere import sessions
 
 if TYPE_CHECKING:
     from harness.control import TargetControl
@@ -79,7 +80,7 @@ class Environment:
     def close(self) -> None:
         for si in self._sis.values():
             with contextlib.suppress(Exception):
-                si.content.sessionManager.Logout()
+                sessions.logout(si)
         self._sis.clear()
         if self.world is not None:
             self.world.close()
@@ -186,6 +187,11 @@ class Environment:
                 self._sis[entry.name] = connect_soap(entry, url=self.url_of(entry),
                                                      timeout=self.inventory.timeouts.connect)
         return self._sis[entry.name]
+
+    def relogin(self, name: str) -> Any:
+        """A fresh login to the named vCenter, replacing the cached session (expired or dropped)."""
+        self._sis.pop(self.inventory.vcenter(name).name, None)
+        return self.service_instance(name)
 
     def locator_thumbprint(self, name: str) -> tuple[str, str]:
         """(SHA-1 thumbprint, source) of a vCenter for ServiceLocators: the inventory pin, else the

@@ -1,5 +1,8 @@
 """Fixtures the suites use: inventory, vc / vc_b, kms, place, policies, scratch, serial.
 
+Loaded by harness.plugin (`pytest_plugins`); the run they serve is `vcrypt_run`, the plugin's
+object in `config.stash`.
+
 Each xdist worker starts its own environment (embedded KMS, fake vCenters or vcsims) from the
 inventory, so workers never share mutable state on the fake; on a real vCenter, tests that change
 global state take the `serial` lock.
@@ -7,7 +10,6 @@ global state take the `serial` lock.
 from __future__ import annotations
 
 import fcntl
-import itertools
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -18,16 +20,10 @@ from harness.cleanup import Cleanup, Ledger, annotation
 from harness.environment import Environment, KmsEndpoint, open_environment
 from harness.evidence.recorder import current_recorder, register_secret
 from harness.inventory import Inventory
+from harness.plugin import RUN_KEY, VcryptRun
 from harness.safety import MutationGate
 from harness.vsphere import find, keys, policies, vms
 from harness.vsphere.client import VCenterClient
-
-
-def _state(config: pytest.Config) -> Any:
-    return config.stash[STATE_KEY]
-
-
-STATE_KEY: pytest.StashKey[Any] = pytest.StashKey()
 
 
 def worker_id(config: pytest.Config) -> str:
@@ -35,14 +31,20 @@ def worker_id(config: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def inventory(pytestconfig: pytest.Config) -> Inventory:
-    return _state(pytestconfig).inventory
+def vcrypt_run(pytestconfig: pytest.Config) -> VcryptRun:
+    """The session's run (harness.plugin.VcryptRun): inventory, run ID and folder, ledger, results."""
+    return pytestconfig.stash[RUN_KEY]
 
 
 @pytest.fixture(scope="session")
-def environment(pytestconfig: pytest.Config, inventory: Inventory) -> Iterator[Environment]:
+def inventory(vcrypt_run: VcryptRun) -> Inventory:
+    return vcrypt_run.inventory
+
+
+@pytest.fixture(scope="session")
+def environment(pytestconfig: pytest.Config, vcrypt_run: VcryptRun, inventory: Inventory) -> Iterator[Environment]:
     """This worker's environment; started once, stopped at the end of the session."""
-    state = _state(pytestconfig)
+    state = vcrypt_run
     for vc in inventory.vcenters:
         if vc.password_env or vc.password_file:
             register_secret(vc.password())
@@ -59,13 +61,8 @@ def environment(pytestconfig: pytest.Config, inventory: Inventory) -> Iterator[E
 def _client(env: Environment, inventory: Inventory, name: str) -> VCenterClient:
     entry = inventory.vcenter(name)
     return VCenterClient(name=entry.name, si=env.service_instance(entry.name), timeouts=inventory.timeouts,
-                         target=entry.target, relogin=lambda: _relogin(env, entry.name),
+                         target=entry.target, relogin=lambda: env.relogin(entry.name),
                          gate=MutationGate.for_inventory(inventory))
-
-
-def _relogin(env: Environment, name: str) -> Any:
-    env._sis.pop(name, None)
-    return env.service_instance(name)
 
 
 @pytest.fixture(scope="session")
@@ -157,9 +154,6 @@ def kms(environment: Environment, inventory: Inventory) -> Iterator[KmsEvidence]
     evidence.close()
 
 
-_counter = itertools.count(1)
-
-
 class Scratch:
     """Creates what a test needs, named with the run prefix and marked with the run ID; removes it LIFO."""
 
@@ -174,7 +168,7 @@ class Scratch:
     def name(self, label: str) -> str:
         """A name unique per run, worker and test: <prefix><run>-<worker>-<n>-<label>."""
         prefix = self.state.inventory.safety.name_prefix
-        return f"{prefix}{self.state.run_id}-{self.worker}-{next(_counter)}-{label}"[:80]
+        return f"{prefix}{self.state.run_id}-{self.worker}-{next(self.state.names)}-{label}"[:80]
 
     @property
     def marker(self) -> str:
@@ -263,12 +257,11 @@ class Scratch:
 
 
 @pytest.fixture
-def scratch(request: pytest.FixtureRequest, inventory: Inventory) -> Iterator[Scratch]:
+def scratch(request: pytest.FixtureRequest, vcrypt_run: VcryptRun, inventory: Inventory) -> Iterator[Scratch]:
     if not inventory.safety.allow_mutations:
         pytest.skip("safety: inventory does not allow mutations (safety.allow_mutations: false)")
-    state = _state(request.config)
     marker = request.node.get_closest_marker("test_id")
-    scratch = Scratch(state, marker.args[0] if marker else "", request.node.nodeid, worker_id(request.config))
+    scratch = Scratch(vcrypt_run, marker.args[0] if marker else "", request.node.nodeid, worker_id(request.config))
     yield scratch
     problems = scratch.cleanup.run()
     if problems:
@@ -281,16 +274,16 @@ def workers_share_state(inventory: Inventory) -> bool:
 
 
 @pytest.fixture
-def serial(pytestconfig: pytest.Config) -> Iterator[None]:
+def serial(vcrypt_run: VcryptRun) -> Iterator[None]:
     """One lock across xdist workers for tests that change global state (HA, default provider, KMS).
 
     Not taken when every vCenter is a fake and the KMS is embedded: each worker then starts its own
     fake world and KMS pair (`environment`), so there is no shared state, and the lock only made
     the other worker wait (bench/suite_wall_time.py)."""
-    if not workers_share_state(_state(pytestconfig).inventory):
+    if not workers_share_state(vcrypt_run.inventory):
         yield
         return
-    path: Path = _state(pytestconfig).run_dir / "serial.lock"
+    path: Path = vcrypt_run.run_dir / "serial.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -304,7 +297,7 @@ def _provider(config: pytest.Config, client: VCenterClient, environment: Environ
     """The KMS of `role` as a key provider of `client` (harness/session_providers.py: the lab's is used,
     never changed; otherwise registered under this run's mark, ledgered, and removed at the end)."""
     from harness.session_providers import session_provider
-    yield from session_provider(_state(config), worker_id(config), client, environment, role)
+    yield from session_provider(config.stash[RUN_KEY], worker_id(config), client, environment, role)
 
 
 @pytest.fixture(scope="session")
@@ -361,4 +354,24 @@ def control(environment: Environment, vc: VCenterClient) -> Any:
 __all__ = ["inventory", "environment", "vc", "vc_b", "place", "place_b", "policies_a", "policies_b", "kms",
            "scratch", "serial", "control", "provider", "provider_b", "dedicated_provider", "encrypted_vm",
            "unreachable_kms",
-           "Scratch", "KmsEvidence", "STATE_KEY", "worker_id"]
+           "vcrypt_run", "Scratch", "KmsEvidence", "worker_id"]
+
+
+@pytest.fixture(autouse=True)
+def _vcrypt_version_gate(request: pytest.FixtureRequest) -> None:
+    """Skip a rule's test when the target's version is outside the rule's span (before other fixtures)."""
+    state = request.config.stash.get(RUN_KEY, None)
+    rule_ids = [rid for marker in request.node.iter_markers("rule") for rid in marker.args]
+    if state is None or not rule_ids:
+        return
+    from harness.rules import load_rules
+    from harness.version_gate import skip_reason, target_version
+    from harness.vsphere.about import about_info
+    env = request.getfixturevalue("environment")
+    primary = state.inventory.vcenters[0]
+    found = target_version(primary, about_info(env.service_instance(primary.name)))
+    state.target_version, state.target_version_source = found.text, found.source
+    catalogue = load_rules()
+    reason = skip_reason([catalogue[rid] for rid in rule_ids], found.text, primary.name, found.source)
+    if reason:
+        pytest.skip(reason)

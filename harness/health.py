@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.vsphere import sessions
+
 PROBE_DEADLINE_S = 2.0  # a healthy KMS answers DiscoverVersions in milliseconds
 
 
@@ -36,7 +38,7 @@ def kms_problems(endpoints: dict[str, Any], timeout: float = PROBE_DEADLINE_S) -
 
 def vcenter_problem(environment: Any, name: str) -> str | None:
     try:
-        environment.service_instance(name).CurrentTime()
+        sessions.server_time(environment.service_instance(name))
     except Exception as err:  # noqa: BLE001 - any failure to answer is the finding
         return f"vCenter {name} unreachable ({type(err).__name__}: {err})"
     return None

@@ -1,46 +1,32 @@
 """The vcrypt pytest plugin: options, markers, gating, evidence, verdict classification, run folder.
 
-Loaded through the `pytest11` entry point. It stays inert for test sessions that neither pass
-`--inventory`/`--run-dir` nor collect tests marked with `rule(...)`, so the project's own tests
-can use pytest freely.
+Loaded through the `pytest11` entry point (named after this module, so a checkout's conftest.py
+that also lists it in `pytest_plugins` does not register it twice). It stays inert for test
+sessions that neither pass `--inventory`/`--run-dir` nor collect tests marked with `rule(...)`,
+so the project's own tests can use pytest freely.
+
+The run's state is one object, `VcryptRun`, kept in `config.stash[RUN_KEY]` and registered as a
+plugin for the hooks that have no `config` at hand (pytest's junitxml does the same with LogXML);
+hooks and fixtures reach it through `run_of(config)`. Nothing of a run lives in module globals.
 """
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
-from harness import fixtures
 from harness.evidence.recorder import Recorder, reset_recorder, use_recorder
 from harness.inventory import Inventory, InventoryError, load_inventory
 from harness.outage import OutageWatch
 from harness.rules import Rule, load_rules, version_tuple
 
-pytest_plugins: list[str] = ["harness.safety_hooks"]
-
-# Re-export fixtures so pytest registers them with the plugin.
-inventory = fixtures.inventory
-environment = fixtures.environment
-vc = fixtures.vc
-vc_b = fixtures.vc_b
-place = fixtures.place
-place_b = fixtures.place_b
-policies_a = fixtures.policies_a
-policies_b = fixtures.policies_b
-kms = fixtures.kms
-scratch = fixtures.scratch
-serial = fixtures.serial
-control = fixtures.control
-provider = fixtures.provider
-provider_b = fixtures.provider_b
-dedicated_provider = fixtures.dedicated_provider
-encrypted_vm = fixtures.encrypted_vm
-unreachable_kms = fixtures.unreachable_kms
+pytest_plugins: list[str] = ["harness.safety_hooks", "harness.fixtures"]
 
 SKIP_CATEGORIES = {"capability": "capability_skip", "safety": "safety_skip", "version": "version_skip",
                    "unconfirmed": "unconfirmed_skip"}
@@ -51,7 +37,8 @@ def new_run_id() -> str:
 
 
 @dataclass
-class RunState:
+class VcryptRun:
+    """One pytest session's run: its target, folders, ledger, environment and the results so far."""
     inventory: Inventory
     run_id: str
     run_dir: Path
@@ -65,6 +52,19 @@ class RunState:
     target_version: str | None = None        # the version gate's, once the target is connected
     target_version_source: str = ""
     outages: OutageWatch = field(default_factory=OutageWatch)
+    names: Iterator[int] = field(default_factory=lambda: itertools.count(1))  # scratch names, unique per run
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collect one entry per test (on the controller under xdist)."""
+        _collect_result(self, report)
+
+
+RUN_KEY: pytest.StashKey[VcryptRun] = pytest.StashKey()
+
+
+def run_of(config: pytest.Config) -> VcryptRun | None:
+    """The session's run, or None when the plugin is inert (the project's own tests)."""
+    return config.stash.get(RUN_KEY, None)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -107,18 +107,22 @@ def pytest_configure(config: pytest.Config) -> None:
         validate_run_id(run_id)
     except RunIdError as err:
         raise pytest.UsageError(f"--run-id: {err}") from None
+    run_dir_opt = run_dir_opt or workerinput.get("vcrypt_run_dir")
     run_dir = Path(run_dir_opt) if run_dir_opt else Path("reports") / run_id
     from harness.cleanup import Ledger
     from harness.workdirs import make_workdir  # 0700, with an owner file so `vcrypt sweep` can remove it after a SIGKILL
     work_dir = Path(workerinput.get("vcrypt_work_dir") or make_workdir(f"vcrypt-{run_id}-", run_id))
-    config.stash[fixtures.STATE_KEY] = RunState(
+    run = config.stash[RUN_KEY] = VcryptRun(
         inventory=inv, run_id=run_id, run_dir=run_dir, work_dir=work_dir, ledger=Ledger(run_dir / "ledger.jsonl"),
         write_results=run_dir_opt is not None)
+    config.pluginmanager.register(run, "vcrypt-run")
     from harness.evidence.scrub import register_allure_scrubber
     register_allure_scrubber()
+    from harness.evidence.allure_evidence import register_api_steps
+    register_api_steps()  # every vCenter call becomes an Allure step (harness/calls.py)
     if not workerinput:  # the controller writes JUnit: rule verdicts as testsuite properties
         from harness.evidence import junit_verdicts
-        junit_verdicts.register(config, lambda: list(config.stash[fixtures.STATE_KEY].results.values()))
+        junit_verdicts.register(config, lambda: list(run.results.values()))
     from harness.progress import register_progress
     register_progress(config)
 
@@ -136,16 +140,14 @@ def _suites_requested(config: pytest.Config) -> bool:
     return any("suites" in Path(str(arg)).parts or str(arg).startswith("suites") for arg in config.args)
 
 
-def _state(config: pytest.Config) -> RunState | None:
-    return config.stash.get(fixtures.STATE_KEY, None)
-
-
 def pytest_configure_node(node: Any) -> None:
-    """xdist: workers share the controller's run ID and work folder."""
-    state = _state(node.config)
+    """xdist: workers share the controller's run ID, run folder and work folder."""
+    state = run_of(node.config)
     if state is not None:
         node.workerinput["vcrypt_run_id"] = state.run_id
         node.workerinput["vcrypt_work_dir"] = str(state.work_dir)
+        if state.write_results:
+            node.workerinput["vcrypt_run_dir"] = str(state.run_dir)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -172,7 +174,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 def _mark_known_deviations(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Strict xfail for the tests the target's deviation list names (harness/deviations.py)."""
-    state = _state(config)
+    state = run_of(config)
     if state is not None and state.inventory.target != "fake":
         from harness.deviations import mark_known_deviations
         mark_known_deviations(config, items, state.inventory.target)
@@ -197,7 +199,7 @@ def _add_allure_labels(item: pytest.Item, catalogue: dict[str, Rule]) -> None:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Gate a test on safety, declared capabilities and the target's version (skips say why)."""
-    state = _state(item.config)
+    state = run_of(item.config)
     if state is None or not _rules_of(item):
         return
     inv = state.inventory
@@ -220,7 +222,7 @@ def _skip_if_the_vcsim_lacks(inv: Inventory, capability: str) -> None:
         pytest.skip(reason)
 
 
-def _declared_version_gate(state: RunState, item: pytest.Item) -> None:
+def _declared_version_gate(state: VcryptRun, item: pytest.Item) -> None:
     """Skip by version before any fixture runs (a version skip wins over a session fixture's error)."""
     from harness.version_gate import skip_reason
     primary = state.inventory.vcenters[0]
@@ -233,27 +235,10 @@ def _declared_version_gate(state: RunState, item: pytest.Item) -> None:
             pytest.skip(reason)
 
 
-@pytest.fixture(autouse=True)
-def _vcrypt_version_gate(request: pytest.FixtureRequest) -> None:
-    """Skip a rule's test when the target's version is outside the rule's span (before other fixtures)."""
-    state = _state(request.config)
-    if state is None or not _rules_of(request.node):
-        return
-    from harness.version_gate import skip_reason, target_version
-    env = request.getfixturevalue("environment")
-    primary = state.inventory.vcenters[0]
-    found = target_version(primary, env.service_instance(primary.name).content.about)
-    state.target_version, state.target_version_source = found.text, found.source
-    catalogue = load_rules()
-    reason = skip_reason([catalogue[rid] for rid in _rules_of(request.node)], found.text, primary.name, found.source)
-    if reason:
-        pytest.skip(reason)
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
     """Give each test its own evidence recorder; write it when the test is done."""
-    state = _state(item.config)
+    state = run_of(item.config)
     if state is None or not _rules_of(item):
         yield
         return
@@ -266,7 +251,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         reset_recorder(token)  # the evidence was written with the teardown report (_write_evidence)
 
 
-def _write_evidence(item: pytest.Item, state: RunState, report: pytest.TestReport) -> None:
+def _write_evidence(item: pytest.Item, state: VcryptRun, report: pytest.TestReport) -> None:
     """Write the test's evidence after its teardown; a write failure makes that test an error, not the run's."""
     recorder = item.stash.get(RECORDER_KEY, None)
     if not state.write_results or recorder is None or not recorder.test_id:
@@ -309,7 +294,7 @@ def _environment_error(excinfo: Any) -> bool:
     return excinfo is not None and excinfo.errisinstance((EnvironmentFault, KmsUnreachable, ConnectError))
 
 
-def _outage_after(state: RunState, item: pytest.Item, call: pytest.CallInfo, failed: bool) -> list[str]:
+def _outage_after(state: VcryptRun, item: pytest.Item, call: pytest.CallInfo, failed: bool) -> list[str]:
     """Outages that void this test's verdict: probed after failures, and after passes that touched a
     KMS or vCenter seen failing (harness/outage.py). A KeyGenerationFailed is an environment error
     exactly when the probe finds its KMS down: a vCenter that calls an answering KMS unreachable
@@ -340,7 +325,7 @@ def _deviation_category(item: pytest.Item, report: pytest.TestReport) -> tuple[s
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     outcome = yield
     report = outcome.get_result()
-    state = _state(item.config)
+    state = run_of(item.config)
     if state is not None:
         from harness.evidence.scrub import scrub_report
         scrub_report(report)  # every writer (terminal, JUnit, Allure, results.json) gets text without secrets
@@ -361,8 +346,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
         report.outcome, deviation = "failed", None  # an outage, not the known deviation, made it fail
         del report.wasxfail
     if report.failed and call.when == "call" and (_environment_error(call.excinfo) or outage):
-        category = "environment_error"
-        report.when = "setup"  # reported as an error (not a product failure) by terminal and JUnit
+        category = "environment_error"  # an error in terminal (teststatus) and JUnit (junit_errors), not a failure
         if outage and call.excinfo is not None:
             report.longrepr = f"environment error: {'; '.join(outage)}\n(the test's own failure follows)\n{report.longrepr}"
     elif deviation is not None:
@@ -387,8 +371,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
     info = _vcrypt_props(report)
-    if info and info.get("category") == "environment_error" and report.failed and report.when == "setup":
-        return "error", "E", "ERROR"
+    if info and info.get("category") == "environment_error" and report.failed:
+        return "error", "E", "ERROR"  # also for an honest call report: the environment, not the product, failed
     return None
 
 
@@ -399,12 +383,9 @@ def _vcrypt_props(report: pytest.TestReport) -> dict[str, Any] | None:
     return None
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Collect one entry per test (on the controller under xdist)."""
+def _collect_result(state: VcryptRun, report: pytest.TestReport) -> None:
     info = _vcrypt_props(report)
-    config = _CONFIG.get("config")
-    state = _state(config) if config is not None else None
-    if info is None or state is None:
+    if info is None:
         return
     entry = state.results.setdefault(report.nodeid, {
         "nodeid": report.nodeid, "test_id": info["test_id"], "name": info["name"], "module": info["module"],
@@ -446,16 +427,8 @@ def _failure_text(report: pytest.TestReport) -> str:
     return redact(text)[:2000]
 
 
-_CONFIG: dict[str, pytest.Config] = {}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    _CONFIG["config"] = session.config
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    state = _state(session.config)
+    state = run_of(session.config)
     if state is None or hasattr(session.config, "workerinput"):
         return
     if state.write_results:
@@ -471,11 +444,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     """After JUnit is written: Allure extras, HTML, OSCAL, then the manifest over everything."""
-    state = _state(config)
+    state = run_of(config)
     if state is None or hasattr(config, "workerinput"):
         return
     import shutil
     shutil.rmtree(state.work_dir, ignore_errors=True)  # KMS certificates, keys and databases of the run
+    xmlpath = config.getoption("xmlpath", None)
+    if xmlpath and Path(xmlpath).is_file():  # written by junitxml at session end
+        from harness.evidence.junit_errors import mark_environment_errors
+        mark_environment_errors(Path(xmlpath))
     if state.write_results:
         from harness.evidence.bundle import finalize_run_folder
         from harness.evidence.signing import signing_key_for

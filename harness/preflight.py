@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Literal
 
 from harness.inventory import Inventory, InventoryError, VCenter
+from harness.vsphere import sessions
 
 EXIT_CONFIG = 2
 EXIT_UNREACHABLE = 3
@@ -126,7 +127,7 @@ def _vcenter_probe(vc: VCenter, timeout: float) -> Callable[[], Problem | None]:
         except Exception as err:  # noqa: BLE001 - anything else a vCenter says is still "it did not work"
             return Problem(f"vcenters.{vc.name}", f"{type(err).__name__}: {err}", "unreachable")
         try:
-            si.content.sessionManager.Logout()
+            sessions.logout(si)
         except Exception:  # noqa: BLE001, S110 - the login was the check
             pass
         return None

@@ -45,7 +45,7 @@ from pyVmomi import vim, vmodl
 from harness.cleanup import Ledger, run_id_of
 from harness.markers import is_run_provider, valid_run_id
 from harness.safety import MutationGate, MutationRefused
-from harness.vsphere import hosts, keys
+from harness.vsphere import find, hosts, keys, vms
 from harness.vsphere.errors import TargetLacks, TaskFailed
 from harness.vsphere.props import retrieve_all
 
@@ -145,7 +145,7 @@ class _VCenterSweep:
         for vm, props, run_id in marked:
             if props.get("runtime.powerState") == "poweredOn":
                 self.act(f"power off VM {props.get('name')} ({vm._moId}, run {run_id})",
-                         lambda vm=vm: self.client.invoke(vm, "PowerOffVM_Task"))
+                         lambda vm=vm: vms.power_off(self.client, vm))
         failed = []
         for vm, props, run_id in marked:
             what = "template" if props.get("config.template") else "VM"
@@ -168,13 +168,7 @@ class _VCenterSweep:
         return True
 
     def _destroy_call(self, vm: Any) -> None:
-        try:
-            self.client.invoke(vm, "Destroy_Task")
-        except vmodl.fault.ManagedObjectNotFound:
-            return
-        except TaskFailed as err:
-            if not isinstance(err.fault, vmodl.fault.ManagedObjectNotFound):
-                raise
+        vms.remove(self.client, vm)  # already gone (a linked clone's parent went first): nothing to do
 
     # ---- key providers -------------------------------------------------------------------------
     def _providers_added(self) -> list[tuple[str, str]]:
@@ -232,7 +226,7 @@ class _VCenterSweep:
                                            f"{entry.get('description', '?')}")
 
     def _restore_cluster(self, entry: dict[str, Any]) -> None:
-        cluster = vim.ClusterComputeResource(entry["cluster"], self.client.si._stub)
+        cluster = find.by_moid(self.client, vim.ClusterComputeResource, entry["cluster"])
         ha, drs = hosts.cluster_settings(self.client, cluster)
         want_ha, want_drs = entry.get("ha"), entry.get("drs")
         if (want_ha is None or want_ha == ha) and (want_drs is None or want_drs == drs):

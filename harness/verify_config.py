@@ -12,12 +12,13 @@ import datetime
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pyVmomi import VmomiSupport, vim, vmodl
+from pyVmomi import vim, vmodl
 
 from harness.capabilities import KNOWN_CAPABILITIES
 from harness.cleanup import annotation
-from harness.vsphere import events, keys, vms
+from harness.vsphere import authz, events, keys, sessions, vms
 from harness.vsphere.errors import EnvironmentFault, TargetLacks, TaskFailed, fault_class_name, fault_message
+from harness.vsphere.hosts import key_cache
 from harness.vsphere.props import retrieve_all
 
 YES, NO, NOT_PROBED = "yes", "no", "not probed"
@@ -100,31 +101,27 @@ class _Prober:
         return {cap: self.results.get(cap, Probe(NOT_PROBED, "no probe")) for cap in KNOWN_CAPABILITIES}
 
     def events(self) -> None:
-        self.results["events"] = answers(lambda: self.client.invoke(
-            self.client.content.eventManager, "QueryEvents",
-            filter=vim.event.EventFilterSpec(eventTypeId=[events.KMS_UNREACHABLE])), "QueryEvents")
+        self.results["events"] = answers(lambda: events.query(self.client, [events.KMS_UNREACHABLE]), "QueryEvents")
 
     # ---- read-only probes -----------------------------------------------------------------------
     def crypto(self) -> None:
         try:
-            manager = keys.crypto_manager(self.client)
+            keys.crypto_manager(self.client)
         except TargetLacks:
             self.results["key_providers"] = self.results["kms_status"] = Probe(NO, "no CryptoManagerKmip")
             return
         infos: list[Any] = []
 
         def listing() -> None:
-            infos.extend(self.client.invoke(manager, "ListKmipServers") or [])
+            infos.extend(keys.list_providers(self.client).values())
         self.results["key_providers"] = answers(listing, "ListKmipServers")
-        status = answers(lambda: self.client.invoke(
-            manager, "RetrieveKmipServersStatus_Task", clusters=infos), "RetrieveKmipServersStatus_Task")
+        status = answers(lambda: keys.servers_status(self.client, infos), "RetrieveKmipServersStatus_Task")
         active = answers(lambda: keys.is_active(self.client, "vcrypt-probe"), "IsKmsClusterActive")
         self.results["kms_status"] = next((p for p in (status, active) if p.result != YES),
                                           Probe(YES, "RetrieveKmipServersStatus_Task and IsKmsClusterActive answer"))
         closed = vim.encryption.KmipServerInfo(name="vcrypt-probe", address="127.0.0.1", port=1)
-        self.results["kms_trust"] = answers(lambda: self.client.invoke(
-            manager, "RetrieveKmipServerCert", keyProvider=keys.provider_ref("vcrypt-probe"), server=closed),
-            "RetrieveKmipServerCert")
+        self.results["kms_trust"] = answers(lambda: keys.server_certificate(self.client, "vcrypt-probe", closed),
+                                            "RetrieveKmipServerCert")
 
     # ---- a probe key provider (mutations allowed only): every CryptoManagerKmip call the suites make
     def provider_probes(self) -> None:
@@ -213,12 +210,11 @@ class _Prober:
         old = [p.get("name") for _, p in found.values() if _major(p.get("config.product.version")) < 7]
         self.results["mixed_host_versions"] = (Probe(YES, f"hosts before 7.0: {', '.join(old)}") if old
                                                else Probe(NO, "every host reports 7.0 or later"))
-        managers = [p.get("configManager.cryptoManager") for _, p in found.values()]
-        manager = next((m for m in managers if m is not None), None)
-        if manager is None:
+        host = next((h for h, p in found.values() if p.get("configManager.cryptoManager") is not None), None)
+        if host is None:
             self.results["host_key_cache"] = Probe(NO, "no host has configManager.cryptoManager")
         else:
-            self.results["host_key_cache"] = answers(lambda: self.client.invoke(manager, "ListKeys"), "host ListKeys")
+            self.results["host_key_cache"] = answers(lambda: key_cache(self.client, host), "host ListKeys")
 
     def cluster_ha(self) -> None:
         found = retrieve_all(self.client, vim.ClusterComputeResource, ["configurationEx"])
@@ -236,17 +232,14 @@ class _Prober:
                                   if watching else Probe(NO, f"GetAlarm answers; no alarm watches {events.KMS_UNREACHABLE}"))
 
     def authorization(self) -> None:
-        manager = self.client.content.authorizationManager
-        roles = self.client.read(manager, ["roleList"]).get("roleList") or []
-        probe = answers(lambda: self.client.invoke(manager, "RetrieveAllPermissions"), "RetrieveAllPermissions")
+        roles = authz.roles(self.client)
+        probe = answers(lambda: authz.all_permissions(self.client), "RetrieveAllPermissions")
         if probe.result == YES and roles:
             probe = Probe(YES, "roleList and permissions readable (creating roles and other users' logins not probed)")
         self.results["authorization"] = probe
 
     def instant_clone_api(self) -> None:
-        info = vim.VirtualMachine._GetMethodInfo("InstantClone")
-        version = self.client.si._stub.version
-        if not VmomiSupport.IsChildVersion(version, info.version):
+        if not self.client.api_has(vim.VirtualMachine, "InstantClone"):
             self.results["instant_clone"] = Probe(NO, f"the server's API ({self.client.api_version}) predates InstantClone_Task")
         else:
             self.results["instant_clone"] = Probe(NOT_PROBED, "API supports it; the server call is probed only "
@@ -305,10 +298,9 @@ class _Prober:
 
     def instant_clone_probe(self, vm: Any, name: str, place: Any) -> None:
         """InstantClone_Task on a powered-off VM must be refused; MethodNotFound means the server lacks it."""
-        spec = vim.vm.InstantCloneSpec(name=name, location=vim.vm.RelocateSpec(pool=place.pool,
-                                                                               datastore=place.datastore))
+        from harness.vsphere.clones import find_vm, instant_clone
         try:
-            self.client.invoke(vm, "InstantClone_Task", spec=spec)
+            instant_clone(self.client, vm, name, place)
         except TargetLacks:
             self.results["instant_clone"] = Probe(NO, "InstantClone_Task: MethodNotFound")
             return
@@ -316,7 +308,6 @@ class _Prober:
             self.results["instant_clone"] = Probe(YES, f"InstantClone_Task answers (refused a powered-off source: "
                                                        f"{fault_class_name(_fault(err))})")
             return
-        from harness.vsphere.clones import find_vm
         clone = find_vm(self.client, name)
         if clone is not None:
             vms.destroy(self.client, clone)
@@ -418,7 +409,7 @@ def version_lines(env: Any, vcenter: str | None = None) -> tuple[list[str], list
     entries = [env.inventory.vcenter(vcenter)] if vcenter else list(env.inventory.vcenters)
     lines, mismatches = [], []
     for entry in entries:
-        about = env.service_instance(entry.name).content.about
+        about = sessions.about(env.service_instance(entry.name))
         found = target_version(entry, about)
         lines.append(f"  version on {entry.name}: {found.text} ({found.source}; about.version {about.version}, "
                      f"about.apiVersion {about.apiVersion})")

@@ -101,15 +101,12 @@ def test_the_decrypt_audit_lists_every_role_holding_decrypt_with_every_principal
     listed = {g.role: g for g in grants}
 
     assert ADMIN_ROLE in listed, f"the {ADMIN_ROLE} role is not listed as holding {authz.DECRYPT}"
-    manager = vc.content.authorizationManager
-    roles = vc.read(manager, ["roleList"], label="roleList")["roleList"]
-    for role in roles:
+    for role in authz.roles(vc, label="roleList"):
         holds = authz.DECRYPT in (role.privilege or [])
         assert (role.name in listed) == holds, f"role {role.name}: holds Decrypt={holds}, listed={role.name in listed}"
         if not holds:
             continue
-        principals = {authz.canonical(p.principal) for p in vc.invoke(manager, "RetrieveRolePermissions",
-                                                                        roleId=role.roleId) or []}
+        principals = {authz.canonical(p.principal) for p in authz.role_permissions(vc, role.roleId)}
         assert {authz.canonical(p) for p in listed[role.name].principals} == principals, \
             f"role {role.name}: the audit lists {listed[role.name].principals}, its permissions name {principals}"
     assert NO_CRYPTO_ROLE not in listed, f"{NO_CRYPTO_ROLE} is listed as holding {authz.DECRYPT}"

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import pytest
 
 from harness import unconfirmed
-from harness.checks import assert_disks_on_key, refused, unchanged
+from harness.checks import arrived, assert_disks_encrypted, assert_on_key, refused, refused_crossing, unchanged
 from harness.vsphere import clones, crypto, find, keys, policies, snapshots, vms
 from harness.vsphere.hosts import require_some
 
@@ -23,24 +23,13 @@ pytestmark = pytest.mark.requires("vm_encryption", "key_providers", "storage_pol
 def _cloned(scratch: Any, client: Any, label: str, act: Callable[[str], Any]) -> Any:
     """Run a clone named after `label`; the clone (if any) is tracked for cleanup whatever happens."""
     name = scratch.name(label)
-    scratch.expect_vm(client, name)
-    try:
-        act(name)
-    finally:
-        copy = scratch.adopt_vm(client, name)
-    assert copy is not None, f"the clone {name} is not on {client.name}"
-    return copy
+    return arrived(scratch, client, name, lambda: act(name))
 
 
 def _refused_clone(scratch: Any, client: Any, label: str, act: Callable[[str], Any], what: str) -> None:
     """A clone that must be refused: the refusal, and no VM of that name left behind."""
     name = scratch.name(label)
-    scratch.expect_vm(client, name)
-    try:
-        refused(lambda: act(name), what)
-    finally:
-        landed = scratch.adopt_vm(client, name)
-    assert landed is None, f"{what}: the clone {name} exists although the operation was refused"
+    refused_crossing(scratch, client, name, lambda: act(name), what)
 
 
 def _same_vc(vc: Any, place: Any, host: Any = None) -> clones.Destination:
@@ -73,8 +62,7 @@ def test_cloning_an_unencrypted_vm_with_the_encryption_policy_gives_an_encrypted
         policy_id=policies_a.encryption))
 
     dest = vms.state(vc, copy, label="clone", phase="after")
-    assert dest.key == key, f"clone key {dest.key}, expected the key asked for {key}"
-    assert_disks_on_key(dest, key, "clone")
+    assert_on_key(dest, key, "clone")
     assert kms.key_exists(dest.key), f"the clone's key {dest.key} does not exist on the KMS"
     assert policies_a.encryption in policies.associated(environment.pbm(vc.name), copy), \
         "the clone's VM home is not associated with the encryption storage policy"
@@ -89,14 +77,14 @@ def test_cloning_an_encrypted_vm_with_a_plain_policy_gives_an_unencrypted_clone_
         scratch, environment, vc, place, provider, policies_a):
     source, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "enc-src", disks=2)
     source_before = vms.state(vc, source, label="source before clone", phase="before")
-    assert source_before.encrypted and all(k is not None for k in source_before.disk_keys)
+    assert source_before.encrypted
+    assert_disks_encrypted(source_before, "source")
 
     copy = _cloned(scratch, vc, "plain-clone", lambda name: clones.clone(
         vc, source, _same_vc(vc, place), name, scratch.marker, crypto="decrypt", policy_id=policies_a.plain))
 
     dest = vms.state(vc, copy, label="clone", phase="after")
-    assert dest.key is None, f"the clone is encrypted with {dest.key}"
-    assert_disks_on_key(dest, None, "clone")
+    assert_on_key(dest, None, "clone")
     assert policies_a.encryption not in policies.associated(environment.pbm(vc.name), copy), \
         "the decrypted clone is still associated with the encryption storage policy"
     unchanged(source_before, vms.state(vc, source, label="source after clone", phase="after"), "source of a clone")
@@ -119,8 +107,7 @@ def test_cloning_an_encrypted_vm_with_a_new_key_gives_the_clone_that_key_and_the
         policy_id=policies_a.encryption))
 
     dest = vms.state(vc, copy, label="clone", phase="after")
-    assert dest.key == new_key, f"clone key {dest.key}, expected the new key {new_key} (source {source_before.key})"
-    assert_disks_on_key(dest, new_key, "clone")
+    assert_on_key(dest, new_key, "clone")
     assert kms.key_exists(new_key)
     unchanged(source_before, vms.state(vc, source, label="source after clone", phase="after"), "source of a clone")
 
@@ -137,7 +124,7 @@ def _clone_with_disk_crypto(vc: Any, source: Any, place: Any, name: str, marker:
                      for d in vms.disks(vc, source)]
     spec = vim.vm.CloneSpec(location=location, template=False, powerOn=False,
                             config=vim.vm.ConfigSpec(annotation=marker, crypto=change))
-    return vc.invoke(source, "CloneVM_Task", folder=place.vm_folder, name=name, spec=spec)
+    return clones.clone_with_spec(vc, source, place.vm_folder, name, spec)
 
 
 @pytest.mark.rule("CLONE-RECRYPT")
@@ -206,8 +193,7 @@ def test_a_linked_clone_of_an_encrypted_vm_is_on_its_parents_key(scratch, vc, pl
     parent_state = vms.state(vc, parent, label="parent", phase="after")
     dest = vms.state(vc, copy, label="linked clone", phase="after")
     assert parent_state.encrypted
-    assert dest.key == parent_state.key, f"linked clone key {dest.key}, parent key {parent_state.key}"
-    assert_disks_on_key(dest, parent_state.key, "linked clone")
+    assert_on_key(dest, parent_state.key, "linked clone")
 
 
 @pytest.mark.rule("CLONE-LINKED")
@@ -253,8 +239,7 @@ def test_deploying_from_an_unencrypted_template_with_the_encryption_policy_gives
 
     dest = vms.state(vc, deployed, label="deployed VM", phase="after")
     assert not dest.template
-    assert dest.key == key, f"deployed VM key {dest.key}, expected {key}"
-    assert_disks_on_key(dest, key, "deployed")
+    assert_on_key(dest, key, "deployed")
     assert kms.key_exists(key)
     assert policies_a.encryption in policies.associated(environment.pbm(vc.name), deployed)
     unchanged(template_before, vms.state(vc, template, label="template after deploy", phase="after"),
@@ -276,8 +261,7 @@ def test_deploying_from_an_encrypted_template_with_a_plain_policy_gives_an_unenc
 
     dest = vms.state(vc, deployed, label="deployed VM", phase="after")
     assert not dest.template
-    assert dest.key is None, f"the VM deployed with a plain policy is encrypted with {dest.key}"
-    assert_disks_on_key(dest, None, "deployed")
+    assert_on_key(dest, None, "deployed")
     unchanged(template_before, vms.state(vc, template, label="template after deploy", phase="after"),
               "template deployed with decryption")
 

@@ -8,14 +8,14 @@ the source VM is still where it was with its key.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from pyVmomi import vmodl
 
 from harness import unconfirmed
-from harness.checks import (assert_disks_on_key, check_on_key, check_that, key_text, positive_control, refused,
-                            unchanged)
+from harness.checks import (arrived, assert_on_key, check_on_key, check_that, key_text, positive_control,
+                            refused_crossing, unchanged)
 from harness.vsphere import clones, crypto, find, hosts, keys, vms
 from harness.vsphere.errors import TaskFailed
 from harness.vsphere.hosts import require_some
@@ -24,29 +24,9 @@ pytestmark = pytest.mark.requires("vm_encryption", "key_providers", "storage_pol
 
 
 # ---- helpers --------------------------------------------------------------------------------------
-def _landed(scratch: Any, vc_b: Any, name: str, act: Callable[[], Any]) -> Any:
-    """Run a cross-vCenter operation; what arrives on vc_b under `name` is tracked whatever happens."""
-    scratch.expect_vm(vc_b, name)
-    try:
-        act()
-    finally:
-        arrived = scratch.adopt_vm(vc_b, name)
-    assert arrived is not None, f"{name} is not on {vc_b.name}"
-    return arrived
-
-
-def _refused_crossing(scratch: Any, vc: Any, vm: Any, vc_b: Any, name: str, act: Callable[[], Any], what: str) -> None:
-    """A cross-vCenter operation that must be refused: nothing under `name` on vc_b, the VM still on vc."""
-    scratch.expect_vm(vc_b, name)
-    try:
-        refused(act, what)
-    finally:
-        landed = scratch.adopt_vm(vc_b, name)
-    check_that(f"{what}: a VM named {name} on {vc_b.name}", landed is None, "none arrived",
-               "none arrived" if landed is None else "arrived although the operation was refused")
-    present = vms.exists(vc, vm)
-    check_that(f"{what}: the source VM on {vc.name}", present, "still registered",
-               "still registered" if present else "no longer registered")
+def _arriving_name(scratch: Any, operation: str, label: str, source: Any) -> str:
+    """The name a VM arrives under on vc_b: a clone's own new name, a migrated VM's own name."""
+    return scratch.name(label) if operation == "clone" else source.name
 
 
 def _control_migration(scratch: Any, environment: Any, vc: Any, vc_b: Any, place: Any, place_b: Any, provider: str,
@@ -54,12 +34,9 @@ def _control_migration(scratch: Any, environment: Any, vc: Any, vc_b: Any, place
     """The positive control of a cross-vCenter refusal: a twin encrypted VM migrates to the same destination
     with no forbidden change, in this run; if it cannot, the refusal proves nothing (an error, not a pass)."""
     twin, _ = scratch.encrypted_vm(vc, place, provider, policy, f"{label}-twin")
-    name = vms.state(vc, twin).name
-    scratch.expect_vm(vc_b, name)
-    try:
-        positive_control(lambda: clones.migrate(vc, twin, clones.cross_destination(environment, vc_b, place_b)), what)
-    finally:
-        scratch.adopt_vm(vc_b, name)
+    dest = clones.cross_destination(environment, vc_b, place_b)
+    positive_control(lambda: arrived(scratch, vc_b, vms.state(vc, twin).name,
+                                     lambda: clones.migrate(vc, twin, dest)), what)
 
 
 def _shared(vc_b: Any, provider: str) -> None:
@@ -79,13 +56,12 @@ def test_cloning_an_unencrypted_vm_to_another_vcenter_can_encrypt_the_clone(
     key = keys.generate_key(vc, provider)
     name = scratch.name("xvc-enc-clone")
 
-    copy = _landed(scratch, vc_b, name, lambda: clones.clone(
+    copy = arrived(scratch, vc_b, name, lambda: clones.clone(
         vc, source, clones.cross_destination(environment, vc_b, place_b), name, scratch.marker,
         crypto="encrypt", key=key, policy_id=policies_b.encryption))
 
     dest = vms.state(vc_b, copy, label="clone on the other vCenter", phase="after")
-    assert dest.key == key, f"clone on {vc_b.name} has key {dest.key}, expected {key}"
-    assert_disks_on_key(dest, key, "clone")
+    assert_on_key(dest, key, "clone")
     assert kms.key_exists(key)
     unchanged(before, vms.state(vc, source, label="source after clone", phase="after"), "source of a cross-vCenter clone")
 
@@ -101,13 +77,12 @@ def test_cloning_an_encrypted_vm_to_another_vcenter_can_decrypt_the_clone(
     assert before.encrypted
     name = scratch.name("xvc-plain-clone")
 
-    copy = _landed(scratch, vc_b, name, lambda: clones.clone(
+    copy = arrived(scratch, vc_b, name, lambda: clones.clone(
         vc, source, clones.cross_destination(environment, vc_b, place_b), name, scratch.marker,
         crypto="decrypt", policy_id=policies_b.plain))
 
     dest = vms.state(vc_b, copy, label="clone on the other vCenter", phase="after")
-    assert dest.key is None, f"clone on {vc_b.name} is encrypted with {dest.key}"
-    assert_disks_on_key(dest, None, "clone")
+    assert_on_key(dest, None, "clone")
     unchanged(before, vms.state(vc, source, label="source after clone", phase="after"), "source of a cross-vCenter clone")
 
 
@@ -125,13 +100,12 @@ def test_cloning_an_encrypted_vm_to_another_vcenter_can_give_the_clone_a_new_key
     assert new_key != before.key
     name = scratch.name(f"xvc-{recrypt}-clone")
 
-    copy = _landed(scratch, vc_b, name, lambda: clones.clone(
+    copy = arrived(scratch, vc_b, name, lambda: clones.clone(
         vc, source, clones.cross_destination(environment, vc_b, place_b), name, scratch.marker,
         crypto=recrypt, key=new_key, policy_id=policies_b.encryption))
 
     dest = vms.state(vc_b, copy, label="clone on the other vCenter", phase="after")
-    assert dest.key == new_key, f"clone key {dest.key}, expected the new key {new_key} (source {before.key})"
-    assert_disks_on_key(dest, new_key, "clone")
+    assert_on_key(dest, new_key, "clone")
     assert kms.key_exists(new_key)
     unchanged(before, vms.state(vc, source, label="source after clone", phase="after"), "source of a cross-vCenter clone")
 
@@ -150,14 +124,11 @@ def test_an_encrypted_vm_can_be_cloned_or_migrated_to_another_vcenter_powered_on
     before = vms.state(vc, vm, label="source before", phase="before")
     assert before.encrypted and before.power == power
     dest = clones.cross_destination(environment, vc_b, place_b)
-    name = scratch.name(f"xvc-{operation}-copy") if operation == "clone" else before.name
+    name = _arriving_name(scratch, operation, f"xvc-{operation}-copy", before)
 
-    if operation == "clone":
-        arrived = _landed(scratch, vc_b, name, lambda: clones.clone(vc, vm, dest, name, scratch.marker))
-    else:
-        arrived = _landed(scratch, vc_b, name, lambda: clones.migrate(vc, vm, dest))
+    copy = arrived(scratch, vc_b, name, lambda: clones.clone_or_migrate(vc, vm, dest, operation, name, scratch.marker))
 
-    after = vms.state(vc_b, arrived, label=f"{operation} on the other vCenter", phase="after")
+    after = vms.state(vc_b, copy, label=f"{operation} on the other vCenter", phase="after")
     assert after.key == before.key, f"the {operation} arrived with key {after.key}, the source had {before.key}"
     if operation == "migrate":
         assert after.power == power, f"the VM was {power} and arrived {after.power}"
@@ -175,10 +146,10 @@ def test_an_encrypted_vm_migrated_to_another_vcenter_arrives_with_the_same_key_a
     before = vms.state(vc, vm, label="before migration", phase="before")
     assert before.encrypted
 
-    arrived = _landed(scratch, vc_b, before.name,
-                      lambda: clones.migrate(vc, vm, clones.cross_destination(environment, vc_b, place_b)))
+    moved = arrived(scratch, vc_b, before.name,
+                    lambda: clones.migrate(vc, vm, clones.cross_destination(environment, vc_b, place_b)))
 
-    after = vms.state(vc_b, arrived, label="after migration", phase="after")
+    after = vms.state(vc_b, moved, label="after migration", phase="after")
     assert after.key == before.key, f"the migrated VM has key {after.key}, it had {before.key}"
     assert after.disk_keys == before.disk_keys, f"disks arrived on {after.disk_keys}, were on {before.disk_keys}"
     assert not vms.exists(vc, vm), f"{before.name} is still registered on {vc.name} after the migration"
@@ -219,9 +190,9 @@ def test_a_locator_without_the_destinations_thumbprint_is_refused_where_the_vcen
         f"{before.name} migrated to {vc_b.name} with a ServiceLocator that names no sslThumbprint"
     unchanged(before, vms.state(vc, vm, label="after the refused migration", phase="after"),
               "cross-vCenter migration without sslThumbprint")
-    arrived = _landed(scratch, vc_b, before.name,
-                      lambda: clones.migrate(vc, vm, clones.cross_destination(environment, vc_b, place_b)))
-    assert vms.state(vc_b, arrived, label="after migration with the thumbprint", phase="after").key == before.key
+    moved = arrived(scratch, vc_b, before.name,
+                    lambda: clones.migrate(vc, vm, clones.cross_destination(environment, vc_b, place_b)))
+    assert vms.state(vc_b, moved, label="after migration with the thumbprint", phase="after").key == before.key
 
 
 @pytest.mark.rule("XVC-MIGRATE-NO-DECRYPT")
@@ -241,9 +212,8 @@ def test_a_cross_vcenter_migration_can_not_decrypt_the_vm(
                        f"cross-vCenter migration of a twin without the {ask}")
 
     # API.md 3.2: the fault for decrypt during a cross-vCenter migration is UNCONFIRMED: recorded, not asserted.
-    _refused_crossing(scratch, vc, vm, vc_b, before.name,
-                      lambda: clones.migrate(vc, vm, dest, profile=plain, crypto=change),
-                      f"cross-vCenter migration with a {ask}")
+    refused_crossing(scratch, vc_b, before.name, lambda: clones.migrate(vc, vm, dest, profile=plain, crypto=change),
+                     f"cross-vCenter migration with a {ask}", source=(vc, vm))
 
     after = vms.state(vc, vm, label="after refused migration", phase="after")
     unchanged(before, after, f"cross-vCenter migration with a {ask}")
@@ -267,10 +237,9 @@ def test_a_cross_vcenter_migration_can_not_change_the_vms_keys(
     _control_migration(scratch, environment, vc, vc_b, place, place_b, provider, policies_a.encryption, f"no-{recrypt}",
                        f"cross-vCenter migration of a twin without the {recrypt} recrypt")
 
-    _refused_crossing(scratch, vc, vm, vc_b, before.name,
-                      lambda: clones.migrate(vc, vm, dest, policy_id=policy,
-                                             crypto=clones.crypto_change(recrypt, new_key)),
-                      f"cross-vCenter migration with a {recrypt} recrypt")
+    refused_crossing(scratch, vc_b, before.name,
+                     lambda: clones.migrate(vc, vm, dest, policy_id=policy, crypto=clones.crypto_change(recrypt, new_key)),
+                     f"cross-vCenter migration with a {recrypt} recrypt", source=(vc, vm))
 
     after = vms.state(vc, vm, label="after refused migration", phase="after")
     unchanged(before, after, f"cross-vCenter migration with a {recrypt} recrypt")
@@ -305,12 +274,11 @@ def test_a_cross_vcenter_operation_on_an_encrypted_vm_with_an_esxi_host_older_th
         dest = clones.cross_destination(environment, vc_b, clones.host_placement(vc_b, place_b, old), host=old)
     before = vms.state(vc, vm, label="source before", phase="before")
     assert before.encrypted
-    name = scratch.name("xvc-old-host-copy") if operation == "clone" else before.name
-    act = (lambda: clones.clone(vc, vm, dest, name, scratch.marker)) if operation == "clone" \
-        else (lambda: clones.migrate(vc, vm, dest))
+    name = _arriving_name(scratch, operation, "xvc-old-host-copy", before)
 
-    _refused_crossing(scratch, vc, vm, vc_b, name, act,
-                      f"cross-vCenter {operation} of an encrypted VM with the {older} host older than ESXi 7.0")
+    refused_crossing(scratch, vc_b, name, lambda: clones.clone_or_migrate(vc, vm, dest, operation, name, scratch.marker),
+                     f"cross-vCenter {operation} of an encrypted VM with the {older} host older than ESXi 7.0",
+                     source=(vc, vm))
 
     unchanged(before, vms.state(vc, vm, label="source after", phase="after"), f"refused cross-vCenter {operation}")
 
@@ -331,8 +299,8 @@ def _host_outside_encryption_mode(vc_b: Any, place_b: Any) -> Any:
 @pytest.mark.test_id("562c2441-48be-40f4-88ea-557b120ed3e1")
 @pytest.mark.parametrize("operation", ["clone", "migrate"])
 def test_an_encrypted_vm_goes_to_a_host_outside_encryption_mode_only_when_the_destination_has_its_kms_cluster(
-        operation, serial, scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b,
-        dedicated_provider, policies_a, kms):
+        operation, serial, scratch, environment, vc, vc_b, place, place_b, provider, provider_b, dedicated_provider,
+        policies_a, kms):
     """Both halves on the same destination host, still outside encryption mode: first a VM whose key is on a
     KMS cluster vc_b lacks (dedicated: refused), then one whose cluster vc_b has (shared: arrives).
 
@@ -344,30 +312,29 @@ def test_an_encrypted_vm_goes_to_a_host_outside_encryption_mode_only_when_the_de
     host = _host_outside_encryption_mode(vc_b, place_b)
     dest = clones.cross_destination(environment, vc_b, place_b, host=host)
 
-    def act(vm: Any, name: str) -> Callable[[], Any]:
-        if operation == "clone":
-            return lambda: clones.clone(vc, vm, dest, name, scratch.marker)
-        return lambda: clones.migrate(vc, vm, dest)
-
     lacking, _ = scratch.encrypted_vm(vc, place, dedicated_provider, policies_a.encryption, f"no-dest-kms-{operation}")
     lacking_before = vms.state(vc, lacking, label="VM on the dedicated cluster before", phase="before")
     assert lacking_before.key is not None and lacking_before.key[0] == dedicated_provider
-    lacking_name = scratch.name("no-dest-kms-copy") if operation == "clone" else lacking_before.name
-    _refused_crossing(scratch, vc, lacking, vc_b, lacking_name, act(lacking, lacking_name),
-                      f"cross-vCenter {operation} to {vc_b.name}, which lacks key provider {dedicated_provider}")
+    lacking_name = _arriving_name(scratch, operation, "no-dest-kms-copy", lacking_before)
+    refused_crossing(scratch, vc_b, lacking_name,
+                     lambda: clones.clone_or_migrate(vc, lacking, dest, operation, lacking_name, scratch.marker),
+                     f"cross-vCenter {operation} to {vc_b.name}, which lacks key provider {dedicated_provider}",
+                     source=(vc, lacking))
     unchanged(lacking_before, vms.state(vc, lacking, label="VM on the dedicated cluster after", phase="after"),
               f"refused cross-vCenter {operation}")
     assert kms.key_exists(lacking_before.key)
 
     shared, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, f"dest-kms-{operation}")
     shared_before = vms.state(vc, shared, label="VM on the shared cluster before", phase="before")
-    shared_name = scratch.name("dest-kms-copy") if operation == "clone" else shared_before.name
+    shared_name = _arriving_name(scratch, operation, "dest-kms-copy", shared_before)
     # The positive half is also the refusal's control (same destination host, no forbidden change): if it
     # cannot arrive, the refusal above proves nothing and the test reports an error.
-    arrived = positive_control(lambda: _landed(scratch, vc_b, shared_name, act(shared, shared_name)),
-                               f"cross-vCenter {operation} of a VM on the shared provider to the same host")
+    copy = positive_control(
+        lambda: arrived(scratch, vc_b, shared_name,
+                        lambda: clones.clone_or_migrate(vc, shared, dest, operation, shared_name, scratch.marker)),
+        f"cross-vCenter {operation} of a VM on the shared provider to the same host")
 
-    after = vms.state(vc_b, arrived, label=f"{operation} on {vc_b.name}", phase="after")
+    after = vms.state(vc_b, copy, label=f"{operation} on {vc_b.name}", phase="after")
     assert after.key == shared_before.key, \
         f"the {operation} arrived with key {after.key}, the source had {shared_before.key}"
     assert after.host == host._moId, f"the {operation} landed on {after.host}, not on the chosen host {host._moId}"

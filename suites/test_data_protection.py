@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from harness import unconfirmed
-from harness.checks import refused, unchanged
+from harness.checks import assert_disks_encrypted, refused, unchanged
 from harness.vsphere import crypto, disks, keys, vms
 from harness.vsphere.hosts import require_some
 
@@ -30,7 +30,7 @@ def test_an_encrypted_vms_disks_hold_no_plaintext_at_rest_and_read_plain_again_a
     assert all(canary in data for data in plain.values()), "a new disk does not hold the target's plaintext canary"
 
     crypto.encrypt(vc, vm, keys.generate_key(vc, provider), policies_a.encryption)
-    assert all(k is not None for k in vms.state(vc, vm, label="after encrypt").disk_keys)
+    assert_disks_encrypted(vms.state(vc, vm, label="after encrypt"), "after encrypt the VM's")
     at_rest = {k: disks.bytes_at_rest(reader, vc, vm, k, f"disk {k} encrypted") for k in disk_keys}
 
     leaking = [k for k, data in at_rest.items() if canary in data]

@@ -8,7 +8,7 @@ import pytest
 from pyVmomi import vmodl
 
 from harness import health, unconfirmed
-from harness.checks import positive_control, refused, unchanged
+from harness.checks import arrived, positive_control, precondition, refused, refused_crossing, unchanged
 from harness.vsphere import clones, crypto, keys, vms
 from harness.vsphere.hosts import require_some
 
@@ -25,13 +25,9 @@ def _control(scratch: Any, environment: Any, vc: Any, vc_b: Any, place: Any, pla
     twin, _ = scratch.encrypted_vm(vc, place, provider, policy, f"twin-{operation}")
     name = scratch.name("twin-copy") if operation == "clone" else vms.state(vc, twin).name
     dest = clones.cross_destination(environment, vc_b, place_b)
-    act = (lambda: clones.clone(vc, twin, dest, name, scratch.marker)) if operation == "clone" \
-        else (lambda: clones.migrate(vc, twin, dest))
-    scratch.expect_vm(vc_b, name)
-    try:
-        positive_control(act, f"cross-vCenter {operation} of a twin on the shared provider {provider}")
-    finally:
-        scratch.adopt_vm(vc_b, name)
+    positive_control(lambda: arrived(scratch, vc_b, name,
+                                     lambda: clones.clone_or_migrate(vc, twin, dest, operation, name, scratch.marker)),
+                     f"cross-vCenter {operation} of a twin on the shared provider {provider}")
 
 
 def _has_7_0_api(client: Any) -> bool:
@@ -153,10 +149,9 @@ def test_a_generated_key_and_an_encrypted_vms_keys_exist_on_the_kms_cluster_thei
 @pytest.mark.destructive
 @pytest.mark.requires("fault_injection")
 @pytest.mark.test_id("44499cf6-0d8e-4644-9613-d79edcd6ca3b")
-def test_generate_key_reports_a_kms_refusal_as_success_false_with_a_reason(serial, environment, vc, provider, kms):
-    if environment.kms is None:
-        pytest.skip("capability: the KMS is not embedded: it cannot be made to refuse key creation")
-    server = environment.kms.servers[kms.for_provider(provider).role]
+def test_generate_key_reports_a_kms_refusal_as_success_false_with_a_reason(
+        serial, embedded_kms_server, vc, provider, kms):
+    server = embedded_kms_server
     server.refuse_create(True)
     try:
         result = keys.generate_key_result(vc, provider)
@@ -239,12 +234,9 @@ def test_an_encrypted_vm_cloned_to_a_vcenter_sharing_its_kms_cluster_is_encrypte
     source_before = vms.state(vc, encrypted_vm, label="source before clone", phase="before")
     name = scratch.name("shared-clone")
 
-    try:
-        clones.clone(vc, encrypted_vm, clones.cross_destination(environment, vc_b, place_b), name, scratch.marker)
-    finally:
-        clone = scratch.adopt_vm(vc_b, name)
+    clone = arrived(scratch, vc_b, name, lambda: clones.clone(
+        vc, encrypted_vm, clones.cross_destination(environment, vc_b, place_b), name, scratch.marker))
 
-    assert clone is not None, f"the clone {name} is not on {vc_b.name}"
     dest = vms.state(vc_b, clone, label="clone on the other vCenter", phase="after")
     assert dest.key == source_before.key, f"clone key {dest.key} differs from the source's {source_before.key}"
     assert kms.key_exists(dest.key)
@@ -260,13 +252,10 @@ def test_an_encrypted_vm_migrated_to_a_vcenter_sharing_its_kms_cluster_arrives_w
     assert provider in keys.list_providers(vc_b), f"{vc_b.name} does not have key provider {provider}"
     before = vms.state(vc, encrypted_vm, label="before migration", phase="before")
 
-    try:
-        clones.migrate(vc, encrypted_vm, clones.cross_destination(environment, vc_b, place_b))
-    finally:
-        arrived = scratch.adopt_vm(vc_b, before.name)
+    moved = arrived(scratch, vc_b, before.name,
+                    lambda: clones.migrate(vc, encrypted_vm, clones.cross_destination(environment, vc_b, place_b)))
 
-    assert arrived is not None, f"{before.name} is not on {vc_b.name} after the migration"
-    after = vms.state(vc_b, arrived, label="after migration", phase="after")
+    after = vms.state(vc_b, moved, label="after migration", phase="after")
     assert after.key == before.key, f"migrated VM key {after.key} differs from {before.key}"
     assert kms.key_exists(after.key)
     assert not vms.exists(vc, encrypted_vm), f"{before.name} is still registered on {vc.name}"
@@ -283,7 +272,8 @@ def test_a_destination_whose_provider_of_the_same_id_is_another_key_store_is_ref
 
     Takes `serial`: while it runs, vc-b has a provider with the dedicated provider's ID (KMS-DEDICATED
     tests on other workers must not see it)."""
-    assert dedicated_provider not in keys.list_providers(vc_b), f"{vc_b.name} already has {dedicated_provider}"
+    precondition(dedicated_provider not in keys.list_providers(vc_b),
+                 f"{vc_b.name} already has {dedicated_provider} (a killed run's leftover? see `vcrypt sweep`)")
     other_store = kms.endpoint("shared")
     assert other_store.provider_id != dedicated_provider
     scratch.provider(vc_b, other_store, dedicated_provider, make_default=False)
@@ -292,16 +282,10 @@ def test_a_destination_whose_provider_of_the_same_id_is_another_key_store_is_ref
     before = vms.state(vc, vm, label="source before", phase="before")
     _control(scratch, environment, vc, vc_b, place, place_b, provider, policies_a.encryption, operation)
     dest = clones.cross_destination(environment, vc_b, place_b)
-    name = scratch.name("other-store-copy")
-    actions = {"clone": lambda: clones.clone(vc, vm, dest, name, scratch.marker),
-               "migrate": lambda: clones.migrate(vc, vm, dest)}
+    name = scratch.name("other-store-copy") if operation == "clone" else before.name
 
-    try:
-        refused(actions[operation], f"{operation} to {vc_b.name}, whose {dedicated_provider} is another key store")
-    finally:
-        landed = scratch.adopt_vm(vc_b, name if operation == "clone" else before.name)
-
-    assert landed is None, f"a VM arrived on {vc_b.name} although its key store differs"
+    refused_crossing(scratch, vc_b, name, lambda: clones.clone_or_migrate(vc, vm, dest, operation, name, scratch.marker),
+                     f"{operation} to {vc_b.name}, whose {dedicated_provider} is another key store")
     unchanged(before, vms.state(vc, vm, label="source after", phase="after"), f"refused cross-vCenter {operation}")
 
 
@@ -312,25 +296,18 @@ def test_a_destination_whose_provider_of_the_same_id_is_another_key_store_is_ref
 def test_a_vm_whose_key_lives_on_a_dedicated_kms_cluster_can_not_go_to_a_vcenter_without_it(
         operation, serial, scratch, environment, inventory, vc, vc_b, place, place_b, dedicated_provider, provider,
         provider_b, policies_a, kms):
-    assert dedicated_provider not in keys.list_providers(vc_b), \
-        f"{vc_b.name} has key provider {dedicated_provider}: it is not dedicated to {vc.name}"
+    precondition(dedicated_provider not in keys.list_providers(vc_b),
+                 f"{vc_b.name} has key provider {dedicated_provider}: it is not dedicated to {vc.name}")
     _control(scratch, environment, vc, vc_b, place, place_b, provider, policies_a.encryption, operation)
     vm = scratch.vm(vc, place, f"dedicated-{operation}")
     crypto.encrypt(vc, vm, keys.generate_key(vc, dedicated_provider), policies_a.encryption)
     before = vms.state(vc, vm, label="source before", phase="before")
     assert before.key is not None and before.key[0] == dedicated_provider
     dest = clones.cross_destination(environment, vc_b, place_b)
-    name = scratch.name("dedicated-copy")
-    actions = {"clone": lambda: clones.clone(vc, vm, dest, name, scratch.marker),
-               "migrate": lambda: clones.migrate(vc, vm, dest)}
+    name = scratch.name("dedicated-copy") if operation == "clone" else before.name
 
-    try:
-        refused(actions[operation], f"{operation} a VM of dedicated provider {dedicated_provider} to {vc_b.name}")
-    finally:
-        landed = scratch.adopt_vm(vc_b, name if operation == "clone" else before.name)
-
-    assert landed is None, f"a VM arrived on {vc_b.name} although the {operation} was refused"
-    assert vms.exists(vc, vm), f"the source VM left {vc.name}"
+    refused_crossing(scratch, vc_b, name, lambda: clones.clone_or_migrate(vc, vm, dest, operation, name, scratch.marker),
+                     f"{operation} a VM of dedicated provider {dedicated_provider} to {vc_b.name}", source=(vc, vm))
     unchanged(before, vms.state(vc, vm, label="source after", phase="after"), f"refused cross-vCenter {operation}")
     assert kms.key_exists(before.key)
 

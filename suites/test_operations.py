@@ -5,7 +5,7 @@ import pytest
 from pyVmomi import vim
 
 from harness import unconfirmed
-from harness.checks import positive_control, refused, unchanged
+from harness.checks import assert_disks_encrypted, positive_control, refused, unchanged
 from harness.vsphere import crypto, keys, snapshots, vms
 from harness.vsphere.hosts import require_some
 
@@ -91,7 +91,8 @@ def test_decrypting_a_powered_on_vm_is_refused_and_it_keeps_its_key(encrypted_vm
 
     after = vms.state(vc, encrypted_vm, label="after refused decrypt", phase="after")
     unchanged(before, after, "decrypt a powered-on VM")
-    assert after.key == before.key and all(k is not None for k in after.disk_keys)
+    assert after.key == before.key
+    assert_disks_encrypted(after, "after the refused decrypt the VM's")
     # Positive control: the same decrypt (same storage policy) works once the VM is off, so the refusal was
     # about the power state, not a policy that does not fit the datastore or a login problem.
     vms.power_off(vc, encrypted_vm)
@@ -184,5 +185,5 @@ def test_an_encrypted_disk_can_be_added_once_the_vm_home_is_encrypted(encrypted_
 
     after = vms.state(vc, encrypted_vm, label="after adding an encrypted disk", phase="after")
     assert len(after.disk_keys) == 2, f"disks after the add: {after.disk_keys}"
-    assert all(k is not None for k in after.disk_keys), f"the added disk is not encrypted: {after.disk_keys}"
+    assert_disks_encrypted(after, "after the add the VM's")
     assert after.key == before.key

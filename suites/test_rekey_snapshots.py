@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.checks import (assert_disks_on_key, check_each_on_key, check_equal, check_on_key, check_that, key_text,
+from harness.checks import (assert_on_key, check_each_on_key, check_equal, check_on_key, check_that, key_text,
                             refused, unchanged)
 from harness.vsphere import crypto, disks, keys, snapshots, vms
 from harness.vsphere.hosts import require_some
@@ -52,8 +52,7 @@ def test_a_shallow_recrypt_gives_the_vm_and_its_disks_the_new_key_powered_on_or_
     crypto.shallow_rekey(vc, vm, new_key)
 
     after = vms.state(vc, vm, label="after shallow recrypt", phase="after")
-    assert after.key == new_key, f"VM home on {after.key}, expected the new key {new_key} (was {old_key})"
-    assert_disks_on_key(after, new_key, "the recrypted VM's")
+    assert_on_key(after, new_key, "the recrypted VM")
     assert after.power == power, f"the VM was {power} and is {after.power} after a shallow recrypt"
     assert kms.key_exists(new_key)
 
@@ -96,8 +95,7 @@ def test_a_deep_recrypt_gives_the_vm_and_every_disk_the_new_key(scratch, vc, pla
                      {"shallow": round(shallow_s, 4), "deep": round(deep_s, 4),
                       "deep/shallow ratio": round(deep_s / shallow_s, 2) if shallow_s > 0 else None})
     after = vms.state(vc, vm, label="after deep recrypt", phase="after")
-    assert after.key == deep_key, f"VM home on {after.key}, expected the new key {deep_key}"
-    assert_disks_on_key(after, deep_key, "the recrypted VM's")
+    assert_on_key(after, deep_key, "the recrypted VM")
     assert kms.key_exists(deep_key)
 
 
@@ -138,7 +136,7 @@ def test_a_deep_recrypt_needs_temporary_disk_space_that_a_shallow_recrypt_does_n
                                               "left_free": disk_bytes // 2, "disk_bytes": disk_bytes})
         crypto.shallow_rekey(vc, vm, shallow_key)
         before = vms.state(vc, vm, label="after the shallow recrypt on the full datastore", phase="before")
-        assert before.key == shallow_key and all(k == shallow_key for k in before.disk_keys)
+        assert_on_key(before, shallow_key, "the shallow-recrypted VM")
         # API.md 2.3: NoDiskSpace is the usual FileFault, but not confirmed for a deep recrypt: recorded.
         refused(lambda: crypto.deep_rekey(vc, vm, deep_key, policies_a.encryption),
                 "deep recrypt without temporary disk space")
@@ -247,8 +245,7 @@ def test_a_shallow_recrypt_stopped_part_way_leaves_mixed_keys_and_running_it_aga
     assert running == {new_key}, f"after the retry the running disk chains are on {running}, expected {new_key}"
     assert [s.name for s in done] == [s.name for s in mixed]
     after = vms.state(vc, vm, label="after the retry", phase="after")
-    assert after.key == new_key and all(k == new_key for k in after.disk_keys), \
-        f"after the retry VM home {after.key}, disks {after.disk_keys}, expected {new_key}"
+    assert_on_key(after, new_key, "after the retry the VM")
 
 
 # ---- SNAP-PRE7 ------------------------------------------------------------------------------------
@@ -281,5 +278,4 @@ def test_before_7_a_shallow_recrypt_of_a_vm_without_snapshots_works(scratch, vc,
     crypto.shallow_rekey(vc, vm, new_key)
 
     after = vms.state(vc, vm, label="after shallow recrypt", phase="after")
-    assert after.key == new_key and all(k == new_key for k in after.disk_keys), \
-        f"VM home {after.key}, disks {after.disk_keys}, expected {new_key}"
+    assert_on_key(after, new_key, "the recrypted VM")

@@ -7,7 +7,6 @@ call_log; on vcsim a wrapper around the stub's InvokeMethod) against `READ_METHO
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,6 +24,7 @@ from harness.vsphere import authz, crypto, find, keys, policies, vms
 from harness.safety import MutationGate
 from harness.vsphere.client import VCenterClient
 from harness.vsphere.errors import TargetLacks
+from tests.conftest import require_toolchain as _require_toolchain
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE = REPO / "inventories" / "fake.yaml"
@@ -166,16 +166,6 @@ def test_cli_audit_on_the_fake(tmp_path: Path) -> None:
 
 
 # ---- vcsim -----------------------------------------------------------------------------------------
-def _require_toolchain() -> None:
-    from harness.vcsim import toolchain_status
-    reason = toolchain_status()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must provide the vcsim toolchain: {reason}")
-    pytest.skip(reason)
-
-
 def test_audit_on_vcsim(tmp_path: Path) -> None:
     _require_toolchain()
     from harness.vcsim import VcsimProcess, build_launcher

@@ -7,12 +7,18 @@ harness/vsphere never imports the fake; inside the fake imports flow one way,
     wire/disks/defects/certificate/kmip -> model (and server, build) -> behaviours
         -> dispatch (and catalogue, request_log) -> adapter (and world, control)
 
-so the model imports no behaviour, and the fake has no import cycle. A violation names the file
-and line of the offending import. The checks are proved able to fail on a synthetic source tree.
+so the model imports no behaviour, and the fake has no import cycle. harness/vsphere imports no
+evidence writer (it reports each call through harness/calls.py, which evidence subscribes to).
+
+Only harness/vsphere (the operations layer) and the fake speak pyVmomi: nowhere else is a
+managed-object method called (`si.CurrentTime()`, `client.invoke(vm, "Destroy_Task")`) or
+pyVmomi's private `_stub` touched; the method names come from pyVmomi's own type info. A
+violation names the file and line. The checks are proved able to fail on a synthetic source tree.
 """
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +26,24 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE = "harness.fakevc"
+VSPHERE = "harness.vsphere"
+EVIDENCE = "harness.evidence"
+
+# The one evidence module harness/vsphere may import: the in-memory record of the running test
+# (call records, observations, redaction of secrets). It writes no report; the writers (Allure
+# steps and attachments, JSON, HTML, JUnit, bundles) sit above and subscribe to harness/calls.py.
+VSPHERE_MAY_IMPORT_FROM_EVIDENCE = {"harness.evidence.recorder"}
+
+# The layers that speak pyVmomi: the operations layer and the fake vCenter.
+PYVMOMI_SPEAKERS = (VSPHERE, FAKE)
+
+# Modules outside the speakers that may still use these pyVmomi names, each with its reason.
+# Keep it short: a new entry needs a reason why the call cannot live in harness/vsphere.
+PYVMOMI_ALLOWED: dict[str, tuple[frozenset[str], str]] = {
+    "harness.connect": (frozenset({"RetrieveContent", "Login", "_stub"}),
+                        "logging in: it makes the ServiceInstance (and the PBM one from the vim session's stub) "
+                        "that every VCenterClient is built on, so it runs before the operations layer exists"),
+}
 
 # Layer of each part of the fake, lowest first: a module may import its own layer or lower ones.
 FAKE_LAYERS: list[tuple[str, ...]] = [
@@ -194,14 +218,106 @@ def layering_problems(root: Path) -> list[str]:
         describe(upward_imports(graph), root, "imports flow wire/disks/defects/kmip -> model -> behaviours -> "
                                               "dispatch -> adapter"),
         describe_cycles(import_cycles(graph, FAKE), root),
+        describe(evidence_writer_imports(graph), root,
+                 "harness/vsphere imports no evidence writer: it reports calls through harness/calls.py"),
+        "\n".join(use.describe(root) for use in pyvmomi_outside_speakers(root)),
     ]
     return [line for text in problems for line in text.splitlines() if line]
+
+
+def evidence_writer_imports(graph: list[Import]) -> list[Import]:
+    return [imp for imp in forbidden_imports(graph, VSPHERE, EVIDENCE)
+            if imp.target not in VSPHERE_MAY_IMPORT_FROM_EVIDENCE]
+
+
+# ---- who speaks pyVmomi -----------------------------------------------------------------------------
+@functools.cache
+def managed_method_names() -> frozenset[str]:
+    """Every method of every managed type pyVmomi knows (vim, vmodl, pbm, eam, sms, vslm), by both
+    its Python name and its wire name (`PowerOn` and `PowerOnVM_Task`): pyVmomi answers to both."""
+    from pyVmomi import VmomiSupport
+    names: set[str] = set()
+    for type_name in VmomiSupport.ListManagedTypes():
+        for info in VmomiSupport.GetVmodlType(type_name)._methodInfo.values():
+            names.update((info.name, info.wsdlName))
+    return frozenset(names)
+
+
+@dataclass(frozen=True)
+class PyVmomiUse:
+    module: str
+    name: str       # the managed method, or "_stub"
+    how: str        # "calls", "invokes" (VCenterClient.invoke with the method's name) or "stub"
+    path: Path
+    line: int
+
+    def describe(self, root: Path) -> str:
+        where = f"{self.path.relative_to(root)}:{self.line}"
+        why = "only harness/vsphere and the fake speak pyVmomi: add an operation to harness/vsphere"
+        if self.how == "stub":
+            return f"{where} uses pyVmomi's private _stub ({why})"
+        if self.how == "invokes":
+            return f"{where} invokes {self.name} through VCenterClient.invoke ({why})"
+        return f"{where} calls {self.name}() ({why})"
+
+
+def _invoked_method(call: ast.Call) -> str | None:
+    """The method name a `<x>.invoke(obj, "Method", ...)` (or `method="Method"`) call names literally."""
+    if not (isinstance(call.func, ast.Attribute) and call.func.attr == "invoke"):
+        return None
+    named = [kw.value for kw in call.keywords if kw.arg == "method"]
+    arg = call.args[1] if len(call.args) > 1 else (named[0] if named else None)
+    return arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else None
+
+
+def pyvmomi_uses(module: str, path: Path) -> list[PyVmomiUse]:
+    """Every managed-method call, `invoke` of a managed method by name, and `_stub` use in one file."""
+    methods = managed_method_names()
+    found: list[PyVmomiUse] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in methods:
+            found.append(PyVmomiUse(module, node.func.attr, "calls", path, node.lineno))
+        elif isinstance(node, ast.Call) and _invoked_method(node) in methods:
+            found.append(PyVmomiUse(module, str(_invoked_method(node)), "invokes", path, node.lineno))
+        elif isinstance(node, ast.Attribute) and node.attr == "_stub":
+            found.append(PyVmomiUse(module, "_stub", "stub", path, node.lineno))
+    return sorted(found, key=lambda use: use.line)
+
+
+def pyvmomi_outside_speakers(root: Path, allowed: dict[str, tuple[frozenset[str], str]] | None = None
+                             ) -> list[PyVmomiUse]:
+    """pyVmomi spoken outside harness/vsphere and the fake, less the allow-list."""
+    allowed = PYVMOMI_ALLOWED if allowed is None else allowed
+    uses: list[PyVmomiUse] = []
+    for module, path in source_modules(root).items():
+        if any(_inside(module, speaker) for speaker in PYVMOMI_SPEAKERS):
+            continue
+        names = allowed.get(module, (frozenset(), ""))[0]
+        uses.extend(use for use in pyvmomi_uses(module, path) if use.name not in names)
+    return uses
 
 
 # ---- the harness as it is --------------------------------------------------------------------------
 def test_the_harness_keeps_its_layers():
     problems = layering_problems(ROOT)
     assert not problems, "layering violations:\n" + "\n".join(problems)
+
+
+def test_pyvmomi_knows_the_managed_methods_the_check_looks_for():
+    """The check is only as good as its name list: an empty or vim-only list would pass everything."""
+    names = managed_method_names()
+    assert {"PowerOnVM_Task", "PowerOn", "Destroy_Task", "CurrentTime", "RetrieveContent", "Logout",
+            "RetrieveAllPermissions", "CreateContainerView", "PbmQueryProfile"} <= names
+    assert len(names) > 1000, len(names)
+
+
+def test_every_allow_list_entry_is_still_needed():
+    """An entry whose module no longer uses the allowed names (or no longer exists) is removed."""
+    modules = source_modules(ROOT)
+    for module, (names, reason) in PYVMOMI_ALLOWED.items():
+        assert reason, f"{module}: an allow-list entry needs its reason"
+        used = {use.name for use in pyvmomi_uses(module, modules[module])} if module in modules else set()
+        assert names <= used, f"PYVMOMI_ALLOWED[{module!r}] allows {sorted(names - used)}, which it no longer uses"
 
 
 def test_every_module_that_registers_a_defect_is_in_the_catalogues_list():
@@ -293,3 +409,59 @@ def test_relative_imports_are_resolved(tmp_path, relative, expected):
     root = _tree(tmp_path, files)
     graph = import_graph(root)
     assert [imp.target for imp in graph if imp.source == "harness.fakevc.behaviours.clone"] == [expected]
+
+
+def test_vsphere_importing_an_evidence_writer_is_named_but_the_recorder_is_allowed(tmp_path):
+    files = dict(CLEAN)
+    files["harness/evidence/recorder.py"] = "import json\n"
+    files["harness/evidence/allure_evidence.py"] = "from harness.evidence import recorder\n"
+    files["harness/vsphere/vms.py"] = ("from pyVmomi import vim\nfrom harness.evidence.recorder import json\n\n\n"
+                                       "def power_on(client, vm):\n"
+                                       "    from harness.evidence.allure_evidence import api_step\n")
+    problems = layering_problems(_tree(tmp_path, files))
+    assert problems == ["harness/vsphere/vms.py:6 imports harness.evidence.allure_evidence (harness/vsphere imports "
+                        "no evidence writer: it reports calls through harness/calls.py)"]
+
+
+MANAGED_CALLS = (
+    "from pyVmomi import vim\n\n\n"
+    "def sweep(client, si, vm, entry):\n"
+    "    si.content.sessionManager.Logout()\n"                               # line 5: a managed method called
+    "    client.invoke(vm, 'Destroy_Task')\n"                                 # line 6: invoked by name
+    "    client.invoke(vm, method='PowerOnVM_Task')\n"                        # line 7: by keyword
+    "    return vim.ClusterComputeResource(entry['cluster'], client.si._stub)\n"  # line 8: the private stub
+)
+
+
+def test_pyvmomi_spoken_outside_the_operations_layer_is_named_with_file_and_line(tmp_path):
+    files = dict(CLEAN)
+    files["harness/sweep.py"] = MANAGED_CALLS
+    files["suites/test_power.py"] = "def test_x(vc, vm):\n    vm.PowerOnVM_Task()\n"
+    why = "(only harness/vsphere and the fake speak pyVmomi: add an operation to harness/vsphere)"
+    problems = layering_problems(_tree(tmp_path, files))
+    assert problems == [f"harness/sweep.py:5 calls Logout() {why}",
+                        f"harness/sweep.py:6 invokes Destroy_Task through VCenterClient.invoke {why}",
+                        f"harness/sweep.py:7 invokes PowerOnVM_Task through VCenterClient.invoke {why}",
+                        f"harness/sweep.py:8 uses pyVmomi's private _stub {why}",
+                        f"suites/test_power.py:2 calls PowerOnVM_Task() {why}"]
+
+
+def test_the_same_calls_inside_the_operations_layer_and_the_fake_are_fine(tmp_path):
+    files = dict(CLEAN)
+    files["harness/vsphere/vms.py"] = MANAGED_CALLS
+    files["harness/fakevc/model/vm.py"] = "from harness.fakevc import wire\n\n\ndef f(si):\n    si.CurrentTime()\n"
+    files["harness/health.py"] = ("def probe(client, vm):\n    client.invoke(vm, 'not_a_vim_method')\n"
+                                  "    client.run()\n    return client.read(vm, ['name'])\n")
+    assert layering_problems(_tree(tmp_path, files)) == []
+
+
+def test_the_allow_list_allows_only_its_names_and_nothing_else(tmp_path):
+    files = dict(CLEAN)
+    files["harness/connect.py"] = "def connect(si):\n    si.RetrieveContent()\n    si.PowerOnVM_Task()\n"
+    files["harness/audit.py"] = "def scan(client, m):\n    client.invoke(m, 'ListKmipServers')\n"
+    root = _tree(tmp_path, files)
+    allowed = {"harness.connect": (frozenset({"RetrieveContent"}), "logging in")}
+    uses = pyvmomi_outside_speakers(root, allowed=allowed)
+    assert [use.describe(root).split(" (")[0] for use in uses] == [
+        "harness/audit.py:2 invokes ListKmipServers through VCenterClient.invoke",
+        "harness/connect.py:3 calls PowerOnVM_Task()"]

@@ -206,3 +206,36 @@ def test_a_version_skip_wins_over_a_session_fixture_that_errors(pytester, tmp_pa
     _, tests = _run(pytester, source, inventory)
     assert tests["test_pre7"]["category"] == "version_skip", tests
     assert "is declared as 7.0.3" in tests["test_pre7"]["message"]
+
+
+def test_an_outage_in_the_call_phase_is_an_error_on_an_honest_call_report(pytester, tmp_path):
+    """pytest made a call report for a test that raised in its body: every plugin (Allure, xdist, JUnit)
+    must see that call report as pytest made it (when="call"), yet terminal, JUnit and results.json
+    call it an environment error, never a product failure."""
+    pytester.makeconftest('import json\n'
+                          'def pytest_runtest_logreport(report):\n'
+                          '    if report.failed:\n'
+                          '        with open("reports.jsonl", "a") as out:\n'
+                          '            out.write(json.dumps([report.nodeid.split("::")[-1], report.when]) + "\\n")\n')
+    source = ('import pytest\nfrom harness.vsphere.errors import TaskTimeout\n'
+              '@pytest.mark.rule("OP-STATE")\n@pytest.mark.test_id("00000000-0000-4000-8000-0000000000d1")\n'
+              'def test_timeout(): raise TaskTimeout("a task", "task", 1.0, "running")\n'
+              '@pytest.mark.rule("OP-STATE")\n@pytest.mark.test_id("00000000-0000-4000-8000-0000000000d2")\n'
+              'def test_product(): assert 1 == 2\n')
+    pytester.makepyfile(test_suite=source)
+    run_dir = pytester.path / "run"
+    result = pytester.runpytest_subprocess("--inventory", str(_inventory(tmp_path)), "--run-dir", str(run_dir),
+                                           "--junitxml", str(run_dir / "junit.xml"), "-p", "no:cacheprovider")
+    seen = [tuple(json.loads(line)) for line in (pytester.path / "reports.jsonl").read_text().splitlines()]
+    assert sorted(seen) == [("test_product", "call"), ("test_timeout", "call")]
+    result.assert_outcomes(failed=1, errors=1)
+    assert "ERROR test_suite.py::test_timeout" in result.stdout.str()
+    tests = {t["name"]: t for t in json.loads((run_dir / "results.json").read_text())["tests"]}
+    assert (tests["test_timeout"]["outcome"], tests["test_timeout"]["category"]) == ("error", "environment_error")
+    assert (tests["test_product"]["outcome"], tests["test_product"]["category"]) == ("failed", "product_failure")
+    import xml.etree.ElementTree as ET
+    suite = ET.parse(run_dir / "junit.xml").getroot().find("testsuite")
+    cases = {case.get("name"): [child.tag for child in case] for case in suite.iter("testcase")}
+    assert "error" in cases["test_timeout"] and "failure" not in cases["test_timeout"]
+    assert "failure" in cases["test_product"] and "error" not in cases["test_product"]
+    assert (suite.get("errors"), suite.get("failures")) == ("1", "1")

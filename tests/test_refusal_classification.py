@@ -60,3 +60,12 @@ def test_a_failing_positive_control_is_an_environment_error_and_a_passing_one_re
         positive_control(_raise(vim.fault.InvalidLogin(msg="bad login")), "migration without decrypt")
     assert isinstance(ControlFailed("x"), EnvironmentFault)
     assert positive_control(lambda: 42, "migration without decrypt") == 42
+
+
+def test_an_unmet_precondition_is_an_environment_error_and_a_met_one_passes_through():
+    """A lab that already holds what the test must add (a killed run's provider on vc-b) gives no verdict."""
+    from harness.checks import PreconditionUnmet, precondition
+    precondition(True, "vc-b lacks the dedicated provider")
+    with pytest.raises(EnvironmentFault, match="precondition unmet: vc-b already has") as caught:
+        precondition(False, "vc-b already has vcrypt-dedicated-kms")
+    assert isinstance(caught.value, PreconditionUnmet)

@@ -6,7 +6,7 @@ opened here; the click command's argument handling is tested separately. One tes
 """
 from __future__ import annotations
 
-import os
+import itertools
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator
@@ -25,6 +25,7 @@ from harness.sweep import Selection, sweep
 from harness.vsphere import find, hosts, keys, snapshots, vms
 from harness.vsphere.client import VCenterClient
 from harness.vsphere.props import retrieve_all
+from tests.conftest import require_toolchain as _require_toolchain
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE = REPO / "inventories" / "fake.yaml"
@@ -185,7 +186,7 @@ def test_scratch_writes_what_sweep_reads(env: Environment, client: VCenterClient
     """Scratch.restore/provider entries round-trip: a finished run's undos are not redone."""
     from harness.fixtures import Scratch
     state = SimpleNamespace(ledger=Ledger(tmp_path / "r-scr" / "ledger.jsonl"), run_id="r-scr",
-                            inventory=env.inventory)
+                            inventory=env.inventory, names=itertools.count(1))
     scratch = Scratch(state, "T-9", "tests::x", "main")
     undone: list[str] = []
     scratch.restore("note only", lambda: undone.append("x"), {"action": "default_provider", "vcenter": "vc-a",
@@ -228,16 +229,6 @@ def test_cli_sweeps_a_clean_target(tmp_path: Path) -> None:
 
 
 # ---- vcsim: its state lives in another process, as after a SIGKILL -----------------------------------
-def _require_toolchain() -> None:
-    from harness.vcsim import toolchain_status
-    reason = toolchain_status()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must provide the vcsim toolchain: {reason}")
-    pytest.skip(reason)
-
-
 def test_sweep_on_vcsim(tmp_path: Path) -> None:
     _require_toolchain()
     from harness.vcsim import VcsimProcess, build_launcher

@@ -3,7 +3,6 @@ inventory's declaration; a declared capability that probes absent fails, naming 
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterator
 
@@ -20,6 +19,7 @@ from harness.vsphere import vms
 from harness.safety import MutationGate
 from harness.vsphere.client import VCenterClient
 from harness.vsphere.props import retrieve_all
+from tests.conftest import require_toolchain as _require_toolchain
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE = REPO / "inventories" / "fake.yaml"
@@ -102,16 +102,6 @@ def test_cli_bad_inventory(tmp_path: Path) -> None:
     bad.write_text("vcenters: []\n")
     result = CliRunner().invoke(main, ["verify-config", "--inventory", str(bad)])
     assert result.exit_code == 2 and result.output.strip().count("\n") == 0 and "Traceback" not in result.output
-
-
-def _require_toolchain() -> None:
-    from harness.vcsim import toolchain_status
-    reason = toolchain_status()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must provide the vcsim toolchain: {reason}")
-    pytest.skip(reason)
 
 
 def vcsim_data() -> dict:

@@ -35,6 +35,13 @@ def api_step(title: str, args: Mapping[str, Any]) -> Iterator[None]:
         yield
 
 
+def register_api_steps() -> None:
+    """Show every vCenter call as an Allure step: subscribe `api_step` to the operations layer's
+    call observers (harness/calls.py); idempotent, called from the plugin's pytest_configure."""
+    from harness.calls import subscribe
+    subscribe("allure-step", api_step)
+
+
 def checks_text(recorder: Recorder) -> str:
     lines = []
     for c in recorder.checks:

@@ -20,6 +20,9 @@ ARG_LIMIT = 48
 RESULT_LIMIT = 44
 # Raw calls shown per test (the evidence file has all of them).
 CALLS_SHOWN = 15
+# A passed test's calls are context, not the finding: the first few show the path, the evidence
+# file has all of them (keeps report.html small enough to mail with 100+ tests).
+CALLS_SHOWN_PASSED = 5
 # Columns of the host-by-key grid when a test names no keys of its own.
 GRID_KEYS = 8
 

@@ -22,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from harness.evidence.display import (
-    ARG_LIMIT, CALLS_SHOWN, RESULT_LIMIT, bounded, grid_view, notes_not_in_checks,
+    ARG_LIMIT, CALLS_SHOWN, CALLS_SHOWN_PASSED, RESULT_LIMIT, bounded, grid_view, notes_not_in_checks,
     observation_rows, short_ref,
 )
 from harness.evidence.oscal import ControlMapping, load_controls
@@ -268,7 +268,7 @@ def _environment() -> Environment:
                        uri=lambda path: quote(str(path), safe='/'), short_ref=short_ref,
                        bounded_arg=lambda v: bounded(v, ARG_LIMIT),
                        bounded_result=_bounded_json_text)
-    env.globals.update(calls_shown=CALLS_SHOWN)
+    env.globals.update(calls_shown=CALLS_SHOWN, calls_shown_passed=CALLS_SHOWN_PASSED)
     return env
 
 

@@ -186,11 +186,14 @@ class Recorder:
         return path
 
 
-_current: contextvars.ContextVar[Recorder] = contextvars.ContextVar("vcrypt_recorder", default=Recorder())
+_current: contextvars.ContextVar[Recorder] = contextvars.ContextVar("vcrypt_recorder")
 
 
 def current_recorder() -> Recorder:
-    return _current.get()
+    """The recorder of the running test or harness action (`use_recorder`). Outside one, a throwaway:
+    no recorder is shared between callers, so evidence never leaks from one run or thread into another."""
+    recorder = _current.get(None)
+    return recorder if recorder is not None else Recorder()
 
 
 def use_recorder(recorder: Recorder) -> contextvars.Token:

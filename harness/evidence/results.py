@@ -13,15 +13,14 @@ import harness
 from harness.evidence.provenance import esxi_hosts, provenance
 
 
-def target_info(state: Any) -> list[dict[str, Any]]:
-    """The vCenters as this process sees them; workers write it so an xdist controller can read it."""
-    return _vcenters(state)
+def _stored_targets(state: Any) -> dict[str, Any] | None:
+    """targets.json: what write_target_info read while the environment was up (None before it came up)."""
+    path = state.run_dir / "targets.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def _vcenters(state: Any) -> list[dict[str, Any]]:
-    env = state.environment
-    if env is None and (state.run_dir / "targets.json").exists():
-        return json.loads((state.run_dir / "targets.json").read_text(encoding="utf-8"))["vcenters"]
+def _vcenters(state: Any, env: Any) -> list[dict[str, Any]]:
+    """The inventory's vCenters; with a live `env`, also what each reports (version, build, hosts)."""
     out = []
     for entry in state.inventory.vcenters:
         info: dict[str, Any] = {"name": entry.name, "target": entry.target, "tls_mode": entry.tls.mode,
@@ -52,19 +51,12 @@ def _vcsim_choice(entry: Any) -> dict[str, Any]:
         return {"error": str(err)}
 
 
-def _stored_kms(state: Any) -> dict[str, Any]:
-    path = state.run_dir / "targets.json"
-    if path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))["kms"]
-    return {"embedded": state.inventory.kms.embedded, "servers": []}
-
-
 def write_target_info(state: Any) -> None:
     """Record the target (versions, builds, TLS mode, KMS) once the environment is up."""
     if not state.write_results:
         return
     state.run_dir.mkdir(parents=True, exist_ok=True)
-    data = {"vcenters": _vcenters(state), "kms": state.environment.describe()["kms"]}
+    data = {"vcenters": _vcenters(state, state.environment), "kms": state.environment.describe()["kms"]}
     tmp = state.run_dir / f"targets.json.{id(state)}"
     tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
     tmp.replace(state.run_dir / "targets.json")
@@ -91,16 +83,19 @@ def write_results(state: Any, session: Any, exitstatus: int, compliance: bool) -
     if gaps and status == 0:
         status = 1
     interrupted = exitstatus == 2  # pytest.ExitCode.INTERRUPTED: Ctrl-C or SIGTERM
+    # Session finish comes after the environment fixture closed it: describe the target from
+    # targets.json (read while it was up), never by logging in again.
     env = state.environment
-    kms = env.describe()["kms"] if env else _stored_kms(state)
+    targets = _stored_targets(state) or {"vcenters": _vcenters(state, None),
+                                         "kms": {"embedded": state.inventory.kms.embedded, "servers": []}}
     run = {
         "run_id": state.run_id, "harness_version": harness.__version__,
         "started_at": state.started.isoformat(), "finished_at": finished.isoformat(),
         "duration_s": round((finished - state.started).total_seconds(), 3),
         "startup_s": round(getattr(env, "startup_s", 0.0), 3),
         "inventory": str(state.inventory.path), "target": state.inventory.target,
-        "vcenters": _vcenters(state),
-        "kms": kms,
+        "vcenters": targets["vcenters"],
+        "kms": targets["kms"],
         "compliance": compliance, "compliance_gaps": gaps,
         "pytest_args": [str(a) for a in session.config.invocation_params.args],
         "exit_status": int(status),

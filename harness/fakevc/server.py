@@ -29,6 +29,19 @@ class User:
 class FakeVCenter:
     """A vCenter's state: objects by moId, users, sessions, and a version."""
 
+    # Set by build.py: the inventory and the managers, model objects (declared so behaviours type-check).
+    root: Any
+    tasks: Any
+    events: Any
+    alarms: Any
+    authz: Any
+    crypto: Any
+    managers: dict[str, Any]
+    service_instance: Any
+    datacenter: Any
+    cluster: Any
+    rekey_failure_after: int | None = None   # fault injection (behaviours/snapshots.py inject_rekey_failure)
+
     def __init__(self, world: Any, name: str, url: str, version: str = "7.0.3",
                  build: str = "19193900") -> None:
         self.world = world   # its world.FakeWorld (lock, defects, other vCenters): above this module, so untyped here

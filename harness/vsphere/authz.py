@@ -6,6 +6,8 @@ from typing import Any
 
 from pyVmomi import vim
 
+from harness.principals import canonical  # noqa: F401 - re-exported: authz.canonical is the harness's name for it
+
 DECRYPT = "Cryptographer.Decrypt"
 
 
@@ -66,15 +68,6 @@ def role_id(client: Any, name: str) -> int:
         if role.name == name:
             return role.roleId
     raise LookupError(f"vCenter {client.name}: no role named {name!r}")
-
-
-def canonical(principal: str) -> str:
-    """`DOMAIN\\name` and `name@domain` name the same SSO principal; compare case-insensitively."""
-    text = (principal or "").strip().lower()
-    if "\\" in text:
-        domain, _, name = text.partition("\\")
-        return f"{name}@{domain}"
-    return text
 
 
 def holders(client: Any, privilege: str = DECRYPT) -> list[RoleGrant]:
@@ -146,3 +139,18 @@ def login_as(client: Any, user: str, password: str) -> Any:
 
 def logout(session: Any) -> None:
     session.invoke(session.content.sessionManager, "Logout")
+
+
+def roles(client: Any, label: str | None = None) -> list[Any]:
+    """AuthorizationManager.roleList (every role with its privileges); recorded under `label` if given."""
+    return client.read(client.content.authorizationManager, ["roleList"], label=label).get("roleList") or []
+
+
+def all_permissions(client: Any) -> list[Any]:
+    """RetrieveAllPermissions: every permission the session may see (System.View, visible entities only)."""
+    return client.invoke(client.content.authorizationManager, "RetrieveAllPermissions") or []
+
+
+def role_permissions(client: Any, role_id: int) -> list[Any]:
+    """RetrieveRolePermissions: the permissions granting one role, wherever they are set."""
+    return client.invoke(client.content.authorizationManager, "RetrieveRolePermissions", roleId=role_id) or []

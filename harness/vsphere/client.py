@@ -19,7 +19,7 @@ from pyVmomi import VmomiSupport, vim, vmodl
 from tenacity import (Retrying, before_sleep_log, retry_if_exception, stop_after_attempt,
                       wait_exponential)
 
-from harness.evidence.allure_evidence import api_step
+from harness.calls import observed
 from harness.evidence.recorder import Recorder, current_recorder, describe_object, summarize
 from harness.safety import MutationGate
 from harness.vsphere.errors import TargetLacks, VCenterUnreachable
@@ -72,15 +72,19 @@ class VCenterClient:
     def version_tuple(self) -> tuple[int, ...]:
         return tuple(int(p) for p in self.version.split(".")[:3] if p.isdigit())
 
+    def api_has(self, vim_type: Any, method: str) -> bool:
+        """Whether the API version this session speaks has `vim_type.method`, from pyVmomi's type
+        info (a method's `version` is the release that added it); no call is made."""
+        info = vim_type._GetMethodInfo(method)
+        return bool(VmomiSupport.IsChildVersion(self.si._stub.version, info.version))
+
     @property
     def recorder(self) -> Recorder:
         return current_recorder()
 
-    def _relogin(self) -> None:
-        if self.relogin is None:
-            raise
+    def _relogin(self, relogin: Callable[[], Any]) -> None:
         log.warning("vCenter %s: session expired or connection dropped; logging in again", self.name)
-        self.si = self.relogin()
+        self.si = relogin()
         self._pc = None
         self._content = None
 
@@ -103,7 +107,7 @@ class VCenterClient:
     def _relogin_quietly(self) -> None:
         if self.relogin is not None:
             try:
-                self._relogin()
+                self._relogin(self.relogin)
             except Exception as err:  # noqa: BLE001 - the next attempt reports the real cause
                 log.warning("vCenter %s: re-login failed: %s", self.name, err)
 
@@ -119,7 +123,7 @@ class VCenterClient:
         record = self.recorder.start_call(self.name, method, describe_object(obj),
                                           {k: summarize(v) for k, v in kwargs.items()})
         started = time.perf_counter()
-        with api_step(f"{self.name}: {method} on {describe_object(obj)}", record.args):
+        with observed(f"{self.name}: {method} on {describe_object(obj)}", record.args):
             return self._invoke(obj, method, kwargs, record, started)
 
     def _gate(self, obj: Any, method: str, kwargs: dict[str, Any]) -> None:

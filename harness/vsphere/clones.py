@@ -51,10 +51,17 @@ def cross_destination(environment: Any, dest_client: Any, place: Any, host: Any 
 def relocate_spec(dest: Destination, policy_id: str | None = None, crypto: Any = None,
                   profile: list[Any] | None = None) -> Any:
     """`profile` (an explicit ProfileSpec list, e.g. the empty profile) wins over `policy_id`."""
-    spec = vim.vm.RelocateSpec(pool=dest.place.pool, datastore=dest.place.datastore, folder=dest.place.vm_folder)
+    spec = _location(dest.place, policy_id, crypto, profile)
     spec.host = dest.host or (dest.place.hosts[0] if dest.place.hosts else None)
     if dest.locator is not None:
         spec.service = dest.locator
+    return spec
+
+
+def _location(place: Any, policy_id: str | None, crypto: Any, profile: list[Any] | None) -> Any:
+    """The RelocateSpec every operation starts from: `place`'s pool, datastore and folder, the storage
+    policy (an explicit ProfileSpec list wins over `policy_id`) and the CryptoSpec, if any."""
+    spec = vim.vm.RelocateSpec(pool=place.pool, datastore=place.datastore, folder=place.vm_folder)
     if profile is not None:
         spec.profile = profile
     elif policy_id is not None:
@@ -143,19 +150,25 @@ def migrate(source_client: Any, vm: Any, dest: Destination, policy_id: str | Non
     source_client.invoke(vm, "RelocateVM_Task", spec=relocate_spec(dest, policy_id, crypto, profile))
 
 
+def clone_or_migrate(source_client: Any, vm: Any, dest: Destination, operation: str, name: str,
+                     annotation: str) -> None:
+    """The rules that hold for both ways of taking a VM to `dest`: `clone` copies it as `name`,
+    `migrate` moves it (it keeps its own name; `name` is then that name)."""
+    if operation == "clone":
+        clone(source_client, vm, dest, name, annotation)
+    elif operation == "migrate":
+        migrate(source_client, vm, dest)
+    else:
+        raise ValueError(f"unknown operation {operation!r} (clone or migrate)")
+
+
 def instant_clone(client: Any, vm: Any, name: str, place: Any, policy_id: str | None = None,
                   crypto: Any = None, profile: list[Any] | None = None) -> Any:
     """InstantClone_Task from a running VM; optional (refused) policy or crypto changes.
 
     `profile` is an explicit ProfileSpec list (e.g. `crypto.policy_spec(None)`, the empty profile).
     """
-    location = vim.vm.RelocateSpec(folder=place.vm_folder, pool=place.pool, datastore=place.datastore)
-    if profile is not None:
-        location.profile = profile
-    elif policy_id is not None:
-        location.profile = policy_spec(policy_id)
-    if crypto is not None:
-        location.cryptoSpec = crypto
+    location = _location(place, policy_id, crypto, profile)
     return client.invoke(vm, "InstantClone_Task", spec=vim.vm.InstantCloneSpec(name=name, location=location))
 
 
@@ -166,3 +179,9 @@ def find_vm(client: Any, name: str) -> Any | None:
         if props.get("name") == name:
             return obj
     return None
+
+
+def clone_with_spec(client: Any, vm: Any, folder: Any, name: str, spec: Any) -> Any:
+    """CloneVM_Task with a CloneSpec the caller assembled: for refusal tests that must send a shape
+    `clone()` never builds (e.g. per-disk backing.crypto next to a policy, terraform-provider-vsphere#2241)."""
+    return client.invoke(vm, "CloneVM_Task", folder=folder, name=name, spec=spec)

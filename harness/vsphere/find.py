@@ -97,3 +97,8 @@ def host_versions(client: Any) -> dict[str, tuple[Any, str]]:
     """host name -> (host, ESXi version), for the host-version rules."""
     found = retrieve_all(client, vim.HostSystem, ["name", "config.product.version"])
     return {props["name"]: (obj, props.get("config.product.version", "")) for obj, props in found.values()}
+
+
+def by_moid(client: Any, vim_type: type, moid: str) -> Any:
+    """A reference to an object known by its moId (e.g. from a ledger), bound to this client's session."""
+    return vim_type(moid, client.si._stub)

@@ -166,3 +166,14 @@ def key_status(client: Any, keys: list[KeyRef]) -> list[Any]:
     from harness.vsphere.crypto import key_id
     return client.invoke(crypto_manager(client), "QueryCryptoKeyStatus",
                          keyIds=[key_id(k) for k in keys], checkKeyBitMap=0x07) or []
+
+
+def servers_status(client: Any, clusters: list[Any]) -> list[Any]:
+    """RetrieveKmipServersStatus_Task for the given KmipClusterInfo list, as the task returns it."""
+    return client.invoke(crypto_manager(client), "RetrieveKmipServersStatus_Task", clusters=clusters) or []
+
+
+def server_certificate(client: Any, provider_id: str, server: Any) -> Any:
+    """RetrieveKmipServerCert: the certificate vCenter sees at a KMS (`server`: a KmipServerInfo)."""
+    return client.invoke(crypto_manager(client), "RetrieveKmipServerCert", keyProvider=provider_ref(provider_id),
+                         server=server)

@@ -13,9 +13,9 @@ PC = vmodl.query.PropertyCollector
 PAGE = 500
 
 
-def _collect(pc: Any, spec: Any) -> list[Any]:
+def _collect(pc: Any, spec: Any, page_size: int = PAGE) -> list[Any]:
     try:
-        return _collect_pages(pc, spec)
+        return _collect_pages(pc, spec, page_size)
     except KeyError as err:  # pyVmomi met a type it does not know: name it, never a bare KeyError
         from harness.vsphere.errors import UnparseableReply, unknown_type_name
         paths = sorted({p for ps in spec.propSet for p in ps.pathSet or []})
@@ -23,8 +23,10 @@ def _collect(pc: Any, spec: Any) -> list[Any]:
                                f"reading {', '.join(paths)}") from None
 
 
-def _collect_pages(pc: Any, spec: Any) -> list[Any]:
-    result = pc.RetrievePropertiesEx([spec], PC.RetrieveOptions(maxObjects=PAGE))
+def _collect_pages(pc: Any, spec: Any, page_size: int = PAGE) -> list[Any]:
+    """RetrievePropertiesEx asking for at most `page_size` objects a reply, then
+    ContinueRetrievePropertiesEx while the server hands back a token (a server may page smaller)."""
+    result = pc.RetrievePropertiesEx([spec], PC.RetrieveOptions(maxObjects=page_size))
     objects: list[Any] = []
     while result is not None:
         objects.extend(result.objects or [])
@@ -49,12 +51,15 @@ def retrieve(client: Any, objs: list[Any], vim_type: type, paths: list[str]) -> 
     return _to_dict(_collect(client.content.propertyCollector, spec))
 
 
-def retrieve_all(client: Any, vim_type: type, paths: list[str], root: Any = None) -> dict[str, tuple[Any, dict[str, Any]]]:
+def retrieve_all(client: Any, vim_type: type, paths: list[str], root: Any = None,
+                 page_size: int = PAGE) -> dict[str, tuple[Any, dict[str, Any]]]:
     """Every object of `vim_type` under `root` (the root folder by default) with `paths`, in one pass.
 
     A container view plus one RetrievePropertiesEx (paged): the round trips do not grow with the
-    number of objects beyond one per page.
+    number of objects beyond one per page (`page_size` objects, the RetrieveOptions.maxObjects).
     """
+    if page_size < 1:
+        raise ValueError(f"page size must be at least 1, got {page_size}")
     content = client.content
     view = content.viewManager.CreateContainerView(root or content.rootFolder, [vim_type], True)
     try:
@@ -62,7 +67,7 @@ def retrieve_all(client: Any, vim_type: type, paths: list[str], root: Any = None
             objectSet=[PC.ObjectSpec(obj=view, skip=True, selectSet=[
                 PC.TraversalSpec(name="view", type=vim.view.ContainerView, path="view", skip=False)])],
             propSet=[PC.PropertySpec(type=vim_type, pathSet=list(paths))])
-        contents = _collect(content.propertyCollector, spec)
+        contents = _collect(content.propertyCollector, spec, page_size)
     finally:
         view.DestroyView()
     return {c.obj._moId: (c.obj, {p.name: p.val for p in c.propSet or []}) for c in contents}

@@ -101,16 +101,30 @@ def ensure_powered_off(client: Any, vm: Any) -> None:
         power_off(client, vm)
 
 
+def _already_gone(err: Exception) -> bool:
+    """The VM vanished under us (another cleanup, a sweep): directly or as the fault of a task."""
+    fault = err.fault if isinstance(err, TaskFailed) else err
+    return isinstance(fault, vmodl.fault.ManagedObjectNotFound)
+
+
 def destroy(client: Any, vm: Any) -> bool:
     """Power off and destroy; False when the VM is already gone (cleanup tolerates that)."""
     try:
         ensure_powered_off(client, vm)
+    except (vmodl.fault.ManagedObjectNotFound, TaskFailed) as err:
+        if _already_gone(err):
+            return False
+        raise
+    return remove(client, vm)
+
+
+def remove(client: Any, vm: Any) -> bool:
+    """Destroy_Task alone (the caller powered the VM off); False when the VM is already gone."""
+    try:
         client.invoke(vm, "Destroy_Task")
         return True
-    except vmodl.fault.ManagedObjectNotFound:
-        return False
-    except TaskFailed as err:
-        if isinstance(err.fault, vmodl.fault.ManagedObjectNotFound):
+    except (vmodl.fault.ManagedObjectNotFound, TaskFailed) as err:
+        if _already_gone(err):
             return False
         raise
 

@@ -203,16 +203,26 @@ def test_server_closing_mid_request_is_unreachable(ca: ThrowawayCA, identity: Ce
         rude.listen()
         port = rude.getsockname()[1]
 
+        stop = threading.Event()
+        rude.settimeout(0.2)
+
         def hang_up() -> None:
-            for _ in range(2):
-                conn, _ = rude.accept()
+            while not stop.is_set():  # every connection the client makes (one or a retry), then quit
+                try:
+                    conn, _ = rude.accept()
+                except (TimeoutError, OSError):
+                    continue
                 conn.close()
 
         thread = threading.Thread(target=hang_up, daemon=True)
         thread.start()
         kc = KmipClient("127.0.0.1", port, ca.ca_pem(), identity.cert_pem(), identity.key_pem(), timeout=2.0)
-        with pytest.raises(KmsUnreachable, match=rf"127\.0\.0\.1:{port}"):
-            kc.check()
+        try:
+            with pytest.raises(KmsUnreachable, match=rf"127\.0\.0\.1:{port}"):
+                kc.check()
+        finally:
+            stop.set()
+            thread.join(timeout=5)
 
 
 # ------------------------------------------------------------ fetch_server_certificate

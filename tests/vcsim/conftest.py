@@ -1,10 +1,9 @@
 """The current vcsim for the project's tests: skip with the reason where it cannot be had, except in CI."""
 from __future__ import annotations
 
-import os
 import shutil
 
-import pytest
+from tests.conftest import require
 
 
 def current_vcsim_problem() -> str | None:
@@ -21,9 +20,4 @@ def current_vcsim_problem() -> str | None:
 
 
 def require_current_vcsim() -> None:
-    reason = current_vcsim_problem()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must provide a current vcsim: {reason}")
-    pytest.skip(reason)
+    require(current_vcsim_problem(), "a current vcsim")

@@ -21,17 +21,9 @@ from pyVim.connect import Disconnect, SmartConnect
 
 from harness.vcsim import VcsimProcess, VcsimUnavailable, build_launcher, find_vcsim, toolchain_status
 from harness.vcsim.process import group_alive
+from tests.conftest import require_toolchain as _require_toolchain
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _require_toolchain() -> None:
-    reason = toolchain_status()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must provide the vcsim toolchain: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,7 @@ from harness.fakevc.defects import defect
 from harness.fakevc.disks import DiskFile, KeyRef
 from harness.fakevc.model.base import CallContext
 from harness.fakevc.model.vm import Snapshot, VirtualMachine, VmDisk
+from harness.fakevc.server import FakeVCenter
 
 ENCRYPT_IGNORED = defect("clone-encrypt-ignored", "CLONE-ENCRYPT",
                          "a clone with the encryption policy of an unencrypted VM comes out unencrypted")
@@ -67,7 +68,7 @@ DISK_CRYPTO_WITH_POLICY_ACCEPTED = defect(
 LINKED = "createNewChildDiskBacking"
 
 
-def reject_disk_crypto_with_policy(vc: Any, spec: Any) -> None:
+def reject_disk_crypto_with_policy(vc: FakeVCenter, spec: Any) -> None:
     """vCenter refuses `location.disk[].backing.crypto` in a clone that also gives an encryption storage
     policy: terraform-provider-vsphere issue 2241 ("A specified parameter was not correct:
     spec.disk.backing.crypto"; the clone works once the disk carries no crypto). The documented shape
@@ -109,7 +110,7 @@ class Intent:
         return Intent(None, {k: None for k in self.disks}, UNCHANGED, {k: UNCHANGED for k in self.disks})
 
 
-def _resolve(vc: Any, encrypted: bool, current: KeyRef | None, ask: CryptoAsk | None, policy: Any, where: str) -> CryptoAsk | None:
+def _resolve(vc: FakeVCenter, encrypted: bool, current: KeyRef | None, ask: CryptoAsk | None, policy: Any, where: str) -> CryptoAsk | None:
     """One target's change from its CryptoSpec and storage policy, given its present state."""
     encrypting_policy = None if policy is UNCHANGED else is_encryption_policy(vc, policy)
     if ask is not None and ask.kind in (ENCRYPT, SHALLOW, DEEP):
@@ -139,7 +140,7 @@ def _resolve(vc: Any, encrypted: bool, current: KeyRef | None, ask: CryptoAsk | 
     return None
 
 
-def read_intent(vc: Any, vm: VirtualMachine, config: Any, location: Any, state: list[tuple[Any, list[DiskFile]]],
+def read_intent(vc: FakeVCenter, vm: VirtualMachine, config: Any, location: Any, state: list[tuple[VmDisk, list[DiskFile]]],
                 home_key: KeyRef | None = None, use_home_key: bool = False) -> Intent:
     """What a CloneSpec (config + location) or a RelocateSpec (location) asks of home and each disk."""
     current = home_key if use_home_key else vm.key
@@ -178,7 +179,7 @@ def read_intent(vc: Any, vm: VirtualMachine, config: Any, location: Any, state: 
     return intent
 
 
-def _explicit_disks(vc: Any, config: Any, location: Any, keys_: set[int]) -> dict[int, tuple[CryptoAsk | None, Any]]:
+def _explicit_disks(vc: FakeVCenter, config: Any, location: Any, keys_: set[int]) -> dict[int, tuple[CryptoAsk | None, Any]]:
     found: dict[int, tuple[CryptoAsk | None, Any]] = {}
     for locator in (location.disk or []) if location is not None else []:
         if locator.diskId not in keys_:
@@ -219,7 +220,7 @@ def rekey_everything(intent: Intent, vm: VirtualMachine) -> Intent:
     return replace(intent, home=fresh if vm.encrypted else None, disks=disks)
 
 
-def resolve_intent_keys(dest_vc: Any, intent: Intent) -> Intent:
+def resolve_intent_keys(dest_vc: FakeVCenter, intent: Intent) -> Intent:
     """Turn 'generate' placeholders into new keys of the destination's provider (one per provider)."""
     made: dict[KeyRef, KeyRef] = {}
 
@@ -233,8 +234,8 @@ def resolve_intent_keys(dest_vc: Any, intent: Intent) -> Intent:
     return replace(intent, home=one(intent.home), disks={k: one(a) for k, a in intent.disks.items()})
 
 
-def prefetch(keks: Keks, vm: VirtualMachine, intent: Intent, dest_vc: Any, all_links: bool = False,
-             state: list[tuple[Any, list[DiskFile]]] | None = None) -> None:
+def prefetch(keks: Keks, vm: VirtualMachine, intent: Intent, dest_vc: FakeVCenter, all_links: bool = False,
+             state: list[tuple[VmDisk, list[DiskFile]]] | None = None) -> None:
     """Fetch every KEK the copy will need before anything is created (a KMS fault changes nothing)."""
     state = state if state is not None else [(d, d.chain) for d in vm.disks]
     for disk, chain in state:
@@ -255,7 +256,7 @@ def _file_name(path: str) -> str:
     return path.split("] ", 1)[-1].rsplit("/", 1)[-1]
 
 
-def materialize(vm: VirtualMachine, target: Any, name: str, intent: Intent, keks: Keks, *, mode: str,
+def materialize(vm: VirtualMachine, target: destination.Target, name: str, intent: Intent, keks: Keks, *, mode: str,
                 snapshot: Any = None, template: bool = False, config: Any = None) -> Any:
     """Create the destination VM (clone or moved VM) in the target vCenter, files copied with their bytes.
 
@@ -322,7 +323,7 @@ def materialize(vm: VirtualMachine, target: Any, name: str, intent: Intent, keks
     return new
 
 
-def _apply_intent(new: Any, intent: Intent, keks: Keks, src_vc: Any, dest_vc: Any) -> None:
+def _apply_intent(new: VirtualMachine, intent: Intent, keks: Keks, src_vc: FakeVCenter, dest_vc: FakeVCenter) -> None:
     for disk in new.disks:
         change = intent.disks.get(disk.key)
         if change is not None:
@@ -347,7 +348,7 @@ def _apply_intent(new: Any, intent: Intent, keks: Keks, src_vc: Any, dest_vc: An
         new.migrate_encryption = "required"
 
 
-def _apply_config(new: Any, config: Any) -> None:
+def _apply_config(new: VirtualMachine, config: Any) -> None:
     if config.annotation is not None:
         new.annotation = config.annotation
     if config.numCPUs:
@@ -425,14 +426,14 @@ def clone(ctx: CallContext, vm: VirtualMachine, folder_ref: Any, name: str, spec
     return new.ref
 
 
-def _snapshot(vm: VirtualMachine, ref: Any) -> Any:
+def _snapshot(vm: VirtualMachine, ref: Any) -> Snapshot:
     snap = vm.vc.lookup(ref)
-    if getattr(snap, "vm", None) is not vm:
+    if not isinstance(snap, Snapshot) or snap.vm is not vm:
         raise invalid_argument("spec.snapshot", f"the snapshot does not belong to '{vm.name}'")
     return snap
 
 
-def _seeded_intent(checks: Checks, vm: VirtualMachine, target: Any, intent: Intent, linked: bool, home_key: KeyRef | None) -> Intent:
+def _seeded_intent(checks: Checks, vm: VirtualMachine, target: destination.Target, intent: Intent, linked: bool, home_key: KeyRef | None) -> Intent:
     """The defects that make a buggy vCenter ignore (or invent) a clone's crypto change."""
     kinds = intent.kinds()
     cross = target.cross
@@ -449,7 +450,7 @@ def _seeded_intent(checks: Checks, vm: VirtualMachine, target: Any, intent: Inte
     return intent
 
 
-def _kept_keys(state: list[tuple[Any, list[DiskFile]]], home_key: KeyRef | None, intent: Intent) -> set[KeyRef]:
+def _kept_keys(state: list[tuple[VmDisk, list[DiskFile]]], home_key: KeyRef | None, intent: Intent) -> set[KeyRef]:
     """Keys the destination must hold because the copy stays on them."""
     kept = {home_key} if home_key and intent.home is None else set()
     for disk, chain in state:
@@ -458,7 +459,7 @@ def _kept_keys(state: list[tuple[Any, list[DiskFile]]], home_key: KeyRef | None,
     return kept
 
 
-def _check_space(checks: Checks, vm: VirtualMachine, target: Any, state: list[tuple[Any, list[DiskFile]]], linked: bool,
+def _check_space(checks: Checks, vm: VirtualMachine, target: destination.Target, state: list[tuple[VmDisk, list[DiskFile]]], linked: bool,
                  intent: Intent) -> None:
     need = 0
     for disk, chain in state:

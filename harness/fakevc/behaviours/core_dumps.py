@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.fakevc.defects import defect
 from harness.fakevc.model.host import HostSystem
+from harness.fakevc.server import FakeVCenter
 
 CORE_DIR = "/var/core"
 KINDS = ("hostd", "vpxa", "application")
@@ -26,7 +27,7 @@ WRONG_SEVERITY = defect(
     "the encrypted core dump event is posted as info instead of a warning")
 
 
-def _host(vc: Any, host: Any) -> Any:
+def _host(vc: FakeVCenter, host: Any) -> HostSystem:
     """The host model for a model object, a moId, a MoRef or a host name."""
     if isinstance(host, HostSystem):
         return host
@@ -40,7 +41,7 @@ def _host(vc: Any, host: Any) -> Any:
     raise ValueError(f"no host {host!r} on fake vCenter {vc.name}")
 
 
-def add_core_dump(vc: Any, host: Any, kind: str, file_name: str, *, encrypted: bool = True,
+def add_core_dump(vc: FakeVCenter, host: Any, kind: str, file_name: str, *, encrypted: bool = True,
                   application: str = "vmx", key: tuple[str, str] | None = None) -> Any:
     """Simulate a crash of `kind` on `host` that left `file_name` in /var/core; returns the posted event.
 
@@ -55,8 +56,8 @@ def add_core_dump(vc: Any, host: Any, kind: str, file_name: str, *, encrypted: b
         raise ValueError(f"host {model.name} has no host key (not crypto-safe): its core dumps are not encrypted")
     path = file_name if file_name.startswith("/") else posixpath.join(CORE_DIR, file_name)
     model.core_dumps.append(path)
-    crashes = 1 + sum(1 for s in vc.events.events
-                      if s.type_id.startswith(f"esx.problem.{kind}.core.dumped") and model.moid in s.entities)
+    crashes = 1 + len([s for s in vc.events.events
+                       if s.type_id.startswith(f"esx.problem.{kind}.core.dumped") and model.moid in s.entities])
     name, location = posixpath.basename(path), posixpath.dirname(path)
     key_text = dump_key[1] if dump_key else ""
     suffix = ".encrypted" if encrypted else ""
@@ -77,7 +78,7 @@ def add_core_dump(vc: Any, host: Any, kind: str, file_name: str, *, encrypted: b
                           message=message, arguments=arguments)
 
 
-def add_encrypted_core_dump(vc: Any, host: Any, kind: str, file_name: str, **options: Any) -> Any:
+def add_encrypted_core_dump(vc: FakeVCenter, host: Any, kind: str, file_name: str, **options: Any) -> Any:
     """The EVT-COREDUMP fault injection: an encrypted core dump of `kind` on `host`."""
     return add_core_dump(vc, host, kind, file_name, encrypted=True, **options)
 

@@ -16,10 +16,12 @@ from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 from pyVmomi import vim, vmodl
 
 from harness.fakevc.defects import defect
-from harness.fakevc.disks import KeyRef
+from harness.fakevc.disks import KeyRef, DiskFile
 from harness.fakevc.kmip import keys
 from harness.fakevc.model import pbm
+from harness.fakevc.model.base import MO
 from harness.fakevc.model.vm import VirtualMachine
+from harness.fakevc.server import FakeVCenter
 
 UNCHANGED: Any = object()   # a storage policy the spec does not change
 ENCRYPT, DECRYPT, SHALLOW, DEEP, NOOP, REGISTER = "encrypt", "decrypt", "shallow", "deep", "noop", "register"
@@ -35,7 +37,7 @@ class CryptoAsk:
     key: KeyRef | None = None
 
 
-def crypto_ask(vc: Any, spec: Any) -> CryptoAsk | None:
+def crypto_ask(vc: FakeVCenter, spec: Any) -> CryptoAsk | None:
     """Classify a vim.encryption.CryptoSpec (None when the spec is absent)."""
     if spec is None:
         return None
@@ -55,7 +57,7 @@ def crypto_ask(vc: Any, spec: Any) -> CryptoAsk | None:
                                       msg=f"A specified parameter was not correct: crypto ({type(spec).__name__})")
 
 
-def key_ref(vc: Any, crypto_key_id: Any) -> KeyRef:
+def key_ref(vc: FakeVCenter, crypto_key_id: Any) -> KeyRef:
     """A CryptoKeyId as (provider, key); an empty key id asks for a generated key."""
     if crypto_key_id is None:
         return GENERATE
@@ -95,13 +97,13 @@ def merge_asks(*asks: CryptoAsk | None, where: str) -> CryptoAsk | None:
     return given[0] if given else None
 
 
-def is_encryption_policy(vc: Any, profile_id: str | None) -> bool:
+def is_encryption_policy(vc: FakeVCenter, profile_id: str | None) -> bool:
     if not profile_id:
         return False
     return bool(pbm.is_encryption_policy(vc, profile_id))
 
 
-def check_policy_fits(vc: Any, policy: Any, where: str) -> None:
+def check_policy_fits(vc: FakeVCenter, policy: Any, where: str) -> None:
     """A requirement policy for another datastore type does not fit VMFS (strict fakes, fake-lab.yaml).
 
     Fake's choice where vSphere is silent: the fault class (InvalidArgument naming the property); the
@@ -119,7 +121,7 @@ def check_policy_fits(vc: Any, policy: Any, where: str) -> None:
 class Checks:
     """Collects refusals for one operation; seeded defects can skip or defer them."""
 
-    def __init__(self, vc: Any) -> None:
+    def __init__(self, vc: FakeVCenter) -> None:
         self.vc = vc
         self.deferred: vmodl.MethodFault | None = None
 
@@ -184,23 +186,23 @@ def key_text(key: KeyRef | None) -> str:
 class Keks:
     """KEKs fetched for one operation (one KMIP Get per key), before anything is mutated."""
 
-    def __init__(self, vc: Any) -> None:
+    def __init__(self, vc: FakeVCenter) -> None:
         self.vc = vc
         self._cache: dict[tuple[int, KeyRef], bytes] = {}
 
-    def get(self, key: KeyRef, vc: Any = None) -> bytes:
+    def get(self, key: KeyRef, vc: FakeVCenter | None = None) -> bytes:
         owner = vc or self.vc
         slot = (id(owner), key)
         if slot not in self._cache:
             self._cache[slot] = keys.kek(owner, key)
         return self._cache[slot]
 
-    def prefetch(self, keys_: set[KeyRef] | list[KeyRef], vc: Any = None) -> None:
+    def prefetch(self, keys_: set[KeyRef] | list[KeyRef], vc: FakeVCenter | None = None) -> None:
         for key in sorted(k for k in keys_ if k):
             self.get(key, vc)
 
 
-def generate(vc: Any, key: KeyRef | None) -> KeyRef | None:
+def generate(vc: FakeVCenter, key: KeyRef | None) -> KeyRef | None:
     """Resolve GENERATE (or a provider-only request) to a new key on the KMS."""
     if key is None:
         return None
@@ -211,7 +213,7 @@ def generate(vc: Any, key: KeyRef | None) -> KeyRef | None:
     return key
 
 
-def post(vc: Any, type_id: str, entity: Any, severity: str, message: str, **arguments: str) -> None:
+def post(vc: FakeVCenter, type_id: str, entity: MO, severity: str, message: str, **arguments: str | int) -> None:
     vc.events.post(type_id, entity=entity, severity=severity, message=message,
                    arguments={k: str(v) for k, v in arguments.items()})
 
@@ -228,21 +230,22 @@ AT_REST_PLAINTEXT = defect("data-at-rest-plaintext", "DATA-AT-REST",
                            "encrypting sets the key but leaves the disk bytes in plaintext")
 
 
-def transform(vc: Any, link: Any, kind: str, new_key: KeyRef | None, keks: Keks,
-              old_vc: Any = None, new_vc: Any = None) -> None:
+def transform(vc: FakeVCenter, link: DiskFile, kind: str, new_key: KeyRef | None, keks: Keks,
+              old_vc: FakeVCenter | None = None, new_vc: FakeVCenter | None = None) -> None:
     """Apply one crypto change to one link's bytes (robust to a half-applied refusal).
 
     `old_vc`/`new_vc` say which vCenter fetches the current and the new key (a cross-vCenter
     clone reads the source's key on the source and the new key on the destination).
     """
     defects = vc.world.defects
-    old = keks.get(link.key, old_vc) if link.encrypted else None
+    old = keks.get(link.key, old_vc) if link.encrypted and link.key else None
     if kind == DECRYPT:
-        if link.encrypted:
+        if old is not None:
             link.decrypt(old)
         return
+    assert new_key is not None, f"{kind} of {link.path} without a new key"
     new = keks.get(new_key, new_vc)
-    if not link.encrypted:
+    if old is None:   # not encrypted yet
         if defects.on(AT_REST_PLAINTEXT):
             link.wrapped_dek, link.key = aes_key_wrap(new, os.urandom(32)), new_key
         else:

@@ -18,7 +18,11 @@ from harness.fakevc.behaviours.crypto_rules import (Checks, Keks, invalid_argume
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import KeyRef
 from harness.fakevc.kmip import keys
+from harness.fakevc.model.datastore import Datastore
+from harness.fakevc.model.host import HostSystem
+from harness.fakevc.model.inventory import Folder, ResourcePool
 from harness.fakevc.model.vm import VirtualMachine
+from harness.fakevc.server import FakeVCenter
 
 POWER_ON_REFUSED = defect("xvc-power-on-refused", "XVC-POWER",
                           "cross-vCenter clones and migrations of a powered-on encrypted VM fail with InvalidPowerState")
@@ -46,16 +50,16 @@ THUMBPRINT_UNCHECKED = defect("xvc-locator-thumbprint-unchecked", "XVC-MIGRATE",
 @dataclass
 class Target:
     """Where a VM (or its clone) lands: a vCenter and placement objects of that vCenter."""
-    vc: Any
+    vc: FakeVCenter
     cross: bool
-    host: Any
-    pool: Any
-    datastore: Any
-    folder: Any
+    host: HostSystem
+    pool: ResourcePool
+    datastore: Datastore
+    folder: Folder
 
 
 # ---- the destination ----------------------------------------------------------------------------
-def destination_vc(vm: VirtualMachine, service: Any) -> tuple[Any, bool]:
+def destination_vc(vm: VirtualMachine, service: Any) -> tuple[FakeVCenter, bool]:
     """The vCenter a ServiceLocator names, after checking its instance UUID and the credential."""
     vc = vm.vc
     if service is None:
@@ -75,7 +79,7 @@ def destination_vc(vm: VirtualMachine, service: Any) -> tuple[Any, bool]:
     return dest, dest is not vc
 
 
-def check_thumbprint(src: Any, dest: Any, thumbprint: str | None) -> None:
+def check_thumbprint(src: FakeVCenter, dest: FakeVCenter, thumbprint: str | None) -> None:
     """The source must be able to trust the destination's certificate (API.md 3.2/11).
 
     Source: community.vmware `vmware_guest_cross_vc_clone.py` fills `ServiceLocator.sslThumbprint`
@@ -98,7 +102,7 @@ def check_thumbprint(src: Any, dest: Any, thumbprint: str | None) -> None:
                 else f"sslThumbprint {thumbprint} does not match the certificate.")))
 
 
-def _lookup(vc: Any, ref: Any) -> Any:
+def _lookup(vc: FakeVCenter, ref: Any) -> Any:
     return vc.lookup(ref) if ref is not None else None
 
 

@@ -20,6 +20,7 @@ from harness.fakevc.behaviours.crypto_rules import GENERATE, SHALLOW, UNCHANGED,
 from harness.fakevc.behaviours.destination import Target
 from harness.fakevc.defects import defect
 from harness.fakevc.model.base import CallContext
+from harness.fakevc.model.inventory import Folder
 from harness.fakevc.model.vm import VirtualMachine
 
 INHERIT_NEW_KEY = defect("ic-inherit-new-key", "IC-INHERIT",
@@ -72,6 +73,8 @@ def instant_clone(ctx: CallContext, vm: VirtualMachine, spec: Any) -> Any:
             raise _invalid("spec.location.deviceChange",
                            f"{type(change.device).__name__} cannot be changed by an instant clone")
     folder = vc.lookup(location.folder) if location.folder is not None else vm.parent_mo
+    if not isinstance(folder, Folder):   # the fake's choice of fault (the reference asks for a Folder)
+        raise _invalid("spec.location.folder", "the destination is not a VM folder")
     if any(getattr(m, "name", None) == spec.name for m in folder.members):
         raise vim.fault.DuplicateName(name=spec.name, object=folder.ref, msg=f"The name '{spec.name}' already exists.")
     target = Target(vc, False, vm.host, vc.lookup(location.pool) if location.pool is not None else vm.pool,

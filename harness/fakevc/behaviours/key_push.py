@@ -36,10 +36,11 @@ from pyVmomi import vim, vmodl
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import KeyRef
 from harness.fakevc.kmip import keys
-from harness.fakevc.model.base import CallContext
-from harness.fakevc.model.cluster import ClusterComputeResource
+from harness.fakevc.model.base import CallContext, MO
+from harness.fakevc.model.cluster import ClusterComputeResource, ComputeResource
 from harness.fakevc.model.host import HostCryptoManager, HostSystem, key_ref, plain_key
 from harness.fakevc.model.vm import VirtualMachine
+from harness.fakevc.server import FakeVCenter
 
 REGISTER_HOST = "Cryptographer.RegisterHost"
 REGISTER_VM = "Cryptographer.RegisterVM"
@@ -75,20 +76,20 @@ def vm_keys(vm: VirtualMachine) -> set[KeyRef]:
     return vm.needed_keys()
 
 
-def _hosts_of(cluster: Any) -> list[Any]:
+def _hosts_of(cluster: ComputeResource | None) -> list[HostSystem]:
     return list(getattr(cluster, "hosts", []) or [])
 
 
-def _vms_of(vc: Any, cluster: Any) -> list[Any]:
+def _vms_of(vc: FakeVCenter, cluster: ComputeResource | None) -> list[VirtualMachine]:
     hosts = set(map(id, _hosts_of(cluster)))
     return [vm for vm in vc.vms() if vm.host is not None and id(vm.host) in hosts]
 
 
-def _ha(cluster: Any) -> bool:
+def _ha(cluster: ComputeResource | None) -> bool:
     return bool(getattr(cluster, "ha_enabled", False))
 
 
-def _event(vc: Any, type_id: str, entity: Any, severity: str, message: str, **arguments: str) -> None:
+def _event(vc: FakeVCenter, type_id: str, entity: MO, severity: str, message: str, **arguments: str) -> None:
     events = getattr(vc, "events", None)
     if events is None:
         return
@@ -99,7 +100,7 @@ def _event(vc: Any, type_id: str, entity: Any, severity: str, message: str, **ar
 
 
 # ---- making hosts safe -----------------------------------------------------------------------
-def _host_key_for(vc: Any, host: Any) -> KeyRef:
+def _host_key_for(vc: FakeVCenter, host: HostSystem) -> KeyRef:
     """An existing host key of the cluster, or a new key from the default provider."""
     for peer in _hosts_of(host.cluster):
         if peer.host_key and peer.crypto_state == "safe":
@@ -107,7 +108,7 @@ def _host_key_for(vc: Any, host: Any) -> KeyRef:
     return keys.generate_key(vc, None)
 
 
-def _become_safe(vc: Any, host: Any, key: KeyRef) -> None:
+def _become_safe(vc: FakeVCenter, host: HostSystem, key: KeyRef) -> None:
     newly = host.crypto_state != "safe"
     old = host.host_key
     host.crypto_state = "safe"
@@ -123,12 +124,12 @@ def _become_safe(vc: Any, host: Any, key: KeyRef) -> None:
                f"Updating host encryption key of {host.name}.", hostName=host.name)
 
 
-def _disabled(vc: Any, host: Any) -> vim.fault.InvalidState:
+def _disabled(vc: FakeVCenter, host: HostSystem) -> vim.fault.InvalidState:
     _event(vc, "com.vmware.vc.host.Crypto.HostCryptoDisabled", host, "warning", DISABLED_MSG, hostName=host.name)
     return vim.fault.InvalidState(msg=f"{DISABLED_MSG} (host {host.name} is pendingIncapable until it reboots)")
 
 
-def _make_safe(vc: Any, host: Any, strict: bool) -> bool:
+def _make_safe(vc: FakeVCenter, host: HostSystem, strict: bool) -> bool:
     """Put a host in crypto-safe mode for a crypto operation. Strict: raise what prevents it;
     otherwise (an asynchronous push) post an event and report False."""
     if host.crypto_state == "safe":
@@ -154,7 +155,7 @@ def _make_safe(vc: Any, host: Any, strict: bool) -> bool:
     return True
 
 
-def prepare_host(ctx: CallContext | None, host: Any) -> None:
+def prepare_host(ctx: CallContext | None, host: HostSystem) -> None:
     """Precondition of a VM crypto operation on `host`: make it safe, or raise why it cannot be.
 
     Call before mutating the VM. Needs Cryptographer.RegisterHost when the host is not safe yet.
@@ -169,7 +170,7 @@ def prepare_host(ctx: CallContext | None, host: Any) -> None:
     _make_safe(vc, host, strict=True)
 
 
-def check_host(ctx: CallContext | None, host: Any) -> None:
+def check_host(ctx: CallContext | None, host: HostSystem) -> None:
     """The checks of `prepare_host` without changing anything (for dry validation passes)."""
     if host.crypto_state == "safe":
         return
@@ -180,7 +181,7 @@ def check_host(ctx: CallContext | None, host: Any) -> None:
 
 
 # ---- the push --------------------------------------------------------------------------------
-def _targets(vc: Any, cluster: Any, vm: VirtualMachine) -> list[Any]:
+def _targets(vc: FakeVCenter, cluster: ComputeResource | None, vm: VirtualMachine) -> list[HostSystem]:
     """The hosts that must hold `vm`'s keys (7.0 rules, with the seeded push defects)."""
     everyone = _hosts_of(cluster)
     own = [vm.host]
@@ -194,7 +195,7 @@ def _targets(vc: Any, cluster: Any, vm: VirtualMachine) -> list[Any]:
     return own
 
 
-def _allowed(vc: Any, ctx: CallContext | None, host: Any, vm_hosts: set[int]) -> bool:
+def _allowed(vc: FakeVCenter, ctx: CallContext | None, host: HostSystem, vm_hosts: set[int]) -> bool:
     """A host that is not safe yet gets keys only if the caller may register hosts (a VM's own
     host was checked by prepare_host; peers are skipped silently, as vSphere documents)."""
     if ctx is None or ctx.session is None or host.crypto_state == "safe" or id(host) in vm_hosts:
@@ -202,7 +203,7 @@ def _allowed(vc: Any, ctx: CallContext | None, host: Any, vm_hosts: set[int]) ->
     return vc.authz.has_privilege(ctx.session.user, host, REGISTER_HOST)
 
 
-def _fetch(vc: Any, key: KeyRef, host: Any, cache: dict[KeyRef, bool]) -> bool:
+def _fetch(vc: FakeVCenter, key: KeyRef, host: HostSystem, cache: dict[KeyRef, bool]) -> bool:
     """Fetch a key from its KMS once per push (the host's copy); False (and an event) if it fails."""
     if key not in cache:
         try:
@@ -216,8 +217,8 @@ def _fetch(vc: Any, key: KeyRef, host: Any, cache: dict[KeyRef, bool]) -> bool:
     return cache[key]
 
 
-def _plan(vc: Any, cluster: Any) -> dict[Any, set[KeyRef]]:
-    plan: dict[Any, set[KeyRef]] = {}
+def _plan(vc: FakeVCenter, cluster: ComputeResource | None) -> dict[HostSystem, set[KeyRef]]:
+    plan: dict[HostSystem, set[KeyRef]] = {}
     for vm in _vms_of(vc, cluster):
         needed = vm_keys(vm)
         if needed:
@@ -234,7 +235,7 @@ def _plan(vc: Any, cluster: Any) -> dict[Any, set[KeyRef]]:
     return plan
 
 
-def evaluate(vc: Any, cluster: Any, ctx: CallContext | None = None) -> None:
+def evaluate(vc: FakeVCenter, cluster: ComputeResource | None, ctx: CallContext | None = None) -> None:
     """Bring a cluster's hosts to what the rules say: safe where needed, keys where needed."""
     if cluster is None:
         return
@@ -254,19 +255,19 @@ def evaluate(vc: Any, cluster: Any, ctx: CallContext | None = None) -> None:
                 host.key_cache.clear()
 
 
-def vm_keys_changed(vc: Any, vm: VirtualMachine, ctx: CallContext | None = None) -> None:
+def vm_keys_changed(vc: FakeVCenter, vm: VirtualMachine, ctx: CallContext | None = None) -> None:
     """Called after a VM's keys or placement changed: make hosts safe and push keys per the rules."""
     if vm.host is not None:
         evaluate(vc, vm.host.cluster, ctx)
 
 
-def cluster_changed(vc: Any, cluster: Any) -> None:
+def cluster_changed(vc: FakeVCenter, cluster: ComputeResource | None) -> None:
     """Called after HA/DRS/crypto mode changed on a cluster: re-evaluate (never removes keys)."""
     evaluate(vc, cluster)
 
 
 # ---- host crypto-mode operations (host.py's API methods) ------------------------------------
-def configure_host_key(ctx: CallContext, host: Any, key: KeyRef | None) -> None:
+def configure_host_key(ctx: CallContext, host: HostSystem, key: KeyRef | None) -> None:
     """HostSystem.ConfigureCryptoKey: set the host key (given, existing, cluster's, or new) and
     make the host safe, then send the keys of the VMs on the host and its cluster."""
     vc = host.vc
@@ -286,7 +287,7 @@ def configure_host_key(ctx: CallContext, host: Any, key: KeyRef | None) -> None:
     _unlock_resident(host)
 
 
-def enable_host(host: Any, key: KeyRef) -> None:
+def enable_host(host: HostSystem, key: KeyRef) -> None:
     """CryptoManagerHostEnable / HostSystem.EnableCrypto with a plain key."""
     vc = host.vc
     if host.crypto_state == "pendingIncapable":
@@ -299,14 +300,14 @@ def enable_host(host: Any, key: KeyRef) -> None:
     evaluate(vc, host.cluster)
 
 
-def change_host_key(host: Any, key: KeyRef) -> None:
+def change_host_key(host: HostSystem, key: KeyRef) -> None:
     """ChangeKey_Task: replace the host key of a safe host."""
     if host.crypto_state != "safe":
         raise vim.fault.InvalidState(msg=f"Host {host.name} is not crypto-safe (crypto state {host.crypto_state}).")
     _become_safe(host.vc, host, key)
 
 
-def disable_host(host: Any) -> None:
+def disable_host(host: HostSystem) -> None:
     """CryptoManagerHostDisable: safe -> pendingIncapable (reboot needed), prepared -> incapable."""
     if host.is_pre7:
         raise vmodl.fault.NotSupported(msg=f"Host {host.name} (ESXi {host.esx_version}) does not support disabling encryption.")
@@ -315,7 +316,7 @@ def disable_host(host: Any) -> None:
     host.crypto_state = "pendingIncapable" if host.crypto_state == "safe" else "incapable"
 
 
-def _unlock_resident(host: Any) -> None:
+def _unlock_resident(host: HostSystem) -> None:
     for vm in host.vms():
         if vm.locked and vm_keys(vm) <= host.key_cache:
             vm.locked = False

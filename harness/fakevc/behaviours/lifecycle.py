@@ -13,8 +13,10 @@ from harness.fakevc.behaviours import maintenance
 from harness.fakevc.build import new_disk_chain
 from harness.fakevc.kmip import keys
 from harness.fakevc.model.base import CallContext
+from harness.fakevc.model.datastore import Datastore
 from harness.fakevc.model.inventory import Folder
 from harness.fakevc.model.vm import VirtualMachine, VmDisk
+from harness.fakevc.server import FakeVCenter
 
 
 def detach(vm: VirtualMachine) -> None:
@@ -60,14 +62,17 @@ def mark_as_vm(ctx: CallContext, vm: VirtualMachine, pool: Any, host: Any) -> No
 
 
 # ---- DATA-AT-REST (fake targets only) ------------------------------------------------------------
-def _vm(vc: Any, vm: Any) -> Any:
+def _vm(vc: FakeVCenter, vm: Any) -> VirtualMachine:
     if isinstance(vm, VirtualMachine):
         return vm
     with vc.lock:
-        return vc.lookup(vm if isinstance(vm, str) else vm._moId)
+        found = vc.lookup(vm if isinstance(vm, str) else vm._moId)
+    if not isinstance(found, VirtualMachine):
+        raise KeyError(f"{found.moid} is not a virtual machine")
+    return found
 
 
-def _disk(vm: Any, disk_key: int | None) -> Any:
+def _disk(vm: VirtualMachine, disk_key: int | None) -> VmDisk:
     if not vm.disks:
         raise KeyError(f"VM {vm.name} has no disks")
     if disk_key is None:
@@ -78,7 +83,7 @@ def _disk(vm: Any, disk_key: int | None) -> Any:
     return disk
 
 
-def read_disk_bytes(vc: Any, vm: Any, disk_key: int | None = None, link: int = -1) -> bytes:
+def read_disk_bytes(vc: FakeVCenter, vm: Any, disk_key: int | None = None, link: int = -1) -> bytes:
     """The bytes at rest of one disk link (the top one by default), as a datastore download gives them.
 
     `vm` is a moId, a MoRef or the model; `disk_key` the VirtualDisk key (first disk when None).
@@ -88,20 +93,20 @@ def read_disk_bytes(vc: Any, vm: Any, disk_key: int | None = None, link: int = -
         return bytes(_disk(_vm(vc, vm), disk_key).chain[link].data)
 
 
-def read_disk_plaintext(vc: Any, vm: Any, disk_key: int | None = None, link: int = -1) -> bytes:
+def read_disk_plaintext(vc: FakeVCenter, vm: Any, disk_key: int | None = None, link: int = -1) -> bytes:
     """The same link read through its key (one KMIP Get): what the guest sees."""
     with vc.lock:
         target = _disk(_vm(vc, vm), disk_key).chain[link]
         return target.read_plain(keys.kek(vc, target.key) if target.key else None)
 
 
-def disk_files(vc: Any, vm: Any) -> list[tuple[str, int, tuple[str, str] | None]]:
+def disk_files(vc: FakeVCenter, vm: Any) -> list[tuple[str, int, tuple[str, str] | None]]:
     """(path, size, key) of every file the VM owns: for evidence of what lies on the datastore."""
     with vc.lock:
         return [(link.path, link.size, link.key) for link in _vm(vc, vm).all_disk_files()]
 
 
-def _datastore_from_path(vc: Any, path: str | None, default: Any) -> Any:
+def _datastore_from_path(vc: FakeVCenter, path: str | None, default: Any) -> Datastore:
     if path and path.startswith("["):
         name = path[1:path.index("]")]
         for ds in vc.datacenter.datastore_folder.members:
@@ -111,7 +116,7 @@ def _datastore_from_path(vc: Any, path: str | None, default: Any) -> Any:
     return default
 
 
-def create_vm(ctx: CallContext, folder: Any, config: Any, pool_ref: Any, host_ref: Any) -> Any:
+def create_vm(ctx: CallContext, folder: Folder, config: Any, pool_ref: Any, host_ref: Any) -> VirtualMachine:
     """CreateVM_Task: a VM with the disks the spec adds (real bytes, unencrypted)."""
     vc = folder.vc
     if not config.name:
@@ -123,7 +128,7 @@ def create_vm(ctx: CallContext, folder: Any, config: Any, pool_ref: Any, host_re
     maintenance.refuse_placement(host, f"creating '{config.name}'")
     default_ds = host.datastores[0]
     datastore = _datastore_from_path(vc, config.files.vmPathName if config.files else None, default_ds)
-    disks = []
+    disks: list[VmDisk] = []
     for change in config.deviceChange or []:
         device = change.device
         if change.operation == "add" and isinstance(device, vim.vm.device.VirtualDisk):

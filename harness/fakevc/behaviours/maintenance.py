@@ -7,18 +7,19 @@ host"; vim_rs `host_system.rs`). Fault class when it is tried anyway: the fake's
 """
 from __future__ import annotations
 
-from typing import Any
 
 from pyVmomi import vim
 
+from harness.fakevc.model.host import HostSystem
 
-def usable(hosts: list[Any]) -> list[Any]:
+
+def usable(hosts: list[HostSystem]) -> list[HostSystem]:
     """Hosts a placement may pick (those not in maintenance mode); all of them if none is usable."""
     out = [h for h in hosts if not getattr(h, "in_maintenance", False)]
     return out or list(hosts)
 
 
-def refuse_placement(host: Any, what: str) -> None:
+def refuse_placement(host: HostSystem | None, what: str) -> None:
     if host is not None and getattr(host, "in_maintenance", False):
         raise vim.fault.InvalidState(msg=f"{what}: host {host.name} is in maintenance mode; no virtual machine "
                                          "can be powered on or provisioned there.")

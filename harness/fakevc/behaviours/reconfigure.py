@@ -27,6 +27,7 @@ from harness.fakevc.disks import DiskFile, KeyRef
 from harness.fakevc.kmip import keys
 from harness.fakevc.model.base import CallContext
 from harness.fakevc.model.vm import VirtualMachine, VmDisk
+from harness.fakevc.server import FakeVCenter
 
 ENCRYPT_OFF_IGNORED = defect("op-encrypt-off-ignored", "OP-ENCRYPT-OFF", "encrypts a powered-on VM")
 ENCRYPT_OFF_HALF = defect("op-encrypt-off-half", "OP-ENCRYPT-OFF",
@@ -80,7 +81,7 @@ FLIGHT_NOT_REQUIRED = defect("data-in-flight-not-required", "DATA-IN-FLIGHT",
 @dataclass
 class DiskChange:
     """The effective crypto change and storage policy of one existing disk."""
-    disk: Any
+    disk: VmDisk
     ask: CryptoAsk | None = None
     explicit: bool = False          # the spec named this disk's crypto (or policy) itself
     policy: Any = UNCHANGED
@@ -101,7 +102,7 @@ class Plan:
     home_policy: Any = UNCHANGED
     disks: list[DiskChange] = field(default_factory=list)
     adds: list[NewDisk] = field(default_factory=list)
-    removes: list[Any] = field(default_factory=list)   # disks removed (their files go with them)
+    removes: list[VmDisk] = field(default_factory=list)   # disks removed (their files go with them)
 
     def changes(self) -> list[tuple[str, Any, CryptoAsk]]:
         """(target, disk-or-None, ask) for every crypto change, VM home first."""
@@ -138,7 +139,7 @@ def reconfigure(ctx: CallContext, vm: VirtualMachine, spec: Any) -> None:
 
 
 # ---- what the spec asks ------------------------------------------------------------------------
-def _plan(vc: Any, vm: VirtualMachine, spec: Any) -> Plan:
+def _plan(vc: FakeVCenter, vm: VirtualMachine, spec: Any) -> Plan:
     plan = Plan(home_policy=requested_policy(spec.vmProfile))
     check_policy_fits(vc, plan.home_policy, "vmProfile")
     ask = crypto_ask(vc, spec.crypto)
@@ -178,14 +179,14 @@ def _plan(vc: Any, vm: VirtualMachine, spec: Any) -> Plan:
     return plan
 
 
-def _existing(vm: VirtualMachine, device: Any) -> Any:
+def _existing(vm: VirtualMachine, device: Any) -> VmDisk:
     disk = vm.disk(device.key)
     if disk is None:
         raise invalid_argument("deviceChange.device.key", f"the VM has no disk with key {device.key}")
     return disk
 
 
-def _disk_change(vc: Any, vm: VirtualMachine, plan: Plan, disk: Any, ask: CryptoAsk | None, policy: Any) -> DiskChange:
+def _disk_change(vc: FakeVCenter, vm: VirtualMachine, plan: Plan, disk: VmDisk, ask: CryptoAsk | None, policy: Any) -> DiskChange:
     if ask is not None and ask.kind in (NOOP, REGISTER):
         return DiskChange(disk, None, explicit=True, policy=policy)
     if ask is not None:
@@ -207,7 +208,7 @@ def _home_key_after(vm: VirtualMachine, plan: Plan) -> KeyRef:
     return vm.key if vm.key and (plan.home is None or plan.home.kind != DECRYPT) else GENERATE
 
 
-def _inherited(plan: Plan, disk: Any) -> DiskChange:
+def _inherited(plan: Plan, disk: VmDisk) -> DiskChange:
     """A disk without its own CryptoSpec follows the VM-level change (API.md 2.2)."""
     home = plan.home
     policy = plan.home_policy
@@ -220,7 +221,7 @@ def _inherited(plan: Plan, disk: Any) -> DiskChange:
     return DiskChange(disk)
 
 
-def _new_disk(vc: Any, vm: VirtualMachine, device: Any, change: Any, ask: CryptoAsk | None, policy: Any) -> NewDisk:
+def _new_disk(vc: FakeVCenter, vm: VirtualMachine, device: Any, change: Any, ask: CryptoAsk | None, policy: Any) -> NewDisk:
     size = device.capacityInBytes or (device.capacityInKB or 64) * 1024
     file_name = getattr(device.backing, "fileName", None) if device.backing is not None else None
     if change.fileOperation != "create" and file_name:
@@ -245,7 +246,7 @@ class _AttachEncrypted(CryptoAsk):
         super().__init__(ENCRYPT, key)
 
 
-def _find_file(vc: Any, path: str) -> DiskFile | None:
+def _find_file(vc: FakeVCenter, path: str) -> DiskFile | None:
     for other in vc.vms():
         for link in other.all_disk_files():
             if link.path == path:
@@ -399,7 +400,7 @@ def _check_space(checks: Checks, vm: VirtualMachine, plan: Plan) -> None:
 
 
 # ---- keys ------------------------------------------------------------------------------------
-def _resolve_keys(checks: Checks, vc: Any, vm: VirtualMachine, plan: Plan) -> Keks:
+def _resolve_keys(checks: Checks, vc: FakeVCenter, vm: VirtualMachine, plan: Plan) -> Keks:
     """Generate asked-for keys (one per provider for the whole spec) and fetch every KEK needed."""
     generated: dict[KeyRef, KeyRef] = {}
 

@@ -17,12 +17,13 @@ from typing import Any
 from pyVmomi import vim
 
 from harness.fakevc.behaviours import clone as cloning
-from harness.fakevc.behaviours import key_push, space
+from harness.fakevc.behaviours import key_push, lifecycle, space
 from harness.fakevc.behaviours.crypto_rules import DECRYPT, ENCRYPT, Checks, Keks, not_supported, post
 from harness.fakevc.behaviours.destination import Target, check_cross, target_of
 from harness.fakevc.defects import defect
 from harness.fakevc.model.base import CallContext
 from harness.fakevc.model.vm import VirtualMachine
+from harness.fakevc.server import FakeVCenter
 
 MIGRATE_NEW_KEY = defect("xvc-migrate-new-key", "XVC-MIGRATE",
                          "an encrypted VM migrated to another vCenter arrives with a new key")
@@ -92,7 +93,7 @@ def _move_local(ctx: CallContext, vm: VirtualMachine, spec: Any, target: Target)
     checks.finish()
 
 
-def _migrating_event(vm: VirtualMachine, vc: Any) -> None:
+def _migrating_event(vm: VirtualMachine, vc: FakeVCenter) -> None:
     hot = vm.power_state == "poweredOn"
     post(vc, HOT_MIGRATING_EVENT if hot else MIGRATING_EVENT, vm, "info",
          f"Migrating {vm.name} {'with encrypted vMotion' if hot else 'with encryption'}", vm=vm.name)
@@ -137,7 +138,6 @@ def _migrate_cross(ctx: CallContext, vm: VirtualMachine, spec: Any, target: Targ
     if vm.migrate_encryption == "required":
         _migrating_event(new, dest)
     if not checks.on(MIGRATE_SOURCE_KEPT):
-        from harness.fakevc.behaviours import lifecycle
         lifecycle.detach(vm)
         key_push.vm_keys_changed(src, vm, ctx)
     key_push.vm_keys_changed(dest, new, None)

@@ -12,11 +12,12 @@ from typing import Any
 
 from pyVmomi import vim
 
-from harness.fakevc.behaviours.crypto_rules import Keks, post, transform, SHALLOW
+from harness.fakevc.behaviours.crypto_rules import Checks, Keks, post, transform, SHALLOW
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import CANARY, DiskFile, KeyRef
 from harness.fakevc.model.base import CallContext
-from harness.fakevc.model.vm import Snapshot, VirtualMachine
+from harness.fakevc.model.vm import Snapshot, VirtualMachine, VmDisk
+from harness.fakevc.server import FakeVCenter
 
 SKIPS_SNAPSHOTS = defect("snap-shallow-skips-snapshots", "SNAP-SHALLOW",
                          "a shallow recrypt rekeys the VM and its running disks but leaves every snapshot on the old key")
@@ -39,7 +40,7 @@ MIXED_KEYS_EVENT = "com.vmware.vc.vm.crypto.DiskchainUsingMixedKeys"
 
 
 # ---- fault injection (fake targets only) -------------------------------------------------------
-def inject_rekey_failure(vc: Any, after_links: int) -> None:
+def inject_rekey_failure(vc: FakeVCenter, after_links: int) -> None:
     """Make the next shallow recrypt on `vc` stop after `after_links` chain levels (one shot).
 
     A level is one snapshot's frozen links (root first), the last level the running state; so
@@ -48,16 +49,16 @@ def inject_rekey_failure(vc: Any, after_links: int) -> None:
     vc.rekey_failure_after = after_links
 
 
-def clear_rekey_failure(vc: Any) -> None:
+def clear_rekey_failure(vc: FakeVCenter) -> None:
     vc.rekey_failure_after = None
 
 
 # ---- snapshot lifecycle ------------------------------------------------------------------------
-def _delta_size(disk: Any) -> int:
+def _delta_size(disk: VmDisk) -> int:
     return max(len(CANARY) * 4, disk.capacity // 16)
 
 
-def new_delta(vc: Any, vm: VirtualMachine, disk: Any, keks: Keks) -> DiskFile:
+def new_delta(vc: FakeVCenter, vm: VirtualMachine, disk: VmDisk, keks: Keks) -> DiskFile:
     """A fresh delta link on top of a disk's chain, on the same key as the link below it."""
     parent = disk.top
     index = len(vm.links_in_order())
@@ -87,7 +88,7 @@ def create(ctx: CallContext, vm: VirtualMachine, name: str, description: str, me
     return snap
 
 
-def revert(ctx: CallContext, vm: VirtualMachine, snap: Any, suppress_power_on: bool = False) -> None:
+def revert(ctx: CallContext, vm: VirtualMachine, snap: Snapshot | None, suppress_power_on: bool = False) -> None:
     """Go back to a snapshot: each disk restarts from its frozen chain with a new delta."""
     if snap is None:
         raise vim.fault.InvalidState(msg=f"The virtual machine '{vm.name}' has no current snapshot.")
@@ -102,13 +103,13 @@ def revert(ctx: CallContext, vm: VirtualMachine, snap: Any, suppress_power_on: b
     vm.power_state = "poweredOn" if snap.memory and snap.power_state == "poweredOn" and not suppress_power_on else "poweredOff"
 
 
-def _drop(vm: VirtualMachine, snap: Any) -> None:
+def _drop(vm: VirtualMachine, snap: Snapshot) -> None:
     siblings = snap.parent.children_snaps if snap.parent else vm.root_snapshots
     siblings.remove(snap)
     vm.vc.unregister(snap)
 
 
-def remove(ctx: CallContext, vm: VirtualMachine, snap: Any, remove_children: bool) -> None:
+def remove(ctx: CallContext, vm: VirtualMachine, snap: Snapshot, remove_children: bool) -> None:
     """Remove one snapshot (its children move up) or a subtree; the last removal consolidates."""
     if remove_children:
         doomed = [snap]
@@ -155,20 +156,20 @@ def _consolidate_chains(vm: VirtualMachine) -> None:
 
 
 # ---- shallow recrypt down the chain (SNAP-SHALLOW, SNAP-PARTIAL) -------------------------------
-def branch_levels(vm: VirtualMachine) -> list[Any]:
+def branch_levels(vm: VirtualMachine) -> list[Snapshot]:
     """The snapshots of a single-branch VM, root first (the tree case is refused before this)."""
     return vm.all_snapshots()
 
 
-def check_retry(checks: Any, vm: VirtualMachine) -> None:
+def check_retry(checks: Checks, vm: VirtualMachine) -> None:
     """A chain on mixed keys must not block the re-run (unless the seeded defect says so)."""
     if vm.mixed_keys() and checks.on(RETRY_REFUSED):
         raise vim.fault.InvalidState(
             msg=f"The disk chain of '{vm.name}' is encrypted with mixed keys; the operation is not allowed.")
 
 
-def shallow_recrypt(vm: VirtualMachine, new_key: KeyRef, rekey_home: bool, disks: list[Any], keks: Keks,
-                    checks: Any = None) -> None:
+def shallow_recrypt(vm: VirtualMachine, new_key: KeyRef, rekey_home: bool, disks: list[VmDisk], keks: Keks,
+                    checks: Checks | None = None) -> None:
     """Rewrap every link of the selected disks level by level, and every snapshot's home key.
 
     Raises InvalidState (and posts RekeyFail + DiskchainUsingMixedKeys) when the injected failure
@@ -204,7 +205,7 @@ def shallow_recrypt(vm: VirtualMachine, new_key: KeyRef, rekey_home: bool, disks
             _rekey_links(vm, chain, new_key, keks, done)
 
 
-def _rekey_links(vm: VirtualMachine, chain: list[Any], new_key: KeyRef, keks: Keks, done: set[int]) -> None:
+def _rekey_links(vm: VirtualMachine, chain: list[DiskFile], new_key: KeyRef, keks: Keks, done: set[int]) -> None:
     for link in chain:
         if id(link) in done or link.shared or not link.encrypted:
             continue

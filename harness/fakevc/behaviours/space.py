@@ -14,7 +14,9 @@ from pyVmomi import vim
 
 from harness.fakevc.behaviours.crypto_rules import Checks, post
 from harness.fakevc.defects import defect
+from harness.fakevc.model.datastore import Datastore
 from harness.fakevc.model.vm import VirtualMachine
+from harness.fakevc.server import FakeVCenter
 
 NO_EVENT = defect("evt-disk-space-no-event", "EVT-DISK-SPACE",
                   "a crypto operation that lacks disk space fails without posting com.vmware.vc.vm.crypto.NoDiskSpace")
@@ -65,15 +67,18 @@ def _check(checks: Checks, vm: VirtualMachine, need: dict[Any, int], operation: 
 
 
 # ---- fault injection (fake targets only) -------------------------------------------------------
-def _datastore(vc: Any, datastore: Any) -> Any:
+def _datastore(vc: FakeVCenter, datastore: Any) -> Datastore:
     if hasattr(datastore, "reserved"):
         return datastore
     if isinstance(datastore, str) and not datastore.startswith("datastore-"):
         return next(d for d in vc.datacenter.datastore_folder.members if d.name == datastore)
-    return vc.lookup(datastore)
+    found = vc.lookup(datastore)
+    if not isinstance(found, Datastore):
+        raise KeyError(f"{found.moid} is not a datastore")
+    return found
 
 
-def fill_datastore(vc: Any, datastore: Any, leave_free_bytes: int) -> int:
+def fill_datastore(vc: FakeVCenter, datastore: Any, leave_free_bytes: int) -> int:
     """Hold space on a datastore so that exactly `leave_free_bytes` stay free; returns the bytes held.
 
     `datastore` is the model, a MoRef, a moId or a datastore name (e.g. "LocalDS_0").
@@ -86,7 +91,7 @@ def fill_datastore(vc: Any, datastore: Any, leave_free_bytes: int) -> int:
         return ds.reserved
 
 
-def restore_datastore(vc: Any, datastore: Any) -> None:
+def restore_datastore(vc: FakeVCenter, datastore: Any) -> None:
     """Release what `fill_datastore` held."""
     with vc.lock:
         _datastore(vc, datastore).reserved = 0

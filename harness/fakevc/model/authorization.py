@@ -23,6 +23,7 @@ from pyVmomi import pbm, vim, vmodl
 
 from harness.fakevc.defects import defect
 from harness.fakevc.model.base import MO, CallContext, ManagedEntity
+from harness.principals import canonical
 
 DECRYPT = "Cryptographer.Decrypt"
 
@@ -171,15 +172,6 @@ class _Principal:
     """A user as the permission check sees it: its canonical name and its groups."""
     name: str
     groups: list[str] = field(default_factory=list)
-
-
-def canonical(principal: str) -> str:
-    """`DOMAIN\\name` and `name@domain` name the same SSO principal; compare case-insensitively."""
-    text = (principal or "").strip().lower()
-    if "\\" in text:
-        domain, _, name = text.partition("\\")
-        return f"{name}@{domain}"
-    return text
 
 
 def display_name(user: str) -> str:
