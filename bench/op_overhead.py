@@ -74,17 +74,17 @@ class _NullRecorder:
 @contextlib.contextmanager
 def switched_off(evidence: bool, retries: bool) -> Iterator[None]:
     """Temporarily disable evidence and/or the retry wrapper of harness.vsphere.client (this process)."""
-    saved = (client_module.summarize, client_module.api_step, VCenterClient.recorder, VCenterClient._retrying)
+    saved = (client_module.summarize, client_module.observed, VCenterClient.recorder, VCenterClient._retrying)
     try:
         if evidence:
             client_module.summarize = lambda value, depth=0: None
-            client_module.api_step = lambda title, args=None: contextlib.nullcontext()
+            client_module.observed = lambda title, args=None: contextlib.nullcontext()
             VCenterClient.recorder = property(lambda self: _NullRecorder())
         if retries:
             VCenterClient._retrying = lambda self, fn: fn()
         yield
     finally:
-        (client_module.summarize, client_module.api_step, VCenterClient.recorder,
+        (client_module.summarize, client_module.observed, VCenterClient.recorder,
          VCenterClient._retrying) = saved
 
 
