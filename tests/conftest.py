@@ -6,8 +6,14 @@ it: a skip there would hide a regression behind a missing toolchain.
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Iterator
 
 import pytest
+
+from harness.environment import Environment, open_environment
+from harness.safety import MutationGate
+from harness.vsphere.client import VCenterClient
 
 
 def require(problem: str | None, what: str) -> None:
@@ -29,3 +35,22 @@ def require_toolchain() -> None:
 def vcsim_toolchain() -> None:
     """`require_toolchain` as a fixture, for tests that would rather ask for it by name."""
     require_toolchain()
+
+
+# ---- a fake vCenter pair for tests that drive the harness's own modules in-process ---------------
+FAKE_INVENTORY = Path(__file__).resolve().parents[1] / "inventories" / "fake.yaml"
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[Environment]:
+    """The default fake vCenter pair with its embedded KMS, one per test module (modules change it)."""
+    with open_environment(FAKE_INVENTORY) as environment:
+        yield environment
+
+
+@pytest.fixture(scope="module")
+def client(env: Environment) -> VCenterClient:
+    """vc-a of `env`, mutations allowed (the tests set up what they then check); re-login replaces
+    the cached session, as the harness's own clients do."""
+    return VCenterClient("vc-a", env.service_instance("vc-a"), env.inventory.timeouts, "fake",
+                         relogin=lambda: env.relogin("vc-a"), gate=MutationGate(allow_mutations=True))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -21,7 +21,6 @@ from harness.environment import Environment, open_environment
 from harness.evidence.manifest import verify_manifest
 from harness.inventory import parse_inventory
 from harness.vsphere import authz, crypto, find, keys, policies, vms
-from harness.safety import MutationGate
 from harness.vsphere.client import VCenterClient
 from harness.vsphere.errors import TargetLacks
 from tests.conftest import require_toolchain as _require_toolchain
@@ -29,18 +28,6 @@ from tests.conftest import require_toolchain as _require_toolchain
 REPO = Path(__file__).resolve().parents[1]
 FAKE = REPO / "inventories" / "fake.yaml"
 INJECTED = "<script>alert('audit')</script>"
-
-
-@pytest.fixture(scope="module")
-def env() -> Iterator[Environment]:
-    with open_environment(FAKE) as environment:
-        yield environment
-
-
-@pytest.fixture(scope="module")
-def client(env: Environment) -> VCenterClient:
-    return VCenterClient("vc-a", env.service_instance("vc-a"), env.inventory.timeouts, "fake",
-                         gate=MutationGate(allow_mutations=True))  # sets up what the audit then reads
 
 
 @pytest.fixture(scope="module")

@@ -9,34 +9,20 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import pytest
 from click.testing import CliRunner
 
 from harness.audit import run_audit
 from harness.cleanup import annotation
 from harness.cli import main
-from harness.environment import Environment, open_environment
-from harness.safety import MutationGate
+from harness.environment import Environment
 from harness.vsphere import find, vms
 from harness.vsphere.client import VCenterClient
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE = REPO / "inventories" / "fake.yaml"
 HIDDEN_KEY = ("vcrypt-hidden-provider", "hidden-disk-key")
-
-
-@pytest.fixture(scope="module")
-def env() -> Iterator[Environment]:
-    with open_environment(FAKE) as environment:
-        yield environment
-
-
-@pytest.fixture(scope="module")
-def client(env: Environment) -> VCenterClient:
-    return VCenterClient("vc-a", env.service_instance("vc-a"), env.inventory.timeouts, "fake",
-                         gate=MutationGate(allow_mutations=True))  # sets up what the audit then reads
 
 
 def _entry(report: dict[str, Any], name: str) -> dict[str, Any]:

@@ -2,29 +2,16 @@
 uses a host in maintenance mode (issue 12, item 9)."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from pyVmomi import vim
 
 from harness.cleanup import annotation
-from harness.environment import Environment, open_environment
+from harness.environment import Environment
 from harness.inventory import load_inventory
-from harness.safety import MutationGate
 from harness.vsphere import find, vms
 from harness.vsphere.client import VCenterClient
-
-
-@pytest.fixture(scope="module")
-def env() -> Iterator[Environment]:
-    with open_environment("inventories/fake.yaml") as environment:
-        yield environment
-
-
-@pytest.fixture
-def client(env: Environment) -> VCenterClient:
-    return VCenterClient("vc-a", env.service_instance("vc-a"), env.inventory.timeouts, "fake",
-                         gate=MutationGate(allow_mutations=True))
 
 
 def _names(client: VCenterClient, objs: Any, vim_type: type) -> list[str]:

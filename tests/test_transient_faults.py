@@ -1,34 +1,12 @@
 """Retries cover only transient faults (dropped connections, expired sessions), bounded and logged."""
 from __future__ import annotations
 
-from typing import Iterator
 
 import pytest
 from pyVmomi import vim
 
-from harness.environment import Environment, open_environment
-from harness.inventory import load_inventory
-from harness.safety import MutationGate
-from harness.vsphere.client import VCenterClient
+from harness.environment import Environment
 from harness.vsphere.errors import TaskFailed, VCenterUnreachable
-
-
-@pytest.fixture(scope="module")
-def env() -> Iterator[Environment]:
-    with open_environment() as environment:
-        yield environment
-
-
-@pytest.fixture
-def client(env: Environment) -> VCenterClient:
-    inv = load_inventory()
-
-    def relogin():
-        env._sis.pop("vc-a", None)
-        return env.service_instance("vc-a")
-
-    return VCenterClient("vc-a", env.service_instance("vc-a"), inv.timeouts, "fake", relogin=relogin,
-                         gate=MutationGate(allow_mutations=True))
 
 
 def _calls(env: Environment, method: str) -> int:

@@ -4,7 +4,6 @@ inventory's declaration; a declared capability that probes absent fails, naming 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
@@ -13,7 +12,7 @@ from click.testing import CliRunner
 from harness.audit import READ_METHODS
 from harness.capabilities import KNOWN_CAPABILITIES
 from harness.cli import main
-from harness.environment import Environment, open_environment
+from harness.environment import Environment
 from harness.verify_config import NO, NOT_PROBED, YES, Probe, Row, _verdict, table, verify
 from harness.vsphere import vms
 from harness.safety import MutationGate
@@ -26,12 +25,6 @@ FAKE = REPO / "inventories" / "fake.yaml"
 VCSIM = REPO / "inventories" / "vcsim-debian.yaml"
 # Reads the probes may add to the audit's list when mutations are not allowed.
 PROBE_READS = READ_METHODS | {"RetrieveKmipServerCert", "ListKeys", "PbmRetrieveServiceContent", "PbmQueryProfile", "PbmRetrieveContent"}
-
-
-@pytest.fixture(scope="module")
-def env() -> Iterator[Environment]:
-    with open_environment(FAKE) as environment:
-        yield environment
 
 
 def by_cap(rows: list[Row]) -> dict[str, Row]:
