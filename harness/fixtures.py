@@ -366,12 +366,14 @@ def _vcrypt_version_gate(request: pytest.FixtureRequest) -> None:
         return
     from harness.rules import load_rules
     from harness.version_gate import skip_reason, target_version
-    from harness.vsphere.about import about_info
-    env = request.getfixturevalue("environment")
+    from harness.vsphere import sessions
     primary = state.inventory.vcenters[0]
-    found = target_version(primary, about_info(env.service_instance(primary.name)))
-    state.target_version, state.target_version_source = found.text, found.source
+    if state.target_version is None:  # read once per worker: a target's version does not change mid-run
+        env = request.getfixturevalue("environment")
+        found = target_version(primary, sessions.about(env.service_instance(primary.name)))
+        state.target_version, state.target_version_source = found.text, found.source
     catalogue = load_rules()
-    reason = skip_reason([catalogue[rid] for rid in rule_ids], found.text, primary.name, found.source)
+    reason = skip_reason([catalogue[rid] for rid in rule_ids], state.target_version, primary.name,
+                         state.target_version_source)
     if reason:
         pytest.skip(reason)
