@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from pyVmomi import vim, vmodl
 
-from harness.vsphere import authz, posture
+from harness.vsphere import authz, keys, posture
 from harness.vsphere.authz import canonical
 from harness.vsphere.errors import TargetLacks, fault_class_name, fault_message
 from harness.vsphere.posture import HOST_PATHS, VM_PATHS  # noqa: F401  (re-exported: the audit's paths)
@@ -137,7 +137,7 @@ class _Scan:
         recorder = self.client.recorder
         before = len(recorder.calls)
         statuses = self.attempt("RetrieveKmipServersStatus_Task",
-                                lambda: posture.kmip_servers_status(self.client, manager, infos)) or []
+                                lambda: keys.servers_status(self.client, infos)) or []
         call = recorder.calls[before] if len(recorder.calls) > before else None
         out["status_task"] = {"method": "RetrieveKmipServersStatus_Task", "task": call.task if call else None,
                               "outcome": call.outcome if call else None}

@@ -81,7 +81,7 @@ def register_provider(client: Any, endpoint: Any, provider_id: str | None = None
 def establish_trust(client: Any, endpoint: Any, provider_id: str, info: Any, trust_client: bool = True) -> None:
     """The certificate trust steps: vCenter trusts the KMS; unless `trust_client` is False, the KMS vCenter."""
     cm = crypto_manager(client)
-    cert = client.invoke(cm, "RetrieveKmipServerCert", keyProvider=provider_ref(provider_id), server=info)
+    cert = server_certificate(client, provider_id, info)
     if cert is None or not cert.certificate:
         raise ConnectionError(f"vCenter {client.name} could not retrieve the certificate of KMS "
                               f"{endpoint.address}:{endpoint.port}")
@@ -132,9 +132,8 @@ def set_default(client: Any, provider_id: str | None) -> None:
 
 
 def status(client: Any, provider_id: str) -> ProviderStatus:
-    cm = crypto_manager(client)
     clusters = [vim.encryption.KmipClusterInfo(clusterId=provider_ref(provider_id), useAsDefault=False)]
-    result = client.invoke(cm, "RetrieveKmipServersStatus_Task", clusters=clusters) or []
+    result = servers_status(client, clusters)
     for cluster in result:
         if cluster.clusterId.id == provider_id:
             servers = tuple({"name": s.name, "status": s.status, "connection": s.connectionStatus,

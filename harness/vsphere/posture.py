@@ -50,11 +50,6 @@ def kms_clusters(client: Any, manager: Any) -> list[Any]:
     return client.invoke(manager, "ListKmsClusters", includeKmsServers=True) or []
 
 
-def kmip_servers_status(client: Any, manager: Any, clusters: list[Any]) -> list[Any]:
-    """RetrieveKmipServersStatus_Task (a task that only reads): status, trust flags, certificates."""
-    return client.invoke(manager, "RetrieveKmipServersStatus_Task", clusters=clusters) or []
-
-
 def kms_cluster_active(client: Any, manager: Any, provider_id: str) -> bool:
     return bool(client.invoke(manager, "IsKmsClusterActive", cluster=keys.provider_ref(provider_id)))
 
