@@ -1,8 +1,8 @@
 """The checkout's conftest: `pytest suites/` runs the suites the way `vcrypt run` does.
 
-Same plugin (harness.plugin: the pytest11 entry point has the module's name, so listing it here
+Same plugin (harness.run.plugin: the pytest11 entry point has the module's name, so listing it here
 registers it once, and a checkout without `pip install` still gets it), same default inventory
-(inventories/fake.yaml, harness.inventory), and a run folder reports/<run-id> with what
+(inventories/fake.yaml, harness.inventory.schema), and a run folder reports/<run-id> with what
 `vcrypt run` writes there: results, evidence, JUnit, Allure results, report, OSCAL, manifest.
 Afterwards it prints the same rule table and points reports/latest at the run.
 
@@ -21,11 +21,11 @@ import pytest
 
 
 def _plugins() -> list[str]:
-    """harness.plugin, unless an install from before the entry point's rename registers it as `vcrypt`
+    """harness.run.plugin, unless an install from before the entry point's rename registers it as `vcrypt`
     (pytest would refuse a second registration; `pip install -e .` brings the new name)."""
     from importlib.metadata import entry_points
-    stale = any(ep.value == "harness.plugin" and ep.name != "harness.plugin" for ep in entry_points(group="pytest11"))
-    return [] if stale else ["harness.plugin"]
+    stale = any(ep.value == "harness.run.plugin" and ep.name != "harness.run.plugin" for ep in entry_points(group="pytest11"))
+    return [] if stale else ["harness.run.plugin"]
 
 
 pytest_plugins = _plugins()
@@ -46,9 +46,9 @@ def _collects_suites(config: pytest.Config) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Before the plugins read their options: the run folder vcrypt run would make (tryfirst)."""
-    import harness.plugin
-    if not config.pluginmanager.is_registered(harness.plugin):
-        return  # blocked with -p no:harness.plugin: plain pytest
+    import harness.run.plugin
+    if not config.pluginmanager.is_registered(harness.run.plugin):
+        return  # blocked with -p no:harness.run.plugin: plain pytest
     workerinput: dict[str, Any] = getattr(config, "workerinput", {})
     if workerinput:  # an xdist worker: the controller's run folder, from the plugin (pytest_configure_node)
         if workerinput.get("vcrypt_run_dir") and getattr(config.option, "allure_report_dir", "") is None:
@@ -56,7 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if config.option.run_dir is not None or config.option.collectonly or not _collects_suites(config):
         return
-    from harness.runids import RunIdError, fresh_run_dir, new_run_id
+    from harness.run.runids import RunIdError, fresh_run_dir, new_run_id
     reports = config.invocation_params.dir / "reports"  # vcrypt run's default --reports
     try:
         run_dir = fresh_run_dir(reports, config.option.run_id or new_run_id())
@@ -85,7 +85,7 @@ def pytest_unconfigure(config: pytest.Config) -> Any:
     run_dir = Path(config.option.run_dir) if reports is not None else None
     if run_dir is not None and (run_dir / "results.json").exists():
         from harness.evidence.summary import print_manifest_digest, print_run_summary
-        from harness.runfolders import update_latest
+        from harness.run.runfolders import update_latest
         print_run_summary(run_dir, time.monotonic() - config.stash[_STARTED], filtered=_filtered(config))
         print_manifest_digest(run_dir)
         update_latest(reports, run_dir)

@@ -33,7 +33,7 @@ from pyVmomi import vim, vmodl  # noqa: E402
 
 from harness.evidence.recorder import Recorder, use_recorder  # noqa: E402
 from harness.fakevc.world import FakeWorld, VCenterSeed  # noqa: E402
-from harness.inventory import load_inventory  # noqa: E402
+from harness.inventory.schema import load_inventory  # noqa: E402
 from harness.vsphere import vms  # noqa: E402
 from harness.safety import MutationGate  # noqa: E402
 from harness.vsphere.client import VCenterClient  # noqa: E402

@@ -18,7 +18,7 @@ Every read goes through `latency_proxy.LatencyProxy` (loopback; TLS bytes untouc
                  and extrapolates time, round trips and bytes to all N (said so in the output).
   raw RPEx       one hand-written container view + RetrievePropertiesEx without maxObjects (the
                  audit's VM paths), continued if the server pages anyway.
-  vcrypt audit   harness.audit.run_audit: every section (VMs paged by --page-size, hosts, key
+  vcrypt audit   harness.commands.audit.run_audit: every section (VMs paged by --page-size, hosts, key
                  providers, alarms, roles), audit.json/html + manifest written.
 
 Also: the audit's peak Python memory (tracemalloc, one untimed run per N at 0 ms) and the
@@ -46,9 +46,10 @@ C.quiet()
 
 from pyVmomi import vim, vmodl  # noqa: E402
 
-from harness.connect import connect_soap  # noqa: E402
-from harness.inventory import load_inventory  # noqa: E402
-from harness.vcsim.build import VcsimUnavailable, find_vcsim  # noqa: E402
+from harness.targets.connect import connect_soap  # noqa: E402
+from harness.inventory.schema import load_inventory  # noqa: E402
+from harness.vcsim.build import VcsimUnavailable  # noqa: E402
+from harness.vcsim.choice import find_vcsim  # noqa: E402
 from harness.vcsim.process import VcsimProcess  # noqa: E402
 from harness.vsphere.posture import VM_PATHS  # noqa: E402
 from harness.vsphere.props import PAGE  # noqa: E402
@@ -234,7 +235,7 @@ def bench_count(count: int, args: Any, binary: Path, report: C.Report, tmp: Path
             content = si.RetrieveContent()
             calls = C.RoundTrips(si._stub)
             measure = Measured(calls, proxy)
-            from harness.environment import Environment
+            from harness.targets.environment import Environment
             env = Environment(inv.model_copy(update={"vcenters": [entry]}), tmp / f"env-{count}")
             env._sis[entry.name] = si   # the same (counted, proxied) connection; nothing is started
             reports = tmp / f"reports-{count}"
@@ -346,7 +347,7 @@ def main() -> None:
         report.note(f"no vcsim: {err}")
         report.finish(args.json)
         return
-    import harness.audit as audit
+    import harness.commands.audit as audit
     results: dict[tuple[int, float], dict[str, list[dict[str, float]]]] = {}
     with tempfile.TemporaryDirectory(prefix="vcrypt-bench-reads-") as tmp:
         for count in args.vm_counts:

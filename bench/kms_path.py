@@ -31,7 +31,7 @@ with C.warnings.catch_warnings():
     from kmip.core import enums  # noqa: E402
     from kmip.pie.client import ProxyKmipClient  # noqa: E402
 
-from harness.environment import open_environment  # noqa: E402
+from harness.targets.environment import open_environment  # noqa: E402
 from harness.fakevc.kmip import keys as fake_keys  # noqa: E402
 from harness.vsphere import keys  # noqa: E402
 from harness.safety import MutationGate  # noqa: E402

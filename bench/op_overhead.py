@@ -348,8 +348,8 @@ def measure(target: str, client_for: Callable[[], VCenterClient], raw_si: Any, c
 
 
 def run_fake(reps: int, report: C.Report, profile: bool) -> tuple[dict, dict]:
-    from harness.connect import connect_fake
-    from harness.environment import open_environment
+    from harness.targets.connect import connect_fake
+    from harness.targets.environment import open_environment
     from harness.vsphere import keys, policies
     with open_environment(C.fake_inventory()) as env:
         inv = env.inventory
@@ -368,8 +368,8 @@ def run_fake(reps: int, report: C.Report, profile: bool) -> tuple[dict, dict]:
 
 
 def run_vcsim(reps: int, report: C.Report, profile: bool) -> tuple[dict, dict] | None:
-    from harness.connect import connect_soap
-    from harness.inventory import load_inventory
+    from harness.targets.connect import connect_soap
+    from harness.inventory.schema import load_inventory
     from harness.vcsim.build import VcsimUnavailable
     from harness.vcsim.choice import choose_vcsim
     from harness.vcsim.process import VcsimProcess

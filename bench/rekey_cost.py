@@ -21,7 +21,7 @@ C.quiet()
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: E402
 
-from harness.environment import open_environment  # noqa: E402
+from harness.targets.environment import open_environment  # noqa: E402
 from harness.evidence.recorder import Recorder, use_recorder  # noqa: E402
 from harness.vsphere import crypto, find, keys, policies, vms  # noqa: E402
 from harness.safety import MutationGate  # noqa: E402

@@ -5,7 +5,7 @@ alternated:
 
   process   `python -m pytest suites --rules R --inventory <fake with the defect>` in a fresh
             interpreter (what `vcrypt selftest` did before: every fixed cost paid per defect)
-  worker    the same pytest arguments sent to one long-lived `harness.selftest_worker` process
+  worker    the same pytest arguments sent to one long-lived `harness.commands.selftest_worker` process
             (what it does now: imports, plugin loading and suite collection paid once per worker)
 
 Per session the plugin bench/_selftest_timing.py splits the wall time into: start-up
@@ -63,7 +63,7 @@ def outcomes(run_dir: Path) -> dict[str, str]:
 
 class Runner:
     def __init__(self, folder: Path) -> None:
-        from harness.selftest import WorkerPool
+        from harness.commands.selftest import WorkerPool
         self.folder = folder
         self.timing = folder / "timing.jsonl"
         os.environ["VCRYPT_BENCH_TIMING"] = str(self.timing)
@@ -75,8 +75,8 @@ class Runner:
         return json.loads(self.timing.read_text().splitlines()[-1])
 
     def session(self, way: str, defect: Any) -> dict[str, Any]:
-        from harness.selftest import _session_args
-        from harness.selftest_worker import SESSION_FLAGS
+        from harness.commands.selftest import _session_args
+        from harness.commands.selftest_worker import SESSION_FLAGS
         self.count += 1
         folder = self.folder / f"{way}-{self.count}"
         folder.mkdir()

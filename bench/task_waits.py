@@ -25,7 +25,7 @@ C.quiet()
 from pyVim.task import WaitForTask  # noqa: E402
 from pyVmomi import vim  # noqa: E402
 
-from harness.environment import open_environment  # noqa: E402
+from harness.targets.environment import open_environment  # noqa: E402
 from harness.vsphere import find  # noqa: E402
 from harness.safety import MutationGate  # noqa: E402
 from harness.vsphere.client import VCenterClient  # noqa: E402

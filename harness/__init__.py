@@ -5,6 +5,6 @@ __version__ = "0.1.0"
 
 
 def open_environment(*args, **kwargs):  # noqa: ANN002, ANN003 - re-exported, documented there
-    """See `harness.environment.open_environment`."""
-    from harness.environment import open_environment as _open
+    """See `harness.targets.environment.open_environment`."""
+    from harness.targets.environment import open_environment as _open
     return _open(*args, **kwargs)

@@ -247,3 +247,20 @@ def assert_on_key(state: Any, key: Any, what: str) -> None:
     assert state.key == key and state.disk_keys and all(k == key for k in state.disk_keys), \
         f"{what}: VM home on {key_text(state.key)}, disks on {[key_text(k) for k in state.disk_keys]}, " \
         f"expected {key_text(key)}"
+
+
+def require_kmip_refusal(endpoint: Any, reason: str | None) -> None:
+    """For tests whose verdict rests on a KMS *refusing*: an outage is not a refusal.
+
+    Raises KmsUnreachable (an environment error) when the reason names an outage rather than a
+    KMIP answer, or when the KMS does not answer a KMIP round trip now.
+    """
+    from harness.kms.client import KmsUnreachable
+    from harness.targets.health import kms_problem
+    from harness.targets.outage import names_an_outage
+    address = f"{endpoint.address}:{endpoint.port}"
+    if reason and names_an_outage(reason):
+        raise KmsUnreachable.at(address, f"the failure's reason is an outage, not a KMIP refusal: {reason}")
+    problem = kms_problem(endpoint)
+    if problem:
+        raise KmsUnreachable.at(address, f"the KMS does not answer, so the failure is not its refusal ({problem})")

@@ -5,8 +5,6 @@ Bad input never produces a traceback: an inventory problem prints
 """
 from __future__ import annotations
 
-import json
-import signal
 import sys
 import time
 from pathlib import Path
@@ -14,7 +12,7 @@ from typing import Any, NoReturn
 
 import click
 
-from harness.inventory import InventoryError, load_inventory
+from harness.inventory.schema import InventoryError, load_inventory
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -48,7 +46,7 @@ def main() -> None:
 
 # ---- run ---------------------------------------------------------------------------------------
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-              epilog=__import__("harness.launch", fromlist=["EXIT_HELP"]).EXIT_HELP)
+              epilog=__import__("harness.run.launch", fromlist=["EXIT_HELP"]).EXIT_HELP)
 @click.option("--inventory", "-i", type=click.Path(), default=None, help="inventory YAML (default: the fake)")
 @click.option("-n", "workers", type=click.IntRange(0, 64), default=0, help="pytest-xdist workers (0: serial)")
 @click.option("--compliance", is_flag=True, help="fail if any rule was skipped or not run")
@@ -78,7 +76,7 @@ def run(inventory: str | None, workers: int, compliance: bool, reports: str, run
     each vCenter answers and accepts the login and each external KMS answers KMIP, and that the
     reports folder is writable: one line per problem. Arguments after `--` go to pytest.
     """
-    from harness.launch import Refused, RunRequest, execute
+    from harness.run.launch import Refused, RunRequest, execute
     request = RunRequest(
         inventory=inventory, reports=Path(reports), suites=Path(suites_path) if suites_path else suites_dir(),
         workers=workers, compliance=compliance, run_id=run_id, rules=rules_, test_ids=test_ids,
@@ -95,8 +93,8 @@ def run(inventory: str | None, workers: int, compliance: bool, reports: str, run
 
 
 def _check_run_ids(run_ids: Any) -> None:
-    """Exit 2 on a run id that could not be marked or swept exactly (harness.markers)."""
-    from harness.markers import BadRunId, check_run_id
+    """Exit 2 on a run id that could not be marked or swept exactly (harness.run.markers)."""
+    from harness.run.markers import BadRunId, check_run_id
     for run_id in run_ids:
         try:
             check_run_id(run_id)
@@ -111,7 +109,7 @@ def _check_run_ids(run_ids: Any) -> None:
 @click.option("--reports", type=click.Path(), default="reports", help="folder holding run folders")
 def rules(run_dir: str | None, reports: str) -> None:
     """List the rule catalogue with the tests covering each rule (and, after a run, their verdicts)."""
-    from harness.rules_table import rules_table
+    from harness.commands.rules_table import rules_table
     try:
         lines = rules_table(suites_dir(), Path(reports), Path(run_dir) if run_dir else None)
     except (OSError, ValueError) as err:  # no or unreadable results.json: not a run folder
@@ -130,7 +128,7 @@ def diff(run_a: str, run_b: str) -> None:
     Exit status: 0 nothing regressed; 1 a rule or test got worse (a new failure, error or
     deviation); 2 a folder is not a run folder.
     """
-    from harness.diff import diff_runs
+    from harness.commands.diff import diff_runs
     for folder in (run_a, run_b):
         if not (Path(folder) / "results.json").is_file():
             _fail(f"{folder}: not a run folder (no results.json)")
@@ -199,35 +197,8 @@ def kms_serve(workdir: str | None) -> None:
     Key material stays private: folders 0700, keys and the key database 0600. Without --workdir
     the temporary folder is removed on exit (after a SIGKILL, by `vcrypt sweep`).
     """
-    import shutil
-
-    from harness.kms.server import EmbeddedKms
-    from harness.workdirs import make_workdir
-    # SIGTERM becomes Ctrl-C before anything is created, so a stop at any moment (even while the
-    # KMS is starting or right after it says it is running) still removes the temporary folder.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    folder = Path(workdir) if workdir else make_workdir("vcrypt-kms-")
-    try:
-        with EmbeddedKms(folder) as embedded:
-            info = embedded.describe()
-            click.echo(json.dumps(info, indent=2, default=str))
-            click.echo("KMS running; Ctrl-C stops it.")
-            _wait_for_interrupt()
-    finally:
-        if not workdir:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _raise_interrupt(*_: object) -> None:
-    raise KeyboardInterrupt()
-
-
-def _wait_for_interrupt() -> None:
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        click.echo("stopping")
+    from harness.commands.kms import serve
+    serve(Path(workdir) if workdir else None)
 
 
 @kms.command("register")
@@ -236,10 +207,7 @@ def _wait_for_interrupt() -> None:
 @click.option("--role", type=click.Choice(["shared", "dedicated"]), default="shared")
 def kms_register(inventory: str, vcenter: str, role: str) -> None:
     """Register the inventory's KMS with a vCenter through the full trust flow (idempotent)."""
-    from harness.environment import open_environment
-    from harness.vsphere import keys
-    from harness.safety import MutationGate, MutationRefused
-    from harness.vsphere.client import VCenterClient
+    from harness.commands.kms import RegisterRefused, register
     inv = _load(inventory)
     try:
         entry = inv.vcenter(vcenter)
@@ -247,17 +215,10 @@ def kms_register(inventory: str, vcenter: str, role: str) -> None:
         _fail(str(err))
     if inv.kms.embedded and entry.target == "real":
         _fail("an embedded KMS lives only as long as this command; configure kms.shared for a real vCenter")
-    with open_environment(inv) as env:
-        endpoint = env.kms_endpoints.get(role) or _fail(f"inventory has no {role} KMS")
-        client = VCenterClient(entry.name, env.service_instance(entry.name), inv.timeouts, entry.target,
-                               gate=MutationGate.for_inventory(inv))
-        try:
-            added = keys.register_provider(client, endpoint)
-        except MutationRefused as err:
-            _fail(str(err))
-        state = keys.status(client, endpoint.provider_id)
-        click.echo(f"{'registered' if added else 'already registered'}: provider {endpoint.provider_id} on "
-                   f"{entry.name}; status {state.overall}")
+    try:
+        click.echo(register(inv, entry, role))
+    except RegisterRefused as err:
+        _fail(str(err))
 
 
 # ---- selftest ----------------------------------------------------------------------------------
@@ -267,7 +228,7 @@ def kms_register(inventory: str, vcenter: str, role: str) -> None:
 @click.option("--defect", "defects", multiple=True, help="only this defect (repeatable)")
 def selftest(workers: int, rules_: tuple[str, ...], defects: tuple[str, ...]) -> None:
     """Prove each rule's tests catch a violation: run them against a fake with each seeded defect."""
-    from harness.selftest import rules_without_defects, run_selftest
+    from harness.commands.selftest import rules_without_defects, run_selftest
     started = time.monotonic()
     base, results = run_selftest(workers, set(rules_) or None, set(defects) or None)
     for outcome in base:
@@ -304,44 +265,24 @@ _VCSIM_SOURCE = click.option("--source", type=click.Choice(["auto", "pinned", "d
 @_VCSIM_SOURCE
 def vcsim_serve(api_version: str | None, hosts: int, vms: int, source: str) -> None:
     """Start a vcsim on 127.0.0.1 in the foreground until Ctrl-C."""
-    import shutil
-
-    from harness.vcsim.build import VcsimUnavailable, find_vcsim
-    from harness.vcsim.process import VcsimProcess
-    from harness.workdirs import make_workdir
+    from harness.commands.vcsim import serve
+    from harness.vcsim.build import VcsimUnavailable
     try:
-        binary = find_vcsim(source=source)
+        serve(api_version, hosts, vms, source)
     except VcsimUnavailable as err:
         _fail(str(err))
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # a stop while starting still cleans up
-    folder = make_workdir("vcrypt-vcsim-")
-    try:
-        with VcsimProcess(folder, binary=binary, api_version=api_version, hosts=hosts, vms=vms) as sim:
-            click.echo(f"vcsim at {sim.url} ({binary}; any user and password); Ctrl-C stops it.")
-            _wait_for_interrupt()
-    except KeyboardInterrupt:
-        click.echo("stopping")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @vcsim.command("build")
 @_VCSIM_SOURCE
 def vcsim_build(source: str) -> None:
     """Get the vcsim runs would use (building the pinned one from the Go module proxy if needed) and say which."""
-    from harness.vcsim import pinned
+    from harness.commands.vcsim import build
     from harness.vcsim.build import VcsimUnavailable
-    from harness.vcsim.choice import choose_vcsim
-    toolchain = pinned.select_go()
-    click.echo(f"pinned: govmomi {pinned.GOVMOMI_VERSION}; Go toolchain for it: "
-               + (f"{toolchain.release} at {toolchain.path}" if toolchain else f"none ({pinned.pinned_status()})"))
     try:
-        choice = choose_vcsim(source=source)  # type: ignore[arg-type]
+        build(source)
     except VcsimUnavailable as err:
         _fail(str(err), 1)
-    click.echo(f"vcsim: {choice.path} (source {choice.source}, govmomi {choice.govmomi or 'unknown'})")
-    if choice.note:
-        click.echo(f"note: {choice.note}")
 
 
 # ---- audit / sweep / verify-config -------------------------------------------------------------
@@ -356,7 +297,7 @@ def _vcenter_name(inv: Any, vcenter: str | None) -> str | None:
 
 def _environment_errors() -> tuple[type[BaseException], ...]:
     """Failures of the lab, not of the command line: reported in one line, exit 1."""
-    from harness.connect import ConnectError
+    from harness.targets.connect import ConnectError
     from harness.vcsim.build import VcsimUnavailable
     from harness.vsphere.errors import EnvironmentFault
     return (ConnectError, VcsimUnavailable, EnvironmentFault, ConnectionError, TimeoutError)
@@ -378,8 +319,8 @@ def audit(inventory: str | None, vcenter: str | None, reports: str, page_size: i
     holding Cryptographer.Decrypt beyond audit.decrypt_allow_list; 1 a vCenter or KMS could not be
     reached; 2 bad inventory or options.
     """
-    from harness.audit import run_audit, summary_lines
-    from harness.environment import open_environment
+    from harness.commands.audit import run_audit, summary_lines
+    from harness.targets.environment import open_environment
     inv = _load(inventory)
     name = _vcenter_name(inv, vcenter)
     _preflight_files(inv)
@@ -410,9 +351,9 @@ def sweep(inventory: str | None, run_ids: tuple[str, ...], all_runs: bool, dry_r
     Exit status: 0 no marked object of the selected runs remains; 1 some remain (listed) or a step
     failed; 2 bad inventory or options.
     """
-    from harness.environment import open_environment
-    from harness.sweep import Selection
-    from harness.sweep import sweep as run_sweep
+    from harness.targets.environment import open_environment
+    from harness.commands.sweep import Selection
+    from harness.commands.sweep import sweep as run_sweep
     if bool(run_ids) == all_runs:
         _fail("give --run-id ID (repeatable) or --all-runs, exactly one of them")
     _check_run_ids(run_ids)
@@ -442,7 +383,7 @@ def sweep(inventory: str | None, run_ids: tuple[str, ...], all_runs: bool, dry_r
 
 def _preflight_files(inv: Any) -> None:
     """Exit 2 with one line per missing or unreadable file or unset password source the inventory names."""
-    from harness.preflight import config_problems
+    from harness.run.preflight import config_problems
     problems = config_problems(inv)
     for problem in problems:
         click.echo(f"vcrypt: {problem.line(inv)}", err=True)
@@ -463,8 +404,8 @@ def verify_config(inventory: str | None, vcenter: str | None) -> None:
     probed absent (named); 2 bad inventory or options. Capabilities present but not declared are
     reported, not an error.
     """
-    from harness.environment import open_environment
-    from harness.verify_config import table, verify, version_lines
+    from harness.targets.environment import open_environment
+    from harness.commands.verify_config import table, verify, version_lines
     inv = _load(inventory)
     name = _vcenter_name(inv, vcenter)
     _preflight_files(inv)

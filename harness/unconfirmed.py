@@ -13,39 +13,11 @@ from typing import Any
 import pytest
 
 from harness.evidence.recorder import current_recorder
-
-BEHAVIOURS: dict[str, str] = {
-    "kms-alarm-clears-on-vendor-event":
-        "the KMS health alarm returns to green on com.vmware.vc.kms.crypto.Vendor (API.md 11: no "
-        "'KMS reachable again' event exists)",
-    "host-key-cache-through-vcenter":
-        "a host's configManager.cryptoManager.ListKeys() called through vCenter lists that host's key cache "
-        "(API.md 5.5)",
-    "instant-clone-refuses-crypto-change":
-        "InstantClone_Task refuses a storage policy or crypto spec in location (API.md 11: the reference says "
-        "'NOT supported', not 'refused')",
-    "migrate-encryption-not-relaxable":
-        "vCenter itself refuses to relax migrateEncryption on an encrypted VM (PowerCLI refuses client-side; "
-        "API.md 2.4)",
-    "server-trust-client-false-without-cert":
-        "RetrieveKmipServersStatus reports serverTrustClient == False for a provider that sent no client "
-        "certificate (API.md 1.2: trust fields, semantics unconfirmed)",
-    "kmip-key-state-active":
-        "a key vCenter generated is in KMIP state ACTIVE on the KMS (API.md 1.1: key state not documented)",
-    "locator-needs-thumbprint":
-        "a cross-vCenter ServiceLocator without the destination's sslThumbprint is refused when the vCenters "
-        "do not share certificate trust (API.md 11, community.vmware vmware_guest_cross_vc_clone)",
-    "clone-rejects-disk-crypto-with-policy":
-        "CloneVM_Task rejects location.disk[].backing.crypto together with an encryption storage policy "
-        "(API.md 11, terraform-provider-vsphere issue 2241: a user report, not documentation)",
-    "invalid-power-state-fault":
-        "an encrypt of a powered-on VM is refused with vim.fault.InvalidPowerState (API.md 4/10: the class "
-        "is vcsim's, the real one unconfirmed)",
-}
+from harness.inventory.behaviours import BEHAVIOURS
 
 
 def models_unconfirmed(entry: Any) -> bool:
-    """A fake models every behaviour above unless its inventory switches that off (fake-lab.yaml)."""
+    """A fake models every behaviour of BEHAVIOURS unless its inventory switches that off (fake-lab.yaml)."""
     return entry.target == "fake" and (entry.fake is None or entry.fake.models_unconfirmed)
 
 

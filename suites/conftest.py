@@ -1,4 +1,4 @@
-"""The suites' fixtures come from the vcrypt plugin (harness/fixtures.py): inventory, vc, vc_b,
+"""The suites' fixtures come from the vcrypt plugin (harness/run/fixtures.py): inventory, vc, vc_b,
 place, policies_a, kms, scratch, serial, provider, provider_b, dedicated_provider, encrypted_vm.
 The few that only the suites share are here; assertion helpers are in harness/checks.py."""
 from __future__ import annotations

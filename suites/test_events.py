@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from pyVmomi import vim
 
-from harness import health, unconfirmed
-from harness.checks import refused, unchanged
+
+from harness import unconfirmed
+from harness.checks import refused, require_kmip_refusal, unchanged
 from harness.vsphere import crypto, events, hosts, keys, snapshots, vms
 from harness.vsphere.hosts import require_some
 
@@ -62,7 +63,7 @@ def test_a_kms_refusing_key_creation_makes_vcenter_post_a_critical_key_generate_
     finally:
         server.refuse_create(False)
     if not result.success:  # the verdict rests on a KMIP refusal: an outage is an environment error
-        health.require_kmip_refusal(kms.for_provider(provider), result.reason)
+        require_kmip_refusal(kms.for_provider(provider), result.reason)
 
     assert result.success is False, "GenerateKey succeeded although the KMS refused to create the key"
     seen = events.wait_for_event(vc, events.KEY_GENERATE_FAIL, since, inventory.timeouts.event)

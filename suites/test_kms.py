@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 from pyVmomi import vmodl
 
-from harness import health, unconfirmed
-from harness.checks import arrived, positive_control, precondition, refused, refused_crossing, unchanged
+
+from harness import unconfirmed
+from harness.checks import (arrived, positive_control, precondition, refused, refused_crossing, require_kmip_refusal,
+                            unchanged)
 from harness.vsphere import clones, crypto, keys, vms
 from harness.vsphere.hosts import require_some
 
@@ -159,7 +161,7 @@ def test_generate_key_reports_a_kms_refusal_as_success_false_with_a_reason(
         server.refuse_create(False)
     vc.recorder.note("GenerateKey while the KMS refuses", {"success": result.success, "reason": result.reason})
     if not result.success:  # the verdict rests on a KMIP refusal: an outage is an environment error
-        health.require_kmip_refusal(kms.for_provider(provider), result.reason)
+        require_kmip_refusal(kms.for_provider(provider), result.reason)
 
     assert result.success is False, "GenerateKey reported success although the KMS refused to create the key"
     assert result.reason, "GenerateKey failed without a reason"
@@ -315,9 +317,9 @@ def test_a_vm_whose_key_lives_on_a_dedicated_kms_cluster_can_not_go_to_a_vcenter
 @pytest.mark.rule("KMS-GENERATE")
 @pytest.mark.test_id("85ca0680-cded-4bb7-876d-85f631fccf57")
 def test_using_the_key_provider_for_keys_leaves_it_byte_for_byte_the_same(vc, provider, kms):
-    """The lab's provider is used, never owned (harness/lab_providers.py): taking keys from it and
+    """The lab's provider is used, never owned (harness/run/lab_providers.py): taking keys from it and
     reading its status must leave its KmipClusterInfo exactly as it was (pyVmomi's serialization)."""
-    from harness.lab_providers import snapshot
+    from harness.run.lab_providers import snapshot
     before = snapshot(vc, provider)
     vc.recorder.note("key provider before", before)
 

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from harness.environment import Environment, open_environment
+from harness.targets.environment import Environment, open_environment
 from harness.safety import MutationGate
 from harness.vsphere.client import VCenterClient
 

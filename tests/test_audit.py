@@ -14,12 +14,12 @@ import pytest
 from click.testing import CliRunner
 from pyVmomi import vim
 
-from harness.audit import EXIT_PRIV_FLAGS, READ_METHODS, AuditOutcome, run_audit, summary_lines
-from harness.cleanup import annotation
+from harness.commands.audit import EXIT_PRIV_FLAGS, READ_METHODS, AuditOutcome, run_audit, summary_lines
+from harness.run.cleanup import annotation
 from harness.cli import main
-from harness.environment import Environment, open_environment
+from harness.targets.environment import Environment, open_environment
 from harness.evidence.manifest import verify_manifest
-from harness.inventory import parse_inventory
+from harness.inventory.schema import parse_inventory
 from harness.vsphere import authz, crypto, find, keys, policies, vms
 from harness.vsphere.client import VCenterClient
 from harness.vsphere.errors import TargetLacks
@@ -181,7 +181,7 @@ def test_audit_on_vcsim(tmp_path: Path) -> None:
 
 def test_vim_types_used_exist() -> None:
     """The paths the audit reads name real properties (a typo would silently read nothing)."""
-    from harness.audit import HOST_PATHS, VM_PATHS
+    from harness.commands.audit import HOST_PATHS, VM_PATHS
     for vim_type, paths in ((vim.VirtualMachine, VM_PATHS), (vim.HostSystem, HOST_PATHS)):
         for path in paths:
             current: Any = vim_type

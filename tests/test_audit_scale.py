@@ -13,10 +13,10 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from harness.audit import run_audit
-from harness.cleanup import annotation
+from harness.commands.audit import run_audit
+from harness.run.cleanup import annotation
 from harness.cli import main
-from harness.environment import Environment
+from harness.targets.environment import Environment
 from harness.vsphere import find, vms
 from harness.vsphere.client import VCenterClient
 
@@ -83,13 +83,13 @@ def test_audit_module_calls_no_vcenter_method_itself() -> None:
     or a call through `client.invoke(obj, "Method")`, or anything through the private `_stub`.
     """
     import ast
-    source = (REPO / "harness" / "audit.py").read_text(encoding="utf-8")
+    source = (REPO / "harness" / "commands" / "audit.py").read_text(encoding="utf-8")
     offences = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Attribute) and node.attr == "_stub":
-            offences.append(f"harness/audit.py:{node.lineno}: _stub")
+            offences.append(f"harness/commands/audit.py:{node.lineno}: _stub")
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             name = node.func.attr
             if name == "invoke" or (name[:1].isupper() and name != "Markup"):
-                offences.append(f"harness/audit.py:{node.lineno}: .{name}(...)")
+                offences.append(f"harness/commands/audit.py:{node.lineno}: .{name}(...)")
     assert not offences, "vCenter calls outside harness/vsphere:\n" + "\n".join(offences)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.plugin import RUN_KEY
+from harness.run.plugin import RUN_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 CHEAP = "test_a_fully_trusted_key_provider_reports_green"
@@ -39,7 +39,7 @@ def test_the_projects_own_session_leaves_the_plugin_inert(pytestconfig: pytest.C
 
 
 def test_collecting_the_suites_in_the_checkout_registers_the_plugin_once(tmp_path: Path) -> None:
-    """The conftest lists harness.plugin and the installed entry point has that name: no double registration."""
+    """The conftest lists harness.run.plugin and the installed entry point has that name: no double registration."""
     proc = _run(["-m", "pytest", str(ROOT / "suites"), "--collect-only", "-q", "-p", "no:cacheprovider"], tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert re.search(r"\d+ tests collected", proc.stdout)

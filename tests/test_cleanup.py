@@ -5,7 +5,7 @@ import threading
 
 from pyVmomi import vmodl
 
-from harness.cleanup import Cleanup, Ledger, annotation, run_id_of
+from harness.run.cleanup import Cleanup, Ledger, annotation, run_id_of
 
 
 def test_annotation_round_trips_the_run_id_and_ignores_foreign_text():

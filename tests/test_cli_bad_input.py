@@ -214,7 +214,7 @@ class Tripwire(AssertionError):
 @pytest.fixture(scope="module")
 def tripwires() -> Iterator[None]:
     """Fail loudly if a generated argv gets as far as starting a run, a KMS, a vcsim or an environment."""
-    import harness.environment
+    import harness.targets.environment
     import harness.kms.server
     import harness.vcsim.build
 
@@ -222,11 +222,11 @@ def tripwires() -> Iterator[None]:
         raise Tripwire("a generated argv started something real")
 
     with pytest.MonkeyPatch.context() as patch:
-        import harness.launch
-        patch.setattr(harness.launch, "_run_pytest", trip)
-        patch.setattr(harness.environment, "open_environment", trip)
+        import harness.run.launch
+        patch.setattr(harness.run.launch, "_run_pytest", trip)
+        patch.setattr(harness.targets.environment, "open_environment", trip)
         patch.setattr(harness.kms.server, "EmbeddedKms", trip)
-        patch.setattr(harness.vcsim.build, "find_vcsim", trip)
+        patch.setattr(harness.vcsim.choice, "find_vcsim", trip)
         yield
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.deviations import DEVIATIONS_DIR, load
+from harness.run.deviations import DEVIATIONS_DIR, load
 from harness.rules import load_rules
 from harness.vcsim.pinned import GOVMOMI_VERSION
 

@@ -10,11 +10,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import health
+from harness.checks import require_kmip_refusal
+from harness.targets import health
 from harness.kms.client import KmsUnreachable
 from harness.kms.pki import ThrowawayCA
 from harness.kms.server import KmsServer
-from harness.outage import Endpoint, OutageWatch, names_an_outage
+from harness.targets.outage import Endpoint, OutageWatch, names_an_outage
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +38,13 @@ def endpoint(server: KmsServer, ca: ThrowawayCA) -> SimpleNamespace:
 
 def test_a_healthy_kms_answers_and_its_refusal_counts(endpoint: SimpleNamespace) -> None:
     assert health.kms_problem(endpoint) is None
-    health.require_kmip_refusal(endpoint, "KMIP Create refused by shared-kms: key creation refused by fault injection")
+    require_kmip_refusal(endpoint, "KMIP Create refused by shared-kms: key creation refused by fault injection")
 
 
 def test_a_reason_that_names_an_outage_is_not_a_refusal(endpoint: SimpleNamespace) -> None:
     reason = "Key creation failed: the KMS of key provider p is unreachable: shared-kms (127.0.0.1:1): connection refused"
     with pytest.raises(KmsUnreachable, match="not a KMIP refusal"):
-        health.require_kmip_refusal(endpoint, reason)
+        require_kmip_refusal(endpoint, reason)
     assert names_an_outage("no answer within 3 s") and not names_an_outage("refused by fault injection")
 
 
@@ -57,7 +58,7 @@ def test_a_stopped_kms_still_accepts_tcp_but_the_kmip_probe_says_it_hangs_within
         problem = health.kms_problem(endpoint, timeout=1.0)
         took = time.monotonic() - began
         with pytest.raises(KmsUnreachable, match="does not answer"):
-            health.require_kmip_refusal(endpoint, "refused by shared-kms")
+            require_kmip_refusal(endpoint, "refused by shared-kms")
     finally:
         os.killpg(server.pid, signal.SIGCONT)
     assert problem == f"KMS {server.host}:{server.port} unreachable (no answer within 1 s)"

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.capabilities import KNOWN_CAPABILITIES
-from harness.inventory import DEFAULT_INVENTORY, InventoryError, load_inventory, parse_inventory
+from harness.inventory.capabilities import KNOWN_CAPABILITIES
+from harness.inventory.schema import DEFAULT_INVENTORY, InventoryError, load_inventory, parse_inventory
 
 INVENTORIES = Path(__file__).resolve().parent.parent / "inventories"
 
@@ -412,7 +412,7 @@ def test_lab_example_shows_every_real_lab_key() -> None:
 def test_passwords_are_secrets_that_never_print(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pyVmomi import vim
 
-    from harness.secret import Secret
+    from harness.inventory.secret import Secret
     monkeypatch.setenv("VC_PASSWORD", "hunter2-vc")
     monkeypatch.setenv("USER2_PASSWORD", "hunter2-user")
     inv = load_inventory(write(tmp_path, with_vc(test_user={"user": "u2", "password_env": "USER2_PASSWORD"})))

@@ -18,8 +18,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.capabilities import KNOWN_CAPABILITIES
-from harness.inventory import (Audit, ExternalKms, FakeOptions, Inventory, InventoryError, Kms, Safety, Timeouts,
+from harness.inventory.capabilities import KNOWN_CAPABILITIES
+from harness.inventory.schema import (Audit, ExternalKms, FakeOptions, Inventory, InventoryError, Kms, Safety, Timeouts,
                                Tls, VCenter, VcsimOptions, load_inventory, parse_inventory)
 
 INVENTORIES = Path(__file__).resolve().parent.parent / "inventories"

@@ -15,8 +15,9 @@ import pytest
 import yaml
 from pyVmomi import vim
 
-from harness.cleanup import MARKER
-from harness.vcsim.build import find_vcsim, toolchain_status
+from harness.run.cleanup import MARKER
+from harness.vcsim.build import toolchain_status
+from harness.vcsim.choice import find_vcsim
 
 ROOT = Path(__file__).resolve().parent.parent
 

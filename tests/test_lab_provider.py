@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from harness import lab_providers
-from harness.environment import open_environment
-from harness.inventory import parse_inventory
+from harness.run import lab_providers
+from harness.targets.environment import open_environment
+from harness.inventory.schema import parse_inventory
 from harness.safety import MutationGate, MutationRefused
 from harness.vsphere import keys
 from harness.vsphere.client import VCenterClient
@@ -132,9 +132,9 @@ def test_a_provider_the_harness_needs_for_itself_is_marked_ledgered_and_only_its
     registers it under this run's mark, ledgers it, and removes only the server it added."""
     from types import SimpleNamespace
 
-    from harness.cleanup import Ledger
-    from harness.markers import is_run_provider
-    from harness.session_providers import session_provider
+    from harness.run.cleanup import Ledger
+    from harness.run.markers import is_run_provider
+    from harness.run.session_providers import session_provider
     client = _client(lab_env)
     saved = lab_env.kms_endpoints["shared"]
     lab_env.kms_endpoints["shared"] = dataclasses.replace(saved, lab_owned=False, server_name="own-server")

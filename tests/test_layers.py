@@ -1,4 +1,8 @@
-"""The layering of the harness, checked from the import graph of the source (issue 16).
+"""The layering of the harness, checked from the import graph of the source (issues 16 and 20).
+
+harness/ is a stack of folders (HARNESS_LAYERS: shared pieces, inventory, kms/vcsim/vsphere,
+fakevc/evidence, targets, checks, run, commands, cli): each imports only what lies below it, and no
+module of harness/ takes part in an import cycle.
 
 Every import counts: at module level, inside a function, and under `if TYPE_CHECKING:`. The
 rules: suites never import the fake (they reach fault injection through `env.control(vc)`);
@@ -40,9 +44,29 @@ PYVMOMI_SPEAKERS = (VSPHERE, FAKE)
 # Modules outside the speakers that may still use these pyVmomi names, each with its reason.
 # Keep it short: a new entry needs a reason why the call cannot live in harness/vsphere.
 PYVMOMI_ALLOWED: dict[str, tuple[frozenset[str], str]] = {
-    "harness.connect": (frozenset({"RetrieveContent", "Login", "_stub"}),
+    "harness.targets.connect": (frozenset({"RetrieveContent", "Login", "_stub"}),
                         "logging in: it makes the ServiceInstance (and the PBM one from the vim session's stub) "
                         "that every VCenterClient is built on, so it runs before the operations layer exists"),
+}
+
+# The units of harness/ (its folders and its shared top-level modules), lowest first: a unit imports
+# only units of a lower rank (and itself). The listing of harness/ is the architecture (issue 20).
+HARNESS_LAYERS: list[tuple[str, ...]] = [
+    ("calls", "principals", "safety", "rules", "workdirs"),   # shared pieces: import nothing of the harness
+    ("inventory",),                                            # what the user points the harness at
+    ("kms", "vcsim", "vsphere"),                               # a KMIP server/client; vcsim; the operations layer
+    ("fakevc", "evidence"),                                    # the fake vCenter; evidence writers
+    ("targets",),                                              # start what the inventory needs, log in, outages
+    ("checks", "unconfirmed"),                                 # what a suite asserts with
+    ("run",),                                                  # `vcrypt run`: launcher and pytest plugin
+    ("commands",),                                             # the other CLI commands' bodies
+    ("cli",),                                                  # parses and dispatches
+]
+
+# Imports against HARNESS_LAYERS, each with its reason (a unit importing a higher one).
+HARNESS_UPWARD_ALLOWED: dict[tuple[str, str], str] = {
+    (VSPHERE, "harness.evidence.recorder"):
+        "the in-memory record of the running test (calls, observations, secrets to redact); it writes no report",
 }
 
 # Layer of each part of the fake, lowest first: a module may import its own layer or lower ones.
@@ -134,6 +158,34 @@ def fake_layer(module: str) -> int | None:
     raise AssertionError(f"{module} has no layer in tests/test_layers.py FAKE_LAYERS: place it")
 
 
+def harness_unit(module: str) -> str | None:
+    """The unit of harness/ a module belongs to (its folder, or itself at the top level); None for the
+    package root (`harness`: __version__ and the lazy open_environment re-export) and outside harness/."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "harness" and len(parts) > 1 else None
+
+
+def harness_rank(unit: str) -> int:
+    for level, units in enumerate(HARNESS_LAYERS):
+        if unit in units:
+            return level
+    raise AssertionError(f"harness/{unit} has no place in tests/test_layers.py HARNESS_LAYERS: place it")
+
+
+def upward_harness_imports(graph: list[Import], allowed: dict[tuple[str, str], str] | None = None) -> list[Import]:
+    """Imports from one unit of harness/ to another of the same or a higher rank, less the allowed ones."""
+    allowed = HARNESS_UPWARD_ALLOWED if allowed is None else allowed
+    found = []
+    for imp in graph:
+        source, target = harness_unit(imp.source), harness_unit(imp.target)
+        if source is None or target is None or source == target or harness_rank(target) < harness_rank(source):
+            continue
+        if any(_inside(imp.source, a) and _inside(imp.target, b) for a, b in allowed):
+            continue
+        found.append(imp)
+    return found
+
+
 def upward_imports(graph: list[Import]) -> list[Import]:
     """Fake modules importing a higher layer than their own."""
     return [imp for imp in graph if fake_layer(imp.source) is not None and fake_layer(imp.target) is not None
@@ -208,6 +260,8 @@ def describe_cycles(cycles: list[list[Import]], root: Path) -> str:
 def layering_problems(root: Path) -> list[str]:
     """Every layering violation of the source tree at `root`, one line each (empty: clean)."""
     graph = import_graph(root)
+    named = forbidden_imports(graph, "harness.vsphere", FAKE) + evidence_writer_imports(graph)
+    upward = [imp for imp in upward_harness_imports(graph) if imp not in named]   # each named once, by its own rule
     problems = [
         describe(forbidden_imports(graph, "suites", FAKE), root,
                  "suites must not touch the fake: fault injection goes through env.control(vc)"),
@@ -217,7 +271,9 @@ def layering_problems(root: Path) -> list[str]:
                  "the model holds state; behaviours are registered in dispatch.py HANDLERS"),
         describe(upward_imports(graph), root, "imports flow wire/disks/defects/kmip -> model -> behaviours -> "
                                               "dispatch -> adapter"),
-        describe_cycles(import_cycles(graph, FAKE), root),
+        describe_cycles(import_cycles(graph, "harness"), root),
+        describe(upward, root, "harness/ flows " + " -> ".join(
+            "/".join(units) for units in reversed(HARNESS_LAYERS)) + ": move the shared name below both"),
         describe(evidence_writer_imports(graph), root,
                  "harness/vsphere imports no evidence writer: it reports calls through harness/calls.py"),
         "\n".join(use.describe(root) for use in pyvmomi_outside_speakers(root)),
@@ -435,14 +491,14 @@ MANAGED_CALLS = (
 
 def test_pyvmomi_spoken_outside_the_operations_layer_is_named_with_file_and_line(tmp_path):
     files = dict(CLEAN)
-    files["harness/sweep.py"] = MANAGED_CALLS
+    files["harness/commands/sweep.py"] = MANAGED_CALLS
     files["suites/test_power.py"] = "def test_x(vc, vm):\n    vm.PowerOnVM_Task()\n"
     why = "(only harness/vsphere and the fake speak pyVmomi: add an operation to harness/vsphere)"
     problems = layering_problems(_tree(tmp_path, files))
-    assert problems == [f"harness/sweep.py:5 calls Logout() {why}",
-                        f"harness/sweep.py:6 invokes Destroy_Task through VCenterClient.invoke {why}",
-                        f"harness/sweep.py:7 invokes PowerOnVM_Task through VCenterClient.invoke {why}",
-                        f"harness/sweep.py:8 uses pyVmomi's private _stub {why}",
+    assert problems == [f"harness/commands/sweep.py:5 calls Logout() {why}",
+                        f"harness/commands/sweep.py:6 invokes Destroy_Task through VCenterClient.invoke {why}",
+                        f"harness/commands/sweep.py:7 invokes PowerOnVM_Task through VCenterClient.invoke {why}",
+                        f"harness/commands/sweep.py:8 uses pyVmomi's private _stub {why}",
                         f"suites/test_power.py:2 calls PowerOnVM_Task() {why}"]
 
 
@@ -450,18 +506,49 @@ def test_the_same_calls_inside_the_operations_layer_and_the_fake_are_fine(tmp_pa
     files = dict(CLEAN)
     files["harness/vsphere/vms.py"] = MANAGED_CALLS
     files["harness/fakevc/model/vm.py"] = "from harness.fakevc import wire\n\n\ndef f(si):\n    si.CurrentTime()\n"
-    files["harness/health.py"] = ("def probe(client, vm):\n    client.invoke(vm, 'not_a_vim_method')\n"
+    files["harness/targets/health.py"] = ("def probe(client, vm):\n    client.invoke(vm, 'not_a_vim_method')\n"
                                   "    client.run()\n    return client.read(vm, ['name'])\n")
     assert layering_problems(_tree(tmp_path, files)) == []
 
 
 def test_the_allow_list_allows_only_its_names_and_nothing_else(tmp_path):
     files = dict(CLEAN)
-    files["harness/connect.py"] = "def connect(si):\n    si.RetrieveContent()\n    si.PowerOnVM_Task()\n"
-    files["harness/audit.py"] = "def scan(client, m):\n    client.invoke(m, 'ListKmipServers')\n"
+    files["harness/targets/connect.py"] = "def connect(si):\n    si.RetrieveContent()\n    si.PowerOnVM_Task()\n"
+    files["harness/commands/audit.py"] = "def scan(client, m):\n    client.invoke(m, 'ListKmipServers')\n"
     root = _tree(tmp_path, files)
-    allowed = {"harness.connect": (frozenset({"RetrieveContent"}), "logging in")}
+    allowed = {"harness.targets.connect": (frozenset({"RetrieveContent"}), "logging in")}
     uses = pyvmomi_outside_speakers(root, allowed=allowed)
     assert [use.describe(root).split(" (")[0] for use in uses] == [
-        "harness/audit.py:2 invokes ListKmipServers through VCenterClient.invoke",
-        "harness/connect.py:3 calls PowerOnVM_Task()"]
+        "harness/commands/audit.py:2 invokes ListKmipServers through VCenterClient.invoke",
+        "harness/targets/connect.py:3 calls PowerOnVM_Task()"]
+
+
+# ---- harness/ as folders (issue 20) -----------------------------------------------------------------
+def test_a_cycle_between_two_folders_of_the_harness_is_named(tmp_path):
+    files = dict(CLEAN)
+    files["harness/inventory/schema.py"] = "def load():\n    from harness.inventory import checks\n"
+    files["harness/inventory/checks.py"] = "from harness.inventory.schema import load\n"
+    problems = layering_problems(_tree(tmp_path, files))
+    assert problems == ["import cycle: harness.inventory.checks (harness/inventory/checks.py:1) -> "
+                        "harness.inventory.schema (harness/inventory/schema.py:2) -> harness.inventory.checks"]
+
+
+def test_a_lower_folder_importing_a_higher_one_is_named(tmp_path):
+    files = dict(CLEAN)
+    files["harness/run/plugin.py"] = "import pytest\n"
+    files["harness/inventory/schema.py"] = "from harness.run.plugin import pytest\n"
+    problems = layering_problems(_tree(tmp_path, files))
+    assert len(problems) == 1
+    assert problems[0].startswith("harness/inventory/schema.py:1 imports harness.run.plugin (harness/ flows cli -> ")
+
+
+def test_every_unit_of_the_harness_has_its_place_in_the_layers():
+    """A new folder or top-level module must be placed (harness_rank raises for an unplaced one)."""
+    units = {path.stem if path.is_file() else path.name for path in (ROOT / "harness").iterdir()
+             if (path.suffix == ".py" and path.name != "__init__.py") or (path / "__init__.py").is_file()}
+    assert {unit: harness_rank(unit) for unit in units}
+
+
+def test_the_top_level_of_the_harness_holds_at_most_a_dozen_modules():
+    modules = sorted(p.name for p in (ROOT / "harness").glob("*.py") if p.name != "__init__.py")
+    assert len(modules) <= 12, f"{len(modules)} modules at harness/'s top level: {modules}; group them in a folder"

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from pyVmomi import vim
 
-from harness.environment import open_environment
-from harness.inventory import parse_inventory
+from harness.targets.environment import open_environment
+from harness.inventory.schema import parse_inventory
 from harness.safety import MutationGate, MutationRefused, is_read_only
 from harness.vsphere import keys, vms
 from harness.vsphere.client import VCenterClient
@@ -142,6 +142,6 @@ def test_every_suite_read_only_makes_no_mutating_call_by_the_fakes_own_log(tmp_p
 
 
 def test_the_audits_read_methods_are_all_on_the_gates_read_only_list() -> None:
-    from harness.audit import READ_METHODS
+    from harness.commands.audit import READ_METHODS
     from harness.safety import READ_ONLY_VIM_METHODS
     assert READ_METHODS <= READ_ONLY_VIM_METHODS, sorted(READ_METHODS - READ_ONLY_VIM_METHODS)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.fixtures import workers_share_state
-from harness.inventory import load_inventory
+from harness.run.fixtures import workers_share_state
+from harness.inventory.schema import load_inventory
 
 INVENTORIES = Path(__file__).resolve().parent.parent / "inventories"
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pyVmomi import vim
 
-from harness.cleanup import annotation
-from harness.environment import Environment
-from harness.inventory import load_inventory
+from harness.run.cleanup import annotation
+from harness.targets.environment import Environment
+from harness.inventory.schema import load_inventory
 from harness.vsphere import find, vms
 from harness.vsphere.client import VCenterClient
 

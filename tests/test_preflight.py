@@ -176,26 +176,26 @@ def test_an_unknown_fake_defect_lists_the_known_ones(tmp_path):
 
 # ---- reachability, classified (in-process, with the vCenter connection replaced) -------------------
 def _lab(tmp_path: Path):
-    from harness.inventory import load_inventory
+    from harness.inventory.schema import load_inventory
     return load_inventory(real_inventory(tmp_path))
 
 
 def test_a_refused_login_is_a_configuration_problem_and_a_silent_vcenter_hits_the_deadline(tmp_path, monkeypatch):
     import threading
 
-    import harness.connect
-    from harness import preflight
+    import harness.targets.connect
+    from harness.run import preflight
     inv = _lab(tmp_path)
 
     def refused(entry, **_):
-        raise harness.connect.ConnectError(f"vCenter {entry.name} (127.0.0.1:1): login refused for {entry.user}")
-    monkeypatch.setattr(harness.connect, "connect_soap", refused)
+        raise harness.targets.connect.ConnectError(f"vCenter {entry.name} (127.0.0.1:1): login refused for {entry.user}")
+    monkeypatch.setattr(harness.targets.connect, "connect_soap", refused)
     problems = preflight.reach_problems(inv)
     assert [(p.key, p.kind) for p in problems] == [("vcenters.lab", "config")]
     assert preflight.exit_code(problems) == 2
 
     release = threading.Event()
-    monkeypatch.setattr(harness.connect, "connect_soap", lambda entry, **_: release.wait(30))
+    monkeypatch.setattr(harness.targets.connect, "connect_soap", lambda entry, **_: release.wait(30))
     began = time.monotonic()
     problems = preflight.reach_problems(inv, deadline=0.5)
     release.set()
@@ -206,8 +206,8 @@ def test_a_refused_login_is_a_configuration_problem_and_a_silent_vcenter_hits_th
 
 
 def test_a_vcenter_that_accepts_the_login_is_logged_out_again(tmp_path, monkeypatch):
-    import harness.connect
-    from harness import preflight
+    import harness.targets.connect
+    from harness.run import preflight
     calls = []
 
     class Session:
@@ -216,13 +216,13 @@ def test_a_vcenter_that_accepts_the_login_is_logged_out_again(tmp_path, monkeypa
 
     class Si:
         content = type("Content", (), {"sessionManager": Session()})()
-    monkeypatch.setattr(harness.connect, "connect_soap", lambda entry, **_: Si())
+    monkeypatch.setattr(harness.targets.connect, "connect_soap", lambda entry, **_: Si())
     assert preflight.reach_problems(_lab(tmp_path)) == [] and calls == ["logout"]
 
 
 def test_a_kms_that_answers_kmip_passes_the_preflight_and_a_stopped_one_does_not(tmp_path):
-    from harness import preflight
-    from harness.inventory import load_inventory
+    from harness.run import preflight
+    from harness.inventory.schema import load_inventory
     from harness.kms.server import EmbeddedKms
     with EmbeddedKms(tmp_path / "kms") as kms:
         server = kms.servers["shared"]

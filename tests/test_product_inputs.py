@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.diff import diff_runs
-from harness.inventory import InventoryError, load_inventory
-from harness.inventory_checks import MAX_INVENTORY_BYTES, MAX_VCENTERS
-from harness.runids import MAX_RUN_ID, RunIdError, fresh_run_dir, new_run_id, validate_run_id
+from harness.commands.diff import diff_runs
+from harness.inventory.schema import InventoryError, load_inventory
+from harness.inventory.checks import MAX_INVENTORY_BYTES, MAX_VCENTERS
+from harness.run.runids import MAX_RUN_ID, RunIdError, fresh_run_dir, new_run_id, validate_run_id
 from harness.vcsim.process import VcsimProcess
 from harness.workdirs import OWNER_FILE, make_workdir, stale_workdirs, sweep_workdirs
 
@@ -148,8 +148,8 @@ def test_a_work_folder_is_private_and_removed_by_sweep_only_once_its_owner_is_go
 
 
 def test_sweep_reads_each_ledger_once_although_reports_latest_links_to_a_run(tmp_path):
-    from harness.runfolders import update_latest
-    from harness.sweep import read_ledgers
+    from harness.run.runfolders import update_latest
+    from harness.commands.sweep import read_ledgers
     run = tmp_path / "r1"
     run.mkdir()
     (run / "ledger.jsonl").write_text(json.dumps({"kind": "vm", "moid": "vm-1", "run_id": "r1", "time": 1}) + "\n")
@@ -159,7 +159,7 @@ def test_sweep_reads_each_ledger_once_although_reports_latest_links_to_a_run(tmp
 
 
 def test_newest_run_is_by_start_time_not_by_name(tmp_path):
-    from harness.runfolders import newest_run, run_folders
+    from harness.run.runfolders import newest_run, run_folders
     for name, started in (("zz-old", "2026-01-01T00:00:00+00:00"), ("aa-new", "2026-06-01T00:00:00+00:00")):
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.json").write_text('{"tests": []}')
@@ -170,7 +170,7 @@ def test_newest_run_is_by_start_time_not_by_name(tmp_path):
 
 def test_the_defect_names_read_from_source_are_exactly_the_registered_ones():
     from harness.fakevc.catalogue import load_all
-    from harness.inventory_checks import defect_names
+    from harness.inventory.checks import defect_names
     assert defect_names() == set(load_all())
 
 

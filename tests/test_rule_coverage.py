@@ -5,7 +5,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from harness.coverage import suite_tests
+from harness.commands.coverage import suite_tests
 from harness.rules import load_rules
 
 SUITES = Path(__file__).resolve().parent.parent / "suites"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.deviations import DEVIATIONS_DIR, load
+from harness.run.deviations import DEVIATIONS_DIR, load
 from harness.rules import load_rules
 from tests.procs import leftover_servers
 from tests.vcsim.conftest import require_current_vcsim

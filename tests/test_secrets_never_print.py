@@ -2,7 +2,7 @@
 
 Today's leak was `-l`: a failing cross-vCenter test shows its locals, and the ServiceLocator
 credential (a pyVmomi object whose repr lists every field) carried the password. Passwords are now
-`harness.secret.Secret`, whose repr is masked, so locals, reprs and assertion texts show
+`harness.inventory.secret.Secret`, whose repr is masked, so locals, reprs and assertion texts show
 `Secret('********')`. Proved with a seeded defect that makes a cross-vCenter clone raise inside clones.clone under -l
 (its frame's locals hold the ServiceLocator).
 """

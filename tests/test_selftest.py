@@ -50,7 +50,7 @@ def test_a_defect_runs_under_the_fake_options_it_shows_under(tmp_path):
     """`xvc-locator-thumbprint-unchecked` only shows between vCenters that do not trust each other."""
     import yaml
 
-    from harness.selftest import _inventory_for
+    from harness.commands.selftest import _inventory_for
     path = _inventory_for("XVC-MIGRATE", "xvc-locator-thumbprint-unchecked", tmp_path)
     entries = yaml.safe_load(path.read_text())["vcenters"]
     assert all(e["fake"]["trust_peers"] is False for e in entries)
@@ -66,8 +66,8 @@ def test_a_defect_imitating_the_environment_must_be_reported_as_an_error():
 def test_a_worker_runs_sessions_one_after_another_and_a_defect_never_leaks_into_the_next(tmp_path):
     """One worker process, two sessions of KMS-GENERATE: with a defect some test fails, and the next
     session, without it, passes every test (each session starts its own fake world and KMS)."""
-    from harness.selftest import ROOT as REPO
-    from harness.selftest import WorkerPool, _run_rule_tests
+    from harness.commands.selftest import ROOT as REPO
+    from harness.commands.selftest import WorkerPool, _run_rule_tests
     pool = WorkerPool(1, tmp_path)
     try:
         with_defect = _run_rule_tests(["KMS-GENERATE"], "kms-generate-phantom-key", tmp_path, REPO / "suites", pool)

@@ -1,7 +1,7 @@
 """vcrypt sweep: removes marked leftovers of aborted runs (from ledgers and from markers alone),
 never an unmarked VM, removes only providers a run added, and redoes recorded restores.
 
-The fake lives in the test's process, so sweeps run through harness.sweep against an Environment
+The fake lives in the test's process, so sweeps run through harness.commands.sweep against an Environment
 opened here; the click command's argument handling is tested separately. One test sweeps a vcsim.
 """
 from __future__ import annotations
@@ -14,14 +14,14 @@ from typing import Any, Iterator
 import pytest
 from click.testing import CliRunner
 
-from harness.audit import READ_METHODS
-from harness.cleanup import Ledger, annotation
+from harness.commands.audit import READ_METHODS
+from harness.run.cleanup import Ledger, annotation
 from harness.cli import main
-from harness.environment import Environment, open_environment
-from harness.inventory import parse_inventory
-from harness.markers import provider_id
+from harness.targets.environment import Environment, open_environment
+from harness.inventory.schema import parse_inventory
+from harness.run.markers import provider_id
 from harness.safety import MutationGate
-from harness.sweep import Selection, sweep
+from harness.commands.sweep import Selection, sweep
 from harness.vsphere import find, hosts, keys, snapshots, vms
 from harness.vsphere.client import VCenterClient
 from harness.vsphere.props import retrieve_all
@@ -184,7 +184,7 @@ def test_providers_and_restores_from_the_ledger(env: Environment, client: VCente
 
 def test_scratch_writes_what_sweep_reads(env: Environment, client: VCenterClient, tmp_path: Path) -> None:
     """Scratch.restore/provider entries round-trip: a finished run's undos are not redone."""
-    from harness.fixtures import Scratch
+    from harness.run.fixtures import Scratch
     state = SimpleNamespace(ledger=Ledger(tmp_path / "r-scr" / "ledger.jsonl"), run_id="r-scr",
                             inventory=env.inventory, names=itertools.count(1))
     scratch = Scratch(state, "T-9", "tests::x", "main")

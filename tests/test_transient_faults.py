@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pyVmomi import vim
 
-from harness.environment import Environment
+from harness.targets.environment import Environment
 from harness.vsphere.errors import TaskFailed, VCenterUnreachable
 
 

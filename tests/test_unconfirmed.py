@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from harness import unconfirmed
-from harness.inventory import InventoryError, parse_inventory
+from harness.inventory.schema import InventoryError, parse_inventory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,12 +71,12 @@ def test_bad_fidelity_keys_name_the_key(entry, problem):
 
 def test_the_skip_category_is_known_to_the_plugin_and_the_verdicts():
     from harness.evidence.verdicts import SKIP_CATEGORIES as VERDICT_SKIPS
-    from harness.plugin import SKIP_CATEGORIES
+    from harness.run.plugin import SKIP_CATEGORIES
     assert SKIP_CATEGORIES["unconfirmed"] == "unconfirmed_skip" and "unconfirmed_skip" in VERDICT_SKIPS
 
 
 def test_fake_lab_inventory_loads_with_its_demanding_knobs():
-    from harness.inventory import load_inventory
+    from harness.inventory.schema import load_inventory
     inv = load_inventory(ROOT / "inventories" / "fake-lab.yaml")
     for vc in inv.vcenters:
         assert vc.fake.trust_peers is False and vc.fake.strict_policies and vc.fake.maintenance_hosts == 1

@@ -9,11 +9,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from harness.audit import READ_METHODS
-from harness.capabilities import KNOWN_CAPABILITIES
+from harness.commands.audit import READ_METHODS
+from harness.inventory.capabilities import KNOWN_CAPABILITIES
 from harness.cli import main
-from harness.environment import Environment
-from harness.verify_config import NO, NOT_PROBED, YES, Probe, Row, _verdict, table, verify
+from harness.targets.environment import Environment
+from harness.commands.verify_config import NO, NOT_PROBED, YES, Probe, Row, _verdict, table, verify
 from harness.vsphere import vms
 from harness.safety import MutationGate
 from harness.vsphere.client import VCenterClient
@@ -152,7 +152,7 @@ def test_the_encryption_probe_never_uses_a_made_up_key(env: Environment, monkeyp
 def test_probe_reasons_are_one_line() -> None:
     from pyVmomi import vmodl
 
-    from harness.verify_config import Probe, describe_error
+    from harness.commands.verify_config import Probe, describe_error
     fault = vmodl.fault.InvalidArgument(invalidProperty="profileId", msg="bad\nprofile")
     assert describe_error(fault) == "vmodl.fault.InvalidArgument: bad"
     assert Probe("no", "line one\n   dynamicType = <unset>\n").reason == "line one"

@@ -1,4 +1,4 @@
-"""The fake's side of the control facade (harness/control.py): fault injection on cue.
+"""The fake's side of the control facade (harness/targets/control.py): fault injection on cue.
 
 Everything runs under the world lock; suites never see the model objects, only this facade.
 """

@@ -11,7 +11,8 @@ VM/disk crypto with power-state and snapshot rules (simulator/crypto_manager_kmi
 simulator/virtual_machine.go updateCrypto). Where it differs from vSphere: harness/data/deviations/vcsim.yaml.
 """
 
-from harness.vcsim.build import VcsimUnavailable, build_launcher, find_vcsim, toolchain_status
+from harness.vcsim.build import VcsimUnavailable, build_launcher, toolchain_status
+from harness.vcsim.choice import find_vcsim
 from harness.vcsim.process import VcsimProcess
 
 __all__ = ["VcsimProcess", "VcsimUnavailable", "build_launcher", "find_vcsim", "toolchain_status"]

@@ -225,15 +225,6 @@ def cached_launcher(cache_dir: Path | None = None) -> Path | None:
 # --------------------------------------------------------------------------- discovery
 
 
-def find_vcsim(explicit: str | os.PathLike[str] | None = None, source: str = "auto") -> Path:
-    """The vcsim to run: inventory binary > `vcsim` on PATH > pinned current vcsim > Debian launcher.
-
-    See harness/vcsim/choice.py (precedence, and what each choice can show).
-    """
-    from harness.vcsim.choice import choose_vcsim
-    return choose_vcsim(explicit, source).path  # type: ignore[arg-type]
-
-
 def _explicit_binary(path: Path) -> Path:
     if not path.exists():
         raise VcsimUnavailable(f"vcsim binary {path} does not exist")

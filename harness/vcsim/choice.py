@@ -105,3 +105,11 @@ def crypto_gap(inventory: Any, capability: str) -> str | None:
     if found is None or found.models_crypto is not False:
         return None
     return f"capability: target {primary.name} lacks {capability}: {found.note}"
+
+
+def find_vcsim(explicit: str | os.PathLike[str] | None = None, source: str = "auto") -> Path:
+    """The vcsim to run: inventory binary > `vcsim` on PATH > pinned current vcsim > Debian launcher.
+
+    See `choose_vcsim` above (precedence, and what each choice can show).
+    """
+    return choose_vcsim(explicit, source).path  # type: ignore[arg-type]

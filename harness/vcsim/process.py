@@ -22,7 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
-from harness.vcsim.build import LAUNCHER_NAME, VcsimUnavailable, find_vcsim
+from harness.vcsim.build import LAUNCHER_NAME, VcsimUnavailable
+from harness.vcsim.choice import find_vcsim
 
 LISTEN_HOST = "127.0.0.1"
 STOP_GRACE = 5.0
@@ -51,7 +52,7 @@ class VcsimProcess:
         self.api_version = api_version
         self.counts = {"-dc": datacenters, "-cluster": clusters, "-host": hosts,
                        "-vm": vms, "-standalone-host": standalone_hosts}
-        from harness.inventory_checks import refuse_bind_flags
+        from harness.inventory.checks import refuse_bind_flags
         self.extra_args = refuse_bind_flags(list(extra_args))  # ValueError: only the harness picks the address
         self.ready_timeout = ready_timeout
         self.host = LISTEN_HOST

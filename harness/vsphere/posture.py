@@ -1,6 +1,6 @@
 """Read-only vCenter calls behind `vcrypt audit`: key providers, their status, alarms, bulk VM/host reads.
 
-Why here: only `harness/vsphere` speaks vCenter's API (issue 16 item 3); `harness/audit.py` shapes
+Why here: only `harness/vsphere` speaks vCenter's API (issue 16 item 3); `harness/commands/audit.py` shapes
 what these return into the report. Every call goes through `VCenterClient` (recorded, retried,
 behind the mutation gate), none is a write: each method named here is on `audit.READ_METHODS`.
 """

@@ -207,7 +207,7 @@ def test_rewrite_is_identical(run_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("mode", "css"),
     [
-        ("insecure (verification off)", "tls-insecure"),  # the labels harness.inventory.Tls.mode gives
+        ("insecure (verification off)", "tls-insecure"),  # the labels harness.inventory.schema.Tls.mode gives
         ("pinned SHA-256 thumbprint", "tls-pinned"),
         ("verified against system CAs", "tls-verified"),
         ("verified against /etc/insecure-lab/ca.pem", "tls-verified"),

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from harness.evidence.results import write_results, write_target_info
-from harness.inventory import load_inventory
+from harness.inventory.schema import load_inventory
 
 
 class ClosedEnvironment:

@@ -7,7 +7,7 @@ from typing import Any, Iterator
 import pytest
 from pyVmomi import vim, vmodl
 
-from harness.environment import Environment, open_environment
+from harness.targets.environment import Environment, open_environment
 
 _names = itertools.count(1)
 

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 import pytest
 from pyVmomi import vim, vmodl
 
-from harness.environment import Environment
+from harness.targets.environment import Environment
 from harness.vsphere import authz
 from tests.fakevc.conftest import make_vm, wait
 from tests.fakevc.test_hosts_key_push import decrypt, encrypt

@@ -1,4 +1,4 @@
-"""The control facade (harness/control.py): the fake injects faults and undoes them; other targets skip."""
+"""The control facade (harness/targets/control.py): the fake injects faults and undoes them; other targets skip."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from pyVmomi import vim
 
-from harness.control import NoFaultInjection
+from harness.targets.control import NoFaultInjection
 
 DISK = 64 * 1024   # the conftest VM's disk
 

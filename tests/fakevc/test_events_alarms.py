@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import pytest
 from pyVmomi import vim, vmodl
 
-from harness.environment import SHARED_PROVIDER, Environment
+from harness.targets.environment import SHARED_PROVIDER, Environment
 from harness.fakevc.behaviours import core_dumps
 from harness.kms.server import free_port
 from tests.fakevc.test_key_providers import (defect_world, new_provider_id, pid_ref, register, remove_provider)

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import pytest
 from pyVmomi import vim, vmodl
 
-from harness.environment import Environment
+from harness.targets.environment import Environment
 from harness.fakevc.model.pbm import ENCRYPTION_POLICY_ID
 from tests.fakevc.conftest import make_vm, wait
 from tests.fakevc.test_plumbing import cluster_of, fresh_fake, login

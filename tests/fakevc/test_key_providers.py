@@ -16,8 +16,8 @@ from typing import Any, Iterator
 import pytest
 from pyVmomi import vim, vmodl
 
-from harness.connect import connect_fake
-from harness.environment import DEDICATED_PROVIDER, SHARED_PROVIDER, Environment
+from harness.targets.connect import connect_fake
+from harness.targets.environment import DEDICATED_PROVIDER, SHARED_PROVIDER, Environment
 from harness.fakevc.world import FakeWorld, ProviderSeed, VCenterSeed
 from harness.kms.client import KmipClient
 from harness.kms.server import free_port

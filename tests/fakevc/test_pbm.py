@@ -7,8 +7,8 @@ from typing import Any, Iterator
 import pytest
 from pyVmomi import pbm, vim, vmodl
 
-from harness.connect import pbm_service
-from harness.environment import Environment
+from harness.targets.connect import pbm_service
+from harness.targets.environment import Environment
 from harness.fakevc.model import pbm as fake_pbm
 from harness.fakevc.world import FakeWorld
 from harness.vsphere import policies

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import pytest
 from pyVmomi import vim, vmodl
 
-from harness.environment import Environment
+from harness.targets.environment import Environment
 from harness.fakevc.world import FakeWorld, ProviderSeed, VCenterSeed
 from tests.fakevc.conftest import make_vm, wait
 

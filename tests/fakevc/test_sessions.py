@@ -6,7 +6,7 @@ from typing import Any, Iterator
 import pytest
 from pyVmomi import vim, vmodl
 
-from harness.environment import Environment
+from harness.targets.environment import Environment
 from harness.fakevc.world import FakeWorld
 from tests.fakevc.test_plumbing import ADMIN, ADMIN_PASSWORD, fresh_fake, login
 

@@ -645,7 +645,7 @@ def test_register_with_another_key_is_refused(si_a, enc_vm):
 
 def test_a_defect_from_the_inventory_reaches_the_fake():
     """open_environment(defects=[...]) is the path `vcrypt selftest` takes (a fresh world and KMS)."""
-    from harness.environment import open_environment
+    from harness.targets.environment import open_environment
     with open_environment(defects=["data-at-rest-plaintext"]) as other:
         si = other.service_instance("vc-a")
         machine = make_vm(si)

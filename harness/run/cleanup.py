@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.markers import MARKER, annotation, parse_annotation  # noqa: F401 - re-exported
+from harness.run.markers import MARKER, annotation, parse_annotation  # noqa: F401 - re-exported
 
 
 def run_id_of(annotation_text: str | None) -> str | None:

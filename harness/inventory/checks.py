@@ -1,6 +1,6 @@
 """Inventory checks that need more than a field type: size bounds, URLs, vcsim flags, defect names.
 
-Kept apart from harness/inventory.py (the models) so each check is small and testable; the models
+Kept apart from harness/inventory/schema.py (the models) so each check is small and testable; the models
 call these from their validators. Every function raises ValueError (pydantic turns it into
 `inventory <file>: <key path>: <problem>`) or InventoryError directly for whole-file limits.
 """
@@ -11,6 +11,8 @@ import ipaddress
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from harness.inventory.errors import InventoryError
 
 # A real lab inventory is a few KB. Bounding the file and the vCenter list keeps loading well
 # under a second whatever is fed in (a 50 MB file once took 300 s and 3.9 GB).
@@ -25,7 +27,6 @@ BIND_FLAGS = frozenset({"l", "httptest.serve"})
 
 def read_bounded(path: Path) -> str:
     """The file's text, refusing more than MAX_INVENTORY_BYTES (read bounded: a FIFO or /dev/zero too)."""
-    from harness.inventory import InventoryError
     with open(path, "rb") as handle:
         data = handle.read(MAX_INVENTORY_BYTES + 1)
     if len(data) > MAX_INVENTORY_BYTES:
@@ -36,7 +37,6 @@ def read_bounded(path: Path) -> str:
 
 def check_entry_count(data: dict, path: Path) -> None:
     """At most MAX_VCENTERS vCenters, checked before pydantic validates each one."""
-    from harness.inventory import InventoryError
     vcenters = data.get("vcenters")
     if isinstance(vcenters, list) and len(vcenters) > MAX_VCENTERS:
         raise InventoryError(f"inventory {path}: vcenters: {len(vcenters)} entries; at most {MAX_VCENTERS} allowed")
@@ -94,7 +94,7 @@ def defect_names() -> frozenset[str]:
     source took ~0.4 s on every inventory load (twice per load, once per session of `vcrypt selftest`);
     tests/test_product_inputs.py keeps this list equal to harness.fakevc.catalogue.load_all().
     """
-    root = Path(__file__).resolve().parent / "fakevc"
+    root = Path(__file__).resolve().parents[1] / "fakevc"
     return frozenset(match.group(1)
                      for path in sorted([*root.glob("behaviours/*.py"), *root.glob("model/*.py"), *root.glob("kmip/*.py")])
                      for match in _DEFECT_CALL.finditer(path.read_text(encoding="utf-8")))

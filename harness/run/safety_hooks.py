@@ -1,6 +1,6 @@
 """pytest hooks of the mutation gate: a refused mutation is `skipped: safety: ...`, never a failure.
 
-Loaded by harness.plugin (`pytest_plugins`). A fixture or test that asks the gate for a mutation
+Loaded by harness.run.plugin (`pytest_plugins`). A fixture or test that asks the gate for a mutation
 the inventory does not allow could not ask the target anything, so the test decides nothing: a
 safety skip with the gate's reason (the method, the object, the inventory setting). Only suite
 tests (marked `rule`) are skipped: in the project's own tests a refused call is a failure.

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 from pyVim import connect as pyvim_connect
 from pyVmomi import SoapStubAdapter, VmomiSupport, pbm, vim
 
-from harness.inventory import VCenter
+from harness.inventory.schema import VCenter
 
 PBM_VERSION = "pbm.version.version11"
 

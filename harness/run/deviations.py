@@ -19,7 +19,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-DEVIATIONS_DIR = Path(__file__).with_name("data") / "deviations"
+DEVIATIONS_DIR = Path(__file__).resolve().parents[1] / "data" / "deviations"
 PRODUCT_FAILURES: tuple[type[BaseException], ...] = (AssertionError,)
 DEVIATION_OUTCOME, DEVIATION_CATEGORY = "deviation", "known_deviation"
 
@@ -66,7 +66,7 @@ def mark_known_deviations(config: pytest.Config, items: list[pytest.Item], targe
     loaded = load(target, directory or Path(os.environ.get("VCRYPT_DEVIATIONS_DIR") or DEVIATIONS_DIR))
     if loaded is None:
         return []
-    from harness.plugin import evidence_id
+    from harness.run.item_ids import evidence_id
     applied: list[Deviation] = []
     for item in items:
         marker = item.get_closest_marker("test_id")

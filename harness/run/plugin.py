@@ -22,11 +22,12 @@ from typing import Any, Iterator
 import pytest
 
 from harness.evidence.recorder import Recorder, reset_recorder, use_recorder
-from harness.inventory import Inventory, InventoryError, load_inventory
-from harness.outage import OutageWatch
+from harness.inventory.schema import Inventory, InventoryError, load_inventory
 from harness.rules import Rule, load_rules, version_tuple
+from harness.run.item_ids import evidence_id
+from harness.targets.outage import OutageWatch
 
-pytest_plugins: list[str] = ["harness.safety_hooks", "harness.fixtures"]
+pytest_plugins: list[str] = ["harness.run.safety_hooks", "harness.run.fixtures"]
 
 SKIP_CATEGORIES = {"capability": "capability_skip", "safety": "safety_skip", "version": "version_skip",
                    "unconfirmed": "unconfirmed_skip"}
@@ -102,14 +103,14 @@ def pytest_configure(config: pytest.Config) -> None:
     _check_signing_key(config, inv)
     workerinput = getattr(config, "workerinput", {})
     run_id = config.getoption("--run-id") or workerinput.get("vcrypt_run_id") or new_run_id()
-    from harness.runids import RunIdError, validate_run_id
+    from harness.run.runids import RunIdError, validate_run_id
     try:
         validate_run_id(run_id)
     except RunIdError as err:
         raise pytest.UsageError(f"--run-id: {err}") from None
     run_dir_opt = run_dir_opt or workerinput.get("vcrypt_run_dir")
     run_dir = Path(run_dir_opt) if run_dir_opt else Path("reports") / run_id
-    from harness.cleanup import Ledger
+    from harness.run.cleanup import Ledger
     from harness.workdirs import make_workdir  # 0700, with an owner file so `vcrypt sweep` can remove it after a SIGKILL
     work_dir = Path(workerinput.get("vcrypt_work_dir") or make_workdir(f"vcrypt-{run_id}-", run_id))
     run = config.stash[RUN_KEY] = VcryptRun(
@@ -123,7 +124,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not workerinput:  # the controller writes JUnit: rule verdicts as testsuite properties
         from harness.evidence import junit_verdicts
         junit_verdicts.register(config, lambda: list(run.results.values()))
-    from harness.progress import register_progress
+    from harness.run.progress import register_progress
     register_progress(config)
 
 
@@ -167,16 +168,16 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         keep = [item for item in items if wanted & set(_rules_of(item))]
         config.hook.pytest_deselected(items=[item for item in items if item not in keep])
         items[:] = keep
-    from harness.selection import apply_test_ids
+    from harness.run.selection import apply_test_ids
     apply_test_ids(config, items)
     _mark_known_deviations(config, items)
 
 
 def _mark_known_deviations(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Strict xfail for the tests the target's deviation list names (harness/deviations.py)."""
+    """Strict xfail for the tests the target's deviation list names (harness/run/deviations.py)."""
     state = run_of(config)
     if state is not None and state.inventory.target != "fake":
-        from harness.deviations import mark_known_deviations
+        from harness.run.deviations import mark_known_deviations
         mark_known_deviations(config, items, state.inventory.target)
 
 
@@ -224,7 +225,7 @@ def _skip_if_the_vcsim_lacks(inv: Inventory, capability: str) -> None:
 
 def _declared_version_gate(state: VcryptRun, item: pytest.Item) -> None:
     """Skip by version before any fixture runs (a version skip wins over a session fixture's error)."""
-    from harness.version_gate import skip_reason
+    from harness.run.version_gate import skip_reason
     primary = state.inventory.vcenters[0]
     known = state.target_version or (primary.version if primary.target != "fake" else None)
     if known:
@@ -276,27 +277,18 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 RECORDER_KEY: pytest.StashKey[Recorder] = pytest.StashKey()
 
 
-def evidence_id(item: pytest.Item) -> str:
-    """The test's permanent ID, with the parameter set appended for parametrized tests."""
-    marker = item.get_closest_marker("test_id")
-    if marker is None:
-        return ""
-    callspec = getattr(item, "callspec", None)
-    return f"{marker.args[0]}[{callspec.id}]" if callspec is not None else marker.args[0]
-
-
 
 
 def _environment_error(excinfo: Any) -> bool:
     from harness.kms.client import KmsUnreachable
-    from harness.connect import ConnectError
+    from harness.targets.connect import ConnectError
     from harness.vsphere.errors import EnvironmentFault
     return excinfo is not None and excinfo.errisinstance((EnvironmentFault, KmsUnreachable, ConnectError))
 
 
 def _outage_after(state: VcryptRun, item: pytest.Item, call: pytest.CallInfo, failed: bool) -> list[str]:
     """Outages that void this test's verdict: probed after failures, and after passes that touched a
-    KMS or vCenter seen failing (harness/outage.py). A KeyGenerationFailed is an environment error
+    KMS or vCenter seen failing (harness/targets/outage.py). A KeyGenerationFailed is an environment error
     exactly when the probe finds its KMS down: a vCenter that calls an answering KMS unreachable
     is a product failure."""
     texts = [str(call.excinfo.value)] if call.excinfo is not None else []

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from harness import preflight
-from harness.inventory import InventoryError, load_inventory
-from harness.runfolders import newest_run, rerun_selection, update_latest
-from harness.runids import RunIdError, fresh_run_dir, new_run_id, validate_run_id
+from harness.run import preflight
+from harness.inventory.schema import InventoryError, load_inventory
+from harness.run.runfolders import newest_run, rerun_selection, update_latest
+from harness.run.runids import RunIdError, fresh_run_dir, new_run_id, validate_run_id
 
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
@@ -191,7 +191,7 @@ def execute(request: RunRequest, echo: Callable[[str], None]) -> int:
     for test_id in (*request.test_ids, *(rerun or [])):
         args += ["--test-id", test_id]
     if not sys.stdout.isatty():
-        args += ["-o", "console_output_style=classic"]  # progress lines instead of [ 64%] (harness/progress.py)
+        args += ["-o", "console_output_style=classic"]  # progress lines instead of [ 64%] (harness/run/progress.py)
     if request.signing_key:
         args += ["--signing-key", str(request.signing_key)]
     args += list(request.pytest_args)

@@ -10,7 +10,7 @@ import pytest
 
 
 def _ids_of(item: pytest.Item) -> set[str]:
-    from harness.plugin import evidence_id
+    from harness.run.item_ids import evidence_id
     marker = item.get_closest_marker("test_id")
     ids = {item.nodeid}
     if marker is not None:

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from harness.connect import connect_fake, connect_soap, pbm_service
-from harness.inventory import Inventory, VCenter, load_inventory
+from harness.targets.connect import connect_fake, connect_soap, pbm_service
+from harness.inventory.schema import Inventory, VCenter, load_inventory
 from harness.vsphere import sessions
 
 if TYPE_CHECKING:
-    from harness.control import TargetControl
+    from harness.targets.control import TargetControl
 
 SHARED_PROVIDER = "vcrypt-shared-kms"
 DEDICATED_PROVIDER = "vcrypt-dedicated-kms"
@@ -213,9 +213,9 @@ class Environment:
         return self.world.vcenters.get(entry.name) if self.world and entry.target == "fake" else None
 
     def control(self, name: str | None = None) -> "TargetControl":
-        """Fault injection on a vCenter (harness/control.py): the fake's, else one that refuses
+        """Fault injection on a vCenter (harness/targets/control.py): the fake's, else one that refuses
         every request with a capability skip."""
-        from harness.control import NoFaultInjection
+        from harness.targets.control import NoFaultInjection
         fake = self.fake_vcenter(name)
         if fake is None:
             return NoFaultInjection(self.inventory.vcenter(name).name)

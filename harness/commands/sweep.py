@@ -10,17 +10,17 @@ Order: power off marked VMs, destroy them (newest first; templates and snapshots
 VM), remove key providers a selected run's ledger says it *added*, then apply the restore
 entries the ledger holds that were not marked done.
 
-Ledger formats read here (written by harness.fixtures.Scratch; one JSON object per line):
+Ledger formats read here (written by harness.run.fixtures.Scratch; one JSON object per line):
 
     {"kind": "vm", "vcenter": NAME, "moid": "vm-12", "name": ..., "run_id": ..., "phase": "created"}
     {"kind": "key_provider", "vcenter": NAME, "provider_id": ID, "run_id": ..., "phase": "creating"|"created"|"removed"}
         only a provider with a "created" entry (the run's register call added it), no later
         "removed" entry, AND an id that is exactly one this run registers
-        (`harness.markers.is_run_provider`: <name_prefix><run-id>-<worker>-<n>-<label>) is removed;
+        (`harness.run.markers.is_run_provider`: <name_prefix><run-id>-<worker>-<n>-<label>) is removed;
         "creating" alone is ambiguous and left alone (reported), and so is a ledger line naming
         any other provider (a forged or stale line cannot remove the lab's provider).
 
-Run ids are validated (harness.markers: safe charset, 1-64 characters) and VM annotations must
+Run ids are validated (harness.run.markers: safe charset, 1-64 characters) and VM annotations must
 match the marker exactly (full match), so a note that merely begins with the marker is never swept.
     {"kind": "restore", "vcenter": NAME, "run_id": ..., "restore_id": HEX, "description": TEXT,
      "action": ACTION, ...action fields}
@@ -42,8 +42,8 @@ from typing import Any, Callable
 
 from pyVmomi import vim, vmodl
 
-from harness.cleanup import Ledger, run_id_of
-from harness.markers import is_run_provider, valid_run_id
+from harness.run.cleanup import Ledger, run_id_of
+from harness.run.markers import is_run_provider, valid_run_id
 from harness.safety import MutationGate, MutationRefused
 from harness.vsphere import find, hosts, keys, vms
 from harness.vsphere.errors import TargetLacks, TaskFailed
@@ -59,7 +59,7 @@ class Selection:
     run_ids: frozenset[str] | None
 
     def wants(self, run_id: str | None) -> bool:
-        """A run id in the selection; ids outside the safe charset are never wanted (harness.markers)."""
+        """A run id in the selection; ids outside the safe charset are never wanted (harness.run.markers)."""
         return valid_run_id(run_id) and (self.run_ids is None or run_id in self.run_ids)
 
     def describe(self) -> str:

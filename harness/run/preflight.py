@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from harness.inventory import Inventory, InventoryError, VCenter
+from harness.inventory.schema import Inventory, InventoryError, VCenter
 from harness.vsphere import sessions
 
 EXIT_CONFIG = 2
@@ -118,7 +118,7 @@ def folder_problem(option: str, folder: Path) -> Problem | None:
 # ---- the environment answers ------------------------------------------------------------------
 def _vcenter_probe(vc: VCenter, timeout: float) -> Callable[[], Problem | None]:
     def probe() -> Problem | None:
-        from harness.connect import ConnectError, connect_soap
+        from harness.targets.connect import ConnectError, connect_soap
         try:
             si = connect_soap(vc, timeout=timeout)
         except ConnectError as err:

@@ -6,7 +6,7 @@ Two cases, decided by the inventory through the environment's KMS endpoints:
   provider a fake lab starts with): checked, protected in the mutation gate, used for keys, and
   compared byte for byte at the end of the session. Nothing is registered, uploaded or removed.
 - otherwise the harness registers the KMS under an id carrying this run's mark
-  (`harness.markers.provider_id`), writes it to the ledger before and after, and at the end removes
+  (`harness.run.markers.provider_id`), writes it to the ledger before and after, and at the end removes
   only the server it added. That needs `safety.allow_mutations` (the gate refuses it otherwise).
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterator
 
-from harness import lab_providers
-from harness.markers import provider_id as marked_provider_id
+from harness.run import lab_providers
+from harness.run.markers import provider_id as marked_provider_id
 from harness.vsphere import keys
 
 

@@ -1,6 +1,6 @@
 """Fixtures the suites use: inventory, vc / vc_b, kms, place, policies, scratch, serial.
 
-Loaded by harness.plugin (`pytest_plugins`); the run they serve is `vcrypt_run`, the plugin's
+Loaded by harness.run.plugin (`pytest_plugins`); the run they serve is `vcrypt_run`, the plugin's
 object in `config.stash`.
 
 Each xdist worker starts its own environment (embedded KMS, fake vCenters or vcsims) from the
@@ -16,11 +16,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from harness.cleanup import Cleanup, Ledger, annotation
-from harness.environment import Environment, KmsEndpoint, open_environment
+from harness.run.cleanup import Cleanup, Ledger, annotation
+from harness.targets.environment import Environment, KmsEndpoint, open_environment
 from harness.evidence.recorder import current_recorder, register_secret
-from harness.inventory import Inventory
-from harness.plugin import RUN_KEY, VcryptRun
+from harness.inventory.schema import Inventory
+from harness.run.plugin import RUN_KEY, VcryptRun
 from harness.safety import MutationGate
 from harness.vsphere import find, keys, policies, vms
 from harness.vsphere.client import VCenterClient
@@ -32,7 +32,7 @@ def worker_id(config: pytest.Config) -> str:
 
 @pytest.fixture(scope="session")
 def vcrypt_run(pytestconfig: pytest.Config) -> VcryptRun:
-    """The session's run (harness.plugin.VcryptRun): inventory, run ID and folder, ledger, results."""
+    """The session's run (harness.run.plugin.VcryptRun): inventory, run ID and folder, ledger, results."""
     return pytestconfig.stash[RUN_KEY]
 
 
@@ -225,7 +225,7 @@ class Scratch:
     def custom_provider(self, client: VCenterClient, provider_id: str, register: Any,
                         servers: list[str] | None = None) -> str:
         """Register a provider with `register()` (True/None: it added one); ledgered so `vcrypt sweep`
-        removes it after a killed run (only if its id carries this run's mark, harness.markers), and
+        removes it after a killed run (only if its id carries this run's mark, harness.run.markers), and
         removed at teardown: only the `servers` it added (all of them when None)."""
         entry = {"kind": "key_provider", "vcenter": client.name, "provider_id": provider_id,
                  "run_id": self.state.run_id, "test_id": self.test_id}
@@ -244,7 +244,7 @@ class Scratch:
         """Register an undo for a change to shared state (HA, default provider, KMS).
 
         `record` (e.g. {"action": "cluster_ha", "vcenter": ..., "cluster": moid, "ha": True, "drs": False};
-        format in harness/sweep.py) lets `vcrypt sweep` redo the restore after a killed run.
+        format in harness/commands/sweep.py) lets `vcrypt sweep` redo the restore after a killed run.
         """
         restore_id = uuid.uuid4().hex
         self.ledger.append(**(record or {}), kind="restore", description=description, run_id=self.state.run_id,
@@ -294,9 +294,9 @@ def serial(vcrypt_run: VcryptRun) -> Iterator[None]:
 
 
 def _provider(config: pytest.Config, client: VCenterClient, environment: Environment, role: str) -> Iterator[str]:
-    """The KMS of `role` as a key provider of `client` (harness/session_providers.py: the lab's is used,
+    """The KMS of `role` as a key provider of `client` (harness/run/session_providers.py: the lab's is used,
     never changed; otherwise registered under this run's mark, ledgered, and removed at the end)."""
-    from harness.session_providers import session_provider
+    from harness.run.session_providers import session_provider
     yield from session_provider(config.stash[RUN_KEY], worker_id(config), client, environment, role)
 
 
@@ -342,9 +342,9 @@ def encrypted_vm(scratch: Scratch, vc: VCenterClient, place: find.Placement, pro
 
 @pytest.fixture
 def control(environment: Environment, vc: VCenterClient) -> Any:
-    """Fault injection on the target (harness/control.py): a real vCenter cannot be asked to fail
+    """Fault injection on the target (harness/targets/control.py): a real vCenter cannot be asked to fail
     on cue, so on any target but the fake the test skips here, before it changes anything."""
-    from harness.control import NoFaultInjection
+    from harness.targets.control import NoFaultInjection
     facade = environment.control(vc.name)
     if isinstance(facade, NoFaultInjection):
         pytest.skip(f"capability: target {vc.name} lacks fault_injection (not a fake vCenter)")
@@ -365,7 +365,7 @@ def _vcrypt_version_gate(request: pytest.FixtureRequest) -> None:
     if state is None or not rule_ids:
         return
     from harness.rules import load_rules
-    from harness.version_gate import skip_reason, target_version
+    from harness.run.version_gate import skip_reason, target_version
     from harness.vsphere import sessions
     primary = state.inventory.vcenters[0]
     if state.target_version is None:  # read once per worker: a target's version does not change mid-run

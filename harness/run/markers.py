@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from harness.runids import RUN_ID_PATTERN, RunIdError, validate_run_id
+from harness.run.runids import RUN_ID_PATTERN, RunIdError, validate_run_id
 
 MARKER = "vcrypt-harness"
 TEST_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
@@ -34,7 +34,7 @@ def valid_run_id(run_id: str | None) -> bool:
 
 
 def check_run_id(run_id: str) -> str:
-    """The run id itself, or BadRunId naming the rule it breaks (harness/runids.py decides)."""
+    """The run id itself, or BadRunId naming the rule it breaks (harness/run/runids.py decides)."""
     try:
         return validate_run_id(run_id)
     except RunIdError as err:

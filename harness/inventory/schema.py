@@ -17,9 +17,10 @@ import yaml
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
                       field_validator, model_validator)
 
-from harness.secret import Secret
+from harness.inventory.errors import InventoryError  # noqa: F401 - re-exported: the schema's callers catch it
+from harness.inventory.secret import Secret
 
-DEFAULT_INVENTORY = Path(__file__).resolve().parent.parent / "inventories" / "fake.yaml"
+DEFAULT_INVENTORY = Path(__file__).resolve().parents[2] / "inventories" / "fake.yaml"
 
 Seconds = Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -40,10 +41,6 @@ def _is_local(address: str) -> bool:
     except ValueError:
         return False
     return ip.is_loopback or ip.is_unspecified
-
-
-class InventoryError(ValueError):
-    """A problem in an inventory file, already phrased for the user."""
 
 
 def _version_text(value: object) -> object:
@@ -132,7 +129,7 @@ class VcsimOptions(_Strict):
     @field_validator("extra_args")
     @classmethod
     def _no_rebind(cls, value: list[str]) -> list[str]:
-        from harness.inventory_checks import refuse_bind_flags
+        from harness.inventory.checks import refuse_bind_flags
         return refuse_bind_flags(value)
 
 
@@ -191,7 +188,7 @@ class FakeOptions(_Strict):
     @field_validator("defects")
     @classmethod
     def _known_defects(cls, value: list[str]) -> list[str]:
-        from harness.inventory_checks import refuse_unknown_defects
+        from harness.inventory.checks import refuse_unknown_defects
         return refuse_unknown_defects(value)
 
 
@@ -223,7 +220,7 @@ class VCenter(_Strict):
     @field_validator("confirmed")
     @classmethod
     def _known_behaviours(cls, value: list[str]) -> list[str]:
-        from harness.unconfirmed import BEHAVIOURS
+        from harness.inventory.behaviours import BEHAVIOURS
         _only_known(value, BEHAVIOURS, "behaviour")
         return value
 
@@ -244,7 +241,7 @@ class VCenter(_Strict):
     @field_validator("url")
     @classmethod
     def _https_url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        from harness.inventory_checks import check_url
+        from harness.inventory.checks import check_url
         return value if value is None else check_url(value, loopback_only=info.data.get("target") == "vcsim")
 
     @field_validator("version")
@@ -391,7 +388,7 @@ class Inventory(_Strict):
     @field_validator("features")
     @classmethod
     def _feature_names(cls, value: dict[str, bool]) -> dict[str, bool]:
-        from harness.capabilities import KNOWN_CAPABILITIES
+        from harness.inventory.capabilities import KNOWN_CAPABILITIES
         _only_known(value, KNOWN_CAPABILITIES, "capability")
         return value
 
@@ -471,7 +468,7 @@ def parse_inventory(data: object, path: Path) -> Inventory:
         raise InventoryError(f"inventory {path}: (top level): must be a mapping with a 'vcenters' list")
     if "path" in data:  # set by the loader; a file must not be able to override it
         raise InventoryError(f"inventory {path}: path: unknown key")
-    from harness.inventory_checks import check_entry_count
+    from harness.inventory.checks import check_entry_count
     check_entry_count(data, path)
     try:
         inventory = Inventory.model_validate({**data, "path": path})
@@ -558,7 +555,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def load_inventory(path: str | Path | None = None) -> Inventory:
     """Read and validate an inventory file (the fake default when no path is given)."""
     path = Path(path) if path else DEFAULT_INVENTORY
-    from harness.inventory_checks import read_bounded
+    from harness.inventory.checks import read_bounded
     try:
         text = read_bounded(path)
     except FileNotFoundError:

@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 from pyVmomi import vim, vmodl
 
-from harness.capabilities import KNOWN_CAPABILITIES
-from harness.cleanup import annotation
+from harness.inventory.capabilities import KNOWN_CAPABILITIES
+from harness.run.cleanup import annotation
 from harness.vsphere import authz, events, keys, sessions, vms
 from harness.vsphere.errors import EnvironmentFault, TargetLacks, TaskFailed, fault_class_name, fault_message
 from harness.vsphere.hosts import key_cache
@@ -405,7 +405,7 @@ def table(rows: list[Row]) -> list[str]:
 
 def version_lines(env: Any, vcenter: str | None = None) -> tuple[list[str], list[str]]:
     """(lines, mismatches): each vCenter's version for the rules' gate, cross-checked with apiVersion."""
-    from harness.version_gate import target_version
+    from harness.run.version_gate import target_version
     entries = [env.inventory.vcenter(vcenter)] if vcenter else list(env.inventory.vcenters)
     lines, mismatches = [], []
     for entry in entries:

@@ -23,7 +23,7 @@ import yaml
 
 from harness.rules import load_rules
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SESSION_TIMEOUT = 900.0   # one defect's session; a worker that overruns it is killed
 
 
@@ -61,7 +61,7 @@ def _session_args(rules: list[str], defect: str | None, folder: Path, suites: Pa
 
 
 class SessionWorker:
-    """A `harness.selftest_worker` process: runs one pytest session per request, many in its life."""
+    """A `harness.commands.selftest_worker` process: runs one pytest session per request, many in its life."""
 
     def __init__(self, log: Path) -> None:
         self.log = log
@@ -69,7 +69,7 @@ class SessionWorker:
 
     def _start(self) -> subprocess.Popen[str]:
         with self.log.open("a", encoding="utf-8") as stderr:
-            return subprocess.Popen([sys.executable, "-m", "harness.selftest_worker"], cwd=ROOT, text=True,
+            return subprocess.Popen([sys.executable, "-m", "harness.commands.selftest_worker"], cwd=ROOT, text=True,
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, bufsize=1,
                                     start_new_session=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
 

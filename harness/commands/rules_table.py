@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.coverage import rule_coverage
+from harness.commands.coverage import rule_coverage
 from harness.evidence.verdicts import load_catalogue, load_results, rule_verdicts
 from harness.rules import load_rules
-from harness.runfolders import newest_run
+from harness.run.runfolders import newest_run
 
 HEADER = f"{'rule':26} {'since':8} {'kind':11} {'verdict':20} {'tests':>5} {'instances':>9}"
 

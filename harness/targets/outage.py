@@ -3,7 +3,7 @@
 - A KMS or vCenter becomes *suspect* once it is seen failing: a health probe failed, or a test's
   exception or evidence names it as unreachable.
 - After every rule test that touched a suspect endpoint (passed or not), and after every failure,
-  the endpoints are probed (`harness.health`: a KMIP round trip with a deadline; a vCenter's
+  the endpoints are probed (`harness.targets.health`: a KMIP round trip with a deadline; a vCenter's
   CurrentTime). An outage turns the test's verdict into an environment error naming it: a pass
   seen while its KMS was down proves nothing.
 - Once an outage is established a circuit breaker opens: the remaining tests that need that
@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from harness import health
+from harness.targets import health
 
 OUTAGE_WORDS = re.compile(r"unreachable|connection refused|no answer within|connection reset|not responding"
                           r"|connection closed by the server", re.IGNORECASE)

@@ -7,7 +7,7 @@ worker; each defect still gets its own pytest session with its own inventory, ru
 and fake world (the session fixtures start and stop them), so no state of the fake or the KMS
 is shared between defects.
 
-Protocol (private to harness/selftest.py): one JSON list of pytest arguments per line on stdin;
+Protocol (private to harness/commands/selftest.py): one JSON list of pytest arguments per line on stdin;
 one JSON object per line on the original stdout: {"exit": <pytest exit code>, "output": <tail>}.
 The session's own terminal output goes to a buffer, never to the protocol channel.
 """

@@ -11,8 +11,8 @@ import secrets
 from pathlib import Path
 
 MAX_RUN_ID = 64
-RESERVED = "latest"  # reports/latest: the link to the newest run (harness/runfolders.py)
-# The one definition of a run id, also used by the exact marker parser (harness/markers.py).
+RESERVED = "latest"  # reports/latest: the link to the newest run (harness/run/runfolders.py)
+# The one definition of a run id, also used by the exact marker parser (harness/run/markers.py).
 RUN_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 _RUN_ID = re.compile(RUN_ID_PATTERN)
 

@@ -53,19 +53,3 @@ def environment_problems(environment: Any) -> list[str]:
     if environment is None:
         return []
     return kms_problems(environment.kms_endpoints) + vcenter_problems(environment)
-
-
-def require_kmip_refusal(endpoint: Any, reason: str | None) -> None:
-    """For tests whose verdict rests on a KMS *refusing*: an outage is not a refusal.
-
-    Raises KmsUnreachable (an environment error) when the reason names an outage rather than a
-    KMIP answer, or when the KMS does not answer a KMIP round trip now.
-    """
-    from harness.kms.client import KmsUnreachable
-    from harness.outage import names_an_outage
-    address = f"{endpoint.address}:{endpoint.port}"
-    if reason and names_an_outage(reason):
-        raise KmsUnreachable.at(address, f"the failure's reason is an outage, not a KMIP refusal: {reason}")
-    problem = kms_problem(endpoint)
-    if problem:
-        raise KmsUnreachable.at(address, f"the KMS does not answer, so the failure is not its refusal ({problem})")
