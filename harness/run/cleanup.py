@@ -6,10 +6,12 @@ even a run killed with SIGKILL leaves a record (and the marker works without the
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -52,6 +54,25 @@ class Ledger:
             except json.JSONDecodeError:
                 continue  # a line torn by a kill mid-write
         return out
+
+
+def record_uncertain_calls(ledger: Ledger, run_id: str) -> None:
+    """Write every mutating call whose outcome is unknown (harness.vsphere.errors.OutcomeUnknown: the
+    request left, the reply never came) to the ledger as {"kind": "uncertain", ...}, so `vcrypt sweep`
+    can say what may have changed. Subscribed to harness.calls, which sees each call's exception."""
+    from harness.calls import subscribe
+    from harness.vsphere.errors import OutcomeUnknown
+
+    @contextlib.contextmanager
+    def observer(title: str, args: Mapping[str, Any]) -> Iterator[None]:
+        try:
+            yield
+        except OutcomeUnknown as err:
+            ledger.append(kind="uncertain", vcenter=err.vcenter, method=err.method, target=err.target,
+                          run_id=run_id, description=str(err))
+            raise
+
+    subscribe("ledger-uncertain-calls", observer)
 
 
 @dataclass
