@@ -43,7 +43,7 @@ def _clear_default_provider(scratch: Any, vc: Any, saved: str | None, kms: Any) 
     call: the default provider is removed and registered again afterwards through the trust flow,
     which needs its KMS endpoint in the inventory.
     """
-    record = {"action": "default_provider", "vcenter": vc.name, "provider_id": saved}
+    record = {"action": "default_provider", "vcenter": vc.name, "provider_id": saved, "after": {"provider_id": None}}
     if _has_7_0_api(vc):
         scratch.restore("restore the default key provider", lambda: keys.set_default(vc, saved), record=record)
         keys.set_default(vc, None)

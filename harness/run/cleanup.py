@@ -44,6 +44,20 @@ class Ledger:
             finally:
                 os.close(fd)
 
+    def record_change(self, record: dict[str, Any], description: str, run_id: str, test_id: str,
+                      restore_id: str) -> None:
+        """Before a test changes shared state: the change (the value before, and the value after when
+        known) then the restore that undoes it. `vcrypt sweep` honours a restore only paired with its
+        change line and restores the value that line recorded (harness/commands/sweep.py).
+
+        `record`: {"action": ..., "vcenter": ..., <the action's fields: the value before>,
+        "after": {<the same fields: the value the test sets>} (optional)}."""
+        values = {k: v for k, v in record.items() if k not in ("action", "vcenter", "after")}
+        common = {"action": record.get("action"), "vcenter": record.get("vcenter"), "description": description,
+                  "run_id": run_id, "test_id": test_id, "restore_id": restore_id}
+        self.append(kind="change", before=values, after=record.get("after"), **common)
+        self.append(kind="restore", **values, **common)
+
     def entries(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []

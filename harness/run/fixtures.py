@@ -243,12 +243,16 @@ class Scratch:
     def restore(self, description: str, action: Any, record: dict[str, Any] | None = None) -> None:
         """Register an undo for a change to shared state (HA, default provider, KMS).
 
-        `record` (e.g. {"action": "cluster_ha", "vcenter": ..., "cluster": moid, "ha": True, "drs": False};
-        format in harness/commands/sweep.py) lets `vcrypt sweep` redo the restore after a killed run.
+        `record` (e.g. {"action": "cluster_ha", "vcenter": ..., "cluster": moid, "ha": True, "drs": False},
+        the values before the change, optionally "after": {...} the values the test sets; format in
+        harness/commands/sweep.py) lets `vcrypt sweep` redo the restore after a killed run.
         """
         restore_id = uuid.uuid4().hex
-        self.ledger.append(**(record or {}), kind="restore", description=description, run_id=self.state.run_id,
-                           test_id=self.test_id, restore_id=restore_id)
+        if record:   # the change and its restore, paired: what `vcrypt sweep` may redo after a kill
+            self.ledger.record_change(record, description, self.state.run_id, self.test_id, restore_id)
+        else:        # a restore sweep cannot redo: it reports it
+            self.ledger.append(kind="restore", description=description, run_id=self.state.run_id,
+                               test_id=self.test_id, restore_id=restore_id)
 
         def undo() -> None:
             action()
