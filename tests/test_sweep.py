@@ -474,3 +474,14 @@ def test_a_restore_sets_only_the_value_its_change_recorded_and_only_over_the_run
     assert any("altered" in s and "forged or altered" in s for s in report.skipped), report.skipped
     assert any("changed since" in s and "vcrypt-x" in s for s in report.skipped), report.skipped
     assert any("run r-other's folder names run r-pair" in s for s in report.skipped), report.skipped
+
+
+def test_cli_names_a_live_run_exits_1_and_force_sweeps_it(tmp_path: Path) -> None:
+    _lease(tmp_path / "r-cli-live", "r-cli-live")
+    live = CliRunner().invoke(main, ["sweep", "--inventory", str(FAKE), "--run-id", "r-cli-live", "--dry-run",
+                                     "--reports", str(tmp_path)])
+    assert live.exit_code == 1, live.output
+    assert "left alone: run r-cli-live is alive" in live.output and "Traceback" not in live.output
+    forced = CliRunner().invoke(main, ["sweep", "--inventory", str(FAKE), "--run-id", "r-cli-live", "--dry-run",
+                                       "--force", "--reports", str(tmp_path)])
+    assert forced.exit_code == 0 and "alive" not in forced.output, forced.output
