@@ -101,7 +101,13 @@ class RunLease:
         self._thread = threading.Thread(target=self._beat, name=f"vcrypt-lease-{run_id}", daemon=True)
 
     def start(self) -> "RunLease":
-        write_lease(self.folder, self.lease)
+        """Write the lease and start the heartbeat. A folder that cannot take it (full, read-only) is
+        not this module's verdict to give: the run goes on, and sweep sees no lease ("unknown": never
+        proof of death, so `--all-runs` leaves the run alone)."""
+        try:
+            write_lease(self.folder, self.lease)
+        except OSError:
+            return self
         self._thread.start()
         return self
 
