@@ -341,15 +341,18 @@ def audit(inventory: str | None, vcenter: str | None, reports: str, page_size: i
 @click.option("--run-id", "run_ids", multiple=True, help="sweep this run's leftovers (repeatable)")
 @click.option("--all-runs", is_flag=True, help="sweep every object carrying the harness marker")
 @click.option("--dry-run", is_flag=True, help="print what would be done; change nothing")
+@click.option("--force", is_flag=True, help="also sweep runs whose owner is alive, or (with --all-runs) has no lease")
 @click.option("--reports", type=click.Path(file_okay=False), default="reports", help="folder holding <run>/ledger.jsonl")
-def sweep(inventory: str | None, run_ids: tuple[str, ...], all_runs: bool, dry_run: bool, reports: str) -> None:
+def sweep(inventory: str | None, run_ids: tuple[str, ...], all_runs: bool, dry_run: bool, force: bool,
+          reports: str) -> None:
     """Remove leftovers of aborted runs: marked VMs (with templates and snapshots), then key providers
     a run added, then recorded restores (HA, default provider). Never touches a VM without the
     harness marker in its annotation. Works from reports/*/ledger.jsonl and, without any ledger,
-    from the markers.
+    from the markers. A run whose owner is alive (reports/<run>/lease.json) is left alone, and with
+    --all-runs so is a run without a lease; --force overrides. Unproven ledger lines are reported.
 
-    Exit status: 0 no marked object of the selected runs remains; 1 some remain (listed) or a step
-    failed; 2 bad inventory or options.
+    Exit status: 0 no marked object of the selected runs remains; 1 some remain (listed), a step
+    failed, or a run named with --run-id is alive; 2 bad inventory or options.
     """
     from harness.targets.environment import open_environment
     from harness.commands.sweep import Selection
@@ -358,7 +361,7 @@ def sweep(inventory: str | None, run_ids: tuple[str, ...], all_runs: bool, dry_r
         _fail("give --run-id ID (repeatable) or --all-runs, exactly one of them")
     _check_run_ids(run_ids)
     inv = _load(inventory)
-    selection = Selection(None if all_runs else frozenset(run_ids))
+    selection = Selection(None if all_runs else frozenset(run_ids), force=force)
     click.echo(f"vcrypt sweep: {selection.describe()}{' (dry run)' if dry_run else ''}, ledgers under {reports}")
     from harness.workdirs import sweep_workdirs
     for line in sweep_workdirs(selection.run_ids, dry_run):  # KMS keys and databases of killed runs

@@ -18,7 +18,7 @@ OWNER_FILE = ".vcrypt-owner"
 PREFIX = "vcrypt-"
 
 
-def _start_ticks(pid: int) -> int | None:
+def process_start_ticks(pid: int) -> int | None:
     """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22); None if gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -30,7 +30,7 @@ def _start_ticks(pid: int) -> int | None:
 def make_workdir(prefix: str = PREFIX, run_id: str | None = None) -> Path:
     """A new 0700 folder in the temp directory owned by this process (see module docstring)."""
     folder = Path(tempfile.mkdtemp(prefix=prefix))  # mkdtemp: 0700
-    owner = {"pid": os.getpid(), "start": _start_ticks(os.getpid()), "run_id": run_id}
+    owner = {"pid": os.getpid(), "start": process_start_ticks(os.getpid()), "run_id": run_id}
     (folder / OWNER_FILE).write_text(json.dumps(owner), encoding="utf-8")
     return folder
 
@@ -56,7 +56,7 @@ def _owner_alive(owner: dict) -> bool:
     pid = owner.get("pid")
     if not isinstance(pid, int):
         return True  # unreadable: assume alive, never delete on a guess
-    ticks = _start_ticks(pid)
+    ticks = process_start_ticks(pid)
     return ticks is not None and (owner.get("start") is None or ticks == owner.get("start"))
 
 

@@ -295,6 +295,7 @@ def _host_outside_encryption_mode(vc_b: Any, place_b: Any) -> Any:
 
 
 @pytest.mark.rule("XVC-DEST-KMS")
+@pytest.mark.destructive   # makes a host of vc-b crypto-safe: undone only by CryptoManagerHostDisable and a reboot
 @pytest.mark.requires("host_crypto_state")
 @pytest.mark.test_id("562c2441-48be-40f4-88ea-557b120ed3e1")
 @pytest.mark.parametrize("operation", ["clone", "migrate"])

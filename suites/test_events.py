@@ -99,6 +99,7 @@ def test_losing_the_kms_posts_unreachable_and_turns_the_kms_health_alarm_red_unt
 
 
 @pytest.mark.rule("EVT-KMS-UNREACHABLE")
+@pytest.mark.destructive   # a provider at an unreachable address: vCenter-wide KMS-health alarm and events
 @pytest.mark.requires("key_providers", "alarms")
 @pytest.mark.test_id("631fa8d6-2bf3-4433-a46c-03f6a559e7db")
 def test_a_key_provider_at_a_closed_port_posts_unreachable_and_the_alarm_clears_once_its_kms_answers(

@@ -16,20 +16,21 @@ import pytest
 
 from harness import unconfirmed
 from harness.checks import check_each_equal, check_hosts_hold_key, refused, unchanged
-from harness.vsphere import clones, crypto, find, hosts, keys, vms
+from harness.vsphere import crypto, hosts, keys, vms
 from harness.vsphere.hosts import require_some
 
 pytestmark = pytest.mark.requires("vm_encryption", "key_providers", "storage_policies", "host_crypto_state")
 
 
 def _cluster_hosts(place: Any, need_others: bool = True) -> list[Any]:
-    """The usable hosts of the cluster (maintenance mode excluded); a rule that needs a push to other hosts
-    skips on a single-host cluster: the target lacks what the rule is about, nothing failed."""
+    """The usable hosts of the inventory's cluster (harness.vsphere.find: connected, not in maintenance mode,
+    the inventory's `hosts` if it names them); a rule that needs a push to other hosts skips on a
+    single-host cluster: the target lacks what the rule is about, nothing failed."""
     found = list(place.hosts)
     if not found or (need_others and len(found) < 2):
         needed = "a second host" if found else "a host"
-        pytest.skip(f"capability: the cluster has {len(found)} usable host(s) (maintenance mode excluded); "
-                    f"this rule needs {needed} to observe")
+        pytest.skip(f"capability: the cluster has {len(found)} usable host(s) (disconnected and maintenance-mode "
+                    f"hosts excluded); this rule needs {needed} to observe")
     return found
 
 
@@ -67,22 +68,21 @@ def _named(vc: Any, cluster_hosts: list[Any], moids: set[str] | list[str]) -> li
 
 # ---- HOST-CRYPTO-MODE -----------------------------------------------------------------------------
 @pytest.mark.rule("HOST-CRYPTO-MODE")
+@pytest.mark.destructive   # a crypto-safe host goes back only by CryptoManagerHostDisable and a reboot
 @pytest.mark.test_id("accab31f-ef8a-4784-9b4c-0a8663552150")
 def test_a_crypto_operation_on_a_host_outside_encryption_mode_first_makes_it_crypto_safe(
         scratch, vc, place, provider, policies_a):
-    cluster_hosts = _cluster_hosts(place, need_others=False)
-    others = [h for h in find.all_hosts(vc) if h._moId not in {c._moId for c in cluster_hosts}]
-    candidates = cluster_hosts + others   # the cluster's hosts first, then standalone ones
+    # Only the inventory cluster's usable hosts: making a host crypto-safe cannot be undone without
+    # CryptoManagerHostDisable and a reboot, so no host outside what the inventory hands the run is touched.
+    candidates = _cluster_hosts(place, need_others=False)
     before = hosts.crypto_states(vc, candidates, label="host crypto states before", phase="before")
     outside = [h for h in candidates if before[h._moId] in ("incapable", "prepared")]
     if not outside:
-        pytest.skip(f"capability: every host on {vc.name} is already crypto-safe or pending a reboot "
-                    f"({before}): no host left to watch entering crypto-safe mode")
-    in_cluster = [h for h in outside if h._moId in {c._moId for c in cluster_hosts}]
-    host = in_cluster[-1] if in_cluster else outside[0]
+        pytest.skip(f"capability: every usable host of the inventory's cluster on {vc.name} is already crypto-safe "
+                    f"or pending a reboot ({before}): no usable host left to watch entering crypto-safe mode")
+    host = outside[-1]
 
-    where = place if host in in_cluster else clones.host_placement(vc, place, host)
-    _encrypted_on(scratch, vc, where, host, provider, policies_a, "host-mode")
+    _encrypted_on(scratch, vc, place, host, provider, policies_a, "host-mode")
 
     after = hosts.crypto_states(vc, [host], label="host crypto state after encrypt", phase="after")
     assert after[host._moId] == "safe", \
@@ -90,6 +90,7 @@ def test_a_crypto_operation_on_a_host_outside_encryption_mode_first_makes_it_cry
 
 
 @pytest.mark.rule("HOST-CRYPTO-MODE")
+@pytest.mark.destructive   # a crypto-safe host goes back only by CryptoManagerHostDisable and a reboot
 @pytest.mark.test_id("df8d5573-fb4c-4a99-9b89-7fc8fb358576")
 def test_a_crypto_safe_host_stays_safe_after_the_vm_that_needed_it_is_decrypted(
         scratch, vc, place, provider, policies_a):

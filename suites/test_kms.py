@@ -43,7 +43,7 @@ def _clear_default_provider(scratch: Any, vc: Any, saved: str | None, kms: Any) 
     call: the default provider is removed and registered again afterwards through the trust flow,
     which needs its KMS endpoint in the inventory.
     """
-    record = {"action": "default_provider", "vcenter": vc.name, "provider_id": saved}
+    record = {"action": "default_provider", "vcenter": vc.name, "provider_id": saved, "after": {"provider_id": None}}
     if _has_7_0_api(vc):
         scratch.restore("restore the default key provider", lambda: keys.set_default(vc, saved), record=record)
         keys.set_default(vc, None)
@@ -186,6 +186,7 @@ def test_a_fully_trusted_key_provider_reports_green(vc, provider):
 
 
 @pytest.mark.rule("KMS-STATUS")
+@pytest.mark.destructive   # a provider at an unreachable address: vCenter-wide KMS-health alarm and events
 @pytest.mark.requires("kms_status")
 @pytest.mark.test_id("7b9b494b-a81a-46b9-a317-cc292751a8d9")
 def test_a_key_provider_whose_kms_is_unreachable_reports_red(scratch, vc, provider, kms, unreachable_kms):

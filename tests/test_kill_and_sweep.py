@@ -68,8 +68,16 @@ def test_sigkill_leaves_marked_vms_that_sweep_removes(vcsim, tmp_path):
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and not (ledger.exists() and ledger.read_text().count('"created"') >= 2):
         time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    try:
+        # While the run lives, --all-runs leaves its VMs alone (issue 21: it used to destroy them).
+        live = subprocess.run([sys.executable, "-c", "from harness.cli import main; main()", "sweep", "--inventory",
+                               str(inventory), "--all-runs", "--reports", str(tmp_path / "reports")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert "run killed-run is alive" in live.stdout, live.stdout + live.stderr
+        assert len(_marked_vms(vcsim.url)) >= 2, "sweep --all-runs destroyed the VMs of a live run"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
     assert len(_marked_vms(vcsim.url)) >= 2, "the killed run should have left its VMs behind"
 
     sweep = subprocess.run([sys.executable, "-c", "from harness.cli import main; main()", "sweep", "--inventory",

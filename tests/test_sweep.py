@@ -132,7 +132,7 @@ def test_marker_only_without_ledger_and_run_filter(env: Environment, client: VCe
     assert "vcrypt-r-go-a" not in left and "vcrypt-r-go-b" not in left
     assert {"vcrypt-r-keep-a", "vcrypt-r-keep-b", "vcrypt-r-go-unmarked"} <= set(left)
 
-    everything = sweep(env, Selection(None), empty, echo=quiet)
+    everything = sweep(env, Selection(None, force=True), empty, echo=quiet)  # no leases: only with force
 
     left = inventory_vms(client)
     assert everything.exit_code == 0
@@ -153,15 +153,15 @@ def test_providers_and_restores_from_the_ledger(env: Environment, client: VCente
 
     cluster = find.by_name(client, vms.vim.ClusterComputeResource, "DC0_C0")
     ha, drs = hosts.cluster_settings(client, cluster)
+    ledger.record_change({"action": "cluster_ha", "vcenter": "vc-a", "cluster": cluster._moId, "ha": ha, "drs": drs},
+                         "HA back", run, "T-1", "r1")
     hosts.set_cluster(client, cluster, ha=not ha)
-    ledger.append(kind="restore", vcenter="vc-a", run_id=run, restore_id="r1", description="HA back",
-                  action="cluster_ha", cluster=cluster._moId, ha=ha, drs=drs)
     default = keys.default_provider(client)
+    ledger.record_change({"action": "default_provider", "vcenter": "vc-a", "provider_id": default,
+                          "after": {"provider_id": "vcrypt-dedicated-kms"}}, "default back", run, "T-1", "r2")
     keys.set_default(client, "vcrypt-dedicated-kms")
-    ledger.append(kind="restore", vcenter="vc-a", run_id=run, restore_id="r2", description="default back",
-                  action="default_provider", provider_id=default)
-    ledger.append(kind="restore", vcenter="vc-a", run_id=run, restore_id="r3", description="already undone",
-                  action="default_provider", provider_id=None)
+    ledger.record_change({"action": "default_provider", "vcenter": "vc-a", "provider_id": None},
+                         "already undone", run, "T-1", "r3")
     ledger.append(kind="restore", phase="done", restore_id="r3", run_id=run)
     ledger.append(kind="restore", vcenter="vc-a", run_id=run, restore_id="r4", description="stop the KMS again")
 
@@ -340,3 +340,148 @@ _ENV: dict[str, Environment] = {}
 @pytest.fixture(autouse=True)
 def _remember_env(env: Environment) -> None:
     _ENV["env"] = env
+
+
+# ---- issue 21, point 3: sweep acts only on proof ------------------------------------------------------
+# Reproduced first on the code before the fix: the forged restore line below set the default key
+# provider of both vCenters to none (exit 0), and --all-runs destroyed a live run's VMs.
+FORGED_RESTORE = {"kind": "restore", "run_id": "r-forged", "restore_id": "f00d", "action": "default_provider",
+                  "provider_id": None, "description": "restore the default key provider", "time": 1}
+
+
+def test_a_forged_restore_line_alone_changes_no_vcenter(env: Environment, tmp_path: Path) -> None:
+    import json
+    run = tmp_path / "r-forged"
+    run.mkdir()
+    (run / "ledger.jsonl").write_text(json.dumps(FORGED_RESTORE) + "\n")
+    clients = {name: _client(env, name) for name in ("vc-a", "vc-b")}
+    before = {name: keys.default_provider(c) for name, c in clients.items()}
+    assert all(before.values()), "the positive control: both vCenters have a default provider to lose"
+
+    report = sweep(env, Selection(frozenset({"r-forged"})), tmp_path, echo=quiet)
+
+    assert {name: keys.default_provider(c) for name, c in clients.items()} == before
+    assert not report.actions, report.actions
+    assert any("restore the default key provider" in s and "no record of the change" in s for s in report.skipped), \
+        report.skipped
+
+
+def test_cli_reports_a_forged_restore_line_and_leaves_it(tmp_path: Path) -> None:
+    import json
+    run = tmp_path / "r-forged"
+    run.mkdir()
+    (run / "ledger.jsonl").write_text(json.dumps(FORGED_RESTORE) + "\n")
+    result = CliRunner().invoke(main, ["sweep", "--inventory", str(FAKE), "--run-id", "r-forged",
+                                       "--reports", str(tmp_path)])
+    assert "restore default key provider" not in result.output, result.output
+    assert "left alone:" in result.output and "no record of the change" in result.output
+    assert "Traceback" not in result.output
+
+
+def _lease(folder: Path, run_id: str, **fields: Any) -> None:
+    """A lease file as a running session writes it (harness/run/lease.py), written by hand."""
+    import json
+    import os
+    import socket
+    import time
+    from harness.workdirs import process_start_ticks
+    folder.mkdir(parents=True, exist_ok=True)
+    lease = {"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(),
+             "start": process_start_ticks(os.getpid()), "heartbeat": time.time(), "interval": 30.0, "ended": None}
+    lease.update(fields)
+    (folder / "lease.json").write_text(json.dumps(lease))
+
+
+def test_all_runs_leaves_the_vms_of_a_live_run_alone(client: VCenterClient, place: find.Placement,
+                                                     tmp_path: Path) -> None:
+    run = "r-live"
+    _lease(tmp_path / run, run)  # this very process owns it: alive
+    make_vm(client, place, f"vcrypt-{run}-a", annotation(run, "T-4"), on=True)
+    make_vm(client, place, f"vcrypt-{run}-b", annotation(run))
+    before = inventory_vms(client)
+
+    report = sweep_env(client, Selection(None), tmp_path)
+
+    after = inventory_vms(client)
+    assert after[f"vcrypt-{run}-a"] == before[f"vcrypt-{run}-a"] and after[f"vcrypt-{run}-b"] == before[f"vcrypt-{run}-b"]
+    assert any(run in s and "alive" in s for s in report.skipped), report.skipped
+
+    forced = sweep(_ENV["env"], Selection(None, force=True), tmp_path, echo=quiet)
+
+    assert f"vcrypt-{run}-a" not in inventory_vms(client), forced.problems
+
+
+def test_a_named_live_run_is_swept_only_with_force(client: VCenterClient, place: find.Placement,
+                                                   tmp_path: Path) -> None:
+    run = "r-live-named"
+    _lease(tmp_path / run, run)
+    make_vm(client, place, f"vcrypt-{run}-a", annotation(run))
+
+    report = sweep_env(client, Selection(frozenset({run})), tmp_path)
+
+    assert f"vcrypt-{run}-a" in inventory_vms(client)
+    assert report.exit_code == 1 and any("alive" in s for s in report.skipped)
+    sweep(_ENV["env"], Selection(frozenset({run}), force=True), tmp_path, echo=quiet)
+    assert f"vcrypt-{run}-a" not in inventory_vms(client)
+
+
+@pytest.mark.parametrize("lease_fields,swept", [
+    ({"pid": 2 ** 22 + 7}, True),                                        # this host, pid gone
+    ({"start": -1}, True),                                               # this host, pid reused by a later process
+    ({"ended": 1.0}, True),                                              # the run ended normally
+    ({"host": "elsewhere", "heartbeat": 1.0}, True),                     # another host, heartbeats stopped long ago
+    ({"host": "elsewhere"}, False),                                      # another host, fresh heartbeat
+    (None, False),                                                       # no lease: cannot be proven dead
+], ids=["pid-gone", "pid-reused", "ended", "other-host-stale", "other-host-fresh", "no-lease"])
+def test_all_runs_sweeps_a_run_only_when_its_owner_is_proven_gone(client: VCenterClient, place: find.Placement,
+                                                                 tmp_path: Path, lease_fields: Any,
+                                                                 swept: bool) -> None:
+    run = "r-owner"
+    if lease_fields is not None:
+        _lease(tmp_path / run, run, **lease_fields)
+    make_vm(client, place, f"vcrypt-{run}-x", annotation(run))
+
+    report = sweep_env(client, Selection(None), tmp_path)
+
+    assert (f"vcrypt-{run}-x" not in inventory_vms(client)) == swept, report.skipped
+    if not swept:
+        assert any(run in s for s in report.skipped)
+        sweep(_ENV["env"], Selection(None, force=True), tmp_path, echo=quiet)
+
+
+def test_a_restore_sets_only_the_value_its_change_recorded_and_only_over_the_runs_own_value(
+        env: Environment, client: VCenterClient, tmp_path: Path) -> None:
+    run = "r-pair"
+    ledger = Ledger(tmp_path / run / "ledger.jsonl")
+    default = keys.default_provider(client)
+    assert default, "the positive control needs a default provider"
+    # An altered restore line: its change recorded `default` before, the line would clear it.
+    ledger.append(kind="change", vcenter="vc-a", run_id=run, restore_id="a1", action="default_provider",
+                  before={"provider_id": default}, after=None, description="altered")
+    ledger.append(kind="restore", vcenter="vc-a", run_id=run, restore_id="a1", action="default_provider",
+                  provider_id=None, description="altered")
+    # A paired change whose value someone else changed since: the run set "vcrypt-x", the vCenter shows `default`.
+    ledger.record_change({"action": "default_provider", "vcenter": "vc-a", "provider_id": None,
+                          "after": {"provider_id": "vcrypt-x"}}, "changed since", run, "T-1", "a2")
+    # A line in this run's folder that names another run.
+    Ledger(tmp_path / "r-other" / "ledger.jsonl").append(
+        kind="change", vcenter="vc-a", run_id=run, restore_id="a3", action="default_provider",
+        before={"provider_id": None}, description="elsewhere")
+
+    report = sweep(env, Selection(frozenset({run})), tmp_path, echo=quiet)
+
+    assert keys.default_provider(client) == default and not report.actions, report.actions
+    assert any("altered" in s and "forged or altered" in s for s in report.skipped), report.skipped
+    assert any("changed since" in s and "vcrypt-x" in s for s in report.skipped), report.skipped
+    assert any("run r-other's folder names run r-pair" in s for s in report.skipped), report.skipped
+
+
+def test_cli_names_a_live_run_exits_1_and_force_sweeps_it(tmp_path: Path) -> None:
+    _lease(tmp_path / "r-cli-live", "r-cli-live")
+    live = CliRunner().invoke(main, ["sweep", "--inventory", str(FAKE), "--run-id", "r-cli-live", "--dry-run",
+                                     "--reports", str(tmp_path)])
+    assert live.exit_code == 1, live.output
+    assert "left alone: run r-cli-live is alive" in live.output and "Traceback" not in live.output
+    forced = CliRunner().invoke(main, ["sweep", "--inventory", str(FAKE), "--run-id", "r-cli-live", "--dry-run",
+                                       "--force", "--reports", str(tmp_path)])
+    assert forced.exit_code == 0 and "alive" not in forced.output, forced.output

@@ -10,6 +10,7 @@ Layers (README.md): wire/disks/defects/kmip -> model -> behaviours -> dispatch -
 """
 from __future__ import annotations
 
+import http.client
 import time
 from typing import Any, Callable
 
@@ -92,6 +93,9 @@ def invoke(vc: FakeVCenter, session_key: str | None, moid: str, method: str, kwa
     privilege check deferred (a half-applied defect) is raised after the method ran.
     """
     with vc.lock:
+        if vc.refuse_next_calls > 0:   # as a TCP connect refused: nothing was sent
+            vc.refuse_next_calls -= 1
+            raise ConnectionRefusedError(f"fake vCenter {vc.name}: connection refused (injected)")
         if vc.drop_next_calls > 0:
             vc.drop_next_calls -= 1
             raise ConnectionResetError(f"fake vCenter {vc.name}: connection reset by peer (injected)")
@@ -116,10 +120,16 @@ def invoke(vc: FakeVCenter, session_key: str | None, moid: str, method: str, kwa
         try:
             with vc.serving(ctx):
                 if log is not None:   # the fake's own record of what it served (request_log.py)
-                    return log.call(vc, moid, method, lambda: _dispatch(vc, ctx, mo, method, kwargs, privilege))
-                return _dispatch(vc, ctx, mo, method, kwargs, privilege)
+                    result = log.call(vc, moid, method, lambda: _dispatch(vc, ctx, mo, method, kwargs, privilege))
+                else:
+                    result = _dispatch(vc, ctx, mo, method, kwargs, privilege)
         finally:
             vc.lock.notify_all()  # property-collector waiters re-check for changes
+        if vc.drop_next_replies > 0:   # the call ran; its reply never reaches the client
+            vc.drop_next_replies -= 1
+            raise http.client.RemoteDisconnected(f"fake vCenter {vc.name}: remote end closed the connection "
+                                                 "without a response (injected, after the call ran)")
+        return result
 
 
 def _dispatch(vc: FakeVCenter, ctx: CallContext, mo: MO, method: str, kwargs: dict[str, Any], privilege: str | None) -> Any:

@@ -56,7 +56,9 @@ class FakeVCenter:
         self.users: dict[str, User] = {}
         self._ids = itertools.count(1)
         self.call_log: list[tuple[str, str]] = []  # (moId, method): lets tests prove what was invoked
-        self.drop_next_calls = 0                  # injected dropped connections
+        self.drop_next_calls = 0                  # injected dropped connections (reset before the model saw the call)
+        self.drop_next_replies = 0                # injected drops after the model ran the call (the reply is lost)
+        self.refuse_next_calls = 0                # injected refused connections (the request never left the client)
         self._local = threading.local()           # the call being served on this thread
         self.trust_peers = True                   # False: no shared trust with other fakes (locators need sslThumbprint)
         self.strict_policies = False              # True: datastore-type requirement policies do not fit VMFS

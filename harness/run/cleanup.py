@@ -6,10 +6,12 @@ even a run killed with SIGKILL leaves a record (and the marker works without the
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -42,6 +44,20 @@ class Ledger:
             finally:
                 os.close(fd)
 
+    def record_change(self, record: dict[str, Any], description: str, run_id: str, test_id: str,
+                      restore_id: str) -> None:
+        """Before a test changes shared state: the change (the value before, and the value after when
+        known) then the restore that undoes it. `vcrypt sweep` honours a restore only paired with its
+        change line and restores the value that line recorded (harness/commands/sweep.py).
+
+        `record`: {"action": ..., "vcenter": ..., <the action's fields: the value before>,
+        "after": {<the same fields: the value the test sets>} (optional)}."""
+        values = {k: v for k, v in record.items() if k not in ("action", "vcenter", "after")}
+        common = {"action": record.get("action"), "vcenter": record.get("vcenter"), "description": description,
+                  "run_id": run_id, "test_id": test_id, "restore_id": restore_id}
+        self.append(kind="change", before=values, after=record.get("after"), **common)
+        self.append(kind="restore", **values, **common)
+
     def entries(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
@@ -52,6 +68,25 @@ class Ledger:
             except json.JSONDecodeError:
                 continue  # a line torn by a kill mid-write
         return out
+
+
+def record_uncertain_calls(ledger: Ledger, run_id: str) -> None:
+    """Write every mutating call whose outcome is unknown (harness.vsphere.errors.OutcomeUnknown: the
+    request left, the reply never came) to the ledger as {"kind": "uncertain", ...}, so `vcrypt sweep`
+    can say what may have changed. Subscribed to harness.calls, which sees each call's exception."""
+    from harness.calls import subscribe
+    from harness.vsphere.errors import OutcomeUnknown
+
+    @contextlib.contextmanager
+    def observer(title: str, args: Mapping[str, Any]) -> Iterator[None]:
+        try:
+            yield
+        except OutcomeUnknown as err:
+            ledger.append(kind="uncertain", vcenter=err.vcenter, method=err.method, target=err.target,
+                          run_id=run_id, description=str(err))
+            raise
+
+    subscribe("ledger-uncertain-calls", observer)
 
 
 @dataclass

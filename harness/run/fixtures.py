@@ -243,12 +243,16 @@ class Scratch:
     def restore(self, description: str, action: Any, record: dict[str, Any] | None = None) -> None:
         """Register an undo for a change to shared state (HA, default provider, KMS).
 
-        `record` (e.g. {"action": "cluster_ha", "vcenter": ..., "cluster": moid, "ha": True, "drs": False};
-        format in harness/commands/sweep.py) lets `vcrypt sweep` redo the restore after a killed run.
+        `record` (e.g. {"action": "cluster_ha", "vcenter": ..., "cluster": moid, "ha": True, "drs": False},
+        the values before the change, optionally "after": {...} the values the test sets; format in
+        harness/commands/sweep.py) lets `vcrypt sweep` redo the restore after a killed run.
         """
         restore_id = uuid.uuid4().hex
-        self.ledger.append(**(record or {}), kind="restore", description=description, run_id=self.state.run_id,
-                           test_id=self.test_id, restore_id=restore_id)
+        if record:   # the change and its restore, paired: what `vcrypt sweep` may redo after a kill
+            self.ledger.record_change(record, description, self.state.run_id, self.test_id, restore_id)
+        else:        # a restore sweep cannot redo: it reports it
+            self.ledger.append(kind="restore", description=description, run_id=self.state.run_id,
+                               test_id=self.test_id, restore_id=restore_id)
 
         def undo() -> None:
             action()
@@ -318,16 +322,27 @@ def dedicated_provider(pytestconfig: pytest.Config, vc: VCenterClient, environme
     yield from _provider(pytestconfig, vc, environment, "dedicated")
 
 
-@pytest.fixture(scope="session")
-def unreachable_kms(inventory: Inventory) -> tuple[str, int]:
+@pytest.fixture
+def unreachable_kms(inventory: Inventory, scratch: Scratch, vc: VCenterClient) -> tuple[str, int]:
     """(address, port) where no KMS answers: the inventory's `kms.unreachable`, or on a fake or vcsim a
-    closed loopback port (on a real target loopback is the vCenter appliance itself: never used)."""
+    closed loopback port (on a real target loopback is the vCenter appliance itself: never used).
+
+    A provider there raises the vCenter-wide KMS-health alarm: its state before the test is read now,
+    and restored or acknowledged after everything else the test set up is undone (the undo is pushed
+    first, so it runs last; harness/vsphere/alarm_guard.py), with the outcome in the evidence."""
     if inventory.kms.unreachable is not None:
-        return inventory.kms.unreachable.address, inventory.kms.unreachable.port
-    if any(vc.target == "real" for vc in inventory.vcenters):
+        where = inventory.kms.unreachable.address, inventory.kms.unreachable.port
+    elif any(entry.target == "real" for entry in inventory.vcenters):
         pytest.skip("capability: inventory names no address without a KMS (kms.unreachable.address)")
-    from harness.kms.server import free_port
-    return "127.0.0.1", free_port("127.0.0.1")
+    else:
+        from harness.kms.server import free_port
+        where = "127.0.0.1", free_port("127.0.0.1")
+    from harness.vsphere import events
+    from harness.vsphere.alarm_guard import AlarmGuard
+    guard = AlarmGuard.watch(vc, events.KMS_UNREACHABLE)
+    scratch.cleanup.push("restore or acknowledge the KMS health alarm",
+                         lambda: guard.restore(inventory.timeouts.event))
+    return where
 
 
 @pytest.fixture

@@ -61,6 +61,7 @@ class VcryptRun:
 
 
 RUN_KEY: pytest.StashKey[VcryptRun] = pytest.StashKey()
+LEASE_KEY: pytest.StashKey[Any] = pytest.StashKey()   # harness.run.lease.RunLease of the controller
 
 
 def run_of(config: pytest.Config) -> VcryptRun | None:
@@ -117,6 +118,11 @@ def pytest_configure(config: pytest.Config) -> None:
         inventory=inv, run_id=run_id, run_dir=run_dir, work_dir=work_dir, ledger=Ledger(run_dir / "ledger.jsonl"),
         write_results=run_dir_opt is not None)
     config.pluginmanager.register(run, "vcrypt-run")
+    from harness.run.cleanup import record_uncertain_calls
+    record_uncertain_calls(run.ledger, run_id)  # a call that may or may not have run: in the ledger for sweep
+    if not workerinput:  # the controller owns the run: its lease says "alive" to `vcrypt sweep` (lease.py)
+        from harness.run.lease import RunLease
+        config.stash[LEASE_KEY] = RunLease(run_dir, run_id).start()
     from harness.evidence.scrub import register_allure_scrubber
     register_allure_scrubber()
     from harness.evidence.allure_evidence import register_api_steps
@@ -441,6 +447,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         return
     import shutil
     shutil.rmtree(state.work_dir, ignore_errors=True)  # KMS certificates, keys and databases of the run
+    lease = config.stash.get(LEASE_KEY, None)
+    if lease is not None:  # ended before the manifest is made, so the manifest covers its last state
+        lease.stop()
     xmlpath = config.getoption("xmlpath", None)
     if xmlpath and Path(xmlpath).is_file():  # written by junitxml at session end
         from harness.evidence.junit_errors import mark_environment_errors

@@ -3,7 +3,8 @@
 Going through one place gives, for every operation a suite makes: the mutation gate first
 (harness/safety.py: a call that is not read-only is refused unless the inventory allows
 mutations), evidence (method, target, redacted arguments, task, result or fault, duration),
-bounded retries of transient faults only (dropped connections, expired sessions with re-login),
+bounded retries of transient faults only (dropped connections, expired sessions with re-login;
+a mutating method only when it provably never ran),
 and event-driven task waits.
 """
 from __future__ import annotations
@@ -21,8 +22,8 @@ from tenacity import (Retrying, before_sleep_log, retry_if_exception, stop_after
 
 from harness.calls import observed
 from harness.evidence.recorder import Recorder, current_recorder, describe_object, summarize
-from harness.safety import MutationGate
-from harness.vsphere.errors import TargetLacks, VCenterUnreachable
+from harness.safety import MutationGate, is_read_only
+from harness.vsphere.errors import OutcomeUnknown, TargetLacks, VCenterUnreachable
 from harness.vsphere.tasks import wait_for_task
 
 log = logging.getLogger("vcrypt.vsphere")
@@ -31,7 +32,14 @@ _CONNECTION_ERRORS = (ConnectionError, socket.timeout, http.client.HTTPException
 
 
 def _is_transient(err: BaseException) -> bool:
+    """Worth another try for a read: any dropped connection or expired session."""
     return isinstance(err, (*_CONNECTION_ERRORS, vim.fault.NotAuthenticated))
+
+
+def _never_ran(err: BaseException) -> bool:
+    """Provably not run, so a mutating call may be sent again: the TCP connect was refused (nothing
+    was sent), or vCenter answered NotAuthenticated (it checks the session before running a method)."""
+    return isinstance(err, (ConnectionRefusedError, vim.fault.NotAuthenticated))
 
 
 @dataclass
@@ -88,20 +96,29 @@ class VCenterClient:
         self._pc = None
         self._content = None
 
-    def _retrying(self, fn: Callable[[], Any]) -> Any:
-        """Run `fn`, retrying only transient faults (bounded, logged); never wraps assertions."""
+    def _retrying(self, fn: Callable[[], Any], method: str | None = None, target: str = "") -> Any:
+        """Run `fn`, retrying transient faults (bounded, logged); never wraps assertions.
+
+        Reads (`method` None or on harness.safety's read-only list) are retried on any dropped
+        connection. A mutating method is sent again only when it provably never ran (`_never_ran`);
+        a connection lost after its request left raises OutcomeUnknown instead: sending
+        CloneVM_Task or RegisterKmipServer twice would act twice (issue 21)."""
+        safe = method is None or is_read_only(method)
+
         def before(state: Any) -> None:
             err = state.outcome.exception()
             if isinstance(err, vim.fault.NotAuthenticated) or isinstance(err, _CONNECTION_ERRORS):
                 self._relogin_quietly()
 
         retrying = Retrying(stop=stop_after_attempt(self.retries), reraise=True,
-                            retry=retry_if_exception(_is_transient),
+                            retry=retry_if_exception(_is_transient if safe else _never_ran),
                             wait=wait_exponential(multiplier=0.05, max=2),
                             before_sleep=lambda s: (before(s), before_sleep_log(log, logging.WARNING)(s)))
         try:
             return retrying(fn)
         except _CONNECTION_ERRORS as err:
+            if not safe and not isinstance(err, ConnectionRefusedError):
+                raise OutcomeUnknown(self.name, method or "?", target, err) from err
             raise VCenterUnreachable(f"vCenter {self.name} unreachable: {err}") from err
 
     def _relogin_quietly(self) -> None:
@@ -136,7 +153,7 @@ class VCenterClient:
 
     def _invoke(self, obj: Any, method: str, kwargs: dict[str, Any], record: Any, started: float) -> Any:
         try:
-            result = self._retrying(lambda: getattr(self._rebind(obj), method)(**kwargs))
+            result = self._retrying(lambda: getattr(self._rebind(obj), method)(**kwargs), method, describe_object(obj))
             if isinstance(result, vim.Task):
                 record.task = result._moId
                 result = wait_for_task(self, result, what=f"{method} on {describe_object(obj)}")

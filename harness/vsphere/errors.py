@@ -16,6 +16,21 @@ class VCenterUnreachable(EnvironmentFault):
     """A vCenter stopped answering (connection refused, reset, timed out) after bounded retries."""
 
 
+class OutcomeUnknown(VCenterUnreachable):
+    """A mutating call whose request left but whose reply never came: it may or may not have run.
+
+    Never retried (a second CloneVM_Task or RegisterKmipServer would act twice); the run's ledger
+    records it so `vcrypt sweep` reports it (harness/run/cleanup.py `record_uncertain_calls`)."""
+
+    def __init__(self, vcenter: str, method: str, target: str, cause: BaseException) -> None:
+        how = ("no reply came in time" if isinstance(cause, TimeoutError) else "the connection dropped")
+        super().__init__(f"{method} may or may not have run on {vcenter}: {how} after the request was sent "
+                         f"({type(cause).__name__}: {cause}); check {target} by hand or run `vcrypt sweep`")
+        self.vcenter = vcenter
+        self.method = method
+        self.target = target
+
+
 class TaskTimeout(EnvironmentFault):
     """A task did not finish within its named timeout."""
 

@@ -44,7 +44,7 @@ def placement(client: Any, datacenter: str | None, cluster: str | None, *, datas
     Each of datastore, vm_folder, resource_pool and hosts is the inventory's choice when given (a
     name the vCenter must have: NotFoundInInventory otherwise), else the default: the datastore
     with most free space, the datacenter's VM folder, the cluster's root pool, all its hosts. Hosts
-    in maintenance mode are left out either way (a VM cannot be placed or powered on there).
+    in maintenance mode or not connected are left out either way (a VM cannot be placed or powered on there).
     """
     dc = by_name(client, vim.Datacenter, datacenter)
     dc_props = client.read(dc, ["vmFolder", "datastore"])
@@ -76,16 +76,29 @@ def placement_for(client: Any, entry: Any) -> Placement:
 
 
 def _usable_hosts(client: Any, members: list[Any], wanted: tuple[str, ...] | list[str], cluster: str | None) -> tuple:
-    props = client.read_many(members, vim.HostSystem, ["name", "runtime.inMaintenanceMode"]) if members else {}
+    """The inventory cluster's hosts a run may use: the inventory's `hosts` (else all of the cluster's),
+    connected and not in maintenance mode. Nothing outside this tuple is ever chosen for a test:
+    a disconnected host cannot run a VM and a maintenance-mode host is being worked on
+    (HostRuntimeInfo.connectionState / inMaintenanceMode, vSphere Web Services API reference)."""
+    paths = ["name", "runtime.inMaintenanceMode", "runtime.connectionState"]
+    props = client.read_many(members, vim.HostSystem, paths) if members else {}
     names = {props.get(h._moId, {}).get("name"): h for h in members}
     missing = [n for n in wanted if n not in names]
     if missing:
         raise NotFoundInInventory(f"vCenter {client.name}: cluster {cluster!r} has no host named {missing[0]!r}")
     chosen = [names[n] for n in wanted] if wanted else members
-    usable = [h for h in chosen if not props.get(h._moId, {}).get("runtime.inMaintenanceMode")]
-    skipped = [props.get(h._moId, {}).get("name") for h in chosen if h not in usable]
+
+    def why_not(host: Any) -> str | None:
+        p = props.get(host._moId, {})
+        if p.get("runtime.inMaintenanceMode"):
+            return "in maintenance mode"
+        state = p.get("runtime.connectionState")
+        return None if state in (None, "connected") else f"connection state {state}"
+
+    usable = [h for h in chosen if why_not(h) is None]
+    skipped = {props.get(h._moId, {}).get("name"): why_not(h) for h in chosen if h not in usable}
     if skipped:
-        client.recorder.note(f"hosts in maintenance mode, not used on {client.name}", skipped)
+        client.recorder.note(f"hosts not used on {client.name}", skipped)
     return tuple(usable)
 
 

@@ -128,6 +128,7 @@ class HostSystem(ManagedEntity):
         self.esx_build = build
         self.crypto_state = "incapable"
         self.in_maintenance = False   # behaviours/maintenance.py
+        self.connected = True         # False: runtime.connectionState "disconnected" (a lab host vCenter lost)
         self.host_key: KeyRef | None = None
         self.key_cache: set[KeyRef] = set()
         self.core_dumps: list[str] = []
@@ -157,7 +158,8 @@ class HostSystem(ManagedEntity):
 
     def p_runtime(self) -> Any:
         return complete(vim.host.RuntimeInfo(
-            connectionState="connected", powerState="poweredOn", inMaintenanceMode=self.in_maintenance,
+            connectionState="connected" if self.connected else "disconnected", powerState="poweredOn",
+            inMaintenanceMode=self.in_maintenance,
             cryptoState=self.crypto_state,
             cryptoKeyId=key_id(*self.host_key) if self.host_key else None))
 
