@@ -26,9 +26,9 @@ BEHAVIOURS: dict[str, str] = {
     "locator-needs-thumbprint":
         "a cross-vCenter ServiceLocator without the destination's sslThumbprint is refused when the vCenters "
         "do not share certificate trust (API.md 11, community.vmware vmware_guest_cross_vc_clone)",
-    "clone-rejects-disk-crypto-with-policy":
-        "CloneVM_Task rejects location.disk[].backing.crypto together with an encryption storage policy "
-        "(API.md 11, terraform-provider-vsphere issue 2241: a user report, not documentation)",
+    "clone-refuses-disk-policy-without-crypto":
+        "CloneVM_Task refuses a disk locator carrying an encryption storage policy without backing.crypto "
+        "(terraform-provider-vsphere issue 2241 on 7.0U3: a user report, not documentation)",
     "invalid-power-state-fault":
         "an encrypt of a powered-on VM is refused with vim.fault.InvalidPowerState (API.md 4/10: the class "
         "is vcsim's, the real one unconfirmed)",

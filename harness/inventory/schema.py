@@ -216,6 +216,8 @@ class VCenter(_Strict):
     confirmed: list[str] = []                 # UNCONFIRMED behaviour ids seen on this target (harness/unconfirmed.py)
     locator_thumbprint: str | None = None     # SHA-1 pin for ServiceLocator.sslThumbprint (else read at connect time)
     plain_policy: str | None = None           # a storage policy name for decrypts (else the empty profile)
+    # Where a clone's CryptoSpec goes (harness/vsphere/clone_shapes.py has each shape's sources).
+    clone_crypto_shape: Literal["disk-backing", "vm-level", "relocate"] = "disk-backing"
 
     @field_validator("confirmed")
     @classmethod
