@@ -15,6 +15,9 @@ BEHAVIOURS: dict[str, str] = {
     "instant-clone-refuses-crypto-change":
         "InstantClone_Task refuses a storage policy or crypto spec in location (API.md 11: the reference says "
         "'NOT supported', not 'refused')",
+    "xvc-migrate-refuses-decrypt":
+        "a cross-vCenter migration that asks to decrypt (a non-encryption policy or a decrypt spec) is refused, "
+        "not ignored (API.md 3.2: no source says which; either way the VM must not arrive decrypted)",
     "migrate-encryption-not-relaxable":
         "vCenter itself refuses to relax migrateEncryption on an encrypted VM (PowerCLI refuses client-side; "
         "API.md 2.4)",

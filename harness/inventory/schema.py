@@ -169,6 +169,13 @@ class TestUser(_Strict):
         return found
 
 
+class RealQuirks(_Strict):
+    """A fake behaving as a real vCenter may where vSphere leaves the behaviour open (issue 22 point 4)."""
+    ignores_unsupported: bool = False   # "not supported" changes are ignored, not refused (XVC decrypt, instant clone)
+    hot_xvc_vmotion: bool = True        # False: the lab cannot migrate a running VM to the other vCenter at all
+    host_state_lag_s: float = Field(0.0, ge=0.0, le=30.0)   # host crypto states settle this long after a change
+
+
 class FakeOptions(_Strict):
     """Options only a fake vCenter understands (seeded defects are refused anywhere else)."""
     lab_provider: LabProvider | None = None   # start with the shared KMS registered as this lab-owned provider
@@ -184,6 +191,7 @@ class FakeOptions(_Strict):
     strict_policies: bool = False     # True: vSAN/VVol/PMem requirement policies do not fit the VMFS datastore
     maintenance_hosts: int = Field(0, ge=0, le=63)   # the last N hosts of the cluster are in maintenance mode
     models_unconfirmed: bool = True   # False: behaviours vSphere leaves UNCONFIRMED count as unconfirmed here too
+    real_quirks: RealQuirks = RealQuirks()
 
     @field_validator("defects")
     @classmethod

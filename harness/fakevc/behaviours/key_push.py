@@ -29,6 +29,7 @@ Contract for the VM crypto operations (reconfigure, clone, relocate, unlock):
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pyVmomi import vim, vmodl
@@ -110,6 +111,9 @@ def _host_key_for(vc: FakeVCenter, host: HostSystem) -> KeyRef:
 
 def _become_safe(vc: FakeVCenter, host: HostSystem, key: KeyRef) -> None:
     newly = host.crypto_state != "safe"
+    lag = vc.quirk("host_state_lag_s")
+    if newly and lag:   # a real vCenter shows the new state only once the host has applied it (real_quirks)
+        host.lagging = (time.monotonic() + lag, host.crypto_state)
     old = host.host_key
     host.crypto_state = "safe"
     host.host_key = key
