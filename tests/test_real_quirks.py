@@ -80,3 +80,18 @@ def test_where_the_change_is_applied_the_lenient_check_still_fails(tmp_path, def
     proc, run_dir = _run(tmp_path, "--inventory", str(_inventory(tmp_path, [defect])), "--rules", rule, "-n", "0")
     outcomes = {t["outcome"] for t in _tests(run_dir) if rule in t["rules"]}
     assert "failed" in outcomes and proc.returncode == 1, (outcomes, proc.stdout[-2000:])
+
+
+def test_kms_required_needs_its_policy_only_positive_control(tmp_path):
+    """A vCenter that never encrypts from a policy alone (API.md 2.5: UNCONFIRMED) would refuse the no-default
+    encrypt for that reason: the positive control (same encrypt with a default provider) fails, so the test is
+    an error naming it, never a pass."""
+    inventory = _inventory(tmp_path)
+    data = yaml.safe_load(inventory.read_text())
+    for entry in data["vcenters"]:
+        entry["fake"]["real_quirks"]["policy_only_encrypt"] = False
+    inventory.write_text(yaml.safe_dump(data))
+    _, run_dir = _run(tmp_path, "--inventory", str(inventory), "--rules", "KMS-REQUIRED", "-n", "0")
+    no_default = [t for t in _tests(run_dir) if "no_default_key_provider" in t["name"]]
+    assert [t["outcome"] for t in no_default] == ["error"], no_default
+    assert "positive control failed" in no_default[0]["message"]

@@ -174,6 +174,7 @@ class RealQuirks(_Strict):
     ignores_unsupported: bool = False   # "not supported" changes are ignored, not refused (XVC decrypt, instant clone)
     hot_xvc_vmotion: bool = True        # False: the lab cannot migrate a running VM to the other vCenter at all
     host_state_lag_s: float = Field(0.0, ge=0.0, le=30.0)   # host crypto states settle this long after a change
+    policy_only_encrypt: bool = True    # False: an encryption policy without a CryptoSpec never encrypts
 
 
 class FakeOptions(_Strict):
