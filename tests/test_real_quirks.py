@@ -95,3 +95,18 @@ def test_kms_required_needs_its_policy_only_positive_control(tmp_path):
     no_default = [t for t in _tests(run_dir) if "no_default_key_provider" in t["name"]]
     assert [t["outcome"] for t in no_default] == ["error"], no_default
     assert "positive control failed" in no_default[0]["message"]
+
+
+def test_a_kms_health_alarm_that_names_no_unreachable_event_is_unconfirmed_not_a_failure(tmp_path):
+    """API.md 6.2: which expression vCenter's KMS health alarm has is UNCONFIRMED. Without an alarm naming
+    com.vmware.vc.kms.crypto.Unreachable the event is still asserted, and the alarm part skips as unconfirmed."""
+    inventory = _inventory(tmp_path)
+    data = yaml.safe_load(inventory.read_text())
+    for entry in data["vcenters"]:
+        entry["fake"]["real_quirks"]["kms_alarm_watches_event"] = False
+    inventory.write_text(yaml.safe_dump(data))
+    proc, run_dir = _run(tmp_path, "--inventory", str(inventory), "--rules", "EVT-KMS-UNREACHABLE", "-n", "0")
+    mine = [t for t in _tests(run_dir) if "EVT-KMS-UNREACHABLE" in t["rules"]]
+    assert mine and all(t["outcome"] == "skipped" and t["message"].startswith("unconfirmed:") and
+                        "kms-alarm-watches-unreachable-event" in t["message"] for t in mine), mine
+    assert proc.returncode == 0, proc.stdout[-2000:]

@@ -6,6 +6,9 @@ gates the tests asserting them).
 from __future__ import annotations
 
 BEHAVIOURS: dict[str, str] = {
+    "kms-alarm-watches-unreachable-event":
+        "vCenter's KMS health alarm is an event alarm whose expression names com.vmware.vc.kms.crypto.Unreachable "
+        "(API.md 6.2: the default KMS alarms' names and expressions are UNCONFIRMED)",
     "kms-alarm-clears-on-vendor-event":
         "the KMS health alarm returns to green on com.vmware.vc.kms.crypto.Vendor (API.md 11: no "
         "'KMS reachable again' event exists)",

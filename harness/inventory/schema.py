@@ -175,6 +175,7 @@ class RealQuirks(_Strict):
     hot_xvc_vmotion: bool = True        # False: the lab cannot migrate a running VM to the other vCenter at all
     host_state_lag_s: float = Field(0.0, ge=0.0, le=30.0)   # host crypto states settle this long after a change
     policy_only_encrypt: bool = True    # False: an encryption policy without a CryptoSpec never encrypts
+    kms_alarm_watches_event: bool = True   # False: no alarm expression names com.vmware.vc.kms.crypto.Unreachable
 
 
 class FakeOptions(_Strict):
