@@ -67,6 +67,12 @@ def test_hot_cross_vcenter_migration_without_the_labs_vmotion_is_a_capability_sk
     assert {t["outcome"] for t in power.values()} == {"passed"}, power
 
 
+def test_run_json_records_each_vcenters_clone_crypto_shape(quirks_run):
+    _, run_dir = quirks_run
+    run = json.loads((run_dir / "run.json").read_text())
+    assert [v["clone_crypto_shape"] for v in run["vcenters"]] == ["disk-backing", "disk-backing"]
+
+
 def test_push_ha_waits_for_host_crypto_states(quirks_run):
     _, run_dir = quirks_run
     push = [t for t in _tests(run_dir) if "PUSH-HA" in t["rules"]]

@@ -74,6 +74,18 @@ def test_by_default_each_disk_locator_carries_the_policy_and_the_vm_level_crypto
     assert [type(p) for p in spec.location.profile] == wanted
 
 
+def test_a_cross_vcenter_clone_sends_the_same_shape_next_to_its_service_locator():
+    """No public client sends a crypto change across vCenters: the same-vCenter shape, plus location.service
+    (community.vmware vmware_guest_cross_vc_clone)."""
+    client = _Capture()
+    locator = vim.ServiceLocator(instanceUuid="uuid-b", url="https://vc-b/sdk")
+    clones.clone(client, vim.VirtualMachine("vm-1"), clones.Destination(client=client, place=_place(), locator=locator),
+                 "c", "m", crypto="encrypt", key=("p", "k"), policy_id="enc-policy")
+    spec = client.calls[0][1]["spec"]
+    assert spec.location.service is locator and isinstance(spec.config.crypto, vim.encryption.CryptoSpecEncrypt)
+    assert all(d.backing.crypto is spec.config.crypto for d in spec.location.disk)
+
+
 def test_the_vm_level_shape_sends_no_disk_crypto_and_the_relocate_shape_uses_location_cryptospec():
     vm_level = _cloned_spec("shallow", clone_shapes.VM_LEVEL)
     assert isinstance(vm_level.config.crypto, vim.encryption.CryptoSpecShallowRecrypt)
