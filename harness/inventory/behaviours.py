@@ -21,6 +21,9 @@ BEHAVIOURS: dict[str, str] = {
     "xvc-migrate-refuses-decrypt":
         "a cross-vCenter migration that asks to decrypt (a non-encryption policy or a decrypt spec) is refused, "
         "not ignored (API.md 3.2: no source says which; either way the VM must not arrive decrypted)",
+    "policy-only-encrypt-generates-key":
+        "a ReconfigVM_Task with only an encryption storage policy (no CryptoSpec) encrypts with a new key of the "
+        "default key provider (API.md 2.5/10; PowerCLI Enable-VMEncryption without -KMSClusterId relies on it)",
     "migrate-encryption-not-relaxable":
         "vCenter itself refuses to relax migrateEncryption on an encrypted VM (PowerCLI refuses client-side; "
         "API.md 2.4)",
