@@ -117,3 +117,14 @@ def test_a_kms_health_alarm_that_names_no_unreachable_event_is_unconfirmed_not_a
     assert mine and all(t["outcome"] == "skipped" and t["message"].startswith("unconfirmed:") and
                         "kms-alarm-watches-unreachable-event" in t["message"] for t in mine), mine
     assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+def test_push_pre7_waits_for_the_other_hosts_to_turn_crypto_safe(tmp_path):
+    """Before 7.0 the other hosts of the cluster follow the first one asynchronously: read with a deadline."""
+    data = yaml.safe_load((ROOT / "inventories" / "fake-67.yaml").read_text())
+    for entry in data["vcenters"]:
+        entry["fake"] = {**(entry.get("fake") or {}), "real_quirks": {"host_state_lag_s": 0.3}}
+    inventory = tmp_path / "quirks-67.yaml"
+    inventory.write_text(yaml.safe_dump(data))
+    _, run_dir = _run(tmp_path, "--inventory", str(inventory), "--rules", "PUSH-PRE7", "-n", "0")
+    assert {t["outcome"] for t in _tests(run_dir) if "PUSH-PRE7" in t["rules"]} == {"passed"}
