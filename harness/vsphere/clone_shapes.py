@@ -11,7 +11,8 @@ code sends (read 2026-12-05):
   profile, shallow/deep recrypt). That is ReconfigVM_Task; a clone's per-disk equivalent is
   `location.disk[].backing.crypto`.
 * vm-operator `pkg/vmconfig/crypto/crypto_reconciler_pre.go` (`updateDiskBackingForEncrypt` /
-  `...ForRecrypt`): the same, disk profile plus `Backing.Crypto` equal to the VM's spec.
+  `...ForRecrypt`): the same, disk profile plus `Backing.Crypto` equal to the VM's spec; so does VMware's
+  Java SDK sample `com.vmware.vmencrypt.samples.VMEncrypt.encryptVMandDisks`.
 * terraform-provider-vsphere issue #2241 (vSphere 7.0U3 build 22357613): a clone whose disk locators carry an
   encryption policy and no crypto (the provider never sets `backing.crypto`,
   `virtual_machine_disk_subresource.go`) failed "A specified parameter was not correct:
@@ -22,7 +23,7 @@ code sends (read 2026-12-05):
   profile): the policy-only shape, with no report of it working with an encryption policy.
 * govc `vm.clone` sends no crypto and no policy; `vm.create -profile` only `VmProfile`. community.vmware
   `vmware_guest_cross_vc_clone` sends no crypto (cross-vCenter: same CloneSpec plus `location.service`).
-  pyvmomi-community-samples' clone samples set no crypto.
+  pyvmomi-community-samples `samples/clone_vm.py` sets only datastore, pool and powerOn.
 
 No public client sends a clone with a crypto change across vCenters; the same shapes are used there.
 The sources disagree only by omission, so the shape is a per-vCenter inventory option
