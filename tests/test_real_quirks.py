@@ -128,3 +128,22 @@ def test_push_pre7_waits_for_the_other_hosts_to_turn_crypto_safe(tmp_path):
     inventory.write_text(yaml.safe_dump(data))
     _, run_dir = _run(tmp_path, "--inventory", str(inventory), "--rules", "PUSH-PRE7", "-n", "0")
     assert {t["outcome"] for t in _tests(run_dir) if "PUSH-PRE7" in t["rules"]} == {"passed"}
+
+
+@pytest.mark.parametrize("shape, outcome", [("vm-level", "error"), ("relocate", "passed")])
+def test_the_clone_shape_option_end_to_end(tmp_path, shape, outcome):
+    """`clone_crypto_shape` reaches CloneVM_Task: the fake (which refuses a disk policy without backing.crypto,
+    as terraform-provider-vsphere#2241 saw) takes `relocate`; `vm-level` is an error naming the option, never
+    a product failure."""
+    data = yaml.safe_load((ROOT / "inventories" / "fake.yaml").read_text())
+    for entry in data["vcenters"]:
+        entry["clone_crypto_shape"] = shape
+    inventory = tmp_path / "shape.yaml"
+    inventory.write_text(yaml.safe_dump(data))
+    _, run_dir = _run(tmp_path, "--inventory", str(inventory), "--rules", "CLONE-ENCRYPT,XVC-CLONE-RECRYPT", "-n", "0")
+    tests = _tests(run_dir)
+    assert tests and {t["outcome"] for t in tests} == {outcome}, [(t["name"], t["outcome"]) for t in tests]
+    if outcome == "error":
+        assert all(f"clone_crypto_shape: {shape}" in t["message"] for t in tests), tests
+    run = json.loads((run_dir / "run.json").read_text())
+    assert {v["clone_crypto_shape"] for v in run["vcenters"]} == {shape}
