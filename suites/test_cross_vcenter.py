@@ -40,9 +40,10 @@ def _control_migration(scratch: Any, environment: Any, vc: Any, vc_b: Any, place
 
 
 def _hot_migration_control(scratch: Any, environment: Any, vc: Any, vc_b: Any, place: Any, place_b: Any) -> None:
-    """Hot cross-vCenter vMotion needs a vMotion network between the two vCenters' hosts and a licence for it
-    (vSphere 7.0 vCenter and Host Management, "Migration Between vCenter Server Systems": requirements), which
-    a lab may lack. An UNENCRYPTED running VM migrated the same way first: if that fails too, the lab cannot
+    """Hot cross-vCenter vMotion needs an Enterprise Plus licence, time-synchronized vCenters and compatible
+    vMotion networks on both sides (KB 2106952 "Cross vCenter Server vMotion requirements in VMware vSphere 6.0
+    and later"; vSphere 6.0 docs GUID-DAD0C40A-7F66-44CF-B6E8-43A0153ABE81, "Requirements for Migration Between
+    vCenter Server Instances", and its network compatibility checks), which a lab may lack. An UNENCRYPTED running VM migrated the same way first: if that fails too, the lab cannot
     do hot cross-vCenter vMotion at all, and the encrypted VM's failure would say nothing about encryption:
     a capability skip naming it, never a product failure."""
     twin = scratch.vm(vc, place, "hot-xvc-control")
