@@ -111,9 +111,6 @@ def _host_key_for(vc: FakeVCenter, host: HostSystem) -> KeyRef:
 
 def _become_safe(vc: FakeVCenter, host: HostSystem, key: KeyRef) -> None:
     newly = host.crypto_state != "safe"
-    lag = vc.quirk("host_state_lag_s")
-    if newly and lag:   # a real vCenter shows the new state only once the host has applied it (real_quirks)
-        host.lagging = (time.monotonic() + lag, host.crypto_state)
     old = host.host_key
     host.crypto_state = "safe"
     host.host_key = key
@@ -155,7 +152,11 @@ def _make_safe(vc: FakeVCenter, host: HostSystem, strict: bool) -> bool:
         if strict:
             raise
         return False
+    previous = host.crypto_state
     _become_safe(vc, host, key)
+    lag = vc.quirk("host_state_lag_s")
+    if lag and not strict:   # an asynchronous push (HA, pre-7 cluster): shown once the host applied it (real_quirks)
+        host.lagging = (time.monotonic() + lag, previous)
     return True
 
 
