@@ -43,9 +43,10 @@ def _hot_migration_control(scratch: Any, environment: Any, vc: Any, vc_b: Any, p
     """Hot cross-vCenter vMotion needs an Enterprise Plus licence, time-synchronized vCenters and compatible
     vMotion networks on both sides (KB 2106952 "Cross vCenter Server vMotion requirements in VMware vSphere 6.0
     and later"; vSphere 6.0 docs GUID-DAD0C40A-7F66-44CF-B6E8-43A0153ABE81, "Requirements for Migration Between
-    vCenter Server Instances", and its network compatibility checks), which a lab may lack. An UNENCRYPTED running VM migrated the same way first: if that fails too, the lab cannot
-    do hot cross-vCenter vMotion at all, and the encrypted VM's failure would say nothing about encryption:
-    a capability skip naming it, never a product failure."""
+    vCenter Server Instances", and its network compatibility checks), which a lab may lack. An UNENCRYPTED
+    running VM is migrated the same way first: if that fails too, the lab cannot do hot cross-vCenter vMotion
+    at all, and the encrypted VM's failure would say nothing about encryption: a capability skip naming it,
+    never a product failure."""
     twin = scratch.vm(vc, place, "hot-xvc-control")
     vms.power_on(vc, twin)
     name = vms.state(vc, twin).name
@@ -247,13 +248,16 @@ def test_a_cross_vcenter_migration_can_not_decrypt_the_vm(
     scratch.expect_vm(vc_b, before.name)
     try:
         act = lambda: clones.migrate(vc, vm, dest, profile=plain, crypto=change)  # noqa: E731
-        refusal = refused(act, what) if unconfirmed.refusal_confirmed(inventory, vc.name, "xvc-migrate-refuses-decrypt") \
-            else refused_or_accepted(act, what)
+        strict = unconfirmed.refusal_confirmed(inventory, vc.name, "xvc-migrate-refuses-decrypt")
+        refusal = refused(act, what) if strict else refused_or_accepted(act, what)
     finally:
         landed = scratch.adopt_vm(vc_b, before.name)
     if refusal is not None:
         check_that(f"{what}: a VM named {before.name} on {vc_b.name}", landed is None, "none arrived",
                    "none arrived" if landed is None else "arrived although the operation was refused")
+        present = vms.exists(vc, vm)
+        check_that(f"{what}: the source VM on {vc.name}", present, "still registered",
+                   "still registered" if present else "no longer registered")
         after = vms.state(vc, vm, label="after refused migration", phase="after")
         unchanged(before, after, what)
         where = "after the refused migration"

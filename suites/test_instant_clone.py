@@ -63,8 +63,8 @@ def _no_change_during_instant_clone(scratch: Any, environment: Any, inventory: A
     scratch.expect_vm(vc, name)
     try:
         act = lambda: attempt(name)  # noqa: E731
-        refusal = refused(act, what) if unconfirmed.refusal_confirmed(inventory, vc.name, "instant-clone-refuses-"
-                                                                      "crypto-change") else refused_or_accepted(act, what)
+        strict = unconfirmed.refusal_confirmed(inventory, vc.name, "instant-clone-refuses-crypto-change")
+        refusal = refused(act, what) if strict else refused_or_accepted(act, what)
     finally:
         copy = scratch.adopt_vm(vc, name)
     if refusal is not None:
