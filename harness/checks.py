@@ -57,6 +57,21 @@ def refused(action: Callable[[], Any], what: str, expected: type | tuple[type, .
     return refusal
 
 
+def refused_or_accepted(action: Callable[[], Any], what: str) -> Refusal | None:
+    """Run `action` where vSphere leaves open whether it is refused or ignored (harness.unconfirmed
+    .refusal_confirmed): a fault is checked as any refusal (environment faults stay errors) and returned;
+    an accepted call returns None, and the caller must prove the change was ignored."""
+    try:
+        action()
+    except (TaskFailed, vmodl.MethodFault, *TRANSPORT_ERRORS) as err:
+        def again() -> None:
+            raise err
+        return refused(again, what)
+    current_recorder().check(f"{what}: refused or ignored", "refused, or accepted with the change ignored",
+                             "accepted: the change must have been ignored", True)
+    return None
+
+
 def unchanged(before: Any, after: Any, what: str) -> None:
     """The state after a refusal equals the state before (keys, power, snapshots, location...)."""
     _record_unchanged(before, after, what)

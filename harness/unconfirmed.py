@@ -58,3 +58,17 @@ def observe_then_skip(inventory: Any, vcenter: str, behaviour: str, action: Any)
         fault = getattr(err, "fault", err)
         seen = {"refused": True, "class": fault_class_name(fault), "message": fault_message(fault)}
     gate(inventory, vcenter, behaviour, observed=seen)
+
+
+
+def refusal_confirmed(inventory: Any, vcenter: str, behaviour: str) -> bool:
+    """For a change vSphere documents as "not supported" without saying whether it is refused or ignored
+    (`behaviour` names the refusal): True where the refusal is confirmed (the caller asserts it; the verdict
+    rests on it and says so). False elsewhere: a refusal and an ignored change both hold the rule's intent
+    (`checks.refused_or_accepted`), and the caller must then prove the change was ignored."""
+    if confirmed_on(inventory, vcenter, behaviour):
+        gate(inventory, vcenter, behaviour)
+        return True
+    current_recorder().note(f"refused or ignored both hold the rule: {behaviour} is not confirmed",
+                            {"behaviour": BEHAVIOURS[behaviour], "vcenter": vcenter})
+    return False

@@ -112,48 +112,47 @@ def test_cloning_an_encrypted_vm_with_a_new_key_gives_the_clone_that_key_and_the
     unchanged(source_before, vms.state(vc, source, label="source after clone", phase="after"), "source of a clone")
 
 
-def _clone_with_disk_crypto(vc: Any, source: Any, place: Any, name: str, marker: str, key: Any, policy: str) -> Any:
-    """The shape terraform-provider-vsphere sent in issue 2241: per-disk `backing.crypto` next to an
-    encryption policy (on VM home and each disk), which vCenter rejected (spec.disk.backing.crypto)."""
+def _clone_with_disk_policy_only(vc: Any, source: Any, place: Any, name: str, marker: str, key: Any, policy: str) -> Any:
+    """The shape terraform-provider-vsphere sent in issue 2241: an encryption policy on each disk locator and
+    no `backing.crypto` (here with the VM-level CryptoSpec the harness once sent), which vCenter 7.0U3 refused
+    with InvalidArgument spec.disk.backing.crypto."""
     from pyVmomi import vim
-    change = clones.crypto_change("shallow", key)
     location = clones.relocate_spec(_same_vc(vc, place), profile=crypto.policy_spec(policy))
     location.disk = [vim.vm.RelocateSpec.DiskLocator(diskId=d.key, datastore=place.datastore,
-                                                     profile=crypto.policy_spec(policy),
-                                                     backing=vim.vm.RelocateSpec.DiskLocator.BackingSpec(crypto=change))
+                                                     profile=crypto.policy_spec(policy))
                      for d in vms.disks(vc, source)]
     spec = vim.vm.CloneSpec(location=location, template=False, powerOn=False,
-                            config=vim.vm.ConfigSpec(annotation=marker, crypto=change))
+                            config=vim.vm.ConfigSpec(annotation=marker, crypto=clones.crypto_change("encrypt", key)))
     return clones.clone_with_spec(vc, source, place.vm_folder, name, spec)
 
 
-@pytest.mark.rule("CLONE-RECRYPT")
+@pytest.mark.rule("CLONE-ENCRYPT")
 @pytest.mark.requires("clone_crypto")
-@pytest.mark.test_id("49f4fa0b-22de-4874-a0ee-e8c378365b2a")
-def test_a_clone_with_per_disk_crypto_next_to_an_encryption_policy_is_refused_and_the_documented_shape_works(
+@pytest.mark.test_id("57a6b286-e21f-47be-8a6c-f18458a7cd9c")
+def test_a_clone_with_an_encryption_policy_on_disks_without_disk_crypto_is_refused_and_the_cited_shape_works(
         scratch, inventory, vc, place, provider, policies_a):
-    """Why the harness never sends `disk[].backing.crypto` with a policy (harness/vsphere/clones.py)."""
-    source, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "disk-crypto-src", disks=2)
+    """Why clones.clone repeats the CryptoSpec in each disk's backing.crypto (harness/vsphere/clone_shapes.py)."""
+    source = scratch.vm(vc, place, "disk-policy-src", disks=2)
     before = vms.state(vc, source, label="source before", phase="before")
-    new_key = keys.generate_key(vc, provider)
+    key = keys.generate_key(vc, provider)
 
     def bad(name: str) -> Any:
-        return _clone_with_disk_crypto(vc, source, place, name, scratch.marker, new_key, policies_a.encryption)
+        return _clone_with_disk_policy_only(vc, source, place, name, scratch.marker, key, policies_a.encryption)
 
-    observed_name = scratch.name("disk-crypto-observed")
+    observed_name = scratch.name("disk-policy-observed")
     scratch.expect_vm(vc, observed_name)
     try:
-        unconfirmed.observe_then_skip(inventory, vc.name, "clone-rejects-disk-crypto-with-policy",
+        unconfirmed.observe_then_skip(inventory, vc.name, "clone-refuses-disk-policy-without-crypto",
                                       lambda: bad(observed_name))
     finally:
         scratch.adopt_vm(vc, observed_name)
-    _refused_clone(scratch, vc, "disk-crypto-clone", bad, "clone with disk backing crypto and an encryption policy")
+    _refused_clone(scratch, vc, "disk-policy-clone", bad, "clone with an encryption policy on disks and no disk crypto")
     unchanged(before, vms.state(vc, source, label="source after the refused clone", phase="after"),
-              "clone with disk backing crypto and an encryption policy")
-    copy = _cloned(scratch, vc, "documented-clone", lambda name: clones.clone(
-        vc, source, _same_vc(vc, place), name, scratch.marker, crypto="shallow", key=new_key,
+              "clone with an encryption policy on disks and no disk crypto")
+    copy = _cloned(scratch, vc, "cited-shape-clone", lambda name: clones.clone(
+        vc, source, _same_vc(vc, place), name, scratch.marker, crypto="encrypt", key=key,
         policy_id=policies_a.encryption))
-    assert vms.state(vc, copy, label="clone with the documented spec", phase="after").key == new_key
+    assert_on_key(vms.state(vc, copy, label="clone with the cited spec shape", phase="after"), key, "clone")
 
 
 # ---- CLONE-KEEP -----------------------------------------------------------------------------------

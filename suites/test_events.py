@@ -26,8 +26,9 @@ pytestmark = pytest.mark.requires("events")
 
 
 def _kms_health_alarms(vc: Any) -> list[Any]:
-    alarms = require_some(events.alarms_watching(vc, events.KMS_UNREACHABLE),
-                          f"alarm watching {events.KMS_UNREACHABLE}")
+    """Alarms whose expression watches the unreachable event (found by walking GetAlarm, never by name); may be
+    none: that a default alarm watches this event is UNCONFIRMED (API.md 6.2), gated in _assert_...()."""
+    alarms = events.alarms_watching(vc, events.KMS_UNREACHABLE)
     vc.recorder.note("alarms watching the KMS unreachable event", events.alarm_names(vc, alarms))
     return alarms
 
@@ -38,11 +39,17 @@ def _statuses(vc: Any, alarms: list[Any], wanted: str, timeout: float) -> dict[s
 
 def _assert_unreachable_then_cleared(inventory: Any, vc: Any, seen: list[Any], during: dict[str, str],
                                      after: dict[str, str], outage: str, back: str) -> None:
-    """EVT-KMS-UNREACHABLE's verdict: a critical unreachable event and a red KMS health alarm during the
-    outage, the alarm green again once the KMS answers (whether it clears is UNCONFIRMED on real targets)."""
+    """EVT-KMS-UNREACHABLE's verdict: a critical unreachable event (event id from lamw/vcenter-event-mapping,
+    API.md 6.1), then a red KMS health alarm during the outage and green again once the KMS answers. That the
+    alarm is an event alarm naming that event is UNCONFIRMED (API.md 6.2): with no such alarm on a target
+    that does not confirm it, the event part is asserted and the alarm part skipped as unconfirmed."""
     assert seen, f"no {events.KMS_UNREACHABLE} event {outage}"
     assert any(e.severity == "error" for e in seen), \
         f"{events.KMS_UNREACHABLE} is not critical: {[e.severity for e in seen]}"
+    if not during:
+        unconfirmed.gate(inventory, vc.name, "kms-alarm-watches-unreachable-event",
+                         observed={"alarms": events.alarm_names(vc, events.all_alarms(vc))})
+        require_some(during, f"alarm watching {events.KMS_UNREACHABLE}")
     assert "red" in during.values(), f"no alarm watching {events.KMS_UNREACHABLE} turned red: {during}"
     unconfirmed.gate(inventory, vc.name, "kms-alarm-clears-on-vendor-event", observed={"alarm statuses after": after})
     assert all(s == "green" for s in after.values()), f"the KMS health alarm did not clear {back}: {after}"

@@ -203,7 +203,10 @@ def test_before_7_when_one_host_of_a_cluster_goes_crypto_safe_every_host_does_an
 
     caches = hosts.key_caches_when(vc, cluster_hosts, lambda c: all(key in k for k in c.values()),
                                    inventory.timeouts.key_push)
-    states = hosts.crypto_states(vc, cluster_hosts, label="host crypto states after encrypt", phase="after")
+    # The other hosts follow asynchronously (like the key push): wait for "safe" up to the key_push timeout.
+    states = hosts.crypto_states_when(vc, cluster_hosts, lambda s: all(v == "safe" for v in s.values()),
+                                      inventory.timeouts.key_push, label="host crypto states after encrypt",
+                                      phase="after")
     not_safe = [m for m, s in states.items() if s != "safe"]
     assert not not_safe, f"hosts not crypto-safe: {_named(vc, cluster_hosts, not_safe)}"
     _caches_asserted(inventory, vc, caches)
@@ -229,7 +232,9 @@ def test_with_ha_every_host_of_the_cluster_is_crypto_safe_and_holds_the_key_of_a
 
     caches = hosts.key_caches_when(vc, cluster_hosts, lambda c: all(key in k for k in c.values()),
                                    inventory.timeouts.key_push)
-    states = hosts.crypto_states(vc, cluster_hosts, label="host crypto states with HA", phase="after")
+    # Enabling HA reaches each host asynchronously: wait for "safe" up to the key_push timeout, then assert.
+    states = hosts.crypto_states_when(vc, cluster_hosts, lambda s: all(v == "safe" for v in s.values()),
+                                      inventory.timeouts.key_push, label="host crypto states with HA", phase="after")
     host_names = hosts.names(vc, cluster_hosts)
     check_each_equal([(f"host {host_names[m]} crypto state with HA on", s) for m, s in states.items()], "safe")
     _caches_asserted(inventory, vc, caches)

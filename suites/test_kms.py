@@ -9,8 +9,8 @@ from pyVmomi import vmodl
 
 
 from harness import unconfirmed
-from harness.checks import (arrived, positive_control, precondition, refused, refused_crossing, require_kmip_refusal,
-                            unchanged)
+from harness.checks import (ControlFailed, arrived, positive_control, precondition, refused, refused_crossing,
+                            require_kmip_refusal, unchanged)
 from harness.vsphere import clones, crypto, keys, vms
 from harness.vsphere.hosts import require_some
 
@@ -63,17 +63,47 @@ def _clear_default_provider(scratch: Any, vc: Any, saved: str | None, kms: Any) 
 
 
 # ---- KMS-REQUIRED ---------------------------------------------------------------------------------
+def _policy_only_control(scratch: Any, inventory: Any, vc: Any, place: Any, host: Any, saved: str | None,
+                         provider: str, policy: str) -> None:
+    """The positive control of KMS-REQUIRED's refusal: the same policy-only encrypt (no CryptoSpec, as PowerCLI's
+    Enable-VMEncryption without -KMSClusterId sends) of a twin WITH a default provider must encrypt it with a key
+    of that provider. Whether vCenter generates that key is UNCONFIRMED (API.md 2.5/10): where it does not, the
+    refusal without a default provider proves nothing about the provider: skipped as unconfirmed (recorded);
+    where the behaviour is confirmed (the fake's model, `confirmed:`), a failed control is an error."""
+    if saved is None:
+        if not _has_7_0_api(vc):
+            pytest.skip(f"capability: {vc.name} ({vc.version}) has no default key provider to run the policy-only "
+                        "positive control with, and cannot set one temporarily before 7.0")
+        scratch.restore("clear the default key provider again", lambda: keys.set_default(vc, None),
+                        record={"action": "default_provider", "vcenter": vc.name, "provider_id": None})
+        keys.set_default(vc, provider)
+    default = saved or provider
+    twin = scratch.vm(vc, place, "kms-default-twin", host=host)
+    what = f"policy-only encrypt of a twin with the default key provider {default} set"
+    try:
+        positive_control(lambda: crypto.encrypt(vc, twin, None, policy), what)
+        key = vms.state(vc, twin, label="twin after the policy-only encrypt", phase="before").key
+        if key is None or key[0] != default:
+            raise ControlFailed(f"positive control failed: the {what} left it on {key} (expected a key of "
+                                f"{default}); the refusal next to it proves nothing")
+    except ControlFailed as failed:
+        unconfirmed.gate(inventory, vc.name, "policy-only-encrypt-generates-key", observed=str(failed))
+        raise
+
+
 @pytest.mark.rule("KMS-REQUIRED")
 @pytest.mark.destructive
 @pytest.mark.requires("vm_encryption", "storage_policies")
 @pytest.mark.test_id("f87e9421-5702-4b30-b579-87c7a4e68e46")
-def test_encrypting_with_no_default_key_provider_is_refused_and_changes_nothing(serial, scratch, vc, place, provider,
-                                                                               policies_a, kms):
+def test_encrypting_with_no_default_key_provider_is_refused_and_changes_nothing(serial, scratch, inventory, vc, place,
+                                                                               provider, policies_a, kms):
     # An encrypted VM on the host first: the host is crypto-safe, so a refusal is about the key alone.
     anchor = scratch.vm(vc, place, "kms-anchor")
     crypto.encrypt(vc, anchor, keys.generate_key(vc, provider), policies_a.encryption)
-    vm = scratch.vm(vc, place, "no-default-kms", host=vc.read(anchor, ["runtime.host"])["runtime.host"])
+    host = vc.read(anchor, ["runtime.host"])["runtime.host"]
+    vm = scratch.vm(vc, place, "no-default-kms", host=host)
     saved = keys.default_provider(vc)
+    _policy_only_control(scratch, inventory, vc, place, host, saved, provider, policies_a.encryption)
     _clear_default_provider(scratch, vc, saved, kms)
     if keys.default_provider(vc) is not None or (_has_7_0_api(vc) and keys.default_for(vc, place.cluster)):
         pytest.skip(f"capability: {vc.name} still has a default key provider for the cluster after clearing "

@@ -4,9 +4,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from pyVmomi import vim
+import pytest
+from pyVmomi import vim, vmodl
 
-from harness.vsphere import clones, crypto
+from harness.vsphere import clone_shapes, clones, crypto
+from harness.vsphere.errors import EnvironmentFault
 
 
 class _Capture:
@@ -42,21 +44,88 @@ def test_decrypt_carries_the_empty_profile_on_vm_home_and_every_disk_as_powercli
     assert all([type(p) for p in c.profile] == [vim.vm.EmptyProfileSpec] for c in spec.deviceChange)
 
 
-def test_a_clone_with_a_new_key_sends_the_policy_and_one_vm_level_cryptospec_never_disk_backing_crypto():
+def _cloned_spec(change: str, shape: str | None = None, policy: str | None = "enc-policy") -> Any:
     client = _Capture()
-    key = ("p", "new")
+    if shape is not None:
+        client.clone_crypto_shape = shape
+    key = ("p", "new") if change != "decrypt" else None
     clones.clone(client, vim.VirtualMachine("vm-1"), clones.Destination(client=client, place=_place()), "c", "m",
-                 crypto="shallow", key=key, policy_id="enc-policy")
+                 crypto=change, key=key, policy_id=policy if change != "decrypt" else None)
     [(method, kwargs)] = client.calls
-    spec = kwargs["spec"]
     assert method == "CloneVM_Task"
-    assert isinstance(spec.config.crypto, vim.encryption.CryptoSpecShallowRecrypt)
-    assert spec.config.crypto.newKeyId.keyId == "new"
-    assert [p.profileId for p in spec.location.profile] == ["enc-policy"]
-    assert not spec.config.vmProfile
+    return kwargs["spec"]
+
+
+SPEC_TYPES = {"encrypt": vim.encryption.CryptoSpecEncrypt, "decrypt": vim.encryption.CryptoSpecDecrypt,
+              "shallow": vim.encryption.CryptoSpecShallowRecrypt, "deep": vim.encryption.CryptoSpecDeepRecrypt}
+
+
+@pytest.mark.parametrize("change", list(SPEC_TYPES))
+def test_by_default_each_disk_locator_carries_the_policy_and_the_vm_level_cryptospec_as_powercli_does(change):
+    """PowerCLI VMware.VMEncryption and vm-operator repeat the VM's CryptoSpec in every disk's backing.crypto;
+    a disk policy without it is what terraform-provider-vsphere#2241 saw refused (clone_shapes.py)."""
+    spec = _cloned_spec(change)
+    assert isinstance(spec.config.crypto, SPEC_TYPES[change])
+    assert spec.location.cryptoSpec is None and not spec.config.vmProfile
     assert [d.diskId for d in spec.location.disk] == [2000, 2001]
-    assert all(d.backing is None for d in spec.location.disk)          # terraform-provider-vsphere#2241
-    assert all([p.profileId for p in d.profile] == ["enc-policy"] for d in spec.location.disk)
+    assert all(d.backing is not None and d.backing.crypto is spec.config.crypto for d in spec.location.disk)
+    wanted = [vim.vm.EmptyProfileSpec] if change == "decrypt" else [vim.vm.DefinedProfileSpec]
+    assert all([type(p) for p in d.profile] == wanted for d in spec.location.disk)
+    assert [type(p) for p in spec.location.profile] == wanted
+
+
+def test_a_cross_vcenter_clone_sends_the_same_shape_next_to_its_service_locator():
+    """No public client sends a crypto change across vCenters: the same-vCenter shape, plus location.service
+    (community.vmware vmware_guest_cross_vc_clone)."""
+    client = _Capture()
+    locator = vim.ServiceLocator(instanceUuid="uuid-b", url="https://vc-b/sdk")
+    clones.clone(client, vim.VirtualMachine("vm-1"), clones.Destination(client=client, place=_place(), locator=locator),
+                 "c", "m", crypto="encrypt", key=("p", "k"), policy_id="enc-policy")
+    spec = client.calls[0][1]["spec"]
+    assert spec.location.service is locator and isinstance(spec.config.crypto, vim.encryption.CryptoSpecEncrypt)
+    assert all(d.backing.crypto is spec.config.crypto for d in spec.location.disk)
+
+
+def test_the_vm_level_shape_sends_no_disk_crypto_and_the_relocate_shape_uses_location_cryptospec():
+    vm_level = _cloned_spec("shallow", clone_shapes.VM_LEVEL)
+    assert isinstance(vm_level.config.crypto, vim.encryption.CryptoSpecShallowRecrypt)
+    assert all(d.backing is None for d in vm_level.location.disk)
+    relocate = _cloned_spec("shallow", clone_shapes.RELOCATE)
+    assert relocate.config.crypto is None
+    assert isinstance(relocate.location.cryptoSpec, vim.encryption.CryptoSpecShallowRecrypt)
+    assert all(d.backing.crypto is relocate.location.cryptoSpec for d in relocate.location.disk)
+
+
+def test_a_clone_without_a_crypto_change_sends_no_crypto_whatever_the_shape():
+    for shape in clone_shapes.SHAPES:
+        client = _Capture()
+        client.clone_crypto_shape = shape
+        clones.clone(client, vim.VirtualMachine("vm-1"), clones.Destination(client=client, place=_place()), "c", "m")
+        spec = client.calls[0][1]["spec"]
+        assert spec.config.crypto is None and spec.location.cryptoSpec is None and not spec.location.disk
+
+
+def test_the_inventory_accepts_exactly_the_shapes_the_operations_layer_builds():
+    from typing import get_args
+
+    from harness.inventory.schema import VCenter
+    assert set(get_args(VCenter.model_fields["clone_crypto_shape"].annotation)) == set(clone_shapes.SHAPES)
+    assert VCenter.model_fields["clone_crypto_shape"].default == clone_shapes.DEFAULT
+
+
+def test_a_fault_naming_the_disk_locators_crypto_is_an_environment_error_naming_the_option():
+    """The vCenter refused the harness's spec shape, not the product's crypto change: no product verdict."""
+    class Refusing(_Capture):
+        def invoke(self, obj: Any, method: str, **kwargs: Any) -> None:
+            raise vmodl.fault.InvalidArgument(invalidProperty="spec.disk.backing.crypto",
+                                              msg="A specified parameter was not correct: spec.disk.backing.crypto")
+
+    client = Refusing()
+    client.clone_crypto_shape = clone_shapes.VM_LEVEL
+    with pytest.raises(clones.CloneShapeRefused, match="clone_crypto_shape: vm-level") as caught:
+        clones.clone(client, vim.VirtualMachine("vm-1"), clones.Destination(client=client, place=_place()), "c", "m",
+                     crypto="encrypt", key=("p", "k"), policy_id="enc-policy")
+    assert isinstance(caught.value, EnvironmentFault)
 
 
 def test_a_decrypting_clone_carries_the_empty_profile():

@@ -63,6 +63,7 @@ def test_observe_then_skip_runs_the_action_once_and_records_the_fault():
 @pytest.mark.parametrize("entry, problem", [
     ({"confirmed": ["no-such-behaviour"]}, "vc-a.confirmed: unknown behaviour 'no-such-behaviour'"),
     ({"locator_thumbprint": "AB:CD"}, "locator_thumbprint: must be a SHA-1 fingerprint"),
+    ({"clone_crypto_shape": "bogus"}, "vc-a.clone_crypto_shape: Input should be 'disk-backing', 'vm-level' or 'relocate'"),
 ])
 def test_bad_fidelity_keys_name_the_key(entry, problem):
     with pytest.raises(InventoryError, match=problem.replace("[", r"\[").replace("]", r"\]")):

@@ -24,7 +24,8 @@ def _vcenters(state: Any, env: Any) -> list[dict[str, Any]]:
     out = []
     for entry in state.inventory.vcenters:
         info: dict[str, Any] = {"name": entry.name, "target": entry.target, "tls_mode": entry.tls.mode,
-                                "url": env.url_of(entry) if env else entry.service_url}
+                                "url": env.url_of(entry) if env else entry.service_url,
+                                "clone_crypto_shape": entry.clone_crypto_shape}
         if env is not None:
             try:
                 about = env.service_instance(entry.name).content.about

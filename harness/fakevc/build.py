@@ -47,6 +47,7 @@ def build_vcenter(world: Any, seed: Any, providers: list[Any]) -> FakeVCenter:
     vc = FakeVCenter(world, seed.name, seed.url, version=seed.version)
     vc.trust_peers = seed.trust_peers
     vc.strict_policies = seed.strict_policies
+    vc.quirks = seed.quirks
     vc.add_user(seed.user, seed.password)
     service = ServiceInstance(vc, moid="ServiceInstance")
     root = Folder(vc, "Datacenters", None, ["Folder", "Datacenter"], moid="group-d1")

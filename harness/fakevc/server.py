@@ -62,7 +62,15 @@ class FakeVCenter:
         self._local = threading.local()           # the call being served on this thread
         self.trust_peers = True                   # False: no shared trust with other fakes (locators need sslThumbprint)
         self.strict_policies = False              # True: datastore-type requirement policies do not fit VMFS
+        self.quirks: Any = None                   # inventory RealQuirks: a real vCenter's open behaviours (quirk())
         self._certificate_der: bytes | None = None
+
+    def quirk(self, name: str) -> Any:
+        """One of the inventory's `fake.real_quirks` (its default when none were given)."""
+        if self.quirks is None:
+            from harness.inventory.schema import RealQuirks
+            return getattr(RealQuirks(), name)
+        return getattr(self.quirks, name)
 
     @property
     def certificate_der(self) -> bytes:

@@ -45,6 +45,7 @@ class VCenterSeed:
     trust_peers: bool = True
     strict_policies: bool = False
     maintenance_hosts: int = 0
+    quirks: Any = None   # inventory RealQuirks (None: none of them)
 
 
 class FakeWorld:

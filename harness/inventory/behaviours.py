@@ -6,6 +6,9 @@ gates the tests asserting them).
 from __future__ import annotations
 
 BEHAVIOURS: dict[str, str] = {
+    "kms-alarm-watches-unreachable-event":
+        "vCenter's KMS health alarm is an event alarm whose expression names com.vmware.vc.kms.crypto.Unreachable "
+        "(API.md 6.2: the default KMS alarms' names and expressions are UNCONFIRMED)",
     "kms-alarm-clears-on-vendor-event":
         "the KMS health alarm returns to green on com.vmware.vc.kms.crypto.Vendor (API.md 11: no "
         "'KMS reachable again' event exists)",
@@ -15,6 +18,12 @@ BEHAVIOURS: dict[str, str] = {
     "instant-clone-refuses-crypto-change":
         "InstantClone_Task refuses a storage policy or crypto spec in location (API.md 11: the reference says "
         "'NOT supported', not 'refused')",
+    "xvc-migrate-refuses-decrypt":
+        "a cross-vCenter migration that asks to decrypt (a non-encryption policy or a decrypt spec) is refused, "
+        "not ignored (API.md 3.2: no source says which; either way the VM must not arrive decrypted)",
+    "policy-only-encrypt-generates-key":
+        "a ReconfigVM_Task with only an encryption storage policy (no CryptoSpec) encrypts with a new key of the "
+        "default key provider (API.md 2.5/10; PowerCLI Enable-VMEncryption without -KMSClusterId relies on it)",
     "migrate-encryption-not-relaxable":
         "vCenter itself refuses to relax migrateEncryption on an encrypted VM (PowerCLI refuses client-side; "
         "API.md 2.4)",
@@ -26,9 +35,9 @@ BEHAVIOURS: dict[str, str] = {
     "locator-needs-thumbprint":
         "a cross-vCenter ServiceLocator without the destination's sslThumbprint is refused when the vCenters "
         "do not share certificate trust (API.md 11, community.vmware vmware_guest_cross_vc_clone)",
-    "clone-rejects-disk-crypto-with-policy":
-        "CloneVM_Task rejects location.disk[].backing.crypto together with an encryption storage policy "
-        "(API.md 11, terraform-provider-vsphere issue 2241: a user report, not documentation)",
+    "clone-refuses-disk-policy-without-crypto":
+        "CloneVM_Task refuses a disk locator carrying an encryption storage policy without backing.crypto "
+        "(terraform-provider-vsphere issue 2241 on 7.0U3: a user report, not documentation)",
     "invalid-power-state-fault":
         "an encrypt of a powered-on VM is refused with vim.fault.InvalidPowerState (API.md 4/10: the class "
         "is vcsim's, the real one unconfirmed)",

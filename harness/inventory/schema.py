@@ -169,6 +169,15 @@ class TestUser(_Strict):
         return found
 
 
+class RealQuirks(_Strict):
+    """A fake behaving as a real vCenter may where vSphere leaves the behaviour open (issue 22 point 4)."""
+    ignores_unsupported: bool = False   # "not supported" changes are ignored, not refused (XVC decrypt, instant clone)
+    hot_xvc_vmotion: bool = True        # False: the lab cannot migrate a running VM to the other vCenter at all
+    host_state_lag_s: float = Field(0.0, ge=0.0, le=30.0)   # host crypto states settle this long after a change
+    policy_only_encrypt: bool = True    # False: an encryption policy without a CryptoSpec never encrypts
+    kms_alarm_watches_event: bool = True   # False: no alarm expression names com.vmware.vc.kms.crypto.Unreachable
+
+
 class FakeOptions(_Strict):
     """Options only a fake vCenter understands (seeded defects are refused anywhere else)."""
     lab_provider: LabProvider | None = None   # start with the shared KMS registered as this lab-owned provider
@@ -184,6 +193,7 @@ class FakeOptions(_Strict):
     strict_policies: bool = False     # True: vSAN/VVol/PMem requirement policies do not fit the VMFS datastore
     maintenance_hosts: int = Field(0, ge=0, le=63)   # the last N hosts of the cluster are in maintenance mode
     models_unconfirmed: bool = True   # False: behaviours vSphere leaves UNCONFIRMED count as unconfirmed here too
+    real_quirks: RealQuirks = RealQuirks()
 
     @field_validator("defects")
     @classmethod
@@ -216,6 +226,8 @@ class VCenter(_Strict):
     confirmed: list[str] = []                 # UNCONFIRMED behaviour ids seen on this target (harness/unconfirmed.py)
     locator_thumbprint: str | None = None     # SHA-1 pin for ServiceLocator.sslThumbprint (else read at connect time)
     plain_policy: str | None = None           # a storage policy name for decrypts (else the empty profile)
+    # Where a clone's CryptoSpec goes (harness/vsphere/clone_shapes.py has each shape's sources).
+    clone_crypto_shape: Literal["disk-backing", "vm-level", "relocate"] = "disk-backing"
 
     @field_validator("confirmed")
     @classmethod

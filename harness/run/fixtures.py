@@ -62,7 +62,7 @@ def _client(env: Environment, inventory: Inventory, name: str) -> VCenterClient:
     entry = inventory.vcenter(name)
     return VCenterClient(name=entry.name, si=env.service_instance(entry.name), timeouts=inventory.timeouts,
                          target=entry.target, relogin=lambda: env.relogin(entry.name),
-                         gate=MutationGate.for_inventory(inventory))
+                         gate=MutationGate.for_inventory(inventory), clone_crypto_shape=entry.clone_crypto_shape)
 
 
 @pytest.fixture(scope="session")

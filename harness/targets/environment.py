@@ -151,7 +151,8 @@ class Environment:
                 host_versions=list(opts.host_versions) if opts else [],
                 datastore_capacity_mib=opts.datastore_capacity_mib if opts else 4096,
                 trust_peers=opts.trust_peers if opts else True, strict_policies=opts.strict_policies if opts else False,
-                maintenance_hosts=opts.maintenance_hosts if opts else 0), seeds)
+                maintenance_hosts=opts.maintenance_hosts if opts else 0,
+                quirks=opts.real_quirks if opts else None), seeds)
             if entry.test_user:   # the fake plays the lab's SSO, which has this second user
                 fake.add_user(entry.test_user.user, entry.test_user.password())
 

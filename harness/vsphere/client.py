@@ -52,6 +52,7 @@ class VCenterClient:
     relogin: Callable[[], Any] | None = None
     retries: int = 3
     gate: MutationGate = field(default_factory=MutationGate)  # refuses every mutation unless given one
+    clone_crypto_shape: str = "disk-backing"  # where clones.clone puts a crypto change (vsphere/clone_shapes.py)
     _pc: Any = field(default=None, repr=False)
     _content: Any = field(default=None, repr=False)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pyVmomi import vim
+from pyVmomi import vim, vmodl
 
+from harness.vsphere import clone_shapes
 from harness.vsphere.crypto import key_id, policy_spec
+from harness.vsphere.errors import EnvironmentFault, TaskFailed, fault_class_name, fault_message
 from harness.vsphere.vms import KeyRef
 
 
@@ -87,12 +89,8 @@ def crypto_change(kind: str | None, key: KeyRef | None = None) -> Any:
 
 
 def disk_locators(source_client: Any, vm: Any, dest: Destination, profile: list[Any] | None) -> list[Any]:
-    """One DiskLocator per source disk carrying the clone's storage policy, and no per-disk crypto.
-
-    Why no `disk[].backing.crypto`: vCenter rejects it in a clone that also sets an encryption policy
-    (terraform-provider-vsphere issue 2241, "A specified parameter was not correct: spec.disk.backing.crypto");
-    the disks follow the VM-level CryptoSpec, which ConfigSpec.crypto passes on to every disk (API.md 2.2, 11).
-    """
+    """One DiskLocator per source disk carrying the clone's storage policy; its crypto is added by the
+    inventory's `clone_crypto_shape` (harness/vsphere/clone_shapes.py has the sources)."""
     from harness.vsphere import vms
     locators = []
     for disk in vms.disks(source_client, vm):
@@ -103,30 +101,46 @@ def disk_locators(source_client: Any, vm: Any, dest: Destination, profile: list[
     return locators
 
 
+class CloneShapeRefused(EnvironmentFault):
+    """The vCenter refused the shape of the harness's clone spec, not the crypto change: no verdict."""
+
+
 def clone(source_client: Any, vm: Any, dest: Destination, name: str, annotation: str, *,
           crypto: str | None = None, key: KeyRef | None = None, policy_id: str | None = None,
           power_on: bool = False, template: bool = False, linked_from: Any = None) -> Any:
     """CloneVM_Task with an optional crypto change.
 
-    The spec shape (API.md 3.1/11): the storage policy on VM home (`location.profile`) and on each disk
-    (`location.disk[].profile`) plus ONE CryptoSpec in `config.crypto`, inherited by the disks; never
-    `location.disk[].backing.crypto` next to an encryption policy (terraform-provider-vsphere#2241) and
-    never the same policy twice (`config.vmProfile` is left out). A decrypt without a plain policy id
-    carries the empty profile, as PowerCLI's Disable-VMEncryption does (VirtualMachineEmptyProfileSpec).
+    The storage policy goes on VM home (`location.profile`) and on each disk (`location.disk[].profile`),
+    never twice (`config.vmProfile` is left out); the CryptoSpec goes where the source vCenter's
+    `clone_crypto_shape` says (default: `config.crypto` plus the same spec in each disk's `backing.crypto`,
+    as PowerCLI's VMEncryption module and vm-operator do; clone_shapes.py). A decrypt without a plain
+    policy id carries the empty profile, as PowerCLI's Disable-VMEncryption does. A fault naming the
+    disk locator's crypto (terraform-provider-vsphere#2241) means the shape, not the product, was refused:
+    an environment error naming the option.
     """
     profile = policy_spec(policy_id) if policy_id is not None else (policy_spec(None) if crypto == "decrypt" else None)
     location = relocate_spec(dest, profile=profile)
     config = vim.vm.ConfigSpec(annotation=annotation)
     change = crypto_change(crypto, key)
-    if change is not None:
-        config.crypto = change
+    shape = getattr(source_client, "clone_crypto_shape", clone_shapes.DEFAULT)
+    locators: list[Any] = []
     if (change is not None or profile is not None) and linked_from is None:
-        location.disk = disk_locators(source_client, vm, dest, profile)
+        locators = location.disk = disk_locators(source_client, vm, dest, profile)
+    clone_shapes.apply(shape, config, location, change, locators)
     spec = vim.vm.CloneSpec(location=location, template=template, powerOn=power_on, config=config)
     if linked_from is not None:
         spec.snapshot = linked_from
         location.diskMoveType = "createNewChildDiskBacking"
-    return source_client.invoke(vm, "CloneVM_Task", folder=dest.place.vm_folder, name=name, spec=spec)
+    try:
+        return source_client.invoke(vm, "CloneVM_Task", folder=dest.place.vm_folder, name=name, spec=spec)
+    except (TaskFailed, vmodl.MethodFault) as err:
+        fault = getattr(err, "fault", err)
+        if change is not None and clone_shapes.refused_shape(fault):
+            raise CloneShapeRefused(
+                f"{source_client.name} refused the clone spec's shape ({fault_class_name(fault)}: "
+                f"{fault_message(fault)}) with clone_crypto_shape: {shape}; try another value of "
+                f"vcenters.{source_client.name}.clone_crypto_shape ({', '.join(clone_shapes.SHAPES)})") from err
+        raise
 
 
 def host_placement(client: Any, place: Any, host: Any) -> Any:
@@ -182,6 +196,6 @@ def find_vm(client: Any, name: str) -> Any | None:
 
 
 def clone_with_spec(client: Any, vm: Any, folder: Any, name: str, spec: Any) -> Any:
-    """CloneVM_Task with a CloneSpec the caller assembled: for refusal tests that must send a shape
-    `clone()` never builds (e.g. per-disk backing.crypto next to a policy, terraform-provider-vsphere#2241)."""
+    """CloneVM_Task with a CloneSpec the caller assembled: for tests that must send a shape `clone()` is
+    not configured for (e.g. a disk policy without backing.crypto, terraform-provider-vsphere#2241)."""
     return client.invoke(vm, "CloneVM_Task", folder=folder, name=name, spec=spec)

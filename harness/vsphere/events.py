@@ -79,10 +79,14 @@ def _watches(expression: Any, type_id: str) -> bool:
     return any(_watches(e, type_id) for e in children or [])
 
 
+def all_alarms(client: Any) -> list[Any]:
+    """The alarms defined on the root folder (AlarmManager.GetAlarm)."""
+    return list(client.invoke(client.content.alarmManager, "GetAlarm", entity=client.content.rootFolder) or [])
+
+
 def alarms_watching(client: Any, type_id: str) -> list[Any]:
     """Alarms whose expression watches `type_id`, found by walking GetAlarm (API.md 6.2)."""
-    manager = client.content.alarmManager
-    alarms = client.invoke(manager, "GetAlarm", entity=client.content.rootFolder) or []
+    alarms = all_alarms(client)
     infos = client.read_many(alarms, vim.alarm.Alarm, ["info.expression", "info.name"]) if alarms else {}
     return [a for a in alarms if _watches(infos.get(a._moId, {}).get("info.expression"), type_id)]
 

@@ -27,6 +27,23 @@ def crypto_states(client: Any, hosts: list[Any], label: str | None = None, phase
     return {h._moId: props.get(h._moId, {}).get("runtime.cryptoState") or "unset" for h in hosts}
 
 
+def crypto_states_when(client: Any, hosts: list[Any], done: Callable[[dict[str, str]], bool], timeout: float,
+                       label: str | None = None, phase: str = "observed") -> dict[str, str]:
+    """Host crypto states once `done(states)` holds, or the last states read when `timeout` runs out.
+
+    vCenter applies cluster changes asynchronously (enabling HA configures each host's FDM agent and
+    makes it crypto-safe afterwards: vSphere 7.0 Security, "Prerequisites and Required Privileges for
+    Encryption Tasks" / key push to HA hosts): a bounded wait with backoff (tenacity), never a single
+    read, never a fixed sleep. Only the last read is recorded; the caller asserts on what it gets back.
+    """
+    from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
+    reads = Retrying(stop=stop_after_delay(timeout), wait=wait_exponential(multiplier=0.05, max=1.0),
+                     retry=retry_if_result(lambda states: not done(states)),
+                     retry_error_callback=lambda state: state.outcome.result())
+    states = reads(lambda: crypto_states(client, hosts))
+    return crypto_states(client, hosts, label=label, phase=phase) if label else states
+
+
 def names(client: Any, hosts: list[Any]) -> dict[str, str]:
     props = client.read_many(hosts, vim.HostSystem, ["name"])
     return {h._moId: props.get(h._moId, {}).get("name", h._moId) for h in hosts}

@@ -108,25 +108,46 @@ def test_clone_of_a_powered_on_encrypted_vm_keeps_the_keys(enc_vm, made):
     assert dest.runtime.powerState == "poweredOn"
 
 
-def test_per_disk_crypto_next_to_an_encryption_policy_is_refused_as_terraform_2241_shows(si_a, vm2, made):
-    """location.disk[].backing.crypto with an encryption policy: InvalidArgument spec.disk.backing.crypto
-    (terraform-provider-vsphere#2241); the policy with the VM-level crypto alone encrypts every disk."""
-    home, one = new_key(si_a), new_key(si_a)
-    first, second = disks(vm2)
+def test_a_disk_policy_without_disk_crypto_is_refused_as_terraform_2241_shows(si_a, vm2, made):
+    """location.disk[].profile = an encryption policy with no backing.crypto: InvalidArgument
+    spec.disk.backing.crypto (terraform-provider-vsphere#2241, 7.0U3), nothing created; the same policy with
+    the VM-level CryptoSpec repeated in each disk's backing.crypto (PowerCLI, vm-operator) encrypts every disk."""
+    home = new_key(si_a)
+    encrypt = vim.encryption.CryptoSpecEncrypt(cryptoKeyId=home)
     before, count = state(vm2), _vm_count(si_a)
-    keep = vim.vm.RelocateSpec.DiskLocator(diskId=second.key, datastore=vm2.datastore[0], backing=vim.vm.RelocateSpec.DiskLocator.BackingSpec(
-        crypto=vim.encryption.CryptoSpecEncrypt(cryptoKeyId=one)), profile=enc_policy())
-    fault = refused(clone_task(vm2, location=vim.vm.RelocateSpec(
-        profile=enc_policy(), cryptoSpec=vim.encryption.CryptoSpecEncrypt(cryptoKeyId=home), disk=[keep])),
-        vmodl.fault.InvalidArgument)
-    assert fault.invalidProperty == "spec.disk.backing.crypto"
-    assert state(vm2) == before and _vm_count(si_a) == count
     policy_only = [vim.vm.RelocateSpec.DiskLocator(diskId=d.key, datastore=vm2.datastore[0], profile=enc_policy())
-                   for d in (first, second)]
-    dest = clone(vm2, made, location=vim.vm.RelocateSpec(profile=enc_policy(), disk=policy_only),
-                 config=vim.vm.ConfigSpec(crypto=vim.encryption.CryptoSpecEncrypt(cryptoKeyId=home)))
+                   for d in disks(vm2)]
+    for config in (None, vim.vm.ConfigSpec(crypto=encrypt)):       # policy-only (as in #2241) and the old shape
+        fault = refused(clone_task(vm2, location=vim.vm.RelocateSpec(profile=enc_policy(), disk=policy_only),
+                                   config=config), vmodl.fault.InvalidArgument)
+        assert fault.invalidProperty == "spec.disk.backing.crypto"
+        assert state(vm2) == before and _vm_count(si_a) == count
+    with_crypto = [vim.vm.RelocateSpec.DiskLocator(diskId=d.key, datastore=vm2.datastore[0], profile=enc_policy(),
+                                                   backing=vim.vm.RelocateSpec.DiskLocator.BackingSpec(crypto=encrypt))
+                   for d in disks(vm2)]
+    dest = clone(vm2, made, location=vim.vm.RelocateSpec(profile=enc_policy(), disk=with_crypto),
+                 config=vim.vm.ConfigSpec(crypto=encrypt))
     assert key_of(dest.config.keyId) == key_of(home)
     assert disk_keys(dest) == [key_of(home), key_of(home)]
+
+
+def test_disk_locators_without_a_policy_follow_the_vm_level_cryptospec(si_a, vm2, made):
+    """No disk policy: the disks inherit ConfigSpec.crypto ("inherited to all disks", API.md 2.2)."""
+    home = new_key(si_a)
+    bare = [vim.vm.RelocateSpec.DiskLocator(diskId=d.key, datastore=vm2.datastore[0]) for d in disks(vm2)]
+    dest = clone(vm2, made, location=vim.vm.RelocateSpec(profile=enc_policy(), disk=bare),
+                 config=vim.vm.ConfigSpec(crypto=vim.encryption.CryptoSpecEncrypt(cryptoKeyId=home)))
+    assert disk_keys(dest) == [key_of(home), key_of(home)]
+
+
+def test_the_relocate_shape_location_cryptospec_and_disk_backing_crypto_encrypts(si_a, vm2, made):
+    home = new_key(si_a)
+    encrypt = vim.encryption.CryptoSpecEncrypt(cryptoKeyId=home)
+    locators = [vim.vm.RelocateSpec.DiskLocator(diskId=d.key, datastore=vm2.datastore[0], profile=enc_policy(),
+                                                backing=vim.vm.RelocateSpec.DiskLocator.BackingSpec(crypto=encrypt))
+                for d in disks(vm2)]
+    dest = clone(vm2, made, location=vim.vm.RelocateSpec(profile=enc_policy(), cryptoSpec=encrypt, disk=locators))
+    assert key_of(dest.config.keyId) == key_of(home) and disk_keys(dest) == [key_of(home), key_of(home)]
 
 
 def test_clone_with_conflicting_crypto_and_policy_is_refused(si_a, enc_vm):

@@ -13,10 +13,10 @@ from tests.fakevc.conftest import make_vm, wait
 from tests.fakevc.test_cross_vcenter import dest_spec, gone, on_b  # noqa: F401 - fixture
 from tests.fakevc.test_vm_crypto import (chain_keys, disks, empty_policy, enc_policy, find_vm, key_of, new_key,
                                          refused, seeded, shallow_spec, snapshot, state)
-from tests.fakevc.test_vm_crypto import enc_vm, made  # noqa: F401 - fixtures
+from tests.fakevc.test_vm_crypto import enc_vm, made, vm2  # noqa: F401 - fixtures
 
 COVERED = {"xvc-locator-thumbprint-unchecked", "xvc-decrypt-refusal-is-login-failure",
-           "clone-accepts-disk-crypto-with-policy", "snap-shallow-skips-frozen-links"}
+           "clone-accepts-disk-policy-without-crypto", "snap-shallow-skips-frozen-links"}
 
 
 @contextlib.contextmanager
@@ -124,16 +124,14 @@ def test_strict_policies_refuse_a_vsan_policy_on_vmfs_and_accept_the_empty_profi
 
 
 # ---- the clone spec ------------------------------------------------------------------------------------------
-def test_defect_clone_accepts_disk_crypto_with_a_policy(env, si_a, enc_vm, made):
-    locators = [vim.vm.RelocateSpec.DiskLocator(diskId=d.key, datastore=enc_vm.datastore[0], profile=enc_policy(),
-                                                backing=vim.vm.RelocateSpec.DiskLocator.BackingSpec(
-                                                    crypto=vim.encryption.CryptoSpecShallowRecrypt(newKeyId=new_key(si_a))))
-                for d in disks(enc_vm)]
+def test_defect_clone_accepts_disk_policy_without_crypto(env, si_a, vm2, made):
+    locators = [vim.vm.RelocateSpec.DiskLocator(diskId=d.key, datastore=vm2.datastore[0], profile=enc_policy())
+                for d in disks(vm2)]
     spec = vim.vm.CloneSpec(location=vim.vm.RelocateSpec(profile=enc_policy(), disk=locators), template=False,
                             powerOn=False)
-    refused(enc_vm.CloneVM_Task(folder=enc_vm.parent, name="disk-crypto-clone", spec=spec), vmodl.fault.InvalidArgument)
-    with seeded(env, "clone-accepts-disk-crypto-with-policy"):
-        made.append(wait(enc_vm.CloneVM_Task(folder=enc_vm.parent, name="disk-crypto-clone", spec=spec)))
+    refused(vm2.CloneVM_Task(folder=vm2.parent, name="disk-policy-clone", spec=spec), vmodl.fault.InvalidArgument)
+    with seeded(env, "clone-accepts-disk-policy-without-crypto"):
+        made.append(wait(vm2.CloneVM_Task(folder=vm2.parent, name="disk-policy-clone", spec=spec)))
 
 
 # ---- per-link keys of a disk chain ---------------------------------------------------------------------------

@@ -61,29 +61,31 @@ XVC_DECRYPT_IGNORED = defect("xvc-clone-decrypt-ignored", "XVC-CLONE-DECRYPT",
 XVC_RECRYPT_KEEPS_KEY = defect("xvc-clone-recrypt-keeps-key", "XVC-CLONE-RECRYPT",
                                "a cross-vCenter clone asked to recrypt arrives with the source's key")
 
-DISK_CRYPTO_WITH_POLICY_ACCEPTED = defect(
-    "clone-accepts-disk-crypto-with-policy", "CLONE-RECRYPT",
-    "a clone spec with location.disk[].backing.crypto and an encryption storage policy is accepted")
+DISK_POLICY_WITHOUT_CRYPTO_ACCEPTED = defect(
+    "clone-accepts-disk-policy-without-crypto", "CLONE-ENCRYPT",
+    "a clone whose disk locators carry an encryption storage policy but no backing.crypto is accepted")
 
 LINKED = "createNewChildDiskBacking"
 
 
-def reject_disk_crypto_with_policy(vc: FakeVCenter, spec: Any) -> None:
-    """vCenter refuses `location.disk[].backing.crypto` in a clone that also gives an encryption storage
-    policy: terraform-provider-vsphere issue 2241 ("A specified parameter was not correct:
-    spec.disk.backing.crypto"; the clone works once the disk carries no crypto). The documented shape
-    is the policy plus `config.crypto` / `location.cryptoSpec` (API.md 11, PowerCLI, vm-operator).
+def reject_disk_policy_without_crypto(vc: FakeVCenter, spec: Any) -> None:
+    """vCenter 7.0U3 refuses a clone whose disk locator carries an encryption storage policy and no
+    `backing.crypto`: terraform-provider-vsphere issue #2241 ("A specified parameter was not correct:
+    spec.disk.backing.crypto"; the provider sets no disk crypto at all, and the clone worked once the disk
+    policy was dropped). Accepted: the policy with `backing.crypto` (PowerCLI VMware.VMEncryption, vm-operator
+    crypto reconciler: the VM-level CryptoSpec repeated on each disk), or a disk locator without a policy
+    (it follows the VM-level spec, "inherited to all disks", API.md 2.2). `DiskLocator.backing` exists since
+    7.0, so an older vCenter cannot raise this.
     """
     location = spec.location
-    if location is None or vc.world.defects.on(DISK_CRYPTO_WITH_POLICY_ACCEPTED):
+    if location is None or vc.is_pre7 or vc.world.defects.on(DISK_POLICY_WITHOUT_CRYPTO_ACCEPTED):
         return
-    policies = [requested_policy(location.profile), requested_policy(spec.config.vmProfile) if spec.config else UNCHANGED]
     for locator in location.disk or []:
         backing = getattr(locator, "backing", None)
-        if backing is None or backing.crypto is None:
+        if backing is not None and backing.crypto is not None:
             continue
-        asked = [requested_policy(locator.profile), *policies]
-        if any(p is not UNCHANGED and is_encryption_policy(vc, p) for p in asked):
+        policy = requested_policy(locator.profile)
+        if policy is not UNCHANGED and is_encryption_policy(vc, policy):
             raise vmodl.fault.InvalidArgument(invalidProperty="spec.disk.backing.crypto",
                                               msg="A specified parameter was not correct: spec.disk.backing.crypto")
 
@@ -380,7 +382,7 @@ def clone(ctx: CallContext, vm: VirtualMachine, folder_ref: Any, name: str, spec
         raise vim.fault.DuplicateName(name=name, object=target.folder.ref, msg=f"The name '{name}' already exists.")
     state = snapshot.disks if snapshot is not None else [(d, d.chain) for d in vm.disks]
     home_key = snapshot.home_key if snapshot is not None else vm.key
-    reject_disk_crypto_with_policy(src, spec)
+    reject_disk_policy_without_crypto(src, spec)
     intent = read_intent(src, vm, spec.config, location, state, home_key, use_home_key=True)
     checks = Checks(src)
     intent = _seeded_intent(checks, vm, target, intent, linked, home_key)

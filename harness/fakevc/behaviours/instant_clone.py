@@ -82,6 +82,8 @@ def instant_clone(ctx: CallContext, vm: VirtualMachine, spec: Any) -> Any:
     state = [(d, d.chain) for d in vm.disks]
     intent = cloning.Intent(None, {d.key: None for d, _ in state})
     asked = _crypto_fields(location)
+    if asked and vc.quirk("ignores_unsupported") and not checks.on(CHANGE_ALLOWED):
+        asked = []   # the reference says "NOT supported", not refused (API.md 3.3/11): this quirk ignores them
     if asked:
         checks.refuse(_invalid(asked[0], "the keys, the encryption and the storage policy cannot be changed "
                                          "during an instant clone"), ignored=CHANGE_ALLOWED, half=CHANGE_HALF)

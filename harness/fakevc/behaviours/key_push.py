@@ -29,6 +29,7 @@ Contract for the VM crypto operations (reconfigure, clone, relocate, unlock):
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pyVmomi import vim, vmodl
@@ -151,7 +152,11 @@ def _make_safe(vc: FakeVCenter, host: HostSystem, strict: bool) -> bool:
         if strict:
             raise
         return False
+    previous = host.crypto_state
     _become_safe(vc, host, key)
+    lag = vc.quirk("host_state_lag_s")
+    if lag and not strict:   # an asynchronous push (HA, pre-7 cluster): shown once the host applied it (real_quirks)
+        host.lagging = (time.monotonic() + lag, previous)
     return True
 
 

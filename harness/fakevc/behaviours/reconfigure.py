@@ -152,6 +152,10 @@ def _plan(vc: FakeVCenter, vm: VirtualMachine, spec: Any) -> Plan:
     elif plan.home_policy is not UNCHANGED:
         encrypting_policy = is_encryption_policy(vc, plan.home_policy)
         if encrypting_policy and not vm.encrypted:
+            if ask is None and not vc.quirk("policy_only_encrypt"):
+                # API.md 2.5/10: whether vCenter generates a key from the default provider for a policy-only
+                # encrypt (PowerCLI's Enable-VMEncryption without -KMSClusterId relies on it) is UNCONFIRMED.
+                raise invalid_argument("crypto", "an encryption storage policy needs a CryptoSpecEncrypt with a key")
             plan.home = CryptoAsk(ENCRYPT, GENERATE) if ask is None else None
         elif not encrypting_policy and vm.encrypted:
             plan.home = CryptoAsk(DECRYPT) if ask is None else None

@@ -113,6 +113,16 @@ def _migrate_cross(ctx: CallContext, vm: VirtualMachine, spec: Any, target: Targ
                             "and cannot be migrated to another vCenter Server.")
     if not vm.encrypted and ENCRYPT in kinds:
         raise not_supported("A virtual machine cannot be encrypted while it is migrated to another vCenter Server.")
+    if vm.power_state == "poweredOn" and not src.quirk("hot_xvc_vmotion"):
+        # A lab without a vMotion network between the vCenters' hosts, or without the licence, cannot move a
+        # running VM at all, encrypted or not (the fault class is the fake's choice; API.md 3.2 lists MigrationFault).
+        raise vim.fault.MigrationNotReady(reason="no vMotion network between the source and destination hosts",
+                                          msg=f"Hot migration of '{vm.name}' to vCenter {dest.name} is not possible: "
+                                              "no vMotion network between the source and destination hosts.")
+    if DECRYPT in kinds and src.quirk("ignores_unsupported") and not checks.on(ALLOWS_DECRYPT):
+        # The reference leaves open whether vCenter refuses or ignores a decrypt during a cross-vCenter migration
+        # (API.md 3.2: UNCONFIRMED); this quirk ignores it: the VM moves on its keys.
+        intent, kinds = intent.kept(), set()
     if DECRYPT in kinds and checks.on(REFUSAL_IS_LOGIN_FAILURE):
         raise vim.fault.InvalidLogin(msg="Cannot complete login due to an incorrect user name or password.")
     if DECRYPT in kinds:

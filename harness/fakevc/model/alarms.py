@@ -77,7 +77,10 @@ class Alarm(MO):
         self.availableField: list = []
 
     def expression(self) -> Any:
-        return vim.alarm.OrAlarmExpression(expression=[_event_trigger(e, s) for e, s in self.triggers])
+        shown = self.triggers
+        if not self.vc.quirk("kms_alarm_watches_event"):   # a vCenter whose KMS health alarm is driven otherwise
+            shown = tuple(t for t in shown if t[0] != "com.vmware.vc.kms.crypto.Unreachable")   # (API.md 6.2)
+        return vim.alarm.OrAlarmExpression(expression=[_event_trigger(e, s) for e, s in shown])
 
     def p_info(self) -> Any:
         return vim.alarm.AlarmInfo(

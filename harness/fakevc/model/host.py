@@ -8,6 +8,7 @@ decide when vCenter makes a host safe and which keys it pushes live in behaviour
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pyVmomi import vim, vmodl
@@ -127,6 +128,7 @@ class HostSystem(ManagedEntity):
         self.esx_version = version
         self.esx_build = build
         self.crypto_state = "incapable"
+        self.lagging: tuple[float, str] | None = None   # (monotonic deadline, state shown until then): real_quirks
         self.in_maintenance = False   # behaviours/maintenance.py
         self.connected = True         # False: runtime.connectionState "disconnected" (a lab host vCenter lost)
         self.host_key: KeyRef | None = None
@@ -134,6 +136,12 @@ class HostSystem(ManagedEntity):
         self.core_dumps: list[str] = []
         self.crypto_manager = HostCryptoManager(vc, self)
         self.datastores: list[MO] = []
+
+    def reported_crypto_state(self) -> str:
+        """What runtime.cryptoState shows: the previous state until a lagging change settles (real_quirks)."""
+        if self.lagging is not None and time.monotonic() < self.lagging[0]:
+            return self.lagging[1]
+        return self.crypto_state
 
     @property
     def is_pre7(self) -> bool:
@@ -160,7 +168,7 @@ class HostSystem(ManagedEntity):
         return complete(vim.host.RuntimeInfo(
             connectionState="connected" if self.connected else "disconnected", powerState="poweredOn",
             inMaintenanceMode=self.in_maintenance,
-            cryptoState=self.crypto_state,
+            cryptoState=self.reported_crypto_state(),
             cryptoKeyId=key_id(*self.host_key) if self.host_key else None))
 
     def p_config(self) -> Any:
