@@ -3,6 +3,12 @@
 For each defect of the fake (harness/fakevc/defects.py) the tests of its rule run against a fake
 with that defect on: at least one must FAIL (a product failure; errors and skips do not count).
 With no defect, the same tests must all pass. A missed defect means a verdict that cannot fail.
+
+A defect whose tests did not run to a verdict for environment reasons (an environment error, an
+interrupted test, a session that wrote no results: on a loaded machine a deadline can pass) proves
+nothing either way: it is `inconclusive` and re-run once, and never reported as `MISSED`, which is
+kept for tests that ran and did not fail. Each test's outcome and message are kept, so a defect not
+caught says why.
 """
 from __future__ import annotations
 
@@ -27,6 +33,24 @@ ROOT = Path(__file__).resolve().parents[2]
 SESSION_TIMEOUT = 900.0   # one defect's session; a worker that overruns it is killed
 
 
+CAUGHT, MISSED, INCONCLUSIVE = "caught", "missed", "inconclusive"
+NOT_RUN_OUTCOMES = ("error", "interrupted")   # outcomes that are no verdict of the product
+
+
+@dataclass(frozen=True)
+class TestRun:
+    """One test of a session, as results.json gives it."""
+    nodeid: str
+    outcome: str
+    category: str | None = None
+    message: str | None = None
+
+    @property
+    def environment(self) -> bool:
+        """Ended without a product verdict: an environment error or an interruption."""
+        return self.outcome in NOT_RUN_OUTCOMES or self.category == "environment_error"
+
+
 @dataclass
 class Outcome:
     rule: str
@@ -35,6 +59,9 @@ class Outcome:
     failed_tests: list[str] = field(default_factory=list)
     outcomes: dict[str, str] = field(default_factory=dict)
     problem: str = ""
+    verdict: str = ""                  # caught / missed / inconclusive (baseline: "")
+    tests: list[TestRun] = field(default_factory=list)
+    attempts: int = 1
 
 
 def _inventory_for(rule_id: str, defect: str | None, folder: Path) -> Path:
@@ -122,28 +149,67 @@ class WorkerPool:
             worker.close()
 
 
-def _run_rule_tests(rules: list[str], defect: str | None, folder: Path, suites: Path,
-                    pool: WorkerPool) -> dict[str, tuple[str, list[str]]]:
-    """Run the tests of `rules` against the fake (with `defect`); nodeid -> (outcome, rules)."""
+def _session_tests(rules: list[str], defect: str | None, folder: Path, suites: Path,
+                   pool: WorkerPool) -> list[dict]:
+    """Run the tests of `rules` against the fake (with `defect`); results.json's test entries."""
     args, run_dir = _session_args(rules, defect, folder, suites)
     reply = pool.run(args)
     results_file = run_dir / "results.json"
     if not results_file.exists():
         raise RuntimeError(f"{defect or 'baseline'}: pytest wrote no results (exit {reply['exit']}): {reply['output'][-800:]}")
-    tests = json.loads(results_file.read_text(encoding="utf-8"))["tests"]
-    return {t["nodeid"]: (t["outcome"], t["rules"]) for t in tests}
+    return json.loads(results_file.read_text(encoding="utf-8"))["tests"]
+
+
+def _run_rule_tests(rules: list[str], defect: str | None, folder: Path, suites: Path,
+                    pool: WorkerPool) -> dict[str, tuple[str, list[str]]]:
+    """Run the tests of `rules` against the fake (with `defect`); nodeid -> (outcome, rules)."""
+    return {t["nodeid"]: (t["outcome"], t["rules"]) for t in _session_tests(rules, defect, folder, suites, pool)}
+
+
+def _attempt(rule: str, defect: str, folder: Path, suites: Path, pool: WorkerPool, attempt: int) -> Outcome:
+    """One session of the rule's tests with the defect on, judged caught / missed / inconclusive."""
+    from harness.fakevc.catalogue import load_all
+    where = folder / f"attempt-{attempt}" if attempt > 1 else folder
+    where.mkdir(parents=True, exist_ok=True)
+    try:
+        entries = _session_tests([rule], defect, where, suites, pool)
+    except Exception as err:  # noqa: BLE001 - a session that gave no verdicts proves nothing: inconclusive
+        return Outcome(rule, defect, False, problem=str(err), verdict=INCONCLUSIVE, attempts=attempt)
+    tests = [TestRun(t["nodeid"], t["outcome"], t.get("category"), t.get("message")) for t in entries]
+    caught_as = load_all()[defect].caught_as
+    failed = [t.nodeid for t in tests if t.outcome == caught_as]
+    if failed:
+        verdict = CAUGHT
+    elif any(t.environment for t in tests):
+        verdict = INCONCLUSIVE
+    else:
+        verdict = MISSED
+    return Outcome(rule, defect, bool(failed), failed, {t.nodeid: t.outcome for t in tests},
+                   "" if tests else "no test of this rule ran", verdict, tests, attempt)
 
 
 def check_defect(rule: str, defect: str, folder: Path, suites: Path, pool: WorkerPool) -> Outcome:
-    try:
-        results = _run_rule_tests([rule], defect, folder, suites, pool)
-    except Exception as err:  # noqa: BLE001 - reported as a missed defect with the cause
-        return Outcome(rule, defect, False, problem=str(err))
-    from harness.fakevc.catalogue import load_all
-    caught_as = load_all()[defect].caught_as
-    failed = [nodeid for nodeid, (outcome, _) in results.items() if outcome == caught_as]
-    return Outcome(rule, defect, bool(failed), failed, {n: o for n, (o, _) in results.items()},
-                   "" if results else "no test of this rule ran")
+    """Caught, missed, or (after one re-run) still inconclusive."""
+    outcome = _attempt(rule, defect, folder, suites, pool, 1)
+    if outcome.verdict == INCONCLUSIVE:
+        outcome = _attempt(rule, defect, folder, suites, pool, 2)
+    return outcome
+
+
+def outcome_lines(outcome: Outcome) -> list[str]:
+    """The selftest's line for one defect; for a defect not caught, one more line per test (outcome, message)."""
+    label = {CAUGHT: "caught", MISSED: "MISSED", INCONCLUSIVE: "INCONCLUSIVE"}[outcome.verdict]
+    caught_by = ", ".join(n.split("::")[-1] for n in outcome.failed_tests) or outcome.problem or "-"
+    rerun = f" (attempt {outcome.attempts})" if outcome.attempts > 1 else ""
+    lines = [f"{outcome.rule:26} {outcome.defect:44} {label:12} {caught_by}{rerun}"]
+    if outcome.verdict != CAUGHT:
+        for test in outcome.tests:
+            message = " ".join((test.message or "").split())[:300]
+            lines.append(f"    {test.outcome:11} {test.nodeid.split('::')[-1]}: {message or '(no message)'}")
+        if outcome.verdict == INCONCLUSIVE:
+            lines.append("    inconclusive: no test of this rule ran to a product verdict twice "
+                         "(environment errors, see above); the defect is neither caught nor missed")
+    return lines
 
 
 def baseline_groups() -> list[list[str]]:

@@ -1,0 +1,87 @@
+"""A defect whose tests errored for environment reasons is `inconclusive` and re-run once, never `MISSED`.
+
+Issue 23: on a loaded 2-core machine `vcrypt selftest` printed `snap-branches-half MISSED -`: the
+rule's only test had ended as an environment error (a deadline passed under load), which is not a
+product failure, so the defect counted as missed, and nothing said why. These tests script the
+sessions (a pool that writes results.json as a session would) so no fake or KMS is started.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.commands import selftest
+
+NODE = "suites/test_rekey_snapshots.py::test_a_shallow_recrypt_of_a_vm_whose_snapshots_form_a_tree_is_refused"
+ENV_ERROR = {"outcome": "error", "category": "environment_error",
+             "message": "KMS 127.0.0.1:5696 unreachable (no answer within 2 s); down since t::a"}
+FAILED = {"outcome": "failed", "category": "product_failure",
+          "message": "AssertionError: state changed although the operation was refused"}
+PASSED = {"outcome": "passed", "category": None, "message": None}
+
+
+class ScriptedPool:
+    """Stands in for the worker pool: each session writes the next scripted results.json."""
+
+    def __init__(self, *sessions: dict[str, object] | None) -> None:
+        self.sessions = list(sessions)
+        self.calls = 0
+
+    def run(self, args: list[str]) -> dict[str, object]:
+        scripted = self.sessions[self.calls]
+        self.calls += 1
+        run_dir = Path(args[args.index("--run-dir") + 1])
+        if scripted is None:  # the session wrote nothing (a worker that died)
+            return {"exit": -1, "output": "worker died"}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        entry = {"nodeid": NODE, "rules": ["SNAP-BRANCHES"], **scripted}
+        (run_dir / "results.json").write_text(json.dumps({"tests": [entry]}), encoding="utf-8")
+        return {"exit": 1, "output": ""}
+
+
+def _check(pool: ScriptedPool, tmp_path: Path) -> selftest.Outcome:
+    return selftest.check_defect("SNAP-BRANCHES", "snap-branches-half", tmp_path, Path("suites"), pool)  # type: ignore[arg-type]
+
+
+def test_an_environment_error_makes_the_defect_inconclusive_and_it_is_rerun_once_and_then_caught(tmp_path):
+    pool = ScriptedPool(ENV_ERROR, FAILED)
+    outcome = _check(pool, tmp_path)
+    assert pool.calls == 2, "an environment-errored defect was not re-run"
+    assert outcome.caught and getattr(outcome, "verdict", None) == "caught"
+    assert outcome.failed_tests == [NODE]
+
+
+def test_a_defect_errored_twice_is_inconclusive_never_missed(tmp_path):
+    pool = ScriptedPool(ENV_ERROR, ENV_ERROR)
+    outcome = _check(pool, tmp_path)
+    assert pool.calls == 2
+    assert not outcome.caught
+    assert getattr(outcome, "verdict", None) == "inconclusive"
+
+
+def test_a_session_that_wrote_no_results_is_inconclusive_and_rerun(tmp_path):
+    pool = ScriptedPool(None, FAILED)
+    outcome = _check(pool, tmp_path)
+    assert pool.calls == 2 and outcome.caught
+
+
+def test_a_defect_whose_tests_all_passed_is_missed_at_once_without_a_rerun(tmp_path):
+    pool = ScriptedPool(PASSED)
+    outcome = _check(pool, tmp_path)
+    assert pool.calls == 1
+    assert getattr(outcome, "verdict", None) == "missed"
+
+
+def test_a_defect_not_caught_is_printed_with_each_tests_outcome_and_message(tmp_path):
+    outcome = _check(ScriptedPool(ENV_ERROR, ENV_ERROR), tmp_path)
+    lines = selftest.outcome_lines(outcome)
+    assert "INCONCLUSIVE" in lines[0] and "MISSED" not in "\n".join(lines)
+    assert any("error" in line and "no answer within 2 s" in line and NODE.split("::")[-1] in line for line in lines[1:])
+
+
+def test_an_imitating_defect_caught_as_an_error_is_caught_not_inconclusive(tmp_path):
+    """`xvc-decrypt-refusal-is-login-failure` is caught exactly by an environment error."""
+    pool = ScriptedPool(ENV_ERROR)
+    outcome = selftest.check_defect("XVC-MIGRATE-NO-DECRYPT", "xvc-decrypt-refusal-is-login-failure", tmp_path,
+                                    Path("suites"), pool)  # type: ignore[arg-type]
+    assert pool.calls == 1 and outcome.caught
