@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from harness.commands import selftest
+from tests.burners import cpu_burners  # noqa: F401 - fixture
 
 NODE = "suites/test_rekey_snapshots.py::test_a_shallow_recrypt_of_a_vm_whose_snapshots_form_a_tree_is_refused"
 ENV_ERROR = {"outcome": "error", "category": "environment_error",
@@ -85,3 +86,16 @@ def test_an_imitating_defect_caught_as_an_error_is_caught_not_inconclusive(tmp_p
     outcome = selftest.check_defect("XVC-MIGRATE-NO-DECRYPT", "xvc-decrypt-refusal-is-login-failure", tmp_path,
                                     Path("suites"), pool)  # type: ignore[arg-type]
     assert pool.calls == 1 and outcome.caught
+
+
+def test_with_cpu_burners_beside_it_the_selftest_still_catches_the_tree_defect_it_once_missed(
+        cpu_burners, tmp_path):  # noqa: F811 - fixture
+    """The finding itself, end to end: snap-branches-half with two (or one per core) busy loops running."""
+    from tests.burners import burner_count
+    pool = selftest.WorkerPool(1, tmp_path)
+    try:
+        outcome = selftest.check_defect("SNAP-BRANCHES", "snap-branches-half", tmp_path, selftest.ROOT / "suites", pool)
+    finally:
+        pool.close()
+    assert len(cpu_burners) == burner_count() >= 2
+    assert outcome.verdict == "caught", "\n".join(selftest.outcome_lines(outcome))
