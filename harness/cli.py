@@ -233,7 +233,8 @@ def selftest(workers: int, rules_: tuple[str, ...], defects: tuple[str, ...]) ->
     base, results = run_selftest(workers, set(rules_) or None, set(defects) or None)
     for outcome in base:
         mark = click.style("pass", fg="green") if outcome.caught else click.style("FAIL", fg="red")
-        click.echo(f"baseline (no defect) {outcome.rule}: {mark} {outcome.problem}")
+        rerun = " (environment errors re-run once)" if outcome.attempts > 1 else ""
+        click.echo(f"baseline (no defect) {outcome.rule}: {mark}{rerun} {outcome.problem}")
     click.echo(f"{'rule':26} {'defect':44} {'verdict':12} caught by")
     for outcome in results:
         first, *details = outcome_lines(outcome)

@@ -24,9 +24,10 @@ PASSED = {"outcome": "passed", "category": None, "message": None}
 class ScriptedPool:
     """Stands in for the worker pool: each session writes the next scripted results.json."""
 
-    def __init__(self, *sessions: dict[str, object] | None) -> None:
+    def __init__(self, *sessions: dict[str, object] | list[dict[str, object]] | None) -> None:
         self.sessions = list(sessions)
         self.calls = 0
+        self.rules_asked: list[str] = []
 
     def run(self, args: list[str]) -> dict[str, object]:
         scripted = self.sessions[self.calls]
@@ -35,8 +36,9 @@ class ScriptedPool:
         if scripted is None:  # the session wrote nothing (a worker that died)
             return {"exit": -1, "output": "worker died"}
         run_dir.mkdir(parents=True, exist_ok=True)
-        entry = {"nodeid": NODE, "rules": ["SNAP-BRANCHES"], **scripted}
-        (run_dir / "results.json").write_text(json.dumps({"tests": [entry]}), encoding="utf-8")
+        self.rules_asked.append(args[args.index("--rules") + 1])
+        entries = scripted if isinstance(scripted, list) else [{"nodeid": NODE, "rules": ["SNAP-BRANCHES"], **scripted}]
+        (run_dir / "results.json").write_text(json.dumps({"tests": entries}), encoding="utf-8")
         return {"exit": 1, "output": ""}
 
 
@@ -99,3 +101,18 @@ def test_with_cpu_burners_beside_it_the_selftest_still_catches_the_tree_defect_i
         pool.close()
     assert len(cpu_burners) == burner_count() >= 2
     assert outcome.verdict == "caught", "\n".join(selftest.outcome_lines(outcome))
+
+
+def test_a_baseline_test_that_errored_for_environment_reasons_is_rerun_once_with_its_rules_only(tmp_path):
+    """Without a defect every test must pass; an environment error is re-run (its rules only), a failure is not."""
+    first = [{"nodeid": "a::t1", "rules": ["OP-STATE"], **ENV_ERROR}, {"nodeid": "b::t2", "rules": ["SNAP-BRANCHES"], **PASSED}]
+    pool = ScriptedPool(first, [{"nodeid": "a::t1", "rules": ["OP-STATE"], **PASSED}])
+    outcome = selftest.check_baseline(["OP-STATE", "SNAP-BRANCHES"], tmp_path, Path("suites"), pool)  # type: ignore[arg-type]
+    assert pool.rules_asked == ["OP-STATE,SNAP-BRANCHES", "OP-STATE"]
+    assert outcome.caught and outcome.attempts == 2
+
+    failing = [{"nodeid": "a::t1", "rules": ["OP-STATE"], **FAILED}]
+    pool = ScriptedPool(failing)
+    (tmp_path / "second").mkdir()
+    outcome = selftest.check_baseline(["OP-STATE"], tmp_path / "second", Path("suites"), pool)  # type: ignore[arg-type]
+    assert pool.calls == 1 and not outcome.caught and "a::t1: failed" in outcome.problem
