@@ -166,6 +166,10 @@ def _run_rule_tests(rules: list[str], defect: str | None, folder: Path, suites: 
     return {t["nodeid"]: (t["outcome"], t["rules"]) for t in _session_tests(rules, defect, folder, suites, pool)}
 
 
+def _test_run(entry: dict) -> TestRun:
+    return TestRun(entry["nodeid"], entry["outcome"], entry.get("category"), entry.get("message"))
+
+
 def _attempt(rule: str, defect: str, folder: Path, suites: Path, pool: WorkerPool, attempt: int) -> Outcome:
     """One session of the rule's tests with the defect on, judged caught / missed / inconclusive."""
     from harness.fakevc.catalogue import load_all
@@ -175,7 +179,7 @@ def _attempt(rule: str, defect: str, folder: Path, suites: Path, pool: WorkerPoo
         entries = _session_tests([rule], defect, where, suites, pool)
     except Exception as err:  # noqa: BLE001 - a session that gave no verdicts proves nothing: inconclusive
         return Outcome(rule, defect, False, problem=str(err), verdict=INCONCLUSIVE, attempts=attempt)
-    tests = [TestRun(t["nodeid"], t["outcome"], t.get("category"), t.get("message")) for t in entries]
+    tests = [_test_run(t) for t in entries]
     caught_as = load_all()[defect].caught_as
     failed = [t.nodeid for t in tests if t.outcome == caught_as]
     if failed:
@@ -216,10 +220,6 @@ def baseline_groups() -> list[list[str]]:
     """The rules checked together without a defect: pre-7 rules on the 6.7 fake, the rest on 7.0.3."""
     catalogue = load_rules()
     return [[r for r, rule in catalogue.items() if not rule.until], [r for r, rule in catalogue.items() if rule.until]]
-
-
-def _test_run(entry: dict) -> TestRun:
-    return TestRun(entry["nodeid"], entry["outcome"], entry.get("category"), entry.get("message"))
 
 
 def check_baseline(rules: list[str], folder: Path, suites: Path, pool: WorkerPool) -> Outcome:
