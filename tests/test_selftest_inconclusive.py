@@ -116,3 +116,18 @@ def test_a_baseline_test_that_errored_for_environment_reasons_is_rerun_once_with
     (tmp_path / "second").mkdir()
     outcome = selftest.check_baseline(["OP-STATE"], tmp_path / "second", Path("suites"), pool)  # type: ignore[arg-type]
     assert pool.calls == 1 and not outcome.caught and "a::t1: failed" in outcome.problem
+
+
+def test_the_selftest_exits_3_when_a_defect_stays_inconclusive_and_1_when_one_is_missed(tmp_path):
+    """Inconclusive is the machine's problem (exit 3, like a lab that did not answer), missed the harness's (1)."""
+    for name in "abc":
+        (tmp_path / name).mkdir()
+    caught = _check(ScriptedPool(FAILED), tmp_path / "a")
+    inconclusive = _check(ScriptedPool(ENV_ERROR, ENV_ERROR), tmp_path / "b")
+    missed = _check(ScriptedPool(PASSED), tmp_path / "c")
+    lines, code = selftest.summary([], [caught, inconclusive], [], 12.0)
+    assert code == 3 and "1/2 defects caught (1 inconclusive" in lines[-1]
+    assert any("INCONCLUSIVE" in line for line in lines) and not any("MISSED" in line for line in lines)
+    assert selftest.summary([], [caught, inconclusive, missed], [], 12.0)[1] == 1
+    assert selftest.summary([], [caught], ["R-X"], 12.0)[1] == 1
+    assert selftest.summary([], [caught], [], 12.0)[1] == 0

@@ -216,6 +216,30 @@ def outcome_lines(outcome: Outcome) -> list[str]:
     return lines
 
 
+EXIT_MISSED = 1          # a defect missed, a rule without a defect, or a baseline test that fails
+EXIT_INCONCLUSIVE = 3    # only environment errors stood in the way (as `vcrypt run`'s "did not answer")
+
+
+def summary(base: list[Outcome], results: list[Outcome], uncovered: list[str], seconds: float) -> tuple[list[str], int]:
+    """What `vcrypt selftest` prints, and its exit status."""
+    lines = []
+    for outcome in base:
+        rerun = " (environment errors re-run once)" if outcome.attempts > 1 else ""
+        lines.append(f"baseline (no defect) {outcome.rule}: {'pass' if outcome.caught else 'FAIL'}{rerun} {outcome.problem}")
+    lines.append(f"{'rule':26} {'defect':44} {'verdict':12} caught by")
+    for outcome in results:
+        lines += outcome_lines(outcome)
+    if uncovered:
+        lines.append(f"rules without a seeded defect: {', '.join(uncovered)}")
+    missed = [o for o in results if o.verdict == MISSED]
+    inconclusive = [o for o in results if o.verdict == INCONCLUSIVE]
+    note = f" ({len(inconclusive)} inconclusive: environment errors twice)" if inconclusive else ""
+    lines.append(f"{sum(o.caught for o in results)}/{len(results)} defects caught{note} in {seconds:.0f} s")
+    if missed or uncovered or not all(o.caught for o in base):
+        return lines, EXIT_MISSED
+    return lines, EXIT_INCONCLUSIVE if inconclusive else 0
+
+
 def baseline_groups() -> list[list[str]]:
     """The rules checked together without a defect: pre-7 rules on the 6.7 fake, the rest on 7.0.3."""
     catalogue = load_rules()
