@@ -228,24 +228,15 @@ def kms_register(inventory: str, vcenter: str, role: str) -> None:
 @click.option("--defect", "defects", multiple=True, help="only this defect (repeatable)")
 def selftest(workers: int, rules_: tuple[str, ...], defects: tuple[str, ...]) -> None:
     """Prove each rule's tests catch a violation: run them against a fake with each seeded defect."""
-    from harness.commands.selftest import rules_without_defects, run_selftest
+    from harness.commands.selftest import rules_without_defects, run_selftest, summary
     started = time.monotonic()
     base, results = run_selftest(workers, set(rules_) or None, set(defects) or None)
-    for outcome in base:
-        mark = click.style("pass", fg="green") if outcome.caught else click.style("FAIL", fg="red")
-        click.echo(f"baseline (no defect) {outcome.rule}: {mark} {outcome.problem}")
-    click.echo(f"{'rule':26} {'defect':44} {'verdict':7} caught by")
-    for outcome in results:
-        verdict = click.style("caught", fg="green") if outcome.caught else click.style("MISSED", fg="red")
-        caught_by = ", ".join(n.split("::")[-1] for n in outcome.failed_tests) or outcome.problem or "-"
-        click.echo(f"{outcome.rule:26} {outcome.defect:44} {verdict:7} {caught_by}")
     uncovered = [] if rules_ or defects else rules_without_defects()
-    missed = [o for o in results if not o.caught]
-    click.echo(f"{len(results) - len(missed)}/{len(results)} defects caught in {time.monotonic() - started:.0f} s")
-    if uncovered:
-        click.echo(f"rules without a seeded defect: {', '.join(uncovered)}")
-    if missed or uncovered or not all(o.caught for o in base):
-        sys.exit(1)
+    lines, code = summary(base, results, uncovered, time.monotonic() - started)
+    for line in lines:
+        click.echo(line)
+    if code:
+        sys.exit(code)
 
 
 # ---- vcsim -------------------------------------------------------------------------------------

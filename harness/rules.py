@@ -2,10 +2,20 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 import yaml
+
+# The states and principals a rule's text can name (`covers:` in data/rules.yaml), each a test
+# instance must exercise (issue 23: a rule is tested as wide as its text). Only these dimensions and
+# values are allowed, so a typo cannot make a cell nobody checks.
+DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "power": ("on", "off", "suspended"),
+    "principal": ("user", "group"),
+    "snapshots": ("none", "single", "chain", "tree"),
+    "scope": ("same-vcenter", "cross-vcenter"),
+}
 
 
 @dataclass(frozen=True)
@@ -19,6 +29,12 @@ class Rule:
     kind_note: str
     text: str
     observe: str
+    covers: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)  # dimension -> values its text names
+
+    @property
+    def cells(self) -> list[tuple[str, str]]:
+        """(dimension, value) pairs the rule's text names, in catalogue order."""
+        return [(dim, value) for dim, values in self.covers.items() for value in values]
 
     @property
     def since_tuple(self) -> tuple[int, ...]:
@@ -49,8 +65,31 @@ def version_tuple(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+def parse_covers(rule_id: str, raw: object) -> dict[str, tuple[str, ...]]:
+    """A rule's `covers:` mapping, checked against DIMENSIONS; ValueError naming the rule and key."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"rules.yaml: {rule_id}.covers: expected a mapping of dimension -> values")
+    out: dict[str, tuple[str, ...]] = {}
+    for dim, values in raw.items():
+        allowed = DIMENSIONS.get(dim)
+        if allowed is None:
+            raise ValueError(f"rules.yaml: {rule_id}.covers.{dim}: unknown dimension (one of {', '.join(DIMENSIONS)})")
+        values = (values,) if isinstance(values, str) else tuple(values or ())
+        wrong = [v for v in values if v not in allowed]
+        if wrong or not values:
+            raise ValueError(f"rules.yaml: {rule_id}.covers.{dim}: {wrong or 'no values'} not among {', '.join(allowed)}")
+        out[dim] = values
+    return out
+
+
 @functools.cache
 def load_rules() -> dict[str, Rule]:
     """Rule id -> Rule, in catalogue order."""
     text = resources.files("harness").joinpath("data/rules.yaml").read_text(encoding="utf-8")
-    return {entry["id"]: Rule(**entry) for entry in yaml.safe_load(text)["rules"]}
+    rules = {}
+    for entry in yaml.safe_load(text)["rules"]:
+        covers = parse_covers(entry["id"], entry.pop("covers", None))
+        rules[entry["id"]] = Rule(**entry, covers=covers)
+    return rules

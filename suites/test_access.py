@@ -49,6 +49,23 @@ def _second_user(environment: Any, vc: Any, scratch: Any, label: str) -> tuple[s
     return user, password
 
 
+def _group(environment: Any, vc: Any, scratch: Any, label: str) -> str:
+    """An SSO group with one member: on the fake, added through its test hook with a user in it (removed
+    at teardown); vcsim takes any principal name; a real vCenter's groups come from SSO, so it skips."""
+    group = f"{scratch.name(label)}@vsphere.local"
+    if vc.target == "vcsim":  # govmomi simulator/authorization_manager.go SetEntityPermissions resolves no principal
+        return group
+    control = environment.control(vc.name)
+    if not control.injects_faults:
+        pytest.skip(f"capability: target {vc.name} offers no SSO group to grant a role to (groups come from SSO, "
+                    "not the vSphere API)")
+    member = f"{scratch.name(label + '-member')}@vsphere.local"
+    control.add_user(member, secrets.token_urlsafe(18), groups=[group])
+    scratch.cleanup.push(f"remove user {member}", lambda: control.remove_user(member))
+    vc.recorder.note("group (with one member)", group)
+    return group
+
+
 def _role(scratch: Any, vc: Any, label: str, privileges: set[str]) -> tuple[str, int]:
     name = scratch.name(label)
     role_id = authz.add_role(vc, name, sorted(privileges))
@@ -60,6 +77,7 @@ def _role(scratch: Any, vc: Any, label: str, privileges: set[str]) -> tuple[str,
 @pytest.mark.rule("PRIV-DECRYPT")
 @pytest.mark.destructive
 @pytest.mark.requires("vm_encryption", "key_providers", "storage_policies")
+@pytest.mark.covers(principal="user")
 @pytest.mark.test_id("e19b95ab-ba7b-4cc7-9a76-8c649c5ad61a")
 def test_a_user_without_the_decrypt_privilege_is_refused_decrypt_and_the_vm_stays_encrypted(
         environment, scratch, vc, place, provider, policies_a):
@@ -91,6 +109,7 @@ def test_a_user_without_the_decrypt_privilege_is_refused_decrypt_and_the_vm_stay
 
 # ---- PRIV-AUDIT -----------------------------------------------------------------------------------
 @pytest.mark.rule("PRIV-AUDIT")
+@pytest.mark.covers(principal="user")
 @pytest.mark.test_id("aacaf3f6-2f25-4d0e-a4f4-410a370b4f36")
 def test_the_decrypt_audit_lists_every_role_holding_decrypt_with_every_principal_granted_it(inventory, vc):
     grants = require_some(authz.holders(vc, authz.DECRYPT), f"role holding {authz.DECRYPT}")
@@ -116,6 +135,7 @@ def test_the_decrypt_audit_lists_every_role_holding_decrypt_with_every_principal
 
 @pytest.mark.rule("PRIV-AUDIT")
 @pytest.mark.destructive
+@pytest.mark.covers(principal="user")
 @pytest.mark.test_id("a303801c-6094-42d0-aff9-78b847f18101")
 def test_a_role_given_decrypt_beyond_the_allow_list_is_listed_and_flagged_with_its_principal(
         environment, inventory, scratch, vc, place):
@@ -138,3 +158,28 @@ def test_a_role_given_decrypt_beyond_the_allow_list_is_listed_and_flagged_with_i
         f"{user} holds {authz.DECRYPT} through {role_name}, beyond the allow-list, but is not flagged: {flags}"
     assert not [f for f in flags if authz.canonical(f[0]) in {authz.canonical(a) for a in allow_list}], \
         f"roles on the allow-list were flagged: {flags}"
+
+
+@pytest.mark.rule("PRIV-AUDIT")
+@pytest.mark.destructive
+@pytest.mark.covers(principal="group")
+@pytest.mark.test_id("be4d2c2e-ef8f-4e61-a2a5-bca1cb19d261")
+def test_a_group_given_decrypt_beyond_the_allow_list_is_listed_and_flagged_as_the_principal(
+        environment, inventory, scratch, vc, place):
+    """"Every principal granted such a role" includes groups (issue 23: the audit was only tried with users)."""
+    group = _group(environment, vc, scratch, "decryptors")
+    role_name, role_id = _role(scratch, vc, "group-decryptor-role", {authz.DECRYPT})
+    allow_list = list(inventory.audit.decrypt_allow_list)
+    vm = scratch.vm(vc, place, "priv-audit-group")
+    authz.grant(vc, vm, group, role_id, group=True)
+
+    grants = authz.holders(vc, authz.DECRYPT)
+    flags = authz.flagged(grants, allow_list)
+    vc.recorder.note("PRIV-AUDIT flags (beyond audit.decrypt_allow_list)", flags)
+
+    mine = [g for g in grants if g.role == role_name]
+    assert mine, f"the audit does not list role {role_name}, which holds {authz.DECRYPT} through group {group}"
+    assert authz.canonical(group) in {authz.canonical(p) for p in mine[0].principals}, \
+        f"the audit lists role {role_name} without the group {group} granted it: {mine[0].principals}"
+    assert (role_name, authz.canonical(group)) in {(r, authz.canonical(p)) for r, p in flags}, \
+        f"group {group} holds {authz.DECRYPT} through {role_name}, beyond the allow-list, but is not flagged: {flags}"

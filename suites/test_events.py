@@ -187,6 +187,7 @@ def test_an_encrypt_or_decrypt_lacking_disk_space_fails_with_no_disk_space_and_a
 @pytest.mark.rule("EVT-REKEY-MIXED")
 @pytest.mark.destructive
 @pytest.mark.requires("fault_injection", "snapshots", "vm_encryption", "key_providers", "storage_policies")
+@pytest.mark.covers(snapshots="chain")
 @pytest.mark.test_id("236d0993-dc46-4427-ba85-2abb9b9fc249")
 def test_a_shallow_recrypt_that_stops_part_way_reports_the_chain_left_on_mixed_keys(
         control, inventory, scratch, vc, place, provider, policies_a):

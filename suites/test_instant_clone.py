@@ -33,6 +33,7 @@ def _instant_clone(scratch: Any, vc: Any, parent: Any, place: Any, label: str,
 
 # ---- IC-INHERIT -----------------------------------------------------------------------------------
 @pytest.mark.rule("IC-INHERIT")
+@pytest.mark.covers(power="on")
 @pytest.mark.test_id("ac9e623c-82c4-4df0-887d-523aef3526e7")
 def test_an_instant_clone_of_a_running_encrypted_vm_is_encrypted_with_its_parents_keys(
         scratch, vc, place, provider, policies_a):

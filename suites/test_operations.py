@@ -5,7 +5,7 @@ import pytest
 from pyVmomi import vim
 
 from harness import unconfirmed
-from harness.checks import assert_disks_encrypted, positive_control, refused, unchanged
+from harness.checks import assert_disks_encrypted, check_that, positive_control, refused, unchanged
 from harness.vsphere import crypto, keys, snapshots, vms
 from harness.vsphere.hosts import require_some
 
@@ -13,6 +13,7 @@ pytestmark = pytest.mark.requires("vm_encryption", "key_providers")
 
 
 @pytest.mark.rule("OP-ENCRYPT-OFF")
+@pytest.mark.covers(power="on")
 @pytest.mark.test_id("5b0e2f57-4c1e-4d52-9d3c-2a0c6f1e7a01")
 def test_encrypting_a_powered_on_vm_is_refused_and_it_stays_unencrypted(scratch, inventory, vc, place, provider,
                                                                         policies_a):
@@ -33,8 +34,37 @@ def test_encrypting_a_powered_on_vm_is_refused_and_it_stays_unencrypted(scratch,
     assert after.key is None
 
 
+# "Needs it powered off" covers a suspended VM too (issue 23: the rule was only tried powered on).
+def _suspended(vc, vm) -> None:
+    """Power on, then suspend: a VM that is neither on nor off."""
+    vms.power_on(vc, vm)
+    vms.suspend(vc, vm)
+
+
+@pytest.mark.rule("OP-ENCRYPT-OFF")
+@pytest.mark.covers(power=["suspended", "off"])   # off: encrypting the same VM once it is off works
+@pytest.mark.test_id("8409e162-ad44-4daf-ba68-75b3d2411c67")
+def test_encrypting_a_suspended_vm_is_refused_and_once_it_is_off_the_same_encrypt_works(scratch, vc, place,
+                                                                                        provider, policies_a):
+    vm = scratch.vm(vc, place, "suspended")
+    _suspended(vc, vm)
+    key = keys.generate_key(vc, provider)
+    before = vms.state(vc, vm, label="before encrypt", phase="before")
+    assert before.power == "suspended", f"the arrangement left the VM {before.power}, not suspended"
+
+    refused(lambda: crypto.encrypt(vc, vm, key, policies_a.encryption), "encrypt a suspended VM")
+
+    after = vms.state(vc, vm, label="after refused encrypt", phase="after")
+    unchanged(before, after, "encrypt a suspended VM")
+    vms.power_off(vc, vm)
+    positive_control(lambda: crypto.encrypt(vc, vm, key, policies_a.encryption), "the same encrypt, powered off")
+    done = vms.state(vc, vm, label="after encrypt powered off", phase="after")
+    check_that("encrypt powered off", done.key == key, f"VM on {key}", f"VM on {done.key}")
+
+
 @pytest.mark.rule("OP-ENCRYPT-NO-SNAPSHOTS")
 @pytest.mark.requires("snapshots")
+@pytest.mark.covers(snapshots="single")
 @pytest.mark.test_id("0f3c9a64-8e2b-4f0a-b1d7-6c5e4a3b2c02")
 def test_encrypting_a_vm_with_snapshots_is_refused(scratch, vc, place, provider, policies_a):
     vm = scratch.vm(vc, place, "snap")
@@ -80,6 +110,7 @@ def test_decrypting_or_recrypting_an_unencrypted_vm_is_refused(operation, scratc
 # ---- OP-DECRYPT-OFF -------------------------------------------------------------------------------
 @pytest.mark.rule("OP-DECRYPT-OFF")
 @pytest.mark.requires("storage_policies")
+@pytest.mark.covers(power=["on", "off"])   # off: the positive control
 @pytest.mark.test_id("4aea813b-c84c-4fba-bba6-7bade3ab73f4")
 def test_decrypting_a_powered_on_vm_is_refused_and_it_keeps_its_key(encrypted_vm, vc, policies_a):
     vms.power_on(vc, encrypted_vm)
@@ -99,9 +130,28 @@ def test_decrypting_a_powered_on_vm_is_refused_and_it_keeps_its_key(encrypted_vm
     positive_control(lambda: crypto.decrypt(vc, encrypted_vm, policies_a.plain), "the same decrypt, powered off")
 
 
+@pytest.mark.rule("OP-DECRYPT-OFF")
+@pytest.mark.requires("storage_policies")
+@pytest.mark.covers(power="suspended")
+@pytest.mark.test_id("4c20bb78-29db-41c3-825f-2190b842b5ed")
+def test_decrypting_a_suspended_vm_is_refused_and_it_keeps_its_key(encrypted_vm, vc, policies_a):
+    _suspended(vc, encrypted_vm)
+    before = vms.state(vc, encrypted_vm, label="before decrypt", phase="before")
+    assert before.encrypted and before.power == "suspended"
+
+    refused(lambda: crypto.decrypt(vc, encrypted_vm, policies_a.plain), "decrypt a suspended VM")
+
+    after = vms.state(vc, encrypted_vm, label="after refused decrypt", phase="after")
+    unchanged(before, after, "decrypt a suspended VM")
+    assert_disks_encrypted(after, "after the refused decrypt the VM's")
+    vms.power_off(vc, encrypted_vm)
+    positive_control(lambda: crypto.decrypt(vc, encrypted_vm, policies_a.plain), "the same decrypt, powered off")
+
+
 # ---- OP-DEEP-OFF-NO-SNAPSHOTS ---------------------------------------------------------------------
 @pytest.mark.rule("OP-DEEP-OFF-NO-SNAPSHOTS")
 @pytest.mark.requires("storage_policies")
+@pytest.mark.covers(power="on")
 @pytest.mark.test_id("9bff5da4-610a-4ee7-851b-3332b1cc5890")
 def test_a_deep_recrypt_of_a_powered_on_vm_is_refused_and_the_key_is_unchanged(encrypted_vm, vc, provider, policies_a):
     vms.power_on(vc, encrypted_vm)
@@ -119,6 +169,7 @@ def test_a_deep_recrypt_of_a_powered_on_vm_is_refused_and_the_key_is_unchanged(e
 
 @pytest.mark.rule("OP-DEEP-OFF-NO-SNAPSHOTS")
 @pytest.mark.requires("snapshots", "storage_policies")
+@pytest.mark.covers(snapshots="single")
 @pytest.mark.test_id("37b1739c-b33d-421e-98d5-309b97cc2d2b")
 def test_a_deep_recrypt_of_a_vm_with_snapshots_is_refused_and_no_key_changes(encrypted_vm, vc, provider, policies_a):
     snapshots.create(vc, encrypted_vm, "before-deep")
@@ -136,6 +187,30 @@ def test_a_deep_recrypt_of_a_vm_with_snapshots_is_refused_and_no_key_changes(enc
     snaps_after = snapshots.with_keys(vc, encrypted_vm, label="snapshot keys after", phase="after")
     assert [(s.name, s.key) for s in snaps_after] == [(s.name, s.key) for s in snaps_before], \
         "a snapshot's key changed although the deep recrypt was refused"
+
+
+@pytest.mark.rule("OP-DEEP-OFF-NO-SNAPSHOTS")
+@pytest.mark.requires("storage_policies")
+@pytest.mark.covers(power=["suspended", "off"], snapshots="none")   # off, no snapshots: the same deep recrypt works
+@pytest.mark.test_id("e8bfb2fd-5722-456d-8966-360dd2bb66e1")
+def test_a_deep_recrypt_of_a_suspended_vm_is_refused_and_once_it_is_off_it_works(encrypted_vm, vc, provider,
+                                                                                policies_a):
+    _suspended(vc, encrypted_vm)
+    before = vms.state(vc, encrypted_vm, label="before deep recrypt", phase="before")
+    assert before.encrypted and before.power == "suspended" and before.snapshot_count == 0
+    new_key = keys.generate_key(vc, provider)
+
+    refused(lambda: crypto.deep_rekey(vc, encrypted_vm, new_key, policies_a.encryption),
+            "deep recrypt a suspended VM")
+
+    after = vms.state(vc, encrypted_vm, label="after refused deep recrypt", phase="after")
+    unchanged(before, after, "deep recrypt a suspended VM")
+    vms.power_off(vc, encrypted_vm)
+    positive_control(lambda: crypto.deep_rekey(vc, encrypted_vm, new_key, policies_a.encryption),
+                     "the same deep recrypt, powered off without snapshots")
+    done = vms.state(vc, encrypted_vm, label="after deep recrypt powered off", phase="after")
+    check_that("deep recrypt powered off without snapshots", done.key == new_key, f"VM on {new_key}",
+               f"VM on {done.key}")
 
 
 # ---- OP-DISK-WITH-HOME ----------------------------------------------------------------------------

@@ -150,6 +150,7 @@ def test_a_deep_recrypt_needs_temporary_disk_space_that_a_shallow_recrypt_does_n
 # ---- SNAP-SHALLOW ---------------------------------------------------------------------------------
 @pytest.mark.rule("SNAP-SHALLOW")
 @pytest.mark.requires("snapshots")
+@pytest.mark.covers(snapshots="chain")
 @pytest.mark.test_id("d3f649f0-d135-4a10-9139-5e6b924c3598")
 @pytest.mark.parametrize("power", ["poweredOff", "poweredOn"])
 def test_a_shallow_recrypt_of_a_vm_with_a_single_snapshot_chain_puts_every_snapshot_on_the_new_key(
@@ -192,6 +193,7 @@ def _check_links(what: str, link_keys: set[Any], key: Any, names: dict[str, Any]
 # ---- SNAP-BRANCHES --------------------------------------------------------------------------------
 @pytest.mark.rule("SNAP-BRANCHES")
 @pytest.mark.requires("snapshots")
+@pytest.mark.covers(snapshots="tree")
 @pytest.mark.test_id("a4719527-dad6-4ea9-9968-aaf98de78b6d")
 def test_a_shallow_recrypt_of_a_vm_whose_snapshots_form_a_tree_is_refused_and_no_key_changes(
         scratch, vc, place, provider, policies_a):
@@ -219,6 +221,7 @@ def test_a_shallow_recrypt_of_a_vm_whose_snapshots_form_a_tree_is_refused_and_no
 @pytest.mark.rule("SNAP-PARTIAL")
 @pytest.mark.destructive
 @pytest.mark.requires("snapshots", "fault_injection")
+@pytest.mark.covers(snapshots="chain")
 @pytest.mark.test_id("3dd67c91-326b-45af-bd28-dea6b747c638")
 def test_a_shallow_recrypt_stopped_part_way_leaves_mixed_keys_and_running_it_again_completes_it(
         serial, control, scratch, vc, place, provider, policies_a):
@@ -251,6 +254,7 @@ def test_a_shallow_recrypt_stopped_part_way_leaves_mixed_keys_and_running_it_aga
 # ---- SNAP-PRE7 ------------------------------------------------------------------------------------
 @pytest.mark.rule("SNAP-PRE7")
 @pytest.mark.requires("snapshots")
+@pytest.mark.covers(snapshots="single")
 @pytest.mark.test_id("35f79380-af13-4e32-850f-84ac279f6673")
 def test_before_7_a_shallow_recrypt_of_a_vm_with_a_snapshot_is_refused(scratch, vc, place, provider, policies_a):
     vm, old_key = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "pre7-snap")
@@ -268,6 +272,7 @@ def test_before_7_a_shallow_recrypt_of_a_vm_with_a_snapshot_is_refused(scratch, 
 
 
 @pytest.mark.rule("SNAP-PRE7")
+@pytest.mark.covers(snapshots="none")
 @pytest.mark.test_id("de218be6-9713-4399-b3f7-9c7d4e2ce352")
 def test_before_7_a_shallow_recrypt_of_a_vm_without_snapshots_works(scratch, vc, place, provider, policies_a):
     vm, old_key = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, "pre7-nosnap")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import uuid
+
+import pytest
 from collections import Counter
 from pathlib import Path
 
@@ -50,3 +52,62 @@ def test_rule_ids_match_the_shared_catalogue_when_it_is_beside_the_checkout():
         pytest.skip("../shared/RULES.md is not beside this checkout")
     ids = set(re.findall(r"^\| ([A-Z][A-Z0-9-]+) \|", shared.read_text(), flags=re.M)) - {"ID"}
     assert ids == set(load_rules()), sorted(ids ^ set(load_rules()))
+
+
+# ---- tests as wide as the rule's text (issue 23, point 7) -------------------------------------------
+def test_every_state_and_principal_a_rules_text_names_is_exercised_by_a_test_instance_of_the_rule():
+    from harness.commands.coverage import uncovered_cells
+    missing = {rule: [f"{d}={v}" for d, v in cells] for rule, cells in uncovered_cells(SUITES).items()}
+    assert not missing, f"rules whose text names a state no test instance exercises: {missing}"
+
+
+def test_every_cell_a_suite_test_declares_is_in_the_catalogues_vocabulary():
+    from harness.rules import DIMENSIONS
+    wrong = [f"{t['module']}::{t['name']}: {d}={v}" for t in suite_tests(SUITES) for d, v in t["cells"]
+             if v not in DIMENSIONS.get(d, ())]
+    assert not wrong, wrong
+
+
+def test_cells_are_read_from_markers_params_power_parametrizations_and_cross_vcenter_requirements(tmp_path):
+    (tmp_path / "test_x.py").write_text('''
+import pytest
+pytestmark = pytest.mark.requires("cross_vcenter")
+
+@pytest.mark.rule("R")
+@pytest.mark.parametrize("power", ["poweredOn", "poweredOff"])
+def test_a(power): ...
+
+@pytest.mark.rule("R")
+@pytest.mark.parametrize("who,operation", [pytest.param("g", "x", marks=pytest.mark.covers(principal="group"))])
+def test_b(who, operation): ...
+
+@pytest.mark.rule("R")
+@pytest.mark.covers(power="suspended", snapshots=["single", "chain"])
+def test_c(): ...
+''')
+    cells = {t["name"]: set(t["cells"]) for t in suite_tests(tmp_path)}
+    scope = ("scope", "cross-vcenter")
+    assert cells["test_a"] == {("power", "on"), ("power", "off"), scope}
+    assert cells["test_b"] == {("principal", "group"), scope}
+    assert cells["test_c"] == {("power", "suspended"), ("snapshots", "single"), ("snapshots", "chain"), scope}
+
+
+@pytest.mark.parametrize("raw, problem", [
+    ({"colour": ["red"]}, "R.covers.colour: unknown dimension"),
+    ({"power": [True]}, "R.covers.power: [True] not among"),   # YAML 1.1 reads an unquoted on/off as a bool
+    ({"power": []}, "R.covers.power: no values"),
+])
+def test_a_covers_entry_outside_the_vocabulary_is_refused_naming_the_rule_and_key(raw, problem):
+    from harness.rules import parse_covers
+    with pytest.raises(ValueError, match=problem.replace("[", r"\[").replace("]", r"\]")):
+        parse_covers("R", raw)
+
+
+def test_vcrypt_rules_shows_each_rules_cells_and_the_tests_exercising_them(tmp_path):
+    from harness.commands.rules_table import rules_table
+    lines = rules_table(SUITES, tmp_path / "no-reports", None)
+    start = next(i for i, line in enumerate(lines) if line.startswith("OP-DECRYPT-OFF "))
+    block = lines[start:next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("    "))]
+    power = [line for line in block if line.startswith("    covers power:")]
+    assert power and "suspended (" in power[0] and "NO TEST" not in power[0], block
+    assert not [line for line in lines if line.startswith("    covers") and "NO TEST" in line]

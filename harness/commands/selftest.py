@@ -3,6 +3,12 @@
 For each defect of the fake (harness/fakevc/defects.py) the tests of its rule run against a fake
 with that defect on: at least one must FAIL (a product failure; errors and skips do not count).
 With no defect, the same tests must all pass. A missed defect means a verdict that cannot fail.
+
+A defect whose tests did not run to a verdict for environment reasons (an environment error, an
+interrupted test, a session that wrote no results: on a loaded machine a deadline can pass) proves
+nothing either way: it is `inconclusive` and re-run once, and never reported as `MISSED`, which is
+kept for tests that ran and did not fail. Each test's outcome and message are kept, so a defect not
+caught says why.
 """
 from __future__ import annotations
 
@@ -27,6 +33,24 @@ ROOT = Path(__file__).resolve().parents[2]
 SESSION_TIMEOUT = 900.0   # one defect's session; a worker that overruns it is killed
 
 
+CAUGHT, MISSED, INCONCLUSIVE = "caught", "missed", "inconclusive"
+NOT_RUN_OUTCOMES = ("error", "interrupted")   # outcomes that are no verdict of the product
+
+
+@dataclass(frozen=True)
+class TestRun:
+    """One test of a session, as results.json gives it."""
+    nodeid: str
+    outcome: str
+    category: str | None = None
+    message: str | None = None
+
+    @property
+    def environment(self) -> bool:
+        """Ended without a product verdict: an environment error or an interruption."""
+        return self.outcome in NOT_RUN_OUTCOMES or self.category == "environment_error"
+
+
 @dataclass
 class Outcome:
     rule: str
@@ -35,6 +59,9 @@ class Outcome:
     failed_tests: list[str] = field(default_factory=list)
     outcomes: dict[str, str] = field(default_factory=dict)
     problem: str = ""
+    verdict: str = ""                  # caught / missed / inconclusive (baseline: "")
+    tests: list[TestRun] = field(default_factory=list)
+    attempts: int = 1
 
 
 def _inventory_for(rule_id: str, defect: str | None, folder: Path) -> Path:
@@ -122,28 +149,95 @@ class WorkerPool:
             worker.close()
 
 
-def _run_rule_tests(rules: list[str], defect: str | None, folder: Path, suites: Path,
-                    pool: WorkerPool) -> dict[str, tuple[str, list[str]]]:
-    """Run the tests of `rules` against the fake (with `defect`); nodeid -> (outcome, rules)."""
+def _session_tests(rules: list[str], defect: str | None, folder: Path, suites: Path,
+                   pool: WorkerPool) -> list[dict]:
+    """Run the tests of `rules` against the fake (with `defect`); results.json's test entries."""
     args, run_dir = _session_args(rules, defect, folder, suites)
     reply = pool.run(args)
     results_file = run_dir / "results.json"
     if not results_file.exists():
         raise RuntimeError(f"{defect or 'baseline'}: pytest wrote no results (exit {reply['exit']}): {reply['output'][-800:]}")
-    tests = json.loads(results_file.read_text(encoding="utf-8"))["tests"]
-    return {t["nodeid"]: (t["outcome"], t["rules"]) for t in tests}
+    return json.loads(results_file.read_text(encoding="utf-8"))["tests"]
+
+
+def _run_rule_tests(rules: list[str], defect: str | None, folder: Path, suites: Path,
+                    pool: WorkerPool) -> dict[str, tuple[str, list[str]]]:
+    """Run the tests of `rules` against the fake (with `defect`); nodeid -> (outcome, rules)."""
+    return {t["nodeid"]: (t["outcome"], t["rules"]) for t in _session_tests(rules, defect, folder, suites, pool)}
+
+
+def _test_run(entry: dict) -> TestRun:
+    return TestRun(entry["nodeid"], entry["outcome"], entry.get("category"), entry.get("message"))
+
+
+def _attempt(rule: str, defect: str, folder: Path, suites: Path, pool: WorkerPool, attempt: int) -> Outcome:
+    """One session of the rule's tests with the defect on, judged caught / missed / inconclusive."""
+    from harness.fakevc.catalogue import load_all
+    where = folder / f"attempt-{attempt}" if attempt > 1 else folder
+    where.mkdir(parents=True, exist_ok=True)
+    try:
+        entries = _session_tests([rule], defect, where, suites, pool)
+    except Exception as err:  # noqa: BLE001 - a session that gave no verdicts proves nothing: inconclusive
+        return Outcome(rule, defect, False, problem=str(err), verdict=INCONCLUSIVE, attempts=attempt)
+    tests = [_test_run(t) for t in entries]
+    caught_as = load_all()[defect].caught_as
+    failed = [t.nodeid for t in tests if t.outcome == caught_as]
+    if failed:
+        verdict = CAUGHT
+    elif any(t.environment for t in tests):
+        verdict = INCONCLUSIVE
+    else:
+        verdict = MISSED
+    return Outcome(rule, defect, bool(failed), failed, {t.nodeid: t.outcome for t in tests},
+                   "" if tests else "no test of this rule ran", verdict, tests, attempt)
 
 
 def check_defect(rule: str, defect: str, folder: Path, suites: Path, pool: WorkerPool) -> Outcome:
-    try:
-        results = _run_rule_tests([rule], defect, folder, suites, pool)
-    except Exception as err:  # noqa: BLE001 - reported as a missed defect with the cause
-        return Outcome(rule, defect, False, problem=str(err))
-    from harness.fakevc.catalogue import load_all
-    caught_as = load_all()[defect].caught_as
-    failed = [nodeid for nodeid, (outcome, _) in results.items() if outcome == caught_as]
-    return Outcome(rule, defect, bool(failed), failed, {n: o for n, (o, _) in results.items()},
-                   "" if results else "no test of this rule ran")
+    """Caught, missed, or (after one re-run) still inconclusive."""
+    outcome = _attempt(rule, defect, folder, suites, pool, 1)
+    if outcome.verdict == INCONCLUSIVE:
+        outcome = _attempt(rule, defect, folder, suites, pool, 2)
+    return outcome
+
+
+def outcome_lines(outcome: Outcome) -> list[str]:
+    """The selftest's line for one defect; for a defect not caught, one more line per test (outcome, message)."""
+    label = {CAUGHT: "caught", MISSED: "MISSED", INCONCLUSIVE: "INCONCLUSIVE"}[outcome.verdict]
+    caught_by = ", ".join(n.split("::")[-1] for n in outcome.failed_tests) or outcome.problem or "-"
+    rerun = f" (attempt {outcome.attempts})" if outcome.attempts > 1 else ""
+    lines = [f"{outcome.rule:26} {outcome.defect:44} {label:12} {caught_by}{rerun}"]
+    if outcome.verdict != CAUGHT:
+        for test in outcome.tests:
+            message = " ".join((test.message or "").split())[:300]
+            lines.append(f"    {test.outcome:11} {test.nodeid.split('::')[-1]}: {message or '(no message)'}")
+        if outcome.verdict == INCONCLUSIVE:
+            lines.append("    inconclusive: no test of this rule ran to a product verdict twice "
+                         "(environment errors, see above); the defect is neither caught nor missed")
+    return lines
+
+
+EXIT_MISSED = 1          # a defect missed, a rule without a defect, or a baseline test that fails
+EXIT_INCONCLUSIVE = 3    # only environment errors stood in the way (as `vcrypt run`'s "did not answer")
+
+
+def summary(base: list[Outcome], results: list[Outcome], uncovered: list[str], seconds: float) -> tuple[list[str], int]:
+    """What `vcrypt selftest` prints, and its exit status."""
+    lines = []
+    for outcome in base:
+        rerun = " (environment errors re-run once)" if outcome.attempts > 1 else ""
+        lines.append(f"baseline (no defect) {outcome.rule}: {'pass' if outcome.caught else 'FAIL'}{rerun} {outcome.problem}")
+    lines.append(f"{'rule':26} {'defect':44} {'verdict':12} caught by")
+    for outcome in results:
+        lines += outcome_lines(outcome)
+    if uncovered:
+        lines.append(f"rules without a seeded defect: {', '.join(uncovered)}")
+    missed = [o for o in results if o.verdict == MISSED]
+    inconclusive = [o for o in results if o.verdict == INCONCLUSIVE]
+    note = f" ({len(inconclusive)} inconclusive: environment errors twice)" if inconclusive else ""
+    lines.append(f"{sum(o.caught for o in results)}/{len(results)} defects caught{note} in {seconds:.0f} s")
+    if missed or uncovered or not all(o.caught for o in base):
+        return lines, EXIT_MISSED
+    return lines, EXIT_INCONCLUSIVE if inconclusive else 0
 
 
 def baseline_groups() -> list[list[str]]:
@@ -153,11 +247,23 @@ def baseline_groups() -> list[list[str]]:
 
 
 def check_baseline(rules: list[str], folder: Path, suites: Path, pool: WorkerPool) -> Outcome:
-    """With no defect, every test of `rules` passes."""
-    results = _run_rule_tests(rules, None, folder, suites, pool)
-    bad = {n: o for n, (o, _) in results.items() if o != "passed"}
-    return Outcome(",".join(rules[:3]) + ("..." if len(rules) > 3 else ""), "(none)", not bad,
-                   sorted(bad), problem="; ".join(f"{n}: {o}" for n, o in bad.items()))
+    """With no defect, every test of `rules` passes. Tests that errored for environment reasons are
+    re-run once (only their rules): a loaded machine is no product verdict either way."""
+    entries = _session_tests(rules, None, folder, suites, pool)
+    tests = {e["nodeid"]: _test_run(e) for e in entries}
+    errored = {e["nodeid"] for e in entries if tests[e["nodeid"]].environment}
+    attempts = 1
+    if errored:
+        again = [r for r in rules if any(r in e["rules"] for e in entries if e["nodeid"] in errored)]
+        where = folder / "baseline-attempt-2"
+        where.mkdir(parents=True, exist_ok=True)
+        rerun = {e["nodeid"]: _test_run(e) for e in _session_tests(again, None, where, suites, pool)}
+        tests.update({n: rerun[n] for n in errored if n in rerun})
+        attempts = 2
+    bad = {n: t for n, t in tests.items() if t.outcome != "passed"}
+    return Outcome(",".join(rules[:3]) + ("..." if len(rules) > 3 else ""), "(none)", not bad, sorted(bad),
+                   problem="; ".join(f"{n}: {t.outcome} {t.message or ''}".strip() for n, t in bad.items()),
+                   tests=list(tests.values()), attempts=attempts)
 
 
 def run_selftest(workers: int = 2, only_rules: set[str] | None = None, only_defects: set[str] | None = None,

@@ -56,9 +56,9 @@ class FakeControl:
         with self.vc.lock:
             core_dumps.add_encrypted_core_dump(self.vc, getattr(host, "_moId", host), kind, file_name)
 
-    def add_user(self, user: str, password: str) -> None:
+    def add_user(self, user: str, password: str, groups: list[str] | None = None) -> None:
         with self.vc.lock:
-            self.vc.add_user(user, password)
+            self.vc.add_user(user, password, groups)
 
     def remove_user(self, user: str) -> None:
         with self.vc.lock:

@@ -31,6 +31,7 @@ HANDLERS: dict[tuple[type[MO], str], Handler] = {
     # VirtualMachine
     (VirtualMachine, "PowerOnVM_Task"): power.PowerOnVM_Task,
     (VirtualMachine, "PowerOffVM_Task"): power.PowerOffVM_Task,
+    (VirtualMachine, "SuspendVM_Task"): power.SuspendVM_Task,
     (VirtualMachine, "Destroy_Task"): lifecycle.Destroy_Task,
     (VirtualMachine, "UnregisterVM"): lifecycle.UnregisterVM,
     (VirtualMachine, "MarkAsTemplate"): lifecycle.MarkAsTemplate,

@@ -91,7 +91,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in ("rule(*ids): the RULES.md rule IDs a test verifies",
                  "requires(*capabilities): target capabilities a test needs",
                  "destructive: changes shared state; runs only where the inventory allows it",
-                 "test_id(uuid): the test's permanent identity in every report"):
+                 "test_id(uuid): the test's permanent identity in every report",
+                 "covers(**cells): the states/principals of the rule's text this test exercises (power=..., "
+                 "principal=..., snapshots=..., scope=...; harness/data/rules.yaml covers)"):
         config.addinivalue_line("markers", line)
     run_dir_opt = config.getoption("--run-dir")
     inventory_opt = config.getoption("--inventory")

@@ -30,8 +30,9 @@ class TargetControl(Protocol):
     def encrypted_core_dump(self, host: Any, kind: str, file_name: str) -> None:
         """A crash of `kind` on the host that leaves an encrypted core file `file_name`."""
 
-    def add_user(self, user: str, password: str) -> None:
-        """A local user that can log in (a real vCenter's users come from SSO, not the vSphere API)."""
+    def add_user(self, user: str, password: str, groups: list[str] | None = None) -> None:
+        """A local user that can log in, member of `groups` (a real vCenter's users and groups come from
+        SSO, not the vSphere API)."""
 
     def remove_user(self, user: str) -> None:
         """Remove a user `add_user` added."""
@@ -70,7 +71,7 @@ class NoFaultInjection:
     def encrypted_core_dump(self, host: Any, kind: str, file_name: str) -> None:
         self._refuse()
 
-    def add_user(self, user: str, password: str) -> None:
+    def add_user(self, user: str, password: str, groups: list[str] | None = None) -> None:
         self._refuse()
 
     def remove_user(self, user: str) -> None:

@@ -32,6 +32,11 @@ def kms_problem(endpoint: Any, timeout: float = PROBE_DEADLINE_S) -> str | None:
     return None
 
 
+def is_timeout(problem: str) -> bool:
+    """Whether a probe's problem is a missed deadline (worth confirming), not a refused connection."""
+    return "no answer within" in problem
+
+
 def kms_problems(endpoints: dict[str, Any], timeout: float = PROBE_DEADLINE_S) -> list[str]:
     return [p for p in (kms_problem(e, timeout) for e in endpoints.values()) if p]
 

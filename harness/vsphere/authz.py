@@ -51,14 +51,15 @@ def remove_role(client: Any, role_id: int) -> None:
     client.invoke(client.content.authorizationManager, "RemoveAuthorizationRole", roleId=role_id, failIfUsed=False)
 
 
-def grant(client: Any, entity: Any, principal: str, role_id: int) -> None:
-    permission = vim.AuthorizationManager.Permission(principal=principal, group=False, roleId=role_id, propagate=True)
+def grant(client: Any, entity: Any, principal: str, role_id: int, group: bool = False) -> None:
+    """Give `principal` (a user, or with `group` an SSO group) the role on `entity` and below."""
+    permission = vim.AuthorizationManager.Permission(principal=principal, group=group, roleId=role_id, propagate=True)
     client.invoke(client.content.authorizationManager, "SetEntityPermissions", entity=entity, permission=[permission])
 
 
-def revoke(client: Any, entity: Any, principal: str) -> None:
+def revoke(client: Any, entity: Any, principal: str, group: bool = False) -> None:
     client.invoke(client.content.authorizationManager, "RemoveEntityPermission", entity=entity, user=principal,
-                  isGroup=False)
+                  isGroup=group)
 
 
 def role_id(client: Any, name: str) -> int:

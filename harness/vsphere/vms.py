@@ -96,8 +96,13 @@ def power_off(client: Any, vm: Any) -> None:
     client.invoke(vm, "PowerOffVM_Task")
 
 
+def suspend(client: Any, vm: Any) -> None:
+    client.invoke(vm, "SuspendVM_Task")
+
+
 def ensure_powered_off(client: Any, vm: Any) -> None:
-    if client.read(vm, ["runtime.powerState"]).get("runtime.powerState") == "poweredOn":
+    """Powered on or suspended -> off (PowerOffVM_Task also discards a suspended state)."""
+    if client.read(vm, ["runtime.powerState"]).get("runtime.powerState") in ("poweredOn", "suspended"):
         power_off(client, vm)
 
 

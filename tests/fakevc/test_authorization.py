@@ -325,3 +325,16 @@ def test_defect_priv_audit_hidden_principal(env: Environment) -> None:
         fake.grant(si.content.rootFolder, user, role_id)
         assert user not in {p.principal for p in fake.am.RetrieveAllPermissions()}
         assert ADMIN.split("@")[0] in {p.principal.split("\\")[-1] for p in fake.am.RetrieveAllPermissions()}
+
+
+def test_defect_priv_audit_hides_groups(env: Environment) -> None:
+    """Group permissions vanish from the listings; user permissions stay (only a group instance catches it)."""
+    with fresh_fake(env, defects=["priv-audit-hides-groups"], vms=0) as (world, si):
+        fake = Fake(world, si)
+        user = fake.user(groups=["decryptors@vsphere.local"])
+        role_id = fake.am.AddAuthorizationRole(name="vcrypt-group-grant", privIds=[DECRYPT])
+        fake.grant(si.content.rootFolder, "decryptors@vsphere.local", role_id, group=True)
+        fake.grant(si.content.rootFolder, user, role_id)
+        listed = {(p.principal, p.group) for p in fake.am.RetrieveAllPermissions()}
+        assert (user, False) in listed and not [p for p in listed if p[1]]
+        assert not [p for p in fake.am.RetrieveRolePermissions(roleId=role_id) if p.group]

@@ -504,6 +504,8 @@ COVERED = {
     "op-deep-off-no-snapshots-half", "op-state-ignored", "op-state-half", "op-disk-with-home-ignored",
     "op-disk-with-home-half", "data-in-flight-relaxable", "data-in-flight-half", "data-in-flight-not-required",
     "data-at-rest-plaintext", "rekey-shallow-rewrites-data", "rekey-shallow-keeps-key", "rekey-deep-keeps-data",
+    # tests/fakevc/test_suspended.py
+    "op-encrypt-off-allows-suspended", "op-decrypt-off-allows-suspended", "op-deep-off-allows-suspended",
 }
 
 

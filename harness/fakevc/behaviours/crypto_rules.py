@@ -152,10 +152,16 @@ def _names(value: str | tuple[str, ...] | None) -> tuple[str, ...]:
 
 
 # ---- faults, worded as vCenter/vcsim word them ----------------------------------------------
+POWER_LABELS = {"poweredOn": "Powered on", "suspended": "Suspended"}
+
+
 def powered_on(vm: VirtualMachine, what: str) -> vim.fault.InvalidPowerState:
+    """Not powered off (on or suspended): vcsim's updateCrypto assertPoweredOff refuses any state but
+    poweredOff (govmomi simulator/virtual_machine.go), as vSphere's "the VM must be powered off"."""
+    state = POWER_LABELS.get(vm.power_state, vm.power_state)
     return vim.fault.InvalidPowerState(
         requestedState="poweredOff", existingState=vm.power_state,
-        msg=f"The attempted operation cannot be performed in the current state (Powered on): {what} needs the virtual machine powered off.")
+        msg=f"The attempted operation cannot be performed in the current state ({state}): {what} needs the virtual machine powered off.")
 
 
 def has_snapshots(what: str) -> vim.fault.InvalidState:

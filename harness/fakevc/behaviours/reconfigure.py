@@ -52,6 +52,14 @@ DISK_HOME_IGNORED = defect("op-disk-with-home-ignored", "OP-DISK-WITH-HOME",
                            "encrypts a disk of an unencrypted VM / attaches an encrypted disk to it")
 DISK_HOME_HALF = defect("op-disk-with-home-half", "OP-DISK-WITH-HOME",
                         "refuses encrypting a disk of an unencrypted VM but encrypts the disk anyway", half_applied=True)
+# A check written as "refuse when powered on" instead of "allow only when powered off" lets a
+# suspended VM through: one defect per rule, so each rule's suspended instance proves it can fail.
+ENCRYPT_SUSPENDED = defect("op-encrypt-off-allows-suspended", "OP-ENCRYPT-OFF",
+                           "encrypts a suspended VM (only a powered-on VM is refused)")
+DECRYPT_SUSPENDED = defect("op-decrypt-off-allows-suspended", "OP-DECRYPT-OFF",
+                           "decrypts a suspended VM (only a powered-on VM is refused)")
+DEEP_SUSPENDED = defect("op-deep-off-allows-suspended", "OP-DEEP-OFF-NO-SNAPSHOTS",
+                        "deep-recrypts a suspended VM (only a powered-on VM is refused)")
 BRANCHES_IGNORED = defect("snap-branches-allowed", "SNAP-BRANCHES",
                           "shallow-recrypts a VM whose snapshot tree has several branches")
 BRANCHES_HALF = defect("snap-branches-half", "SNAP-BRANCHES",
@@ -295,20 +303,25 @@ def _check(checks: Checks, vm: VirtualMachine, plan: Plan, spec: Any) -> None:
     _check_states(checks, vm, plan)
     # Power state and snapshots, once per kind of change.
     has_snaps = bool(vm.root_snapshots)
-    on = vm.power_state == "poweredOn"
+    # "Needs the VM powered off": powered on and suspended are both refused (crypto_rules.powered_on).
+    on = vm.power_state != "poweredOff"
+    suspended = vm.power_state == "suspended"
     if ENCRYPT in kinds:
         if on:
-            checks.refuse(powered_on(vm, "encrypting"), ignored=ENCRYPT_OFF_IGNORED, half=ENCRYPT_OFF_HALF)
+            checks.refuse(powered_on(vm, "encrypting"), half=ENCRYPT_OFF_HALF,
+                          ignored=(ENCRYPT_OFF_IGNORED, *((ENCRYPT_SUSPENDED,) if suspended else ())))
         if has_snaps:
             checks.refuse(has_snapshots("encrypting"), ignored=ENCRYPT_SNAPS_IGNORED, half=ENCRYPT_SNAPS_HALF)
     if DECRYPT in kinds:
         if on:
-            checks.refuse(powered_on(vm, "decrypting"), ignored=DECRYPT_OFF_IGNORED, half=DECRYPT_OFF_HALF)
+            checks.refuse(powered_on(vm, "decrypting"), half=DECRYPT_OFF_HALF,
+                          ignored=(DECRYPT_OFF_IGNORED, *((DECRYPT_SUSPENDED,) if suspended else ())))
         if has_snaps:
             checks.refuse(has_snapshots("decrypting"))
     if DEEP in kinds:
         if on:
-            checks.refuse(powered_on(vm, "a deep recrypt"), ignored=DEEP_IGNORED, half=DEEP_HALF)
+            checks.refuse(powered_on(vm, "a deep recrypt"), half=DEEP_HALF,
+                          ignored=(DEEP_IGNORED, *((DEEP_SUSPENDED,) if suspended else ())))
         if has_snaps:
             checks.refuse(has_snapshots("a deep recrypt"), ignored=DEEP_IGNORED, half=DEEP_HALF)
     if SHALLOW in kinds and has_snaps:

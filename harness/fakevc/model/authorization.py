@@ -40,6 +40,10 @@ PRIV_AUDIT_HIDDEN_ROLE = defect(
 PRIV_AUDIT_HIDDEN_PRINCIPAL = defect(
     "priv-audit-hidden-principal", "PRIV-AUDIT",
     "permission listings omit principals granted a custom role that holds Cryptographer.Decrypt")
+PRIV_AUDIT_HIDES_GROUPS = defect(
+    "priv-audit-hides-groups", "PRIV-AUDIT",
+    "permission listings omit permissions granted to a group (Permission.group), so a group holding "
+    "Cryptographer.Decrypt is never listed")
 
 # The privilege catalogue: group -> privilege names (a vSphere 7 subset covering every method
 # the fake serves; the API ids are "<group>.<name>").
@@ -284,7 +288,9 @@ class AuthorizationManager(MO):
         return [g.to_vim() for g in self._listed(self._grants_on(entity))]
 
     def _listed(self, grants: list[Grant]) -> list[Grant]:
-        """What permission listings show (the PRIV-AUDIT defect hides some principals)."""
+        """What permission listings show (the PRIV-AUDIT defects hide some principals)."""
+        if self.vc.world.defects.on(PRIV_AUDIT_HIDES_GROUPS):
+            grants = [g for g in grants if not g.group]
         if not self.vc.world.defects.on(PRIV_AUDIT_HIDDEN_PRINCIPAL):
             return grants
         return [g for g in grants if not self._custom_decrypt_role(g.role_id)]
