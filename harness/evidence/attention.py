@@ -125,6 +125,13 @@ class Banner:
 
     kind: str   # "compliance-fail", "compliance-pass", "defects"
     text: str
+    rules: tuple[str, ...] = ()  # compliance: the rules that keep it from passing, worst first
+
+    def brief(self, limit: int = 10) -> str:
+        """The text with at most `limit` rules named and the rest counted (a banner is read at a glance)."""
+        if len(self.rules) <= limit:
+            return self.text
+        return f"Compliance: FAIL — {', '.join(self.rules[:limit])} and {len(self.rules) - limit} more"
 
     @property
     def bad(self) -> bool:
@@ -138,7 +145,7 @@ def banners(run: Run, verdicts: Mapping[str, RuleVerdict]) -> list[Banner]:
         gaps = [rid for rid, v in verdicts.items() if not v.compliant]
         gaps.sort(key=lambda rid: (rank(verdicts[rid].verdict), list(verdicts).index(rid)))
         if gaps:
-            out.append(Banner("compliance-fail", f"Compliance: FAIL — {', '.join(gaps)}"))
+            out.append(Banner("compliance-fail", f"Compliance: FAIL — {', '.join(gaps)}", tuple(gaps)))
         else:
             out.append(Banner("compliance-pass", "Compliance: PASS — every applicable rule demonstrated"))
     if run.fake_defects:
