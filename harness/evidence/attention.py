@@ -82,10 +82,10 @@ class AttentionItem:
 
 def _fault_class(run_dir: Path | None, test: TestResult) -> str:
     """The last vSphere fault the deciding test saw, else the exception its message starts with."""
-    if run_dir is not None and test.evidence_file:
+    if run_dir is not None and test.evidence_file and test.status in ("failed", "error"):  # skips have no fault
         evidence, _ = load_evidence(run_dir, test)
         faults = [c.fault_class for c in (evidence.calls if evidence else ()) if c.fault_class]
-        if faults and test.status in ("failed", "error"):
+        if faults:
             return faults[-1]
     match = _EXCEPTION.match((test.message or "").strip())
     return match.group(1) if match else ""
