@@ -109,3 +109,17 @@ def test_an_unknown_verdict_state_is_shown_by_name_and_needs_attention(run_dir) 
     assert deciding_test(verdicts["CLONE-ENCRYPT"]) == odd
     compliance = banners(load_run(run_dir), verdicts)[0]
     assert compliance.kind == "compliance-fail" and "CLONE-ENCRYPT" in compliance.text
+
+
+def test_a_compliant_run_gets_a_green_pass_banner_everywhere(run_dir, monkeypatch, capsys) -> None:
+    from harness.evidence.html_report import render_html
+    from harness.evidence.summary_md import render_summary
+    tests = [{"nodeid": f"suites/x.py::test_{i}", "test_id": f"t-{i}", "name": f"test_{i}", "rules": [rule.id],
+              "outcome": "passed"} for i, rule in enumerate(load_catalogue())]
+    (run_dir / "results.json").write_text(json.dumps({"tests": tests}))
+    lines = [line for line in _printed(run_dir, 80, monkeypatch, capsys) if line.strip()]
+    assert lines[0] == "Compliance: PASS — every applicable rule demonstrated"
+    assert not any(line.startswith("What needs attention") for line in lines)
+    html = render_html(run_dir)
+    assert 'class="banner compliance-pass" id="compliance-banner"' in html and 'id="attention"' not in html
+    assert "> 🟢 **Compliance: PASS" in render_summary(run_dir)
