@@ -146,21 +146,26 @@ def diff(run_a: str, run_b: str) -> None:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--public-key", type=click.Path(dir_okay=False), default=None,
               help="Ed25519 public key (PEM) whose signature manifest.sha256 must carry")
-def verify_evidence(run_dir: str, public_key: str | None) -> None:
-    """Check a run folder against its manifest.sha256 (changed, missing, added files, symlinks) and,
-    with --public-key, the manifest's signature. Exit 0 intact, 1 not intact, 2 bad arguments."""
+@click.option("--hashes-only", is_flag=True, default=False,
+              help="a signed folder: check only the hashes (the signature stays unchecked)")
+def verify_evidence(run_dir: str, public_key: str | None, hashes_only: bool) -> None:
+    """Check a run folder against its manifest.sha256 (changed, missing, added files, symlinks, run id)
+    and its signature: a folder that says it was signed must carry one, and a signed folder needs
+    --public-key (or --hashes-only). Exit 0 intact, 1 not intact or not verified, 2 bad arguments."""
     from harness.evidence.signing import SigningKeyError
     from harness.evidence.verify import verify_run_folder
     if not Path(run_dir).is_dir():
         _fail(f"{run_dir}: no such run folder")
     try:
-        result = verify_run_folder(Path(run_dir), Path(public_key) if public_key else None)
+        result = verify_run_folder(Path(run_dir), Path(public_key) if public_key else None, hashes_only)
     except SigningKeyError as err:
         _fail(str(err))
-    if not result.ok:
+    if result.problems:
         for problem in result.problems:
             click.echo(problem)
         _fail(f"{run_dir}: evidence does not match its manifest or signature ({len(result.problems)} problem(s))", 1)
+    if result.needs_key:
+        _fail(f"{run_dir}: not verified: {result.status}", 1)
     click.echo(f"{run_dir}: intact (every file matches manifest.sha256); {result.status}")
 
 

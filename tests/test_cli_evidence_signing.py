@@ -17,7 +17,7 @@ from harness import cli
 from harness.evidence.bundle import finalize_run_folder
 from harness.evidence.manifest import MANIFEST, SIGNATURE
 from harness.evidence.signing import load_signing_key
-from tests.evidence.conftest import T_CLONE, make_run_folder
+from tests.evidence.conftest import RUN_ID, T_CLONE, make_run_folder
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -35,7 +35,7 @@ def keys(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 def signed_run(tmp_path: Path, keys: tuple[Path, Path]) -> Path:
-    run_dir = make_run_folder(tmp_path / "reports" / "signed")
+    run_dir = make_run_folder(tmp_path / "reports" / RUN_ID)
     finalize_run_folder(run_dir, load_signing_key(path=keys[0]))
     return run_dir
 
@@ -70,7 +70,7 @@ def test_a_rehashed_tampered_signed_run_fails_verification(signed_run, keys):
     name = f"evidence/{T_CLONE}.json"
     _rehash(signed_run, name, b'{"test_id": "forged", "calls": []}\n')
     # The hashes alone cannot tell: every file matches its (rewritten) manifest line ...
-    code, out = invoke("verify-evidence", str(signed_run))
+    code, out = invoke("verify-evidence", str(signed_run), "--hashes-only")
     assert code == 0 and "not checked" in out
     # ... the signature can.
     code, out = invoke("verify-evidence", str(signed_run), "--public-key", str(keys[1]))
@@ -87,7 +87,7 @@ def test_another_key_does_not_verify_the_signature(signed_run, tmp_path):
 
 
 def test_an_unsigned_run_says_it_is_only_tamper_evident_everywhere(tmp_path, keys):
-    run_dir = make_run_folder(tmp_path / "reports" / "unsigned")
+    run_dir = make_run_folder(tmp_path / "reports" / RUN_ID)
     finalize_run_folder(run_dir)
     code, out = invoke("verify-evidence", str(run_dir))
     assert code == 0 and "tamper-evident only, unsigned" in out
@@ -140,3 +140,31 @@ def test_pytest_with_an_unusable_signing_key_stops_before_any_test(tmp_path):
                           cwd=root, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]  # pytest's usage error
     assert "signing key (file" in proc.stderr and "passed" not in proc.stdout
+
+
+# ---- issue 24: a signed folder cannot be downgraded to "unsigned" --------------------------------
+def test_a_signed_folder_without_its_signature_fails_even_when_rehashed(signed_run, keys):
+    """Delete the .sig, change results.json and rewrite its manifest line: the folder still says "Signed"."""
+    (signed_run / SIGNATURE).unlink()
+    _rehash(signed_run, "results.json", b'{"tests": []}\n')
+    code, out = invoke("verify-evidence", str(signed_run))
+    assert code == 1, out
+    assert "signature missing" in out and "says it was signed" in out and "intact" not in out
+    code, out = invoke("verify-evidence", str(signed_run), "--hashes-only")
+    assert code == 1 and "signature missing" in out, out
+
+
+def test_a_signed_folder_checked_without_a_key_is_not_called_verified(signed_run, keys):
+    code, out = invoke("verify-evidence", str(signed_run))
+    assert code == 1, out
+    assert "--public-key" in out and "--hashes-only" in out and "intact" not in out
+    code, out = invoke("verify-evidence", str(signed_run), "--hashes-only")
+    assert code == 0 and "hashes only" in out and "not checked" in out, out
+
+
+def test_a_renamed_run_folder_is_reported(signed_run, keys):
+    renamed = signed_run.with_name("20991231-000000-ffff")
+    signed_run.rename(renamed)
+    code, out = invoke("verify-evidence", str(renamed), "--public-key", str(keys[1]))
+    assert code == 1, out
+    assert f"run id {RUN_ID}" in out and "20991231-000000-ffff" in out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 import re
 from pathlib import Path
 
@@ -148,9 +149,21 @@ def test_pre7(): raise AssertionError
     assert not any(g.startswith("CLONE-PRE7") for g in gaps)  # not applicable to 7.0.3: out of scope, no gap
 
     junit = (run_dir / "junit.xml").read_text()
-    assert 'name="verdict:OP-STATE" value="partly demonstrated: test_unconfirmed: skipped (unconfirmed:' in junit
-    assert 'name="verdict:KMS-GENERATE" value="deviation: test_deviating: deviation' in junit
+    assert 'name="verdict:OP-STATE" value="partly demonstrated"' in junit  # the verdict alone, the reason apart
+    assert 'name="reason:OP-STATE" value="test_unconfirmed: skipped (unconfirmed:' in junit
+    assert 'name="verdict:KMS-GENERATE" value="deviation"' in junit
+    assert 'name="reason:KMS-GENERATE" value="test_deviating: deviation' in junit
     assert 'name="verdict:CLONE-PRE7" value="not applicable"' in junit
+    assert 'name="reason:CLONE-PRE7"' not in junit
+    # issue 24: the compliance verdict is a property and a failing test case, so a CI panel is not green
+    suite = ET.parse(run_dir / "junit.xml").getroot().find("testsuite")
+    props = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    assert props["compliance"].startswith("FAIL: ") and "OP-STATE" in props["compliance"]
+    assert props["seeded_defects"] == "none"
+    case = next(tc for tc in suite.iter("testcase") if tc.get("name") == "compliance")
+    assert case.find("failure").get("message").startswith("Compliance: FAIL — ")
+    assert "KMS-GENERATE: deviation (deviation: vcsim creates no key)" in case.find("failure").text
+    assert int(suite.get("failures")) >= 1 and int(suite.get("tests")) == len(list(suite.iter("testcase")))
     assert 'name="category" value="known_deviation"' in junit
 
     html = (run_dir / "report.html").read_text()

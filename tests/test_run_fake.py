@@ -126,3 +126,17 @@ def test_the_default_runs_evidence_is_complete_and_its_oscal_imports(serial_run)
     assert [h for h in _hrefs(doc) if not is_uri_reference(h)] == []
     items = doc["assessment-results"]["results"][0]["local-definitions"]["inventory-items"]
     assert all(any(p["name"].startswith("esxi-host-") for p in item["props"]) for item in items)
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_the_terminal_table_of_a_default_run_fits_the_screen(serial_run, columns, monkeypatch, capsys):
+    """Issue 24: at most 60 lines, none wider than the terminal, one line per rule."""
+    import re
+    from harness.evidence.summary import print_run_summary
+    _, run_dir = serial_run
+    monkeypatch.setenv("COLUMNS", str(columns))
+    print_run_summary(run_dir, 10.0)
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) <= 60, "\n".join(lines)
+    assert all(len(line) <= columns for line in lines if str(run_dir) not in line), "\n".join(lines)
+    assert sum(1 for line in lines if line.split(" ", 1)[0] in load_rules()) == len(load_rules())

@@ -53,7 +53,7 @@ class RunDiff:
         return 1 if self.regressions else 0
 
     def lines(self, run_a: Path, run_b: Path) -> list[str]:
-        out = [f"vcrypt diff {run_a} -> {run_b}"]
+        out = [f"vcrypt diff {run_a} -> {run_b}"] + target_warning(run_a, run_b)
         groups = (("new failures", self.regressions), ("fixed", [c for c in self.changes if c.improved]),
                   ("other changes", [c for c in self.changes if not c.regressed and not c.improved]))
         for title, changes in groups:
@@ -66,6 +66,26 @@ class RunDiff:
             out.append(f"{self.dropped} rule(s)/test(s) ran in the first run only (outside the second run's "
                        "selection): not compared")
         return out
+
+
+def _target(run_dir: Path) -> str:
+    """`fake 7.0.3` / `real 6.7`: the target kind and the versions its vCenters reported (run.json)."""
+    from harness.evidence.verdicts import load_run
+    try:
+        run = load_run(run_dir)
+    except (OSError, ValueError):
+        return ""
+    versions = sorted({vc.version for vc in run.vcenters if vc.version})
+    return f"{run.target} {'/'.join(versions)}".strip()
+
+
+def target_warning(run_a: Path, run_b: Path) -> list[str]:
+    """One line when the runs tested different targets: their verdicts differ for that reason too."""
+    a, b = _target(run_a), _target(run_b)
+    if a and b and a != b:
+        return [f"warning: the runs tested different targets ({a} -> {b}); rules differ by version and "
+                "capability, not only by regression"]
+    return []
 
 
 def _test_key(test: TestResult) -> str:

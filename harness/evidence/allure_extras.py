@@ -9,10 +9,11 @@ from a lab problem, nor say which vCenter build was tested. `executor.json` and 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-from harness.evidence.allure_history import carry_history, executor
+from harness.evidence.allure_history import ALLURE3_HISTORY, carry_allure3_history, carry_history, executor
 from harness.evidence.verdicts import Run, TestResult, load_run
 
 RESULTS_DIR = "allure-results"
@@ -67,7 +68,24 @@ def environment(run: Run) -> dict[str, str]:
     if run.kms_embedded is not None:
         env["KMS.Embedded"] = "yes" if run.kms_embedded else "no"
     env["KMS.Servers"] = ", ".join(s.address or s.name for s in run.kms_servers)
+    env["Compliance"] = compliance_statement(run)
+    env["Seeded.Defects"] = ", ".join(run.fake_defects) or "none"
     return {k: v for k, v in env.items() if v}
+
+
+def compliance_statement(run: Run) -> str:
+    """PASS, FAIL: <rules> or not requested: the same words as JUnit's `compliance` property."""
+    if not run.compliance:
+        return "not requested"
+    rules = [gap.split(":", 1)[0] for gap in run.compliance_gaps]
+    return "FAIL: " + ", ".join(rules) if rules else "PASS"
+
+
+def executor_statement(run: Run) -> str:
+    parts = [f"compliance {compliance_statement(run)}"] if run.compliance else []
+    if run.fake_defects:
+        parts.append(f"seeded fake defects: {', '.join(run.fake_defects)}")
+    return "; ".join(parts)
 
 
 def _skip_category(name: str, description: str, prefix: str, words: str | None, not_words: str = "") -> dict[str, Any]:
@@ -79,7 +97,8 @@ def _skip_category(name: str, description: str, prefix: str, words: str | None, 
 
 
 def categories(tests: list[TestResult] | None = None) -> list[dict[str, Any]]:
-    """Allure categories from stable patterns; `tests` is accepted for callers of the old signature."""
+    """Allure 2 categories from stable patterns (Java regexes, matched against the whole message);
+    `tests` is accepted for callers of the old signature."""
     env = f"(?s).*(?:{ENVIRONMENT_PATTERN}).*"
     return [
         {"name": "Product failures", "description": "The product did not behave as the rule says.",
@@ -102,6 +121,26 @@ def categories(tests: list[TestResult] | None = None) -> list[dict[str, Any]]:
     ]
 
 
+def js_categories() -> list[dict[str, Any]]:
+    """The same categories for Allure 3, which tests a JavaScript RegExp anywhere in the message
+    (@allurereport/core-api categories.js: `new RegExp(v).test(message)`): no inline `(?s)`, a dot
+    that also matches newlines, anchored at both ends like Java's matches()."""
+    out = []
+    for category in categories():
+        regex = category["messageRegex"].removeprefix("(?s)")
+        regex = re.sub(r"(?<!\\)\.", r"[\\s\\S]", regex)
+        out.append({**category, "messageRegex": f"^(?:{regex})$"})
+    return out
+
+
+def allurerc(run: Run) -> dict[str, Any]:
+    """allurerc.json for Allure 3, run from the run folder (`npx allure generate allure-results`):
+    categories and history where it reads them; its report goes to allure-report-3/, and it does not
+    append to the (hashed) history file: the next run adds this one itself."""
+    return {"name": f"vcrypt-harness run {run.run_id}", "output": "allure-report-3", "historyPath": ALLURE3_HISTORY,
+            "appendHistory": False, "categories": js_categories()}
+
+
 def write_allure_extras(run_dir: Path) -> list[Path]:
     """Write environment.properties, categories.json, executor.json and history/ into allure-results/."""
     run_dir = Path(run_dir)
@@ -114,6 +153,10 @@ def write_allure_extras(run_dir: Path) -> list[Path]:
     cat_path = out / "categories.json"
     cat_path.write_text(json.dumps(categories(), indent=2) + "\n", encoding="utf-8")
     executor_path = out / "executor.json"
-    executor_path.write_text(json.dumps(executor(run_dir), indent=2) + "\n", encoding="utf-8")
+    run = load_run(run_dir)
+    executor_path.write_text(json.dumps(executor(run_dir, executor_statement(run)), indent=2) + "\n", encoding="utf-8")
     history = carry_history(run_dir)
-    return [env_path, cat_path, executor_path, *([history] if history else [])]
+    history3 = carry_allure3_history(run_dir)
+    rc_path = run_dir / "allurerc.json"
+    rc_path.write_text(json.dumps(allurerc(run), indent=2) + "\n", encoding="utf-8")
+    return [env_path, cat_path, executor_path, rc_path, *([history] if history else []), *([history3] if history3 else [])]

@@ -25,6 +25,7 @@ from harness.evidence.display import (
     ARG_LIMIT, CALLS_SHOWN, CALLS_SHOWN_PASSED, RESULT_LIMIT, bounded, grid_view, notes_not_in_checks,
     observation_rows, short_ref,
 )
+from harness.evidence.attention import attention, banners
 from harness.evidence.oscal import ControlMapping, load_controls
 from harness.evidence.provenance import provenance_view
 from harness.evidence.verdicts import (
@@ -186,6 +187,11 @@ def _compliance(run: Run, verdicts: dict[str, RuleVerdict]) -> str:
     return "yes – every applicable rule demonstrated"
 
 
+def _filtered(run: Run) -> bool:
+    """A run restricted with --rules / --test-id: its unselected rules are not news."""
+    return any(arg.split("=", 1)[0] in ("--rules", "--test-id") for arg in run.pytest_args)
+
+
 class _Context:
     """Collect everything the template shows, loading each evidence file once."""
 
@@ -248,6 +254,8 @@ class _Context:
             "skips": self.skips(),
             "problems": [self.view(t) for t in self.tests if t.status in ("failed", "error", "deviation", "interrupted")],
             "compliance": _compliance(self.run, verdicts),
+            "banners": banners(self.run, verdicts),
+            "attention": attention(verdicts, self.run_dir, selected_only=_filtered(self.run)),
             "compliance_fails": self.run.compliance and bool(compliance_gaps(verdicts)),
             "interrupted": run_interrupted(self.run, self.tests),
             "unmapped": [self.view(t) for t in unmapped_tests(self.catalogue, self.tests)],

@@ -3,7 +3,11 @@
 Auditors' tooling (GRC platforms, compliance-trestle) ingests OSCAL, not our JSON. The
 document is a pure function of the run folder: UUIDs are uuid5 of the run id plus a
 test or rule id and every timestamp comes from the run, so rewriting it gives the same
-bytes and the manifest stays valid. Only the standard library and PyYAML are needed at
+bytes and the manifest stays valid. What outlives a run (the operator and the tool as
+parties, the tool component, each vCenter as an inventory item) gets a lab-wide uuid5
+(harness/evidence/oscal_plan.py), so two runs of the same lab name the same things alike.
+`import-ap` resolves: a back-matter resource whose rlink is oscal-assessment-plan.json (written
+beside it, SHA-256 given); the run-level files are back-matter resources the result links to. Only the standard library and PyYAML are needed at
 run time; the tests validate the output with compliance-trestle's models.
 """
 
@@ -22,6 +26,16 @@ from typing import Any
 
 import yaml
 
+from harness.evidence.oscal_plan import (
+    FILENAME as PLAN_FILENAME,
+    as_v4,
+    build_assessment_plan,
+    operator_party_uuid,
+    tool_component_uuid,
+    tool_party_uuid,
+    vcenter_uuid,
+    write_assessment_plan,
+)
 from harness.evidence.provenance import provenance_view
 from harness.evidence.verdicts import (
     NOT_APPLICABLE,
@@ -150,11 +164,11 @@ class _Builder:
         self.run_dir, self.run, self.tests, self.catalogue, self.mapping = run_dir, run, tests, catalogue, mapping
         self.start = _timestamp(run.started_at, run.finished_at)
         self.end = _timestamp(run.finished_at, run.started_at)
-        self.tool_uuid = self.uuid("component", "vcrypt-harness")
-        self.vc_uuids = {vc.name: self.uuid("vcenter", vc.name) for vc in run.vcenters}
+        self.tool_uuid = tool_component_uuid(run.harness_version or "0")
+        self.vc_uuids = {vc.name: vcenter_uuid(vc.name, vc.instance_uuid, vc.url) for vc in run.vcenters}
         self._evidence: dict[str, Evidence | None] = {}
         self._resources: dict[str, tuple[str, str] | None] = {}
-        self.plan_uuid = self.uuid("assessment-plan")
+        self.plan_uuid = as_v4(self.uuid("assessment-plan"))
 
     def uuid(self, *parts: str) -> str:
         return stable_uuid(self.run.run_id, *parts)
@@ -195,12 +209,19 @@ class _Builder:
             items.append(item)
         return _with({"components": [tool]}, "inventory-items", items)
 
+    def assessed_controls(self) -> list[str]:
+        """OSCAL ids of the controls with a finding: mapped from a rule inside the target's version."""
+        verdicts = rule_verdicts(self.catalogue, self.tests)
+        ids = {c for r in self.catalogue if verdicts[r.id].verdict != NOT_APPLICABLE
+               for c in self.mapping.controls_for(r.id)}
+        return [oscal_control_id(c) for c in sorted(ids, key=_control_sort_key)]
+
     def reviewed_controls(self) -> dict[str, Any]:
-        ids = sorted({c for r in self.catalogue for c in self.mapping.controls_for(r.id)}, key=_control_sort_key)
+        ids = self.assessed_controls()
         return {
-            "description": "NIST SP 800-53 Rev. 5 controls mapped from the vcrypt-harness rule catalogue "
-            "(harness/data/controls.yaml).",
-            "control-selections": [{"include-controls": [{"control-id": oscal_control_id(c)} for c in ids]}]
+            "description": "NIST SP 800-53 Rev. 5 controls assessed by this run: those mapped from a rule of the "
+            "vcrypt-harness catalogue inside the target's version (harness/data/controls.yaml).",
+            "control-selections": [{"include-controls": [{"control-id": c} for c in ids]}]
             if ids
             else [{"include-all": {}}],
         }
@@ -310,12 +331,12 @@ class _Builder:
         """The uuid of the back-matter resource for a run-folder file (registered on first use)."""
         if path not in self._resources:
             digest = _sha256_file(self.run_dir / path)
-            self._resources[path] = (self.uuid("resource", path), digest) if digest else None
+            self._resources[path] = (as_v4(self.uuid("resource", path)), digest) if digest else None
         entry = self._resources[path]
         return entry[0] if entry else None
 
     def back_matter(self) -> dict[str, Any]:
-        plan = {
+        plan: dict[str, Any] = {
             "uuid": self.plan_uuid,
             "title": "vcrypt-harness assessment plan",
             "description": "The plan this run carried out: every rule of the harness's rule catalogue "
@@ -325,6 +346,10 @@ class _Builder:
         }
         if not plan["props"]:
             del plan["props"]
+        plan_digest = _sha256_file(self.run_dir / PLAN_FILENAME)
+        if plan_digest:  # resolvable: the plan file beside this one, with its hash
+            plan["rlinks"] = [{"href": PLAN_FILENAME, "media-type": "application/json",
+                               "hashes": [{"algorithm": "SHA-256", "value": plan_digest}]}]
         for name in RUN_FILES:
             self.resource_for(name)
         resources = [plan]
@@ -342,12 +367,28 @@ class _Builder:
             })
         return {"resources": resources}
 
+    def run_file_links(self) -> list[dict[str, str]]:
+        """The run-level files (report, run.json, results, JUnit, inventory) as links to their hashed resources."""
+        links = []
+        for name in RUN_FILES:
+            resource = self.resource_for(name)
+            if resource:
+                links.append({"href": f"#{resource}", "rel": "reference", "text": name})
+        return links
+
+    def plan(self) -> dict[str, Any]:
+        """The assessment plan this result imports (harness/evidence/oscal_plan.py)."""
+        mapping = {r.id: self.mapping.controls_for(r.id) for r in self.catalogue}
+        return build_assessment_plan(self.run_dir, self.run, self.catalogue, mapping, self.assessed_controls(),
+                                     self.end, OSCAL_VERSION, oscal_control_id, self.local_definitions())
+
     def metadata(self) -> dict[str, Any]:
         prov = provenance_view(self.run.provenance)
         operator = prov["operator"]
         user = operator.get("user") or "unknown operator"
         host = operator.get("host") or ""
-        operator_uuid, tool_uuid = self.uuid("party", "operator"), self.uuid("party", "tool")
+        operator_uuid = operator_party_uuid(user, host)
+        tool_uuid = tool_party_uuid(self.run.harness_version or "0")
         harness = prov["harness"]
         meta: dict[str, Any] = {
             "title": _clean(f"vSphere VM encryption assessment results - run {self.run.run_id}"),
@@ -405,6 +446,7 @@ class _Builder:
                             *(("out-of-scope-rule", rid) for rid in out_of_scope)),
             "local-definitions": self.local_definitions(),
             "reviewed-controls": self.reviewed_controls(),
+            "links": self.run_file_links(),
         }
         _with(result, "observations", observations)
         _with(result, "findings", findings)
@@ -433,15 +475,18 @@ def _control_sort_key(control: str) -> tuple[str, int, int]:
     return (m.group(1), int(m.group(2)), int(m.group(3) or 0)) if m else (control, 0, 0)
 
 
+def _builder(run_dir: Path) -> _Builder:
+    return _Builder(Path(run_dir), load_run(run_dir), load_results(run_dir), load_catalogue(), load_controls())
+
+
 def build_assessment_results(run_dir: Path) -> dict[str, Any]:
     """The OSCAL document for a run folder, as plain JSON data."""
-    run_dir = Path(run_dir)
-    builder = _Builder(run_dir, load_run(run_dir), load_results(run_dir), load_catalogue(), load_controls())
-    return builder.document()
+    return _builder(run_dir).document()
 
 
 def write_oscal_results(run_dir: Path) -> Path:
-    """Write oscal-assessment-results.json into the run folder and return its path."""
+    """Write oscal-assessment-plan.json, then oscal-assessment-results.json (which imports it by hash)."""
+    write_assessment_plan(run_dir, _builder(run_dir).plan())
     path = Path(run_dir) / FILENAME
     text = json.dumps(build_assessment_results(run_dir), indent=2, ensure_ascii=False) + "\n"
     path.write_text(text, encoding="utf-8")

@@ -30,7 +30,10 @@ def readme_text(run_id: str, signing_key: SigningKey | None) -> str:
             "run.json                        what was tested: targets, versions, operator, provenance\n"
             "results.json                    each test's outcome; evidence/<test id>.json its recorded evidence\n"
             "oscal-assessment-results.json   the same as OSCAL 1.1 assessment results\n"
-            "junit.xml, allure-results/      for CI and Allure\n"
+            "oscal-assessment-plan.json      the OSCAL assessment plan those results import (by SHA-256)\n"
+            "junit.xml, allure-results/      for CI and Allure 2 (allure generate allure-results)\n"
+            "allurerc.json, allure-history.jsonl  Allure 3's config and history (npx allure generate allure-results)\n"
+            "summary.md                      the verdict in a few lines, for a CI job summary\n"
             "inventory.redacted.yaml         the inventory used, secrets redacted (its SHA-256 is in run.json)\n"
             "manifest.sha256                 SHA-256 of every other file (sha256sum format)\n\n"
             + integrity)

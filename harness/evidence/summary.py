@@ -1,8 +1,6 @@
-"""The per-rule table `vcrypt run` prints at the end: rule, verdict, tests."""
+"""What `vcrypt run` prints at the end: the rule table (harness/evidence/terminal_table.py) and the manifest digest."""
 from __future__ import annotations
 
-import shutil
-import textwrap
 from pathlib import Path
 
 import click
@@ -10,58 +8,31 @@ import click
 from harness.evidence.verdicts import (NOT_APPLICABLE, compliance_gaps, load_catalogue, load_results, load_run,
                                        rule_verdicts, run_interrupted, status_counts)
 
-_COLOURS = {"passed": "green", "failed": "red", "error": "yellow", "skipped": None, "not run": None,
-            "partly demonstrated": "yellow", "deviation": "magenta", NOT_APPLICABLE: None}
-_SHOW_REASON = {"skipped", "partly demonstrated", "deviation", "not run"}
-
-
 def print_run_summary(run_dir: Path, seconds: float, filtered: bool = False) -> None:
-    """The rule table, wrapped to the terminal; a filtered run counts its unselected rules in one line."""
+    """Banners, one line per rule fitted to the terminal, FAILED/ERROR lines, what needs attention
+    (harness/evidence/terminal_table.py); a filtered run counts its unselected rules in one line."""
     if not (run_dir / "results.json").exists():
         click.echo(f"no results were written to {run_dir} (the run stopped before the suites ran)", err=True)
         return
+    from harness.evidence.terminal_table import render, terminal_width, wrap
     tests = load_results(run_dir)
     run = load_run(run_dir) if (run_dir / "run.json").exists() else None
     verdicts = rule_verdicts(load_catalogue(), tests)
-    width = max(60, shutil.get_terminal_size((100, 24)).columns)
-    click.echo("")
-    click.echo(f"{'rule':26} {'verdict':19} tests")
-    unselected = 0
-    for rule_id, verdict in verdicts.items():
-        if filtered and verdict.verdict == "not run":
-            unselected += 1
-            continue
-        names = ", ".join(sorted({t.name for t in verdict.tests})) or "-"
-        gaps = verdict.gaps if verdict.verdict in _SHOW_REASON else ()
-        reason = f"  ({gaps[0]}{'; ...' if len(gaps) > 1 else ''})" if gaps else ""
-        lines = textwrap.wrap(names + reason, width=width - 47, break_long_words=True) or ["-"]
-        label = click.style(f"{verdict.verdict:19}", fg=_COLOURS.get(verdict.verdict))
-        click.echo(f"{rule_id:26} {label} {lines[0]}")
-        for line in lines[1:]:
-            click.echo(f"{'':47}{line}")
-    if unselected:
-        click.echo(f"{unselected} rule(s) outside this run's selection (not run)")
-    counts = status_counts(tests)
-    extra = "".join(f", {counts[k]} {k}" for k in ("deviation", "interrupted") if counts.get(k))
-    click.echo("")
-    click.echo(f"{counts.get('passed', 0)} passed, {counts.get('failed', 0)} product failures, "
-               f"{counts.get('error', 0)} environment errors, {counts.get('skipped', 0)} skipped{extra} "
-               f"in {seconds:.1f} s")
-    by_verdict: dict[str, int] = {}
-    for verdict in verdicts.values():
-        by_verdict[verdict.verdict] = by_verdict.get(verdict.verdict, 0) + 1
-    click.echo("rules: " + ", ".join(f"{n} {v}" for v, n in by_verdict.items()))
+    width = terminal_width()
+    render(run, tests, verdicts, status_counts(tests), seconds, run_dir, selected_only=filtered, width=width)
     if run is not None and run_interrupted(run, tests):
-        click.echo(click.style("run interrupted: it was stopped before every test finished; the rules of "
-                               "unfinished tests are 'not run'", fg="red"))
+        for line in wrap("run interrupted: it was stopped before every test finished; the rules of unfinished "
+                         "tests are 'not run'", width):
+            click.echo(click.style(line, fg="red"))
     if run is not None and run.compliance:
         gaps = compliance_gaps(verdicts)
         if gaps:
-            click.echo(click.style(f"compliance mode: {len(gaps)} rule(s) not demonstrated, so the run fails "
-                                   f"(exit status {run.exit_status})", fg="red"))
+            text = f"compliance mode: {len(gaps)} rule(s) not demonstrated, so the run fails (exit status {run.exit_status})"
         else:
-            click.echo(f"compliance mode: every applicable rule demonstrated "
-                       f"({by_verdict.get(NOT_APPLICABLE, 0)} not applicable to the target's version)")
+            na = sum(1 for v in verdicts.values() if v.verdict == NOT_APPLICABLE)
+            text = f"compliance mode: every applicable rule demonstrated ({na} not applicable to the target's version)"
+        for line in wrap(text, width):
+            click.echo(click.style(line, fg="red" if gaps else "green"))
     click.echo(f"report: {run_dir / 'report.html'}")
 
 

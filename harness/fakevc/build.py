@@ -23,6 +23,10 @@ from harness.fakevc.model.vm import VirtualMachine, VmDisk
 from harness.fakevc.server import FakeVCenter
 
 LEGACY_HOST_VERSION = "6.7.0"
+# vCenter builds by version, so a fake reports a build of the version it plays (VMware KB 2143838, "Build
+# numbers and versions of VMware vCenter Server": 6.7 Update 3g is build 16046470). Other versions keep
+# FakeVCenter's 7.0.3 default.
+VCENTER_BUILDS = {"6.7": "16046470"}
 
 
 def new_disk_chain(vc: FakeVCenter, vm_name: str, datastore: Datastore, size: int, index: int = 0) -> list[DiskFile]:
@@ -44,7 +48,9 @@ def create_vm(vc: FakeVCenter, name: str, disk_size: int, host: HostSystem | Non
 
 
 def build_vcenter(world: Any, seed: Any, providers: list[Any]) -> FakeVCenter:
-    vc = FakeVCenter(world, seed.name, seed.url, version=seed.version)
+    major_minor = ".".join(str(seed.version).split(".")[:2])
+    vc = FakeVCenter(world, seed.name, seed.url, version=seed.version,
+                     **({"build": VCENTER_BUILDS[major_minor]} if major_minor in VCENTER_BUILDS else {}))
     vc.trust_peers = seed.trust_peers
     vc.strict_policies = seed.strict_policies
     vc.quirks = seed.quirks

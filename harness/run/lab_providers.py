@@ -31,8 +31,9 @@ def snapshot(client: Any, provider_id: str) -> str | None:
     return SoapAdapter.Serialize(info).decode("utf-8") if info is not None else None
 
 
-def use(client: Any, provider_id: str, server_name: str | None, where: str) -> str:
-    """Check the lab's provider (and its server) exists, protect it in the gate; return its snapshot."""
+def use(client: Any, provider_id: str, server_name: str | None, where: str, protect: bool = True) -> str:
+    """Check the lab's provider (and its server) exists, protect it in the gate (unless it is the harness's
+    own, `protect=False`); return its snapshot."""
     info = keys.list_providers(client).get(provider_id)
     if info is None:
         raise LabProviderMissing(f"vCenter {client.name} has no key provider {provider_id!r} ({where}); the harness "
@@ -41,6 +42,10 @@ def use(client: Any, provider_id: str, server_name: str | None, where: str) -> s
     if server_name and server_name not in names:
         raise LabProviderMissing(f"key provider {provider_id!r} of vCenter {client.name} has no server "
                                  f"{server_name!r} ({where}); it has {', '.join(names) or 'none'}")
+    if not protect:
+        client.recorder.note(f"the harness's own embedded key provider on {client.name}", {"id": provider_id,
+                                                                                          "servers": names})
+        return SoapAdapter.Serialize(info).decode("utf-8")
     client.gate.protect_provider(provider_id)
     client.recorder.note(f"lab key provider used (never changed) on {client.name}", {"id": provider_id,
                                                                                      "servers": names})

@@ -456,6 +456,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if xmlpath and Path(xmlpath).is_file():  # written by junitxml at session end
         from harness.evidence.junit_errors import mark_environment_errors
         mark_environment_errors(Path(xmlpath))
+        from harness.evidence.junit_verdicts import add_run_verdicts  # compliance, seeded defects (run.json)
+        add_run_verdicts(Path(xmlpath), state.run_dir if state.write_results else None)
     if state.write_results:
         from harness.evidence.bundle import finalize_run_folder
         from harness.evidence.signing import signing_key_for

@@ -31,9 +31,14 @@ def session_provider(state: Any, worker: str, client: Any, environment: Any, rol
 
 
 def _use_lab_provider(client: Any, endpoint: Any, role: str) -> Iterator[str]:
-    before = lab_providers.use(client, endpoint.provider_id, endpoint.server_name, f"kms.{role}")
+    """The lab's provider is protected and compared at the end; the harness's own embedded KMS that
+    the fake starts with registered (`harness_started`) is used the same way, but a test may remove
+    and register it again (KMS-REQUIRED before 7.0 has no other way to clear the default)."""
+    own = getattr(endpoint, "harness_started", False)
+    before = lab_providers.use(client, endpoint.provider_id, endpoint.server_name, f"kms.{role}", protect=not own)
     yield endpoint.provider_id
-    lab_providers.require_unchanged(client, endpoint.provider_id, before)
+    if not own:
+        lab_providers.require_unchanged(client, endpoint.provider_id, before)
 
 
 def _register_own(state: Any, worker: str, client: Any, environment: Any, endpoint: Any, role: str) -> Iterator[str]:

@@ -46,6 +46,7 @@ class KmsEndpoint:
     client_cert_path: Path
     client_key_path: Path
     lab_owned: bool = False   # the lab's vCenters already have this provider: used for keys, never changed
+    harness_started: bool = False  # the harness's own embedded KMS pre-registered on fakes: not the lab's to protect
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.server_name, "role": self.role, "address": f"{self.address}:{self.port}",
@@ -105,7 +106,8 @@ class Environment:
                     role=role, provider_id=provider_id, server_name=server_name, address=server.host,
                     port=server.port, ca_pem=self.kms.ca.ca_pem(), client_cert_pem=client.cert_pem(),
                     client_key_pem=client.key_pem(), ca_path=self.kms.ca.ca_path,
-                    client_cert_path=client.cert_path, client_key_path=client.key_path, lab_owned=fakes_only)
+                    client_cert_path=client.cert_path, client_key_path=client.key_path, lab_owned=fakes_only,
+                    harness_started=fakes_only and not (lab and role == "shared"))
             return
         for role in ("shared", "dedicated"):
             ext = getattr(cfg, role)

@@ -339,3 +339,40 @@ def test_a_real_runs_checks_come_first_and_the_key_grid_fits(chromium: str, thre
         assert min(grid["keyWidths"]) > 40  # a key id on one line, not one character per line
         calls_closed = page.evaluate("[...document.querySelectorAll('details.calls-box')].every(d => !d.open)")
         assert calls_closed
+
+
+# ---- issue 24: what needs attention is on the first screen ----------------------------------------
+def test_the_first_viewport_shows_the_compliance_verdict_and_the_failed_rules_with_their_causes(
+        chromium: str, run_dir: Path, tmp_path: Path) -> None:
+    """At 1400x900 (a laptop), before any scrolling: the red compliance banner, then each rule that failed
+    or errored with its deciding test and cause, worst first."""
+    with open_report(chromium, write_html_report(run_dir), tmp_path / "profile") as page:
+        page.send("Emulation.setDeviceMetricsOverride", {"width": 1400, "height": 900, "deviceScaleFactor": 1,
+                                                         "mobile": False})
+        page.evaluate("window.scrollTo(0, 0)")
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(OUTPUT / "report-first-screen.png")
+        banner = page.evaluate("""(() => { const b = document.getElementById('compliance-banner');
+            const r = b.getBoundingClientRect(); return {text: b.innerText, top: r.top, colour: getComputedStyle(b).color}; })()""")
+        assert banner["text"].startswith("Compliance: FAIL — REKEY-SHALLOW, DATA-AT-REST, KMS-STATUS, CLONE-KEEP")
+        assert 0 <= banner["top"] < 200 and banner["colour"] == "rgb(179, 18, 31)"
+        rows = page.evaluate("""[...document.querySelectorAll('#attention tr[data-attention]')].map(tr => ({
+            rule: tr.dataset.attention, verdict: tr.dataset.verdict, bottom: tr.getBoundingClientRect().bottom,
+            text: tr.innerText}))""")
+        worst = [r for r in rows if r["verdict"] in ("failed", "error")]
+        assert [r["rule"] for r in worst] == ["REKEY-SHALLOW", "DATA-AT-REST", "KMS-STATUS", "CLONE-KEEP"]
+        assert all(r["bottom"] <= 900 for r in worst), worst
+        rekey = worst[0]["text"]
+        assert "test_shallow_rekey_keeps_ciphertext" in rekey and "vim.fault.GenericVmConfigFault" in rekey
+        assert "disk ciphertext changed <script>alert('pwned')</script>" in rekey
+        assert "Timeout waiting for task-77 (last state: running, 300 s)" in worst[3]["text"]
+        assert page.evaluate("document.querySelectorAll('script').length") == 1
+
+
+def test_matrix_headers_never_break_inside_a_word(page: DevTools) -> None:
+    broken = page.evaluate("""[...document.querySelectorAll('#matrix th.vc')].flatMap(th => {
+        const words = th.textContent.trim().split(/\\s+/);
+        th.innerHTML = words.map(w => '<span>' + w + '</span>').join(' ');
+        return [...th.querySelectorAll('span')].filter(s => s.getClientRects().length > 1).map(s => s.textContent);
+    })""")
+    assert broken == []
