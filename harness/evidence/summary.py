@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from harness.evidence.verdicts import (NOT_APPLICABLE, compliance_gaps, load_catalogue, load_results, load_run,
-                                       rule_verdicts, run_interrupted, status_counts)
+from harness.evidence.verdicts import (NOT_APPLICABLE, NOTHING_DEMONSTRATED, compliance_gaps, demonstrated_nothing,
+                                       load_catalogue, load_results, load_run, rule_verdicts, run_interrupted,
+                                       status_counts)
 
 _COLOURS = {"passed": "green", "failed": "red", "error": "yellow", "skipped": None, "not run": None,
             "partly demonstrated": "yellow", "deviation": "magenta", NOT_APPLICABLE: None}
@@ -42,7 +43,7 @@ def print_run_summary(run_dir: Path, seconds: float, filtered: bool = False) -> 
     if unselected:
         click.echo(f"{unselected} rule(s) outside this run's selection (not run)")
     counts = status_counts(tests)
-    extra = "".join(f", {counts[k]} {k}" for k in ("deviation", "interrupted") if counts.get(k))
+    extra = "".join(f", {counts[k]} {k}" for k in ("deviation", "interrupted", "not run") if counts.get(k))
     click.echo("")
     click.echo(f"{counts.get('passed', 0)} passed, {counts.get('failed', 0)} product failures, "
                f"{counts.get('error', 0)} environment errors, {counts.get('skipped', 0)} skipped{extra} "
@@ -54,6 +55,8 @@ def print_run_summary(run_dir: Path, seconds: float, filtered: bool = False) -> 
     if run is not None and run_interrupted(run, tests):
         click.echo(click.style("run interrupted: it was stopped before every test finished; the rules of "
                                "unfinished tests are 'not run'", fg="red"))
+    if demonstrated_nothing(tests):
+        click.echo(click.style(NOTHING_DEMONSTRATED, fg="red"))
     if run is not None and run.compliance:
         gaps = compliance_gaps(verdicts)
         if gaps:

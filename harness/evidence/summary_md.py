@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from harness.evidence.verdicts import (VERDICTS, load_catalogue, load_results, load_run, rule_verdicts,
-                                       status_counts)
+from harness.evidence.verdicts import (NOTHING_DEMONSTRATED, VERDICTS, demonstrated_nothing, load_catalogue,
+                                       load_results, load_run, rule_verdicts, run_interrupted, status_counts)
 
 FILENAME = "summary.md"
 QUIET_VERDICTS = ("passed", "skipped", "not run", "not applicable")
@@ -33,6 +33,10 @@ def render_summary(run_dir: Path) -> str:
     attention = {rid: v for rid, v in verdicts.items() if v.verdict not in QUIET_VERDICTS}
     counts = status_counts(tests)
     overall = "needs attention" if attention or run.exit_status else "all selected rules passed or were skipped"
+    if run_interrupted(run, tests):
+        overall = "interrupted: needs attention"
+    if demonstrated_nothing(tests):
+        overall = NOTHING_DEMONSTRATED.split(":")[0]
     vcenters = ", ".join(f"{v.name} {v.version}".strip() for v in run.vcenters) or "-"
     lines = [
         f"# vcrypt run `{run.run_id}`: {overall}",
@@ -46,7 +50,11 @@ def render_summary(run_dir: Path) -> str:
     order = list(VERDICTS) + sorted(set(by_verdict) - set(VERDICTS))
     lines += [f"| {verdict} | {by_verdict[verdict]} |" for verdict in order if by_verdict[verdict]]
     lines += ["", f"Tests: {counts.get('passed', 0)} passed, {counts.get('failed', 0)} product failures, "
-                  f"{counts.get('error', 0)} environment errors, {counts.get('skipped', 0)} skipped.", ""]
+                  f"{counts.get('error', 0)} environment errors, {counts.get('skipped', 0)} skipped"
+                  + "".join(f", {counts[k]} {k}" for k in ("deviation", "interrupted", "not run") if counts.get(k)) + ".", ""]
+    if demonstrated_nothing(tests):
+        lines += [f"**{NOTHING_DEMONSTRATED[0].upper() + NOTHING_DEMONSTRATED[1:]}.** Exit status 5; `reports/latest` "
+                  "was not moved to this run.", ""]
     if attention:
         lines += [f"## Rules that need attention ({len(attention)})", ""]
         for rid, verdict in attention.items():

@@ -26,6 +26,9 @@ DEVIATION = "deviation"
 NOT_APPLICABLE = "not applicable"
 NOT_RUN = "not run"
 INTERRUPTED = "interrupted"  # a test status: it started and never reported a call phase
+# NOT_RUN is also a test status: the test was selected but never started (the run was stopped first,
+# or pytest only collected); such a test leaves its rules undemonstrated, never passed.
+UNFINISHED = frozenset({INTERRUPTED, NOT_RUN})
 
 # The order writers show rule verdicts in (worst first).
 VERDICT_ORDER: tuple[str, ...] = ("failed", "error", DEVIATION, NOT_RUN, "skipped", PARTLY, "passed", NOT_APPLICABLE)
@@ -49,7 +52,7 @@ VERDICT_EXPLANATIONS: dict[str, str] = {
     "error": "not demonstrated: a test could not complete because of an environment error",
     "skipped": "not demonstrated: every test was skipped",
     NOT_RUN: "not demonstrated: no test for this rule finished (none ran, or the run was interrupted)",
-    PARTLY: "not fully demonstrated: some tests passed, others were skipped",
+    PARTLY: "not fully demonstrated: some tests passed, others were skipped or did not run to the end",
     DEVIATION: "not demonstrated: the target has a known deviation from this rule",
     NOT_APPLICABLE: "outside the assessed scope: the rule does not describe the target's vSphere version",
 }
@@ -158,8 +161,8 @@ class TestResult:
             return "skipped"
         if self.outcome == DEVIATION or self.category == KNOWN_DEVIATION:
             return DEVIATION
-        if self.outcome == INTERRUPTED:
-            return INTERRUPTED
+        if self.outcome in UNFINISHED:
+            return self.outcome
         if self.category == "product_failure":
             return "failed"
         if self.category == "environment_error":
@@ -539,20 +542,20 @@ def verdict_of(tests: Sequence[TestResult]) -> str:
     """A rule passes only when every applicable test of it passed.
 
     In order: any product failure -> "failed"; any environment error -> "error"; any known
-    deviation -> "deviation"; no test, or a test the run did not finish -> "not run"; passes
-    beside skips (other than by version) -> "partly demonstrated"; only passes (and version
-    skips) -> "passed"; only skips -> "skipped", or "not applicable" when every skip is by version.
+    deviation -> "deviation"; passes beside anything not shown (a skip other than by version, a
+    test interrupted or never started) -> "partly demonstrated"; only passes (and version skips)
+    -> "passed"; no test, or no pass and a test the run did not finish -> "not run"; only skips
+    -> "skipped", or "not applicable" when every skip is by version.
     """
     statuses = {t.status for t in tests}
     for verdict in ("failed", "error", DEVIATION):
         if verdict in statuses:
             return verdict
-    if not tests or INTERRUPTED in statuses:
-        return NOT_RUN
-    passed = "passed" in statuses
     undemonstrated = any(not _counts_as_shown(t) for t in tests)
-    if passed:
+    if "passed" in statuses:
         return PARTLY if undemonstrated else "passed"
+    if not tests or statuses & UNFINISHED:
+        return NOT_RUN
     return "skipped" if undemonstrated else NOT_APPLICABLE
 
 
@@ -602,3 +605,13 @@ def compliance_gaps(verdicts: Mapping[str, RuleVerdict]) -> list[str]:
 def run_interrupted(run: Run, tests: Sequence[TestResult]) -> bool:
     """The run stopped early (Ctrl-C, SIGTERM) or left a test without its call phase."""
     return run.interrupted or any(t.status == INTERRUPTED for t in tests)
+
+
+NOTHING_DEMONSTRATED = ("nothing was demonstrated: no test ran to a verdict (nothing selected, collect-only, "
+                        "or every test skipped, stopped or errored)")
+
+
+def demonstrated_nothing(tests: Sequence[TestResult]) -> bool:
+    """No test ran to a product verdict (pass or product failure): the run shows nothing about the
+    product, so it is not a success (exit 5) and not a baseline to compare with."""
+    return not any(t.status in ("passed", "failed") for t in tests)

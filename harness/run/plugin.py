@@ -59,6 +59,13 @@ class VcryptRun:
         """Collect one entry per test (on the controller under xdist)."""
         _collect_result(self, report)
 
+    def settled_results(self) -> list[dict[str, Any]]:
+        """Every selected test: those that reported, then those that never started, as `not run`."""
+        from harness.run.unreported import unreported
+        for entry in unreported(self.work_dir, self.results):
+            self.results[entry["nodeid"]] = entry
+        return list(self.results.values())
+
 
 RUN_KEY: pytest.StashKey[VcryptRun] = pytest.StashKey()
 
@@ -123,7 +130,7 @@ def pytest_configure(config: pytest.Config) -> None:
     register_api_steps()  # every vCenter call becomes an Allure step (harness/calls.py)
     if not workerinput:  # the controller writes JUnit: rule verdicts as testsuite properties
         from harness.evidence import junit_verdicts
-        junit_verdicts.register(config, lambda: list(run.results.values()))
+        junit_verdicts.register(config, run.settled_results)
     from harness.run.progress import register_progress
     register_progress(config)
 
@@ -171,6 +178,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     from harness.run.selection import apply_test_ids
     apply_test_ids(config, items)
     _mark_known_deviations(config, items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Remember what was selected, so a test that never starts is `not run`, not missing."""
+    state = run_of(session.config)
+    if state is not None:
+        from harness.run.unreported import record_selection
+        record_selection(state.work_dir, session.items)
 
 
 def _mark_known_deviations(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -403,8 +418,8 @@ INTERRUPTED_MESSAGE = "interrupted: the run was stopped while this test ran; it 
 
 
 def _area(rule_ids: list[str]) -> str:
-    catalogue = load_rules()
-    return catalogue[rule_ids[0]].area if rule_ids and rule_ids[0] in catalogue else ""
+    from harness.run.unreported import area_of
+    return area_of(rule_ids)
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -426,6 +441,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.write_results:
         from harness.evidence.results import write_results
         compliance = session.config.getoption("--compliance")
+        state.settled_results()
         status = write_results(state, session, exitstatus, compliance)
         if status is not None:
             session.exitstatus = status
