@@ -5,6 +5,8 @@ concrete fault class and message are recorded as evidence instead of asserting a
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -21,6 +23,23 @@ class Refusal:
     fault: Any
     fault_class: str
     message: str
+
+
+@contextmanager
+def for_rule(rule_id: str) -> Iterator[None]:
+    """The steps inside demonstrate `rule_id` (one of the test's rules): their checks carry it, and a
+    product failure inside fails that rule only; the test's other rules are then not demonstrated
+    rather than failed (issue 23: a shallow-step failure used to fail REKEY-DEEP too)."""
+    recorder = current_recorder()
+    previous, recorder.rule = recorder.rule, rule_id
+    try:
+        yield
+    except AssertionError:
+        if rule_id not in recorder.blamed:
+            recorder.blamed.append(rule_id)
+        raise
+    finally:
+        recorder.rule = previous
 
 
 class UndecidableRefusal(EnvironmentFault):

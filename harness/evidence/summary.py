@@ -55,6 +55,11 @@ def print_run_summary(run_dir: Path, seconds: float, filtered: bool = False) -> 
     if run is not None and run_interrupted(run, tests):
         click.echo(click.style("run interrupted: it was stopped before every test finished; the rules of "
                                "unfinished tests are 'not run'", fg="red"))
+    torn = [t for t in tests if t.teardown_error]
+    if torn:  # the teardown's own errors: named, and no rule's verdict rests on them
+        click.echo(click.style(f"{len(torn)} teardown error(s) (no rule's verdict changed):", fg="yellow"))
+        for t in torn:
+            click.echo(f"  {t.name or t.nodeid}: {(t.teardown_error or '').splitlines()[0][:200]}")
     if demonstrated_nothing(tests):
         click.echo(click.style(NOTHING_DEMONSTRATED, fg="red"))
     if run is not None and run.compliance:

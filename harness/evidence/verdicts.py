@@ -12,7 +12,7 @@ import importlib
 import importlib.resources
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,17 @@ class TestResult:
     message: str | None = None
     duration_s: float | None = None
     evidence_file: str | None = None
+    blamed_rules: tuple[str, ...] = ()  # a product failure inside these rules' steps (checks.for_rule)
+    teardown_error: str | None = None   # the teardown's own error: named, never part of a rule's verdict
+
+    def for_rule(self, rule_id: str) -> "TestResult":
+        """This test as evidence of one of its rules: a failure blamed on its other rules leaves this
+        one not demonstrated ("not run"), never failed."""
+        if self.status != "failed" or not self.blamed_rules or rule_id in self.blamed_rules:
+            return self
+        return replace(self, outcome=NOT_RUN, category=NOT_RUN,
+                       message=f"not demonstrated: the test failed in a step of {', '.join(self.blamed_rules)} "
+                               f"before this rule's own steps could show anything")
 
     @property
     def status(self) -> str:
@@ -389,6 +400,8 @@ def results_from(entries: Iterable[Any]) -> list[TestResult]:
                 message=_opt_s(t.get("message")),
                 duration_s=_f(t.get("duration_s")),
                 evidence_file=_opt_s(t.get("evidence_file")),
+                blamed_rules=tuple(_s(r) for r in _list(t.get("blamed_rules"))),
+                teardown_error=_opt_s(t.get("teardown_error")),
             )
         )
     return tests
@@ -564,7 +577,7 @@ def rule_verdicts(catalogue: Iterable[Rule], tests: Sequence[TestResult]) -> dic
     by_rule: dict[str, list[TestResult]] = {}
     for t in tests:
         for rid in dict.fromkeys(t.rules):
-            by_rule.setdefault(rid, []).append(t)
+            by_rule.setdefault(rid, []).append(t.for_rule(rid))
     result = {}
     for rule in catalogue:
         rid = rule.id if isinstance(rule, Rule) else _rule_from(rule).id

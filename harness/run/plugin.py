@@ -370,8 +370,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
         item.user_properties.extend(("rule", rid) for rid in _rules_of(item))
     if category is not None and ("category", category) not in item.user_properties:
         item.user_properties.append(("category", category))
+    recorder = item.stash.get(RECORDER_KEY, None)
+    blame = list(recorder.blamed) if recorder is not None and category == "product_failure" else []
     report.user_properties.append(("vcrypt", json.dumps({
         "test_id": evidence_id(item), "rules": _rules_of(item), "category": category,
+        **({"blame": blame} if blame else {}),
         "module": item.module.__name__ if getattr(item, "module", None) else "",
         "name": item.name, **({"message": message} if message else {})})))
 
@@ -406,8 +409,13 @@ def _collect_result(state: VcryptRun, report: pytest.TestReport) -> None:
         entry.update(outcome="deviation", category="known_deviation", message=info.get("message"))
     elif report.skipped:
         entry.update(outcome="skipped", category=info["category"], message=_skip_reason(report))
+    elif report.failed and report.when == "teardown":
+        # charged to the teardown, named as such; the test's (and its rules') verdict stands (issue 23)
+        entry["teardown_error"] = f"teardown error (after the test's verdict): {_failure_text(report)}"
     elif report.failed:
         error = info["category"] == "environment_error"
+        if info.get("blame"):
+            entry["blamed_rules"] = info["blame"]
         if entry["outcome"] not in ("failed", "error"):
             entry.update(outcome="error" if error else "failed", category=info["category"],
                          message=info.get("message") or _failure_text(report))
