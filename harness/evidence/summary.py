@@ -55,6 +55,9 @@ def print_run_summary(run_dir: Path, seconds: float, filtered: bool = False) -> 
     if run is not None and run_interrupted(run, tests):
         click.echo(click.style("run interrupted: it was stopped before every test finished; the rules of "
                                "unfinished tests are 'not run'", fg="red"))
+    notes = sorted({t.deviation_note for t in tests if t.deviation_note})
+    for note in notes:
+        click.echo(click.style(note, fg="magenta"))
     torn = [t for t in tests if t.teardown_error]
     if torn:  # the teardown's own errors: named, and no rule's verdict rests on them
         click.echo(click.style(f"{len(torn)} teardown error(s) (no rule's verdict changed):", fg="yellow"))

@@ -58,7 +58,7 @@ def render_summary(run_dir: Path) -> str:
     if attention:
         lines += [f"## Rules that need attention ({len(attention)})", ""]
         for rid, verdict in attention.items():
-            reason = next((t.message for t in verdict.tests if t.status != "passed" and t.message), None)
+            reason = verdict.deciding.message if verdict.deciding is not None else None  # the test that decided it
             lines.append(f"- [{rid}](report.html#rule-{rid}) **{verdict.verdict}**: {_one_line(reason) or 'no reason recorded'}")
         lines.append("")
     lines += ["## Report", "",

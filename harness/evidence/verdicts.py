@@ -149,6 +149,7 @@ class TestResult:
     evidence_file: str | None = None
     blamed_rules: tuple[str, ...] = ()  # a product failure inside these rules' steps (checks.for_rule)
     teardown_error: str | None = None   # the teardown's own error: named, never part of a rule's verdict
+    deviation_note: str | None = None   # a deviation entry not applied, or met by another failure
 
     def for_rule(self, rule_id: str) -> "TestResult":
         """This test as evidence of one of its rules: a failure blamed on its other rules leaves this
@@ -265,9 +266,23 @@ class RuleVerdict:
 
     @property
     def gaps(self) -> tuple[str, ...]:
-        """Why the rule is not (fully) demonstrated: each test that did not pass, with its reason."""
+        """Why the rule is not (fully) demonstrated: each test that did not pass, with its reason; the
+        test that decided the verdict first (every writer's one-line reason is the first gap)."""
+        deciding = self.deciding
+        ordered = sorted(self.tests, key=lambda t: t is not deciding)
         return tuple(f"{t.name or t.nodeid}: {t.status}" + (f" ({t.message})" if t.message else "")
-                     for t in self.tests if not _counts_as_shown(t))
+                     for t in ordered if not _counts_as_shown(t))
+
+    @property
+    def deciding(self) -> TestResult | None:
+        """The test whose outcome decided the verdict (its reason is the rule's reason); None for a pass."""
+        wanted = {"failed": ("failed",), "error": ("error",), DEVIATION: (DEVIATION,), NOT_RUN: tuple(UNFINISHED),
+                  "skipped": ("skipped",)}.get(self.verdict)
+        if wanted is not None:
+            return next((t for t in self.tests if t.status in wanted), None)
+        if self.verdict == PARTLY:
+            return next((t for t in self.tests if not _counts_as_shown(t)), None)
+        return None
 
     @property
     def label(self) -> str:
@@ -402,6 +417,7 @@ def results_from(entries: Iterable[Any]) -> list[TestResult]:
                 evidence_file=_opt_s(t.get("evidence_file")),
                 blamed_rules=tuple(_s(r) for r in _list(t.get("blamed_rules"))),
                 teardown_error=_opt_s(t.get("teardown_error")),
+                deviation_note=_opt_s(t.get("deviation_note")),
             )
         )
     return tests
@@ -610,7 +626,8 @@ def compliance_gaps(verdicts: Mapping[str, RuleVerdict]) -> list[str]:
     for rid, verdict in verdicts.items():
         if verdict.compliant:
             continue
-        reason = next((t.message for t in verdict.tests if not _counts_as_shown(t) and t.message), "")
+        deciding = verdict.deciding
+        reason = (deciding.message if deciding is not None else "") or ""
         gaps.append(f"{rid}: {verdict.verdict}" + (f" ({reason})" if reason else ""))
     return gaps
 

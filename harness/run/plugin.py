@@ -316,6 +316,16 @@ def _outage_after(state: VcryptRun, item: pytest.Item, call: pytest.CallInfo, fa
         return []
 
 
+def _judge_deviation(item: pytest.Item, call: pytest.CallInfo[Any], report: pytest.TestReport,
+                     state: VcryptRun) -> str | None:
+    """A listed test held to its deviation entry (failure it names, govmomi versions it was seen on)."""
+    from harness.run.deviations import judge
+    choices = getattr(state.environment, "vcsim_choices", None) or {}
+    recorder = item.stash.get(RECORDER_KEY, None)
+    return judge(item, call, report, [c.govmomi for c in choices.values()],
+                 recorder.checks if recorder is not None else [])
+
+
 def _deviation_category(item: pytest.Item, report: pytest.TestReport) -> tuple[str, str] | None:
     """(category, message) of a known-deviation outcome: xfailed is a deviation; a strict XPASS is stale."""
     if report.skipped and hasattr(report, "wasxfail"):
@@ -342,6 +352,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
         _write_evidence(item, state, report)
     category = None
     message = None
+    deviation_note = _judge_deviation(item, call, report, state) if call.when == "call" else None
     deviation = _deviation_category(item, report)
     xfailed = deviation is not None and deviation[0] == "known_deviation"
     outage = _outage_after(state, item, call, report.failed or xfailed) if call.when == "call" else []
@@ -360,6 +371,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
         category, message = deviation
     elif report.failed and call.when == "call":
         category = "product_failure"
+        if deviation_note and deviation_note.startswith("not the failure"):
+            message = deviation_note
     elif report.failed:
         category = "environment_error"
     elif report.skipped:
@@ -374,7 +387,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     blame = list(recorder.blamed) if recorder is not None and category == "product_failure" else []
     report.user_properties.append(("vcrypt", json.dumps({
         "test_id": evidence_id(item), "rules": _rules_of(item), "category": category,
-        **({"blame": blame} if blame else {}),
+        **({"blame": blame} if blame else {}), **({"deviation_note": deviation_note} if deviation_note else {}),
         "module": item.module.__name__ if getattr(item, "module", None) else "",
         "name": item.name, **({"message": message} if message else {})})))
 
@@ -403,6 +416,8 @@ def _collect_result(state: VcryptRun, report: pytest.TestReport) -> None:
         "message": INTERRUPTED_MESSAGE, "duration_s": 0.0,
         "evidence_file": f"evidence/{info['test_id']}.json" if info["test_id"] else None})
     entry["duration_s"] = round(entry["duration_s"] + report.duration, 4)
+    if info.get("deviation_note"):
+        entry["deviation_note"] = info["deviation_note"]  # the run says when an entry was not applied
     if report.passed and report.when == "call" and entry["outcome"] == INTERRUPTED:
         entry.update(outcome="passed", category=None, message=None)  # a test passes only on a passed call
     elif report.skipped and info["category"] == "known_deviation":
