@@ -227,11 +227,13 @@ def _record_refusal(what: str, expected: Any, refusal: Refusal | None, not_by_pr
     current_recorder().check(f"{what}", wanted, f"refused with {refusal.fault_class}: {refusal.message}", ok)
 
 
-def _was_refused(what: str) -> bool:
-    """Whether the last refusal check recorded for `what` saw the product refuse (labels follow what happened)."""
+def _state_label(what: str) -> str:
+    """What the state row follows, from what happened: the last refusal check recorded for `what`."""
     rows = [r for r in current_recorder().checks
             if r.get("what") == what and str(r.get("expected", "")).startswith(_REFUSED)]
-    return bool(rows) and rows[-1].get("passed") is True
+    if not rows:
+        return "state after the operation"  # e.g. the source of a clone that was meant to succeed
+    return "state after the refusal" if rows[-1].get("passed") is True else "state after the operation (which was not refused)"
 
 
 def _record_unchanged(before: Any, after: Any, what: str) -> None:
@@ -239,8 +241,7 @@ def _record_unchanged(before: Any, after: Any, what: str) -> None:
     changed = [name for name in fields if getattr(before, name) != getattr(after, name)]
     observed = "unchanged" if before == after else "changed: " + ", ".join(changed or ["(whole state)"])
     kept = ", ".join(fields) if fields else "state"
-    label = "state after the refusal" if _was_refused(what) else "state after the operation (which was not refused)"
-    current_recorder().check(f"{what}: {label}", f"unchanged ({kept})", observed, before == after)
+    current_recorder().check(f"{what}: {_state_label(what)}", f"unchanged ({kept})", observed, before == after)
 
 
 def assert_disks_encrypted(state: Any, what: str) -> None:

@@ -56,6 +56,8 @@ def test_the_state_check_is_labelled_after_the_refusal_only_when_there_was_one(r
     with pytest.raises(AssertionError):
         unchanged(before, State(None, (None,)), "clone with a decrypt spec")
     assert recorder.checks[-1]["what"] == "clone with a decrypt spec: state after the operation (which was not refused)"
+    unchanged(before, before, "source of a clone")  # no refusal was asked for
+    assert recorder.checks[-1]["what"] == "source of a clone: state after the operation"
 
 
 @pytest.mark.parametrize(("helper", "args"), [
