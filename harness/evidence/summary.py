@@ -29,7 +29,7 @@ def print_run_summary(run_dir: Path, seconds: float, filtered: bool = False) -> 
     click.echo(f"{'rule':26} {'verdict':19} tests")
     unselected = 0
     for rule_id, verdict in verdicts.items():
-        if filtered and verdict.verdict == "not run":
+        if filtered and verdict.verdict == "not run" and not verdict.tests:  # selected-but-unstarted tests show
             unselected += 1
             continue
         names = ", ".join(sorted({t.name for t in verdict.tests})) or "-"
