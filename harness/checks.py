@@ -263,7 +263,8 @@ def arrived(scratch: Any, client: Any, name: str, act: Callable[[], Any]) -> Any
         act()
     finally:
         landed = scratch.adopt_vm(client, name)
-    assert landed is not None, f"{name} is not on {client.name}"
+    check_that(f"a VM named {name} on {client.name}", landed is not None, "arrived",
+               "arrived" if landed is not None else "no VM of that name")
     return landed
 
 

@@ -78,3 +78,12 @@ def test_a_passing_assertion_helper_leaves_a_passed_row(recorder):
     assert_on_key(State(("p", "k1"), (("p", "k1"),)), ("p", "k1"), "clone")
     assert_disks_encrypted(State(("p", "k1"), (("p", "k1"),)), "clone")
     assert [r["passed"] for r in recorder.checks] == [True, True]
+
+
+def test_a_vm_that_did_not_arrive_leaves_an_expected_observed_row(recorder):
+    from harness.checks import arrived
+    scratch = type("Scratch", (), {"expect_vm": lambda self, c, n: None, "adopt_vm": lambda self, c, n: None})()
+    with pytest.raises(AssertionError, match="clone-1"):
+        arrived(scratch, type("C", (), {"name": "vc-b"})(), "clone-1", lambda: None)
+    row = recorder.checks[-1]
+    assert row["passed"] is False and row["observed"] == "no VM of that name" and "clone-1" in row["what"]
