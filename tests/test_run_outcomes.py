@@ -36,7 +36,7 @@ def _only_run(reports: Path) -> Path:
 def test_a_rule_half_done_when_the_run_is_stopped_is_partly_demonstrated_everywhere_and_exit_130_is_written(
         tmp_path, how):
     reports, flag = tmp_path / "reports", tmp_path / "in-body"
-    proc = subprocess.Popen([*VCRYPT, "run", "--reports", str(reports),
+    proc = subprocess.Popen([*VCRYPT, "run", "--reports", str(reports), "-n", "0",
                              "--suites", str(SCENARIOS / "scenario_interrupt_partial.py")],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True, env={**os.environ, "VCRYPT_SCENARIO_FLAG": str(flag)})
@@ -101,3 +101,26 @@ def test_a_keyword_matching_nothing_exits_5(tmp_path):
     assert proc.returncode == 5, proc.stdout[-3000:]
     assert "nothing was demonstrated" in proc.stdout
     assert not (reports / "latest").exists()
+
+
+def test_a_double_ctrl_c_under_xdist_still_cleans_up_writes_the_summary_and_exits_130(tmp_path):
+    reports, flag = tmp_path / "reports", tmp_path / "in-body"
+    proc = subprocess.Popen([*VCRYPT, "run", "--reports", str(reports), "-n", "2",
+                             "--suites", str(SCENARIOS / "scenario_interrupt_partial.py")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, env={**os.environ, "VCRYPT_SCENARIO_FLAG": str(flag)})
+    _wait_for(flag, proc)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    _wait_for(Path(f"{flag}.teardown"), proc, 60)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out[-3000:]
+    run_dir = _only_run(reports)
+    assert json.loads((run_dir / "run.json").read_text())["exit_status"] == 130
+    assert (run_dir / "summary.md").exists() and "Aborted!" not in out
+    tests = {t["name"]: t for t in json.loads((run_dir / "results.json").read_text())["tests"]}
+    assert tests["test_is_interrupted_in_its_body"]["outcome"] == "interrupted", tests
+    time.sleep(1.0)
+    assert not leftover_servers()
