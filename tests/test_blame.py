@@ -52,6 +52,15 @@ def test_a_test_of_two_rules_fails_only_the_rule_whose_step_failed(pytester, tmp
     assert [c.get("rule") for c in evidence["checks"]] == ["REKEY-SHALLOW"]
 
 
+def test_every_check_of_a_single_rule_test_carries_its_rule(pytester, tmp_path):
+    source = ('import pytest\nfrom harness.checks import check_that\n@pytest.mark.rule("OP-STATE")\n'
+              '@pytest.mark.test_id("44444444-0000-4000-8000-000000000003")\n'
+              'def test_one():\n    check_that("power state", True, "on", "on")\n')
+    _, tests = _run(pytester, source, _inventory(tmp_path))
+    evidence = json.loads((pytester.path / "run" / tests["test_one"]["evidence_file"]).read_text())
+    assert [c.get("rule") for c in evidence["checks"]] == ["OP-STATE"]
+
+
 def test_a_teardown_error_is_named_as_such_and_changes_no_rule_verdict(pytester, tmp_path):
     result, tests = _run(pytester, TEARDOWN, _inventory(tmp_path))
     entry = tests["test_passes"]

@@ -258,7 +258,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if state is None or not _rules_of(item):
         yield
         return
-    recorder = Recorder(test_id=evidence_id(item), nodeid=item.nodeid)
+    rules = set(_rules_of(item))  # a single-rule test's checks carry that rule; a test of two marks its steps
+    recorder = Recorder(test_id=evidence_id(item), nodeid=item.nodeid, rule=next(iter(rules)) if len(rules) == 1 else None)
     token = use_recorder(recorder)
     item.stash[RECORDER_KEY] = recorder
     try:
