@@ -14,6 +14,8 @@ import pytest
 
 from tests.procs import leftover_servers
 
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).resolve().parent.parent
 VCRYPT = [sys.executable, "-c", "from harness.cli import main; main()"]
 SCENARIOS = ROOT / "tests" / "scenarios"
@@ -124,3 +126,18 @@ def test_a_double_ctrl_c_under_xdist_still_cleans_up_writes_the_summary_and_exit
     assert tests["test_is_interrupted_in_its_body"]["outcome"] == "interrupted", tests
     time.sleep(1.0)
     assert not leftover_servers()
+
+
+def test_plain_pytest_on_the_plugin_ends_with_the_exit_status_run_json_names(pytester, tmp_path):
+    """Not only `vcrypt run`: a session interrupted under the plugin exits 130, and run.json says 130."""
+    from tests.test_plugin import _inventory
+    pytester.makepyfile(test_suite=(
+        'import pytest\n@pytest.mark.rule("OP-STATE")\n@pytest.mark.test_id("66666666-0000-4000-8000-000000000001")\n'
+        'def test_a(): pass\n@pytest.mark.rule("OP-STATE")\n@pytest.mark.test_id("66666666-0000-4000-8000-000000000002")\n'
+        'def test_b(): raise KeyboardInterrupt\n@pytest.mark.rule("OP-STATE")\n'
+        '@pytest.mark.test_id("66666666-0000-4000-8000-000000000003")\ndef test_c(): pass\n'))
+    result = pytester.runpytest_subprocess("--inventory", str(_inventory(tmp_path)), "--run-dir",
+                                           str(pytester.path / "run"), "-p", "no:cacheprovider")
+    run = json.loads((pytester.path / "run" / "run.json").read_text())
+    assert result.ret == 130 == run["exit_status"]
+    assert run["verdicts"]["OP-STATE"] == "partly demonstrated"

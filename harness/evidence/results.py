@@ -73,8 +73,8 @@ def compliance_gaps(tests: list[dict[str, Any]]) -> list[str]:
 
 
 def write_results(state: Any, session: Any, exitstatus: int, compliance: bool) -> int | None:
-    """Write both files; returns a new (pytest) exit status when compliance mode turns the run red, or
-    when the run demonstrated nothing (5). run.json carries the status the process will exit with."""
+    """Write both files; returns the session's new exit status when it changes: compliance mode turns
+    the run red (1), the run demonstrated nothing (5), it was interrupted (130, as run.json says)."""
     from harness.evidence import verdicts
     from harness.evidence.exit_status import EXIT_NOTHING_DEMONSTRATED, process_status
     run_dir = state.run_dir
@@ -112,4 +112,5 @@ def write_results(state: Any, session: Any, exitstatus: int, compliance: bool) -
     }
     (run_dir / "run.json").write_text(json.dumps(run, indent=1, default=str), encoding="utf-8")
     (run_dir / "results.json").write_text(json.dumps({"tests": tests}, indent=1, default=str), encoding="utf-8")
-    return status if status != exitstatus else None
+    # the session ends with the status run.json names, so `pytest suites` from a checkout agrees too
+    return process_status(status) if process_status(status) != exitstatus else None

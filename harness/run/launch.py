@@ -237,6 +237,7 @@ def _finish(request: RunRequest, run_dir: Path, code: int, seconds: float, echo:
     if code == pytest.ExitCode.USAGE_ERROR:  # nothing ran: the fresh folder (ours alone) goes
         shutil.rmtree(run_dir, ignore_errors=True)
         return EXIT_USAGE
+    code = process_status(code)  # 130 for an interrupted run, as run.json says
     from harness.evidence.summary import print_run_summary
     print_run_summary(run_dir, seconds, filtered=request.filtered)
     from harness.evidence.summary import print_manifest_digest
@@ -252,4 +253,4 @@ def _finish(request: RunRequest, run_dir: Path, code: int, seconds: float, echo:
         except OSError as err:
             echo(f"vcrypt: --junit: cannot write {request.junit}: {err.strerror or err}")
             code = code or EXIT_USAGE
-    return process_status(code)
+    return code
