@@ -88,5 +88,7 @@ def pytest_unconfigure(config: pytest.Config) -> Any:
         from harness.run.runfolders import update_latest
         print_run_summary(run_dir, time.monotonic() - config.stash[_STARTED], filtered=_filtered(config))
         print_manifest_digest(run_dir)
-        update_latest(reports, run_dir)
+        from harness.evidence.verdicts import demonstrated_nothing, load_results
+        if not demonstrated_nothing(load_results(run_dir)):  # issue 23: an empty run does not move latest
+            update_latest(reports, run_dir)
     return result

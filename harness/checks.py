@@ -5,6 +5,8 @@ concrete fault class and message are recorded as evidence instead of asserting a
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -21,6 +23,23 @@ class Refusal:
     fault: Any
     fault_class: str
     message: str
+
+
+@contextmanager
+def for_rule(rule_id: str) -> Iterator[None]:
+    """The steps inside demonstrate `rule_id` (one of the test's rules): their checks carry it, and a
+    product failure inside fails that rule only; the test's other rules are then not demonstrated
+    rather than failed (issue 23: a shallow-step failure used to fail REKEY-DEEP too)."""
+    recorder = current_recorder()
+    previous, recorder.rule = recorder.rule, rule_id
+    try:
+        yield
+    except AssertionError:
+        if rule_id not in recorder.blamed:
+            recorder.blamed.append(rule_id)
+        raise
+    finally:
+        recorder.rule = previous
 
 
 class UndecidableRefusal(EnvironmentFault):
@@ -45,11 +64,16 @@ def refused(action: Callable[[], Any], what: str, expected: type | tuple[type, .
         _record_refusal(what, expected, None)
         raise NotRefused(f"{what}: expected a refusal, but the operation succeeded")
     refusal = Refusal(fault, fault_class_name(fault), fault_message(fault))
-    _record_refusal(what, expected, refusal)
     current_recorder().note(f"refusal: {what}", {"class": refusal.fault_class, "message": refusal.message})
     if expected is not None and isinstance(fault, UnknownFault):
+        _record_refusal(what, expected, refusal, "undecidable: a fault type pyVmomi does not know")
         raise UndecidableRefusal(f"{what}: refused with {refusal.fault_class}, a fault type pyVmomi does not know; "
                                  f"cannot tell whether it is the expected class")
+    wanted = () if expected is None else (expected if isinstance(expected, tuple) else (expected,))
+    if environment_cause(fault, wanted) is not None:  # recorded as what it is before it becomes an error
+        _record_refusal(what, expected, refusal, "not a product refusal: an environment fault")
+    else:
+        _record_refusal(what, expected, refusal)
     reject_environment_fault(fault, what, expected)
     if expected is not None and not isinstance(fault, expected):
         names = ", ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
@@ -200,14 +224,31 @@ def check_hosts_hold_key(host_names: dict[str, str], caches: dict[str, set[Any]]
         raise AssertionError(f"hosts without key {key_text(key, names)}: {', '.join(sorted(missing))}")
 
 
-def _record_refusal(what: str, expected: Any, refusal: Refusal | None) -> None:
-    wanted = "refused" + (" with " + ", ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
-                          if expected is not None else " (fault class recorded, not asserted)")
+_REFUSED = "refused"
+
+
+def _record_refusal(what: str, expected: Any, refusal: Refusal | None, not_by_product: str = "") -> None:
+    """One row per refusal check; passed only for a product refusal of the expected class (issue 23:
+    an InvalidLogin used to be recorded as a passed "refused with vim.fault.InvalidLogin")."""
+    wanted = _REFUSED + (" with " + ", ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+                         if expected is not None else " (fault class recorded, not asserted)")
     if refusal is None:
         current_recorder().check(f"{what}", wanted, "the operation succeeded", False)
         return
+    if not_by_product:
+        current_recorder().check(f"{what}", wanted, f"{not_by_product} ({refusal.fault_class}: {refusal.message})", False)
+        return
     ok = expected is None or isinstance(refusal.fault, expected)
     current_recorder().check(f"{what}", wanted, f"refused with {refusal.fault_class}: {refusal.message}", ok)
+
+
+def _state_label(what: str) -> str:
+    """What the state row follows, from what happened: the last refusal check recorded for `what`."""
+    rows = [r for r in current_recorder().checks
+            if r.get("what") == what and str(r.get("expected", "")).startswith(_REFUSED)]
+    if not rows:
+        return "state after the operation"  # e.g. the source of a clone that was meant to succeed
+    return "state after the refusal" if rows[-1].get("passed") is True else "state after the operation (which was not refused)"
 
 
 def _record_unchanged(before: Any, after: Any, what: str) -> None:
@@ -215,12 +256,15 @@ def _record_unchanged(before: Any, after: Any, what: str) -> None:
     changed = [name for name in fields if getattr(before, name) != getattr(after, name)]
     observed = "unchanged" if before == after else "changed: " + ", ".join(changed or ["(whole state)"])
     kept = ", ".join(fields) if fields else "state"
-    current_recorder().check(f"{what}: state after the refusal", f"unchanged ({kept})", observed, before == after)
+    current_recorder().check(f"{what}: {_state_label(what)}", f"unchanged ({kept})", observed, before == after)
 
 
 def assert_disks_encrypted(state: Any, what: str) -> None:
     """Every disk of a VM state (and there is at least one) is encrypted, whatever its key."""
-    assert state.disk_keys and all(k is not None for k in state.disk_keys), f"{what} disks on {state.disk_keys}"
+    disks = list(state.disk_keys or ())
+    check_that(f"{what}: disks encrypted", bool(disks) and all(k is not None for k in disks),
+               "every disk encrypted (at least one disk)",
+               f"disks on {[key_text(k) for k in disks]}" if disks else "no disk")
 
 
 # ---- VMs that arrive somewhere (a clone, a cross-vCenter migration) ------------------------------
@@ -234,7 +278,8 @@ def arrived(scratch: Any, client: Any, name: str, act: Callable[[], Any]) -> Any
         act()
     finally:
         landed = scratch.adopt_vm(client, name)
-    assert landed is not None, f"{name} is not on {client.name}"
+    check_that(f"a VM named {name} on {client.name}", landed is not None, "arrived",
+               "arrived" if landed is not None else "no VM of that name")
     return landed
 
 
@@ -259,9 +304,10 @@ def refused_crossing(scratch: Any, client: Any, name: str, act: Callable[[], Any
 
 def assert_on_key(state: Any, key: Any, what: str) -> None:
     """The VM home and every disk of a VM state (at least one) are on `key`; `key=None`: all unencrypted."""
-    assert state.key == key and state.disk_keys and all(k == key for k in state.disk_keys), \
-        f"{what}: VM home on {key_text(state.key)}, disks on {[key_text(k) for k in state.disk_keys]}, " \
-        f"expected {key_text(key)}"
+    disks = list(state.disk_keys or ())
+    check_that(f"{what}: VM home and disks on one key", state.key == key and bool(disks) and all(k == key for k in disks),
+               f"VM home and every disk (at least one) on {key_text(key)}",
+               f"VM home on {key_text(state.key)}, disks on {[key_text(k) for k in disks]}")
 
 
 def require_kmip_refusal(endpoint: Any, reason: str | None) -> None:

@@ -126,14 +126,17 @@ def diff(run_a: str, run_b: str) -> None:
     """Rules and tests whose verdict changed from RUN_A to RUN_B, new failures first.
 
     Exit status: 0 nothing regressed; 1 a rule or test got worse (a new failure, error or
-    deviation); 2 a folder is not a run folder.
+    deviation, or a pass now skipped or not run); 2 a folder is not a complete run (no or
+    unreadable results.json/run.json, interrupted, nothing demonstrated).
     """
-    from harness.commands.diff import diff_runs
+    from harness.commands.diff import IncompleteRun, diff_runs
     for folder in (run_a, run_b):
         if not (Path(folder) / "results.json").is_file():
             _fail(f"{folder}: not a run folder (no results.json)")
     try:
         result = diff_runs(Path(run_a), Path(run_b))
+    except IncompleteRun as err:
+        _fail(str(err))
     except (OSError, ValueError) as err:
         _fail(f"cannot compare {run_a} and {run_b}: {err}")
     for line in result.lines(Path(run_a), Path(run_b)):

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from harness.checks import (assert_on_key, check_each_on_key, check_equal, check_on_key, check_that, key_text,
-                            refused, unchanged)
+                            for_rule, refused, unchanged)
 from harness.vsphere import crypto, disks, keys, snapshots, vms
 from harness.vsphere.hosts import require_some
 
@@ -134,17 +134,23 @@ def test_a_deep_recrypt_needs_temporary_disk_space_that_a_shallow_recrypt_does_n
     with control.full_datastore(place.datastore_name, leave_free_bytes=disk_bytes // 2) as held:
         vc.recorder.note("datastore filled", {"datastore": place.datastore_name, "bytes_held": held,
                                               "left_free": disk_bytes // 2, "disk_bytes": disk_bytes})
-        crypto.shallow_rekey(vc, vm, shallow_key)
-        before = vms.state(vc, vm, label="after the shallow recrypt on the full datastore", phase="before")
-        assert_on_key(before, shallow_key, "the shallow-recrypted VM")
-        # API.md 2.3: NoDiskSpace is the usual FileFault, but not confirmed for a deep recrypt: recorded.
-        refused(lambda: crypto.deep_rekey(vc, vm, deep_key, policies_a.encryption),
-                "deep recrypt without temporary disk space")
+        with for_rule("REKEY-SHALLOW"):  # a failure here is REKEY-SHALLOW's; REKEY-DEEP is then not shown
+            crypto.shallow_rekey(vc, vm, shallow_key)
+            # after the shallow recrypt, before the deep one: the state the refused deep recrypt must keep
+            before = vms.state(vc, vm, label="after the shallow recrypt on the full datastore",
+                               phase="after the shallow recrypt")
+            assert_on_key(before, shallow_key, "the shallow-recrypted VM")
+        with for_rule("REKEY-DEEP"):
+            # API.md 2.3: NoDiskSpace is the usual FileFault, but not confirmed for a deep recrypt: recorded.
+            refused(lambda: crypto.deep_rekey(vc, vm, deep_key, policies_a.encryption),
+                    "deep recrypt without temporary disk space")
 
-    unchanged(before, vms.state(vc, vm, label="after the refused deep recrypt", phase="after"),
-              "deep recrypt without temporary disk space")
-    crypto.deep_rekey(vc, vm, deep_key, policies_a.encryption)
-    assert vms.state(vc, vm, label="after the deep recrypt with space", phase="after").key == deep_key
+    with for_rule("REKEY-DEEP"):
+        unchanged(before, vms.state(vc, vm, label="after the refused deep recrypt", phase="after"),
+                  "deep recrypt without temporary disk space")
+        crypto.deep_rekey(vc, vm, deep_key, policies_a.encryption)
+        check_on_key("VM key after the deep recrypt with space", deep_key,
+                     vms.state(vc, vm, label="after the deep recrypt with space", phase="after").key)
 
 
 # ---- SNAP-SHALLOW ---------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def test_each_entry_names_a_rule_and_a_test_of_that_rule():
         block = re.search(r'((?:@pytest\.mark\.[^\n]*\n)*)@pytest\.mark\.test_id\("' + test_id, suites)
         marks = suites[max(0, suites.index(test_id) - 400):suites.index(test_id)]
         assert block is not None and f'rule("{entry.rule}")' in marks, entry
-        assert entry.govmomi == GOVMOMI_VERSION, "seen on the pinned version"
+        assert GOVMOMI_VERSION in entry.govmomi, "seen on the pinned version"
 
 
 def test_each_source_names_a_function_of_the_pinned_govmomi():

@@ -100,6 +100,7 @@ def _run_folder(folder: Path, outcomes: dict[str, tuple[str, str]]) -> Path:
               "category": {"failed": "product_failure", "error": "environment_error"}.get(outcome)}
              for tid, (rule, outcome) in outcomes.items()]
     (folder / "results.json").write_text(json.dumps({"tests": tests}))
+    (folder / "run.json").write_text(json.dumps({"run_id": folder.name}))  # a finished run writes both
     return folder
 
 
@@ -118,8 +119,9 @@ def test_diff_lists_new_failures_first_then_fixes_and_ignores_what_the_second_ru
 
 
 def test_diff_counts_an_environment_error_and_a_new_failing_test_as_regressions(tmp_path):
-    a = _run_folder(tmp_path / "a", {"t1": ("OP-STATE", "skipped")})
-    b = _run_folder(tmp_path / "b", {"t1": ("OP-STATE", "error"), "t9": ("OP-STATE", "failed")})
+    a = _run_folder(tmp_path / "a", {"t1": ("OP-STATE", "skipped"), "t0": ("KMS-STATUS", "passed")})
+    b = _run_folder(tmp_path / "b", {"t1": ("OP-STATE", "error"), "t9": ("OP-STATE", "failed"),
+                                     "t0": ("KMS-STATUS", "passed")})
     keys = [c.key for c in diff_runs(a, b).regressions]
     assert keys == ["OP-STATE", "t1", "t9"]
 

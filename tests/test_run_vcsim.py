@@ -111,7 +111,8 @@ def test_removing_one_deviation_turns_the_run_red(tmp_path):
 def test_a_deviation_vcsim_no_longer_shows_turns_the_run_red(tmp_path):
     """Strict: an entry for a test vcsim passes XPASSes and fails the run (a stale deviation)."""
     stale = {"rule": "OP-ENCRYPT-OFF", "test": "5b0e2f57-4c1e-4d52-9d3c-2a0c6f1e7a01", "vcsim_does": "nothing",
-             "source": "simulator/virtual_machine.go:updateCrypto", "govmomi": "v0.56.0"}
+             "source": "simulator/virtual_machine.go:updateCrypto", "govmomi": ["v0.56.0"],
+             "fails_with": {"message": "expected a refusal"}}
     folder = _deviations_copy(tmp_path, lambda entries: entries.append(stale))
     code, output, run_dir = _run(tmp_path, "0", "OP-ENCRYPT-OFF", deviations=folder)
     assert code != 0, output

@@ -54,7 +54,8 @@ def test_the_current_vcsim_inventory_on_the_debian_fallback_skips_crypto_saying_
     proc = subprocess.run([sys.executable, "-c", "from harness.cli import main; main()", "run", "--inventory",
                            str(inventory), "--reports", str(reports), "--rules", "OP-ENCRYPT-OFF,OP-STATE"],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    tests = json.loads((sorted(reports.iterdir())[-1] / "results.json").read_text())["tests"]
+    # every test skipped: nothing was demonstrated, which is no success (issue 23: exit 5)
+    assert proc.returncode == 5 and "nothing was demonstrated" in proc.stdout, proc.stdout[-4000:] + proc.stderr[-2000:]
+    tests = json.loads((sorted(p for p in reports.iterdir() if p.name != "latest")[-1] / "results.json").read_text())["tests"]
     assert tests and all(t["outcome"] == "skipped" for t in tests), tests
     assert all("the crypto rules could not be exercised" in t["message"] for t in tests), tests

@@ -146,12 +146,14 @@ class Recorder:
     notes: list[dict[str, Any]] = field(default_factory=list)
     host_keys: dict[str, Any] | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
+    rule: str | None = None  # the rule the running step demonstrates (harness.checks.for_rule)
+    blamed: list[str] = field(default_factory=list)  # rules whose step failed (issue 23: blame where it failed)
 
     def check(self, what: str, expected: Any, observed: Any, passed: bool, detail: str = "") -> None:
         """One assertion as a sentence an auditor reads first: what, expected, observed, verdict."""
         self.checks.append({"what": redact(str(what))[:_MAX_TEXT], "expected": summarize(expected),
                             "observed": summarize(observed), "passed": bool(passed),
-                            "detail": redact(str(detail))[:_MAX_TEXT]})
+                            "detail": redact(str(detail))[:_MAX_TEXT], **({"rule": self.rule} if self.rule else {})})
 
     def start_call(self, vcenter: str, method: str, target: str, args: dict[str, Any]) -> CallRecord:
         record = CallRecord(seq=len(self.calls) + 1, vcenter=vcenter, method=method, target=target, args=args)

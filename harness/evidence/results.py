@@ -74,7 +74,10 @@ def compliance_gaps(tests: list[dict[str, Any]]) -> list[str]:
 
 
 def write_results(state: Any, session: Any, exitstatus: int, compliance: bool) -> int | None:
-    """Write both files; returns a new exit status when compliance mode turns the run red."""
+    """Write both files; returns the session's new exit status when it changes: compliance mode turns
+    the run red (1), the run demonstrated nothing (5), it was interrupted (130, as run.json says)."""
+    from harness.evidence import verdicts
+    from harness.evidence.exit_status import EXIT_NOTHING_DEMONSTRATED, process_status
     run_dir = state.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     tests = sorted(state.results.values(), key=lambda t: t["nodeid"])
@@ -83,12 +86,16 @@ def write_results(state: Any, session: Any, exitstatus: int, compliance: bool) -
     gaps = compliance_gaps(tests) if compliance else []
     if gaps and status == 0:
         status = 1
+    results = verdicts.results_from(tests)
+    if status == 0 and verdicts.demonstrated_nothing(results):
+        status = EXIT_NOTHING_DEMONSTRATED  # collect-only, nothing selected, all skipped: not a success
     interrupted = exitstatus == 2  # pytest.ExitCode.INTERRUPTED: Ctrl-C or SIGTERM
     # Session finish comes after the environment fixture closed it: describe the target from
     # targets.json (read while it was up), never by logging in again.
     env = state.environment
     targets = _stored_targets(state) or {"vcenters": _vcenters(state, None),
                                          "kms": {"embedded": state.inventory.kms.embedded, "servers": []}}
+    rule_verdicts = verdicts.rule_verdicts(verdicts.load_catalogue(), results)
     run = {
         "run_id": state.run_id, "harness_version": harness.__version__,
         "started_at": state.started.isoformat(), "finished_at": finished.isoformat(),
@@ -99,10 +106,12 @@ def write_results(state: Any, session: Any, exitstatus: int, compliance: bool) -
         "kms": targets["kms"],
         "compliance": compliance, "compliance_gaps": gaps,
         "pytest_args": [str(a) for a in session.config.invocation_params.args],
-        "exit_status": int(status),
+        "exit_status": process_status(status),
         "interrupted": interrupted,
+        "verdicts": {rid: v.verdict for rid, v in rule_verdicts.items()},
         "provenance": provenance(state),  # the bundle adds how the manifest is signed
     }
     (run_dir / "run.json").write_text(json.dumps(run, indent=1, default=str), encoding="utf-8")
     (run_dir / "results.json").write_text(json.dumps({"tests": tests}, indent=1, default=str), encoding="utf-8")
-    return status if status != exitstatus else None
+    # the session ends with the status run.json names, so `pytest suites` from a checkout agrees too
+    return process_status(status) if process_status(status) != exitstatus else None

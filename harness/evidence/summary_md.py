@@ -15,7 +15,8 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from harness.evidence.attention import attention, banners, rank
-from harness.evidence.verdicts import load_catalogue, load_results, load_run, rule_verdicts, status_counts
+from harness.evidence.verdicts import (NOTHING_DEMONSTRATED, demonstrated_nothing, load_catalogue, load_results,
+                                       load_run, rule_verdicts, run_interrupted, status_counts)
 
 FILENAME = "summary.md"
 BASE_URL_ENV = "VCRYPT_REPORT_BASE_URL"
@@ -51,6 +52,10 @@ def render_summary(run_dir: Path, base: str | None = None) -> str:
     counts = status_counts(tests)
     worrying = [i for i in items if rank(i.verdict) < rank("not run")]
     overall = "needs attention" if worrying or run.exit_status else "no failures"
+    if run_interrupted(run, tests):
+        overall = "interrupted: needs attention"
+    if demonstrated_nothing(tests):
+        overall = NOTHING_DEMONSTRATED.split(":")[0]
     vcenters = ", ".join(f"{v.name} {v.version}".strip() for v in run.vcenters) or "-"
     lines = [f"# vcrypt run `{run.run_id}`: {overall}", ""]
     for banner in banners(run, verdicts):
@@ -73,7 +78,12 @@ def render_summary(run_dir: Path, base: str | None = None) -> str:
     lines += ["| rule verdict | rules |", "|---|---:|"]
     lines += [f"| {escape(v)} | {n} |" for v, n in sorted(by_verdict.items(), key=lambda kv: rank(kv[0]))]
     lines += ["", f"Tests: {counts.get('passed', 0)} passed, {counts.get('failed', 0)} product failures, "
-                  f"{counts.get('error', 0)} environment errors, {counts.get('skipped', 0)} skipped.", ""]
+                  f"{counts.get('error', 0)} environment errors, {counts.get('skipped', 0)} skipped"
+                  + "".join(f", {counts[k]} {k}" for k in ("deviation", "interrupted", "not run") if counts.get(k))
+                  + ".", ""]
+    if demonstrated_nothing(tests):
+        lines += [f"**{NOTHING_DEMONSTRATED[0].upper() + NOTHING_DEMONSTRATED[1:]}.** Exit status 5; `reports/latest` "
+                  "was not moved to this run.", ""]
     report = _link("report.html", base, "report.html")
     where = "" if base else " in the run folder"
     lines += ["## Report", "", f"{report}{where} · JUnit `junit.xml` · integrity `manifest.sha256` "

@@ -153,7 +153,7 @@ def banner_lines(found: Sequence[Banner], width: int) -> list[str]:
 def count_lines(verdicts: Mapping[str, RuleVerdict], counts: Mapping[str, int], seconds: float,
                 width: int) -> list[str]:
     """Test counts, then rule counts naming the rules of every verdict that needs attention."""
-    extra = "".join(f", {counts[k]} {k}" for k in ("deviation", "interrupted") if counts.get(k))
+    extra = "".join(f", {counts[k]} {k}" for k in ("deviation", "interrupted", "not run") if counts.get(k))
     tests_line = (f"{counts.get('passed', 0)} passed, {counts.get('failed', 0)} product failures, "
                   f"{counts.get('error', 0)} environment errors, {counts.get('skipped', 0)} skipped{extra} "
                   f"in {seconds:.1f} s")

@@ -12,7 +12,7 @@ import importlib
 import importlib.resources
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,9 @@ DEVIATION = "deviation"
 NOT_APPLICABLE = "not applicable"
 NOT_RUN = "not run"
 INTERRUPTED = "interrupted"  # a test status: it started and never reported a call phase
+# NOT_RUN is also a test status: the test was selected but never started (the run was stopped first,
+# or pytest only collected); such a test leaves its rules undemonstrated, never passed.
+UNFINISHED = frozenset({INTERRUPTED, NOT_RUN})
 
 # The order writers show rule verdicts in (worst first).
 VERDICT_ORDER: tuple[str, ...] = ("failed", "error", DEVIATION, NOT_RUN, "skipped", PARTLY, "passed", NOT_APPLICABLE)
@@ -49,7 +52,7 @@ VERDICT_EXPLANATIONS: dict[str, str] = {
     "error": "not demonstrated: a test could not complete because of an environment error",
     "skipped": "not demonstrated: every test was skipped",
     NOT_RUN: "not demonstrated: no test for this rule finished (none ran, or the run was interrupted)",
-    PARTLY: "not fully demonstrated: some tests passed, others were skipped",
+    PARTLY: "not fully demonstrated: some tests passed, others were skipped or did not run to the end",
     DEVIATION: "not demonstrated: the target has a known deviation from this rule",
     NOT_APPLICABLE: "outside the assessed scope: the rule does not describe the target's vSphere version",
 }
@@ -144,6 +147,18 @@ class TestResult:
     message: str | None = None
     duration_s: float | None = None
     evidence_file: str | None = None
+    blamed_rules: tuple[str, ...] = ()  # a product failure inside these rules' steps (checks.for_rule)
+    teardown_error: str | None = None   # the teardown's own error: named, never part of a rule's verdict
+    deviation_note: str | None = None   # a deviation entry not applied, or met by another failure
+
+    def for_rule(self, rule_id: str) -> "TestResult":
+        """This test as evidence of one of its rules: a failure blamed on its other rules leaves this
+        one not demonstrated ("not run"), never failed."""
+        if self.status != "failed" or not self.blamed_rules or rule_id in self.blamed_rules:
+            return self
+        return replace(self, outcome=NOT_RUN, category=NOT_RUN,
+                       message=f"not demonstrated: the test failed in a step of {', '.join(self.blamed_rules)} "
+                               f"before this rule's own steps could show anything")
 
     @property
     def status(self) -> str:
@@ -158,8 +173,8 @@ class TestResult:
             return "skipped"
         if self.outcome == DEVIATION or self.category == KNOWN_DEVIATION:
             return DEVIATION
-        if self.outcome == INTERRUPTED:
-            return INTERRUPTED
+        if self.outcome in UNFINISHED:
+            return self.outcome
         if self.category == "product_failure":
             return "failed"
         if self.category == "environment_error":
@@ -251,9 +266,23 @@ class RuleVerdict:
 
     @property
     def gaps(self) -> tuple[str, ...]:
-        """Why the rule is not (fully) demonstrated: each test that did not pass, with its reason."""
+        """Why the rule is not (fully) demonstrated: each test that did not pass, with its reason; the
+        test that decided the verdict first (every writer's one-line reason is the first gap)."""
+        deciding = self.deciding
+        ordered = sorted(self.tests, key=lambda t: t is not deciding)
         return tuple(f"{t.name or t.nodeid}: {t.status}" + (f" ({t.message})" if t.message else "")
-                     for t in self.tests if not _counts_as_shown(t))
+                     for t in ordered if not _counts_as_shown(t))
+
+    @property
+    def deciding(self) -> TestResult | None:
+        """The test whose outcome decided the verdict (its reason is the rule's reason); None for a pass."""
+        wanted = {"failed": ("failed",), "error": ("error",), DEVIATION: (DEVIATION,), NOT_RUN: tuple(UNFINISHED),
+                  "skipped": ("skipped",)}.get(self.verdict)
+        if wanted is not None:
+            return next((t for t in self.tests if t.status in wanted), None)
+        if self.verdict == PARTLY:
+            return next((t for t in self.tests if not _counts_as_shown(t)), None)
+        return None
 
     @property
     def label(self) -> str:
@@ -386,6 +415,9 @@ def results_from(entries: Iterable[Any]) -> list[TestResult]:
                 message=_opt_s(t.get("message")),
                 duration_s=_f(t.get("duration_s")),
                 evidence_file=_opt_s(t.get("evidence_file")),
+                blamed_rules=tuple(_s(r) for r in _list(t.get("blamed_rules"))),
+                teardown_error=_opt_s(t.get("teardown_error")),
+                deviation_note=_opt_s(t.get("deviation_note")),
             )
         )
     return tests
@@ -539,20 +571,20 @@ def verdict_of(tests: Sequence[TestResult]) -> str:
     """A rule passes only when every applicable test of it passed.
 
     In order: any product failure -> "failed"; any environment error -> "error"; any known
-    deviation -> "deviation"; no test, or a test the run did not finish -> "not run"; passes
-    beside skips (other than by version) -> "partly demonstrated"; only passes (and version
-    skips) -> "passed"; only skips -> "skipped", or "not applicable" when every skip is by version.
+    deviation -> "deviation"; passes beside anything not shown (a skip other than by version, a
+    test interrupted or never started) -> "partly demonstrated"; only passes (and version skips)
+    -> "passed"; no test, or no pass and a test the run did not finish -> "not run"; only skips
+    -> "skipped", or "not applicable" when every skip is by version.
     """
     statuses = {t.status for t in tests}
     for verdict in ("failed", "error", DEVIATION):
         if verdict in statuses:
             return verdict
-    if not tests or INTERRUPTED in statuses:
-        return NOT_RUN
-    passed = "passed" in statuses
     undemonstrated = any(not _counts_as_shown(t) for t in tests)
-    if passed:
+    if "passed" in statuses:
         return PARTLY if undemonstrated else "passed"
+    if not tests or statuses & UNFINISHED:
+        return NOT_RUN
     return "skipped" if undemonstrated else NOT_APPLICABLE
 
 
@@ -561,7 +593,7 @@ def rule_verdicts(catalogue: Iterable[Rule], tests: Sequence[TestResult]) -> dic
     by_rule: dict[str, list[TestResult]] = {}
     for t in tests:
         for rid in dict.fromkeys(t.rules):
-            by_rule.setdefault(rid, []).append(t)
+            by_rule.setdefault(rid, []).append(t.for_rule(rid))
     result = {}
     for rule in catalogue:
         rid = rule.id if isinstance(rule, Rule) else _rule_from(rule).id
@@ -594,7 +626,8 @@ def compliance_gaps(verdicts: Mapping[str, RuleVerdict]) -> list[str]:
     for rid, verdict in verdicts.items():
         if verdict.compliant:
             continue
-        reason = next((t.message for t in verdict.tests if not _counts_as_shown(t) and t.message), "")
+        deciding = verdict.deciding
+        reason = (deciding.message if deciding is not None else "") or ""
         gaps.append(f"{rid}: {verdict.verdict}" + (f" ({reason})" if reason else ""))
     return gaps
 
@@ -602,3 +635,13 @@ def compliance_gaps(verdicts: Mapping[str, RuleVerdict]) -> list[str]:
 def run_interrupted(run: Run, tests: Sequence[TestResult]) -> bool:
     """The run stopped early (Ctrl-C, SIGTERM) or left a test without its call phase."""
     return run.interrupted or any(t.status == INTERRUPTED for t in tests)
+
+
+NOTHING_DEMONSTRATED = ("nothing was demonstrated: no test ran to a verdict (nothing selected, collect-only, "
+                        "or every test skipped, stopped or errored)")
+
+
+def demonstrated_nothing(tests: Sequence[TestResult]) -> bool:
+    """No test ran to a product verdict (pass or product failure): the run shows nothing about the
+    product, so it is not a success (exit 5) and not a baseline to compare with."""
+    return not any(t.status in ("passed", "failed") for t in tests)

@@ -19,10 +19,8 @@ from harness.inventory.schema import InventoryError, load_inventory
 from harness.run.runfolders import newest_run, rerun_selection, update_latest
 from harness.run.runids import RunIdError, fresh_run_dir, new_run_id, validate_run_id
 
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-EXIT_INTERNAL = 70  # pytest's INTERNALERROR (its own code 3 would read as "unreachable")
-EXIT_INTERRUPTED = 130
+from harness.evidence.exit_status import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_NOTHING_DEMONSTRATED,  # noqa: F401
+                                          EXIT_UNREACHABLE, EXIT_USAGE, process_status)
 
 EXIT_HELP = """\b
 Exit status:
@@ -33,9 +31,11 @@ Exit status:
        inventory names is missing or unreadable, a password_env variable unset, login refused,
        reports folder not writable)
   3    preflight: a vCenter or KMS of the inventory did not answer
-  5    no test matched the selection
+  5    nothing was demonstrated: no test ran to a verdict (nothing matched the selection,
+       --collect-only, every test skipped); reports/latest is not moved
   70   internal error of the harness (a bug: please report it with the output)
-  130  interrupted (Ctrl-C or SIGTERM); cleanup ran"""
+  130  interrupted (Ctrl-C or SIGTERM); cleanup ran and the summary was written (a second
+       Ctrl-C does not cut them short; SIGKILL does)"""
 
 # pytest options vcrypt sets itself: given after `--` they would split a run from its run folder.
 _OWN_OPTIONS = {
@@ -143,15 +143,35 @@ def _check_signing_key(request: RunRequest, inv: Any) -> None:
         raise Refused(str(err)) from None
 
 
+class _StopSignals:
+    """SIGINT/SIGTERM: the first stops the run (KeyboardInterrupt, so fixtures clean up); later ones
+    are noted and ignored, so cleanup, the evidence and the summary are still written and the
+    process exits 130 (a second Ctrl-C used to escape as click's "Aborted!", exit 1, no summary)."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.finishing = False  # pytest has returned: a signal now changes nothing but is noted
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.received += 1
+        if self.received == 1 and not self.finishing:
+            raise KeyboardInterrupt
+        sys.stderr.write("vcrypt: already stopping: cleanup runs and the summary is written "
+                         "(SIGKILL would leave scratch objects behind)\n")
+        sys.stderr.flush()
+
+    def install(self) -> dict[int, Any]:
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.getsignal(sig)
+            signal.signal(sig, self)
+        return previous
+
+
 def _run_pytest(args: list[str]) -> int:
     """pytest in-process; Ctrl-C (or SIGTERM) lets fixtures clean up (KMS, vcsim, scratch objects) first."""
     import pytest
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    try:
-        return int(pytest.main(args))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return int(pytest.main(args))
 
 
 def execute(request: RunRequest, echo: Callable[[str], None]) -> int:
@@ -199,20 +219,32 @@ def execute(request: RunRequest, echo: Callable[[str], None]) -> int:
     echo(f"vcrypt run {run_id}: target {inv.target} ({', '.join(v.name for v in inv.vcenters)}), "
          f"inventory {inv.path}{what}")
     started = time.monotonic()
-    code = _run_pytest(args)
-    return _finish(request, run_dir, code, time.monotonic() - started, echo)
+    stops = _StopSignals()
+    previous = stops.install()
+    try:
+        code = _run_pytest(args)
+        stops.finishing = True
+        return _finish(request, run_dir, code, time.monotonic() - started, echo)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _finish(request: RunRequest, run_dir: Path, code: int, seconds: float, echo: Callable[[str], None]) -> int:
     import pytest
+
+    from harness.evidence.verdicts import NOTHING_DEMONSTRATED
     if code == pytest.ExitCode.USAGE_ERROR:  # nothing ran: the fresh folder (ours alone) goes
         shutil.rmtree(run_dir, ignore_errors=True)
         return EXIT_USAGE
+    code = process_status(code)  # 130 for an interrupted run, as run.json says
     from harness.evidence.summary import print_run_summary
     print_run_summary(run_dir, seconds, filtered=request.filtered)
     from harness.evidence.summary import print_manifest_digest
     print_manifest_digest(run_dir)
-    if (run_dir / "results.json").exists():
+    if code == EXIT_NOTHING_DEMONSTRATED:
+        echo(f"vcrypt: {NOTHING_DEMONSTRATED}; reports/latest still points at the last run that did")
+    elif (run_dir / "results.json").exists():
         update_latest(request.reports, run_dir)
     if request.junit is not None and (run_dir / "junit.xml").exists():
         try:
@@ -221,8 +253,4 @@ def _finish(request: RunRequest, run_dir: Path, code: int, seconds: float, echo:
         except OSError as err:
             echo(f"vcrypt: --junit: cannot write {request.junit}: {err.strerror or err}")
             code = code or EXIT_USAGE
-    if code == pytest.ExitCode.INTERRUPTED:
-        return EXIT_INTERRUPTED
-    if code == pytest.ExitCode.INTERNAL_ERROR:
-        return EXIT_INTERNAL
-    return int(code)
+    return code

@@ -59,6 +59,13 @@ class VcryptRun:
         """Collect one entry per test (on the controller under xdist)."""
         _collect_result(self, report)
 
+    def settled_results(self) -> list[dict[str, Any]]:
+        """Every selected test: those that reported, then those that never started, as `not run`."""
+        from harness.run.unreported import unreported
+        for entry in unreported(self.work_dir, self.results):
+            self.results[entry["nodeid"]] = entry
+        return list(self.results.values())
+
 
 RUN_KEY: pytest.StashKey[VcryptRun] = pytest.StashKey()
 LEASE_KEY: pytest.StashKey[Any] = pytest.StashKey()   # harness.run.lease.RunLease of the controller
@@ -131,7 +138,7 @@ def pytest_configure(config: pytest.Config) -> None:
     register_api_steps()  # every vCenter call becomes an Allure step (harness/calls.py)
     if not workerinput:  # the controller writes JUnit: rule verdicts as testsuite properties
         from harness.evidence import junit_verdicts
-        junit_verdicts.register(config, lambda: list(run.results.values()))
+        junit_verdicts.register(config, run.settled_results)
     from harness.run.progress import register_progress
     register_progress(config)
 
@@ -179,6 +186,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     from harness.run.selection import apply_test_ids
     apply_test_ids(config, items)
     _mark_known_deviations(config, items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Remember what was selected, so a test that never starts is `not run`, not missing."""
+    state = run_of(session.config)
+    if state is not None:
+        from harness.run.unreported import record_selection
+        record_selection(state.work_dir, session.items)
 
 
 def _mark_known_deviations(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -251,7 +266,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if state is None or not _rules_of(item):
         yield
         return
-    recorder = Recorder(test_id=evidence_id(item), nodeid=item.nodeid)
+    rules = set(_rules_of(item))  # a single-rule test's checks carry that rule; a test of two marks its steps
+    recorder = Recorder(test_id=evidence_id(item), nodeid=item.nodeid, rule=next(iter(rules)) if len(rules) == 1 else None)
     token = use_recorder(recorder)
     item.stash[RECORDER_KEY] = recorder
     try:
@@ -309,6 +325,16 @@ def _outage_after(state: VcryptRun, item: pytest.Item, call: pytest.CallInfo, fa
         return []
 
 
+def _judge_deviation(item: pytest.Item, call: pytest.CallInfo[Any], report: pytest.TestReport,
+                     state: VcryptRun) -> str | None:
+    """A listed test held to its deviation entry (failure it names, govmomi versions it was seen on)."""
+    from harness.run.deviations import judge
+    choices = getattr(state.environment, "vcsim_choices", None) or {}
+    recorder = item.stash.get(RECORDER_KEY, None)
+    return judge(item, call, report, [c.govmomi for c in choices.values()],
+                 recorder.checks if recorder is not None else [])
+
+
 def _deviation_category(item: pytest.Item, report: pytest.TestReport) -> tuple[str, str] | None:
     """(category, message) of a known-deviation outcome: xfailed is a deviation; a strict XPASS is stale."""
     if report.skipped and hasattr(report, "wasxfail"):
@@ -335,6 +361,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
         _write_evidence(item, state, report)
     category = None
     message = None
+    deviation_note = _judge_deviation(item, call, report, state) if call.when == "call" else None
     deviation = _deviation_category(item, report)
     xfailed = deviation is not None and deviation[0] == "known_deviation"
     outage = _outage_after(state, item, call, report.failed or xfailed) if call.when == "call" else []
@@ -353,6 +380,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
         category, message = deviation
     elif report.failed and call.when == "call":
         category = "product_failure"
+        if deviation_note and deviation_note.startswith("not the failure"):
+            message = deviation_note
     elif report.failed:
         category = "environment_error"
     elif report.skipped:
@@ -363,8 +392,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
         item.user_properties.extend(("rule", rid) for rid in _rules_of(item))
     if category is not None and ("category", category) not in item.user_properties:
         item.user_properties.append(("category", category))
+    recorder = item.stash.get(RECORDER_KEY, None)
+    blame = list(recorder.blamed) if recorder is not None and category == "product_failure" else []
     report.user_properties.append(("vcrypt", json.dumps({
         "test_id": evidence_id(item), "rules": _rules_of(item), "category": category,
+        **({"blame": blame} if blame else {}), **({"deviation_note": deviation_note} if deviation_note else {}),
         "module": item.module.__name__ if getattr(item, "module", None) else "",
         "name": item.name, **({"message": message} if message else {})})))
 
@@ -393,14 +425,21 @@ def _collect_result(state: VcryptRun, report: pytest.TestReport) -> None:
         "message": INTERRUPTED_MESSAGE, "duration_s": 0.0,
         "evidence_file": f"evidence/{info['test_id']}.json" if info["test_id"] else None})
     entry["duration_s"] = round(entry["duration_s"] + report.duration, 4)
+    if info.get("deviation_note"):
+        entry["deviation_note"] = info["deviation_note"]  # the run says when an entry was not applied
     if report.passed and report.when == "call" and entry["outcome"] == INTERRUPTED:
         entry.update(outcome="passed", category=None, message=None)  # a test passes only on a passed call
     elif report.skipped and info["category"] == "known_deviation":
         entry.update(outcome="deviation", category="known_deviation", message=info.get("message"))
     elif report.skipped:
         entry.update(outcome="skipped", category=info["category"], message=_skip_reason(report))
+    elif report.failed and report.when == "teardown":
+        # charged to the teardown, named as such; the test's (and its rules') verdict stands (issue 23)
+        entry["teardown_error"] = f"teardown error (after the test's verdict): {_failure_text(report)}"
     elif report.failed:
         error = info["category"] == "environment_error"
+        if info.get("blame"):
+            entry["blamed_rules"] = info["blame"]
         if entry["outcome"] not in ("failed", "error"):
             entry.update(outcome="error" if error else "failed", category=info["category"],
                          message=info.get("message") or _failure_text(report))
@@ -411,8 +450,8 @@ INTERRUPTED_MESSAGE = "interrupted: the run was stopped while this test ran; it 
 
 
 def _area(rule_ids: list[str]) -> str:
-    catalogue = load_rules()
-    return catalogue[rule_ids[0]].area if rule_ids and rule_ids[0] in catalogue else ""
+    from harness.run.unreported import area_of
+    return area_of(rule_ids)
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -434,6 +473,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.write_results:
         from harness.evidence.results import write_results
         compliance = session.config.getoption("--compliance")
+        state.settled_results()
         status = write_results(state, session, exitstatus, compliance)
         if status is not None:
             session.exitstatus = status

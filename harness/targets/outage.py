@@ -134,6 +134,10 @@ class OutageWatch:
                 return endpoint, self.down[endpoint]
         return None
 
+    def down_problem(self, kind: str, name: str) -> str | None:
+        """The established outage of one endpoint (None: not known down); teardown asks before calling it."""
+        return self.down.get(Endpoint(kind, name))
+
     def trip(self, environment: Any, fixturenames: Iterable[str]) -> None:
         """Raise an environment error at once when the test needs an endpoint that is down."""
         open_circuit = self.breaker(environment, fixturenames)

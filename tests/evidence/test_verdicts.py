@@ -35,7 +35,9 @@ def _t(outcome: str, category: str | None = None, rules: tuple[str, ...] = ("R-1
         ([("skipped", "unconfirmed_skip")], "skipped"),
         ([("deviation", "known_deviation"), ("passed", None)], "deviation"),
         ([("deviation", "known_deviation"), ("failed", "product_failure")], "failed"),
-        ([("interrupted", "interrupted"), ("passed", None)], "not run"),  # the run did not finish the rule
+        ([("interrupted", "interrupted"), ("passed", None)], "partly demonstrated"),  # issue 23: a pass beside an unfinished test
+        ([("not run", "not run"), ("passed", None)], "partly demonstrated"),  # selected, never started
+        ([("not run", "not run")], "not run"),
         ([("interrupted", "interrupted")], "not run"),
         ([("interrupted", "interrupted"), ("error", "environment_error")], "error"),
         ([("passed", None), ("error", "environment_error")], "error"),
