@@ -66,10 +66,16 @@ def main() -> None:
               help="also copy the run's JUnit XML here (the run folder keeps its own)")
 @click.option("--signing-key", type=click.Path(dir_okay=False), default=None,
               help="Ed25519 private key (PEM, `vcrypt keygen`) that signs the run's manifest")
+@click.option("--shard", default=None, metavar="K/N|auto",
+              help="run shard K of N (a rule's tests stay in one shard); auto: VCRYPT_SHARD or GitLab's "
+                   "CI_NODE_INDEX/CI_NODE_TOTAL. Merge the shards' folders with vcrypt merge")
+@click.option("--durations-from", type=click.Path(), default=None, metavar="RUN_DIR",
+              help="balance --shard by this earlier run folder's test durations (default: test counts)")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 def run(inventory: str | None, workers: int, compliance: bool, reports: str, run_id: str | None,
         suites_path: str | None, rules_: tuple[str, ...], test_ids: tuple[str, ...], last_failed: bool,
-        rerun: str | None, junit: str | None, signing_key: str | None, pytest_args: tuple[str, ...]) -> None:
+        rerun: str | None, junit: str | None, signing_key: str | None, shard: str | None,
+        durations_from: str | None, pytest_args: tuple[str, ...]) -> None:
     """Run the suites against the inventory's target and write reports/<run-id>/.
 
     Before any test, a preflight checks the files and password sources the inventory names, that
@@ -82,7 +88,7 @@ def run(inventory: str | None, workers: int, compliance: bool, reports: str, run
         workers=workers, compliance=compliance, run_id=run_id, rules=rules_, test_ids=test_ids,
         rerun=Path(rerun) if rerun else None, last_failed=last_failed, junit=Path(junit) if junit else None,
         signing_key=Path(signing_key).resolve() if signing_key else None,
-        pytest_args=pytest_args)
+        pytest_args=pytest_args, shard=shard, durations_from=Path(durations_from) if durations_from else None)
     try:
         code = execute(request, click.echo)
     except Refused as err:
