@@ -171,6 +171,51 @@ def verify_evidence(run_dir: str, public_key: str | None) -> None:
 
 
 @main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "out_dir", type=click.Path(), required=True, help="the merged run folder (new or empty)")
+@click.option("--signing-key", type=click.Path(dir_okay=False), default=None,
+              help="Ed25519 private key (PEM) that signs the merged manifest")
+@click.option("--public-key", type=click.Path(dir_okay=False), default=None,
+              help="Ed25519 public key (PEM) every input's signature must verify with")
+@click.option("--allow-partial", is_flag=True,
+              help="merge despite missing, interrupted or tampered inputs (tampered ones are left out); the result says so")
+@click.option("--compliance", is_flag=True, help="exit 1 unless every rule is passed or not applicable")
+def merge(run_dirs: tuple[str, ...], out_dir: str, signing_key: str | None, public_key: str | None,
+          allow_partial: bool, compliance: bool) -> None:
+    """Merge the run folders of shards (`vcrypt run --shard K/N`) and labs into one run folder.
+
+    Each input is verified against its manifest (and signature with --public-key). The result holds
+    merged results.json and rule verdicts (per lab and overall), report.html, junit.xml,
+    allure-results/, OSCAL assessment results with each shard and lab as a subject, the inputs'
+    manifests, and its own manifest (signed with --signing-key).
+
+    Exit status: 0 merged, no rule failed or errored; 1 merged, a rule failed or errored (with
+    --compliance: or was not demonstrated); 2 bad options, or an input refused (nothing written).
+    """
+    from harness.commands.merge import MergeRequest, run_merge
+    from harness.commands.merge_inputs import MergeRefused
+    from harness.evidence.signing import SigningKeyError, load_public_key, load_signing_key
+    try:
+        key = load_signing_key(path=Path(signing_key)) if signing_key else None
+        if public_key:
+            load_public_key(Path(public_key))
+    except SigningKeyError as err:
+        _fail(str(err))
+    request = MergeRequest(inputs=tuple(Path(d) for d in run_dirs), out=Path(out_dir), signing_key=key,
+                           public_key=Path(public_key) if public_key else None, allow_partial=allow_partial,
+                           compliance=compliance)
+    try:
+        code = run_merge(request, click.echo)
+    except MergeRefused as err:
+        for line in err.lines:
+            click.echo(f"vcrypt: {line}", err=True)
+        sys.exit(EXIT_USAGE)
+    except OSError as err:
+        _fail(f"merge: {getattr(err, 'filename', None) or ''}: {err.strerror or err}")
+    sys.exit(code)
+
+
+@main.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", help="folder for the key pair")
 @click.option("--name", default="vcrypt-signing", help="file name stem: <name>.key and <name>.pub")
 def keygen(out_dir: str, name: str) -> None:

@@ -191,11 +191,13 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     source = config.getoption("--durations-from")
     durations = load_durations(Path(source)) if source else None
     nodeids = [item.nodeid for item in items]
-    mine = set(split([(item.nodeid, _rules_of(item)) for item in items], shard.total, durations)[shard.index - 1])
+    shards = split([(item.nodeid, _rules_of(item)) for item in items], shard.total, durations)
+    mine = set(shards[shard.index - 1])
     keep = [item for item in items if item.nodeid in mine]
     info = {"index": shard.index, "total": shard.total, "source": shard.source,
             "balanced_by": f"durations of {source}" if source else "test counts",
             "collected": len(nodeids), "collection_sha256": collection_digest(nodeids),
+            "split_sha256": hashlib.sha256(json.dumps(shards).encode("utf-8")).hexdigest(),
             "tests": sorted(mine)}
     config.stash[SHARD_KEY] = info
     workeroutput = getattr(config, "workeroutput", None)
