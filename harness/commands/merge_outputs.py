@@ -142,10 +142,12 @@ def _annotate_oscal(out_run: Path, plan: "Plan", run: dict[str, Any], tests: lis
                                 _prop("signature", item.signature)],
                       "links": [{"href": f"#{resource_uuid}", "rel": "reference", "text": "its manifest"}]})
     where = {t["nodeid"]: (t.get("lab"), t.get("shard")) for t in tests}
+    vc_lab = {stable_uuid(run_id, "vcenter", str(v.get("name"))): v.get("lab") for v in run["vcenters"]}  # as oscal.py
     for observation in result.get("observations") or []:
         nodeid = next((p["value"] for p in observation.get("props", []) if p["name"] == "nodeid"), None)
         lab, shard = where.get(nodeid, (None, None))
-        subjects = observation.setdefault("subjects", [])
+        subjects = [s for s in observation.get("subjects", []) if vc_lab.get(s.get("subject-uuid"), lab) == lab]
+        observation["subjects"] = subjects  # a test observed its own lab's vCenters, never the other labs'
         if lab in lab_uuid:
             subjects.append({"subject-uuid": lab_uuid[lab], "type": "inventory-item", "title": f"lab {lab}"})
         if (lab, shard) in shard_uuid:
