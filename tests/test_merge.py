@@ -224,3 +224,32 @@ def test_bad_merge_arguments_give_one_line_and_exit_2(runs, tmp_path, args, need
     from tests.test_cli_bad_input import assert_clean_failure
     args = [a.format(s1=runs["s1"]) for a in args]
     assert_clean_failure(vcrypt("merge", *args, cwd=tmp_path), needle)
+
+
+def test_the_ci_example_runs_n_shards_per_lab_then_merges_with_options_vcrypt_has():
+    """examples/sharded-labs.yml: a matrix of SHARDS x labs, each `vcrypt run --shard K/N`, then one merge job."""
+    import re
+    import shlex
+
+    import yaml
+
+    from harness import cli
+    workflow = yaml.safe_load((ROOT / "examples" / "sharded-labs.yml").read_text(encoding="utf-8"))
+    shard_job, merge_job = workflow["jobs"]["shard"], workflow["jobs"]["merge"]
+    matrix = shard_job["strategy"]["matrix"]
+    assert matrix["shard"] == list(range(1, int(workflow["env"]["SHARDS"]) + 1)) and len(matrix["lab"]) >= 2
+    assert all((ROOT / lab["inventory"]).is_file() for lab in matrix["lab"])
+    assert merge_job["needs"] == "shard" and merge_job["if"] == "always()"
+    scripts = [str(s.get("run", "")) for job in (shard_job, merge_job) for s in job["steps"]]
+    calls = [shlex.split(re.sub(r"\$\{\{[^}]*\}\}|\\\n", "X", line.strip()))
+             for script in scripts for line in script.replace("\\\n", " ").splitlines() if line.strip().startswith("vcrypt ")]
+    assert {c[1] for c in calls} == {"run", "merge"}
+    for call in calls:
+        known = {opt for param in cli.main.commands[call[1]].params for opt in param.opts}
+        assert {a for a in call[2:] if a.startswith("--")} <= known, call
+    assert any("--shard" in c for c in calls if c[1] == "run") and any("--signing-key" in c for c in calls)
+    uses = [s.get("uses", "") for s in merge_job["steps"]]
+    assert any(u.startswith("actions/download-artifact") for u in uses)
+    assert any(u.startswith("mikepenz/action-junit-report") for u in uses)
+    assert any("GITHUB_STEP_SUMMARY" in str(s.get("run", "")) and "summary.md" in str(s.get("run", ""))
+               for s in merge_job["steps"])
