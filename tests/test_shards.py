@@ -1,4 +1,4 @@
-"""`--shard K/N` (harness/run/shards.py): a deterministic split that never separates a rule's tests.
+"""`--shard K/N` (harness/run/shard_split.py, harness/run/shards.py): a deterministic split that never separates a rule's tests.
 
 The split is checked as a pure function (every test in exactly one shard, rule groups whole,
 balance by durations), `auto` against the CI variables, and bad values through the installed
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.run.shards import ShardError, load_durations, parse_shard, rule_groups, split
+from harness.run.shard_split import ShardError, load_durations, parse_shard, rule_groups, split
 from tests.test_cli_bad_input import assert_clean_failure, vcrypt
 
 RULES = [f"R{i}" for i in range(8)]
@@ -102,3 +102,32 @@ def test_vcrypt_run_refuses_bad_shard_options_in_one_line_and_creates_nothing(tm
     proc = vcrypt("run", "--reports", str(tmp_path / "reports"), *args, cwd=tmp_path)
     assert_clean_failure(proc, needle)
     assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
+
+
+def test_an_empty_shard_of_a_non_empty_selection_finishes_with_0_and_says_so(tmp_path):
+    from harness.run.shard_split import empty_shard_status
+    lines: list[str] = []
+    (tmp_path / "run.json").write_text(json.dumps({"shard": {"index": 3, "total": 3, "collected": 2, "tests": []}}))
+    assert empty_shard_status(tmp_path, 5, lines.append) == 0
+    assert lines == ["shard 3/3 holds no test: the 2 selected test(s) form fewer rule groups than shards"]
+    (tmp_path / "run.json").write_text(json.dumps({"shard": {"index": 1, "total": 3, "collected": 0, "tests": []}}))
+    assert empty_shard_status(tmp_path, 5, lines.append) == 5  # nothing selected at all stays exit 5
+    assert empty_shard_status(tmp_path, 1, lines.append) == 1
+
+
+def test_pytest_suites_with_shard_selects_disjoint_halves_of_the_collection():
+    import re
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    halves = []
+    for shard in ("1/2", "2/2"):
+        proc = subprocess.run([sys.executable, "-m", "pytest", "suites/", "--shard", shard, "--collect-only", "-q",
+                               "-n", "0", "-p", "no:cacheprovider"], cwd=root, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        selected, total = map(int, re.search(r"(\d+)/(\d+) tests collected", proc.stdout).groups())
+        halves.append(({line for line in proc.stdout.splitlines() if "::" in line}, total))
+        assert len(halves[-1][0]) == selected
+    (first, total), (second, _) = halves
+    assert first and second and not first & second and len(first) + len(second) == total

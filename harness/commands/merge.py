@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import harness
-from harness.commands.merge_inputs import (SIGNED_FILES, MergeRefused, Plan, ShardInput, describe_input, load_input,
+from harness.commands.merge_inputs import (SIGNED_FILES, MergeRefused, Plan, describe_input, load_input,
                                            plan_merge)
 from harness.commands import merge_outputs
 from harness.evidence.bundle import finalize_run_folder

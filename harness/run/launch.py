@@ -148,7 +148,7 @@ def _check_signing_key(request: RunRequest, inv: Any) -> None:
 
 def _shard_args(request: RunRequest) -> list[str]:
     """--shard/--durations-from for the plugin, refused here (exit 2) before a run folder exists."""
-    from harness.run.shards import ShardError, load_durations, parse_shard
+    from harness.run.shard_split import ShardError, load_durations, parse_shard
     if request.shard is None:
         if request.durations_from is not None:
             raise Refused("--durations-from: only with --shard K/N")
@@ -225,6 +225,9 @@ def execute(request: RunRequest, echo: Callable[[str], None]) -> int:
          f"inventory {inv.path}{what}")
     started = time.monotonic()
     code = _run_pytest(args)
+    if request.shard:
+        from harness.run.shard_split import empty_shard_status
+        code = empty_shard_status(run_dir, code, echo)
     return _finish(request, run_dir, code, time.monotonic() - started, echo)
 
 
