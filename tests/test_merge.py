@@ -253,3 +253,11 @@ def test_the_ci_example_runs_n_shards_per_lab_then_merges_with_options_vcrypt_ha
     assert any(u.startswith("mikepenz/action-junit-report") for u in uses)
     assert any("GITHUB_STEP_SUMMARY" in str(s.get("run", "")) and "summary.md" in str(s.get("run", ""))
                for s in merge_job["steps"])
+
+
+def test_a_merged_folder_or_an_out_inside_an_input_is_refused(runs, merged, tmp_path):
+    from tests.test_cli_bad_input import assert_clean_failure
+    assert_clean_failure(vcrypt("merge", str(merged), "--out", str(tmp_path / "again"), cwd=ROOT), "is a merged folder")
+    assert_clean_failure(vcrypt("merge", str(runs["s1"]), str(runs["s2"]), "--out", str(runs["s1"] / "merged"),
+                                cwd=ROOT), "lies inside the input")
+    assert not (runs["s1"] / "merged").exists()

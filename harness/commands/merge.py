@@ -57,8 +57,9 @@ def merge(request: MergeRequest) -> MergeOutcome:
     out = request.out
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise MergeRefused([f"--out {out}: exists and is not empty (a merged folder is never written over)"])
-    if any(out.resolve() == p.resolve() for p in request.inputs):
-        raise MergeRefused([f"--out {out}: is one of the inputs"])
+    inside = [p for p in request.inputs if out.resolve().is_relative_to(p.resolve())]
+    if inside:  # writing there would change an input's verified folder
+        raise MergeRefused([f"--out {out}: lies inside the input {inside[0]}"])
     inputs = [load_input(p, request.public_key) for p in request.inputs]
     plan = plan_merge(inputs, request.allow_partial)
     multi = len(plan.labs) > 1
@@ -80,7 +81,7 @@ def merge(request: MergeRequest) -> MergeOutcome:
                           request, code, multi)
         (tmp / "run.json").write_text(json.dumps(run, indent=1, default=str), encoding="utf-8")
         (tmp / "results.json").write_text(json.dumps({"tests": tests}, indent=1, default=str), encoding="utf-8")
-        merge_outputs.write_junit(plan, tmp, per_lab, tests, multi)
+        merge_outputs.write_junit(plan, tmp, tests, multi)
         finalize_run_folder(tmp, request.signing_key,
                             before_manifest=lambda d: merge_outputs.annotate(d, plan, run, tests, multi))
         if out.exists():

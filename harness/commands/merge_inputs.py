@@ -82,6 +82,8 @@ def load_input(path: Path, public_key: Path | None) -> ShardInput:
         if verification.problems:  # e.g. results.json changed into something unreadable
             return _unreadable(path, verification.problems)
         raise MergeRefused([f"{path}: not a run folder (run.json/results.json: {getattr(err, 'strerror', None) or err})"]) from None
+    if "merge" in run:
+        raise MergeRefused([f"{path}: is a merged folder; merge the shards' own run folders (its inputs/ names them)"])
     shard = run.get("shard") if isinstance(run.get("shard"), dict) else {}
     key, name = _lab_identity(run)
     item = ShardInput(

@@ -51,23 +51,26 @@ def copy_allure(src_run: Path, out_run: Path, lab: str | None) -> None:
             shutil.copyfile(path, target)
 
 
-def _verdict_props(suite: ET.Element, verdicts: dict[str, str], extra: list[tuple[str, str]]) -> None:
+def _verdict_props(suite: ET.Element, tests: list[dict[str, Any]], extra: list[tuple[str, str]]) -> None:
+    """`verdict:<RULE>` = "<verdict>" or "<verdict>: <first gap>", as harness/evidence/junit_verdicts.py writes them."""
+    from harness.evidence.verdicts import load_catalogue, results_from, rule_verdicts
     props = ET.SubElement(suite, "properties")
-    for name, value in extra + [(f"verdict:{rid}", v) for rid, v in verdicts.items()]:
+    for name, value in extra:
         ET.SubElement(props, "property", name=name, value=value)
+    for rule_id, verdict in rule_verdicts(load_catalogue(), results_from(tests)).items():
+        gap = next(iter(verdict.gaps), "") if not verdict.compliant and verdict.verdict != "not run" else ""
+        ET.SubElement(props, "property", name=f"verdict:{rule_id}", value=verdict.verdict + (f": {gap}" if gap else ""))
 
 
-def write_junit(plan: "Plan", out_run: Path, per_lab: dict[str, dict[str, str]], tests: list[dict[str, Any]],
-                multi: bool) -> None:
+def write_junit(plan: "Plan", out_run: Path, tests: list[dict[str, Any]], multi: bool) -> None:
     """One testsuite per lab holding all its shards' testcases, with that lab's rule verdicts as
     `verdict:<RULE>` properties (the shards' own, partial, verdict properties are dropped); with
     several labs a last, empty testsuite `vcrypt.merged` carries the overall verdicts."""
-    from harness.evidence.verdicts import load_catalogue, results_from, rule_verdicts
     root = ET.Element("testsuites", name="vcrypt merge")
     for lab, group in plan.labs.items():
         suite = ET.Element("testsuite", name="", tests="0", failures="0", errors="0", skipped="0", time="0")
         shard_props = [(f"shard:{i.shard_label}", str(i.run.get("run_id"))) for i in group]
-        _verdict_props(suite, per_lab[lab], [("lab", lab), *shard_props])
+        _verdict_props(suite, [t for t in tests if t.get("lab") == lab], [("lab", lab), *shard_props])
         for item in group:
             path = item.path / "junit.xml"
             if not path.is_file():
@@ -85,10 +88,9 @@ def write_junit(plan: "Plan", out_run: Path, per_lab: dict[str, dict[str, str]],
             suite.set("name", f"{suite.get('name') or 'vcrypt'}[{lab}]")
         root.append(suite)
     if multi:
-        overall = {rid: v.verdict for rid, v in rule_verdicts(load_catalogue(), results_from(tests)).items()}
         merged = ET.SubElement(root, "testsuite", name="vcrypt.merged", tests="0", failures="0", errors="0",
                                skipped="0", time="0")
-        _verdict_props(merged, overall, [("labs", " ".join(plan.labs))])
+        _verdict_props(merged, tests, [("labs", " ".join(plan.labs))])
     if plan.partial:
         for suite in root.iter("testsuite"):
             props = suite.find("properties")
