@@ -11,6 +11,7 @@ import hashlib
 import json
 import shutil
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,28 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def merged(runs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("merged") / "merged-1"
-    proc = vcrypt("merge", str(runs["s1"]), str(runs["s2"]), "--out", str(out), cwd=ROOT)
+    proc = vmerge(str(runs["s1"]), str(runs["s2"]), "--out", str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
+
+
+@dataclass
+class Proc:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def vmerge(*args: str, cwd: Path = ROOT) -> Proc:
+    """`vcrypt merge ...` in-process (the CLI's own code, without a second interpreter's start-up)."""
+    import contextlib
+
+    from click.testing import CliRunner
+
+    from harness import cli
+    with contextlib.chdir(cwd):
+        result = CliRunner().invoke(cli.main, ["merge", *args], prog_name="vcrypt", catch_exceptions=False)
+    return Proc(result.exit_code, result.stdout, result.stderr)
 
 
 def _verdicts(run_dir: Path) -> dict[str, str]:
@@ -122,11 +142,11 @@ def test_a_tampered_shard_is_refused_and_allow_partial_leaves_it_out_and_says_so
     data[data.index(b'"passed"') + 1] ^= 0x01  # one byte: "passed" -> "qassed"
     (bad / "results.json").write_bytes(bytes(data))
     out = tmp_path / "out"
-    proc = vcrypt("merge", str(runs["s1"]), str(bad), "--out", str(out), cwd=ROOT)
+    proc = vmerge(str(runs["s1"]), str(bad), "--out", str(out))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
     assert f"{bad}: does not match its manifest or signature (changed: results.json)" in proc.stderr
     assert not out.exists() and not list(tmp_path.glob(".out.*"))  # nothing written, no scratch left
-    proc = vcrypt("merge", str(runs["s1"]), str(bad), "--out", str(out), "--allow-partial", cwd=ROOT)
+    proc = vmerge(str(runs["s1"]), str(bad), "--out", str(out), "--allow-partial")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "partial:" in proc.stdout and "left out" in proc.stdout
     merge = _json(out / "run.json")["merge"]
@@ -140,11 +160,11 @@ def test_a_tampered_shard_is_refused_and_allow_partial_leaves_it_out_and_says_so
 
 
 def test_a_missing_or_doubled_shard_is_refused(runs, tmp_path):
-    proc = vcrypt("merge", str(runs["s1"]), "--out", str(tmp_path / "a"), cwd=ROOT)
+    proc = vmerge(str(runs["s1"]), "--out", str(tmp_path / "a"))
     assert proc.returncode == 2 and "lab fake: shard 2/2 missing" in proc.stderr, proc.stderr
     twice = _honest_copy(runs["s1"], tmp_path / "s1-again")
-    proc = vcrypt("merge", str(runs["s1"]), str(twice), str(runs["s2"]), "--out", str(tmp_path / "b"),
-                  "--allow-partial", cwd=ROOT)
+    proc = vmerge(str(runs["s1"]), str(twice), str(runs["s2"]), "--out", str(tmp_path / "b"),
+                  "--allow-partial")
     assert proc.returncode == 2 and "shard 1/2 given twice" in proc.stderr, proc.stderr  # never, even partial
     assert not (tmp_path / "b").exists()
 
@@ -155,9 +175,9 @@ def test_an_interrupted_shard_is_refused_unless_allow_partial_and_its_tests_are_
     first = load_results(runs["s2"])[0]
     stopped = _honest_copy(runs["s2"], tmp_path / "s2-stopped", edit_run=lambda r: r.update(interrupted=True),
                            edit_tests=stop_first)
-    proc = vcrypt("merge", str(runs["s1"]), str(stopped), "--out", str(tmp_path / "a"), cwd=ROOT)
+    proc = vmerge(str(runs["s1"]), str(stopped), "--out", str(tmp_path / "a"))
     assert proc.returncode == 2 and "incomplete: the run was interrupted" in proc.stderr, proc.stderr
-    proc = vcrypt("merge", str(runs["s1"]), str(stopped), "--out", str(tmp_path / "b"), "--allow-partial", cwd=ROOT)
+    proc = vmerge(str(runs["s1"]), str(stopped), "--out", str(tmp_path / "b"), "--allow-partial")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert all(_verdicts(tmp_path / "b")[r] == "not run" for r in first.rules)
 
@@ -168,7 +188,7 @@ def test_a_failed_test_in_one_shard_fails_its_rule_in_the_merge_and_the_exit_sta
     def fail_it(data):
         data["tests"][0].update(outcome="failed", category="product_failure", message="seeded for the test")
     failed = _honest_copy(runs["s2"], tmp_path / "s2-failed", edit_tests=fail_it)
-    proc = vcrypt("merge", str(runs["s1"]), str(failed), "--out", str(tmp_path / "m"), cwd=ROOT)
+    proc = vmerge(str(runs["s1"]), str(failed), "--out", str(tmp_path / "m"))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert all(_verdicts(tmp_path / "m")[r] == "failed" for r in victim.rules)
 
@@ -184,7 +204,7 @@ def test_two_labs_give_a_verdict_per_lab_and_an_overall_one(runs, merged, tmp_pa
         data["tests"] = [t for t in data["tests"] if not set(t["rules"]) & set(dropped.rules)]
     lab_b = _honest_copy(runs["whole"], tmp_path / "lab-b", edit_run=other_lab, edit_tests=drop_rule)
     out = tmp_path / "two-labs"
-    proc = vcrypt("merge", str(runs["s1"]), str(runs["s2"]), str(lab_b), "--out", str(out), cwd=ROOT)
+    proc = vmerge(str(runs["s1"]), str(runs["s2"]), str(lab_b), "--out", str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     merge = _json(out / "run.json")["merge"]
     assert set(merge["labs"]) == {"fake", "lab-b"}
@@ -205,13 +225,13 @@ def test_a_signed_merge_verifies_and_unsigned_inputs_fail_a_public_key_check(run
     proc = vcrypt("keygen", "--out", str(tmp_path), cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "signed"
-    proc = vcrypt("merge", str(runs["s1"]), str(runs["s2"]), "--out", str(out), "--signing-key",
-                  str(tmp_path / "vcrypt-signing.key"), cwd=ROOT)
+    proc = vmerge(str(runs["s1"]), str(runs["s2"]), "--out", str(out), "--signing-key",
+                  str(tmp_path / "vcrypt-signing.key"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proc = vcrypt("verify-evidence", str(out), "--public-key", str(tmp_path / "vcrypt-signing.pub"), cwd=ROOT)
     assert proc.returncode == 0 and "signature valid" in proc.stdout, proc.stdout + proc.stderr
-    proc = vcrypt("merge", str(runs["s1"]), str(runs["s2"]), "--out", str(tmp_path / "x"), "--public-key",
-                  str(tmp_path / "vcrypt-signing.pub"), cwd=ROOT)
+    proc = vmerge(str(runs["s1"]), str(runs["s2"]), "--out", str(tmp_path / "x"), "--public-key",
+                  str(tmp_path / "vcrypt-signing.pub"))
     assert proc.returncode == 2 and "signature missing" in proc.stderr, proc.stderr
 
 
@@ -223,7 +243,7 @@ def test_a_signed_merge_verifies_and_unsigned_inputs_fail_a_public_key_check(run
 def test_bad_merge_arguments_give_one_line_and_exit_2(runs, tmp_path, args, needle):
     from tests.test_cli_bad_input import assert_clean_failure
     args = [a.format(s1=runs["s1"]) for a in args]
-    assert_clean_failure(vcrypt("merge", *args, cwd=tmp_path), needle)
+    assert_clean_failure(vmerge(*args, cwd=tmp_path), needle)
 
 
 def test_the_ci_example_runs_n_shards_per_lab_then_merges_with_options_vcrypt_has():
@@ -257,7 +277,7 @@ def test_the_ci_example_runs_n_shards_per_lab_then_merges_with_options_vcrypt_ha
 
 def test_a_merged_folder_or_an_out_inside_an_input_is_refused(runs, merged, tmp_path):
     from tests.test_cli_bad_input import assert_clean_failure
-    assert_clean_failure(vcrypt("merge", str(merged), "--out", str(tmp_path / "again"), cwd=ROOT), "is a merged folder")
-    assert_clean_failure(vcrypt("merge", str(runs["s1"]), str(runs["s2"]), "--out", str(runs["s1"] / "merged"),
+    assert_clean_failure(vmerge(str(merged), "--out", str(tmp_path / "again")), "is a merged folder")
+    assert_clean_failure(vmerge(str(runs["s1"]), str(runs["s2"]), "--out", str(runs["s1"] / "merged"),
                                 cwd=ROOT), "lies inside the input")
     assert not (runs["s1"] / "merged").exists()
