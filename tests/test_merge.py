@@ -99,6 +99,8 @@ def test_shard_1_and_2_merged_give_the_unsharded_verdicts_and_the_same_tests(run
     assert max(Counter(t.nodeid for t in joined).values()) == 1
     assert _verdicts(merged) == _verdicts(runs["whole"])
     assert {t.nodeid: t.status for t in joined} == {t.nodeid: t.status for t in whole}
+    proc = vcrypt("diff", str(runs["whole"]), str(merged), cwd=ROOT)
+    assert proc.returncode == 0 and "no verdict changed" in proc.stdout, proc.stdout + proc.stderr
 
 
 def test_the_merged_folder_is_a_complete_verifiable_run_folder(runs, merged):
