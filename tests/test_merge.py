@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 
 from harness.evidence.manifest import write_manifest
 from harness.evidence.verdicts import load_catalogue, load_results, rule_verdicts
-from tests.test_cli_bad_input import vcrypt
+from tests.test_cli_bad_input import vcrypt, vcrypt_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +31,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for name, args in (("whole", []), ("s1", ["--shard", "1/2"]), ("s2", ["--shard", "2/2"])):
         extra = ["--durations-from", str(reports / "whole")] if args else []
-        proc = vcrypt("run", "--reports", str(reports), "--run-id", name, *args, *extra, cwd=ROOT)
+        proc = subprocess.run([*vcrypt_command(), "run", "--reports", str(reports), "--run-id", name, *args, *extra],
+                              cwd=ROOT, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         out[name] = reports / name
     return out
