@@ -111,6 +111,7 @@ def test_the_merged_folder_is_a_complete_verifiable_run_folder(runs, merged):
         assert (merged / name).is_file(), name
     proc = vcrypt("verify-evidence", str(merged), cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _json(merged / "run.json")["compliance"] is False
     whole_allure = len(list((runs["whole"] / "allure-results").glob("*-result.json")))
     assert len(list((merged / "allure-results").glob("*-result.json"))) == whole_allure
     for test in load_results(merged):
@@ -158,6 +159,8 @@ def test_a_tampered_shard_is_refused_and_allow_partial_leaves_it_out_and_says_so
     assert any("shard 2/2 missing" in r for r in merge["partial_reasons"])
     assert "Partial merge" in (out / "summary.md").read_text(encoding="utf-8")
     assert 'name="partial"' in (out / "junit.xml").read_text(encoding="utf-8")
+    strict = vmerge(str(runs["s1"]), str(bad), "--out", str(tmp_path / "strict"), "--allow-partial", "--compliance")
+    assert strict.returncode == 1, strict.stdout + strict.stderr  # compliance: rules left out are gaps
     s2_rules = {r for t in load_results(runs["s2"]) for r in t.rules}
     verdicts = _verdicts(out)
     assert s2_rules and all(verdicts[r] == "not run" for r in s2_rules)  # never passed on what was left out
@@ -234,6 +237,11 @@ def test_a_signed_merge_verifies_and_unsigned_inputs_fail_a_public_key_check(run
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proc = vcrypt("verify-evidence", str(out), "--public-key", str(tmp_path / "vcrypt-signing.pub"), cwd=ROOT)
     assert proc.returncode == 0 and "signature valid" in proc.stdout, proc.stdout + proc.stderr
+    from harness.evidence.signing import load_signing_key, sign_manifest
+    signed_s1 = _honest_copy(runs["s1"], tmp_path / "s1-signed")
+    sign_manifest(signed_s1, load_signing_key(path=tmp_path / "vcrypt-signing.key"))
+    noted = vmerge(str(signed_s1), str(runs["s2"]), "--out", str(tmp_path / "y"))
+    assert noted.returncode == 0 and f"note: {signed_s1}: carries a signature that was not checked" in noted.stdout
     proc = vmerge(str(runs["s1"]), str(runs["s2"]), "--out", str(tmp_path / "x"), "--public-key",
                   str(tmp_path / "vcrypt-signing.pub"))
     assert proc.returncode == 2 and "signature missing" in proc.stderr, proc.stderr

@@ -24,6 +24,7 @@ from harness.commands.merge_inputs import (SIGNED_FILES, MergeRefused, Plan, des
                                            plan_merge)
 from harness.commands import merge_outputs
 from harness.evidence.bundle import finalize_run_folder
+from harness.evidence.manifest import SIGNATURE
 from harness.evidence.signing import SigningKey
 from harness.evidence.verdicts import (COMPLIANT_VERDICTS, compliance_gaps, load_catalogue, results_from,
                                        rule_verdicts)
@@ -50,6 +51,7 @@ class MergeOutcome:
     lab_verdicts: dict[str, dict[str, str]]  # lab -> rule -> verdict
     partial: list[str]
     exit_code: int
+    unchecked: list[str]  # inputs with a signature no public key was given for
 
 
 def merge(request: MergeRequest) -> MergeOutcome:
@@ -89,7 +91,8 @@ def merge(request: MergeRequest) -> MergeOutcome:
         tmp.rename(out)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return MergeOutcome(out, {r: v.verdict for r, v in overall.items()}, per_lab, plan.partial, code)
+    unchecked = [str(i.path) for i in plan.inputs if request.public_key is None and (i.path / SIGNATURE).is_file()]
+    return MergeOutcome(out, {r: v.verdict for r, v in overall.items()}, per_lab, plan.partial, code, unchecked)
 
 
 def _run_id(out: Path) -> str:
@@ -228,6 +231,8 @@ def summary_lines(outcome: MergeOutcome) -> list[str]:
     lines.append(f"overall: {lab_overall(outcome.verdicts)}")
     for reason in outcome.partial:
         lines.append(f"partial: {reason}")
+    for item in outcome.unchecked:
+        lines.append(f"note: {item}: carries a signature that was not checked (give --public-key to check it)")
     lines.append(f"merged: {outcome.out} (report.html, junit.xml, allure-results/, oscal-assessment-results.json)")
     return lines
 
