@@ -295,3 +295,17 @@ def test_a_merged_folder_or_an_out_inside_an_input_is_refused(runs, merged, tmp_
     assert_clean_failure(vmerge(str(runs["s1"]), str(runs["s2"]), "--out", str(runs["s1"] / "merged"),
                                 cwd=ROOT), "lies inside the input")
     assert not (runs["s1"] / "merged").exists()
+
+
+def test_a_file_changed_after_verification_is_not_copied(runs, tmp_path):
+    from harness.commands.merge_inputs import MergeRefused, copy_verified, load_input
+    shard = _honest_copy(runs["s1"], tmp_path / "s1")
+    item = load_input(shard, None)
+    assert not item.tampered
+    rel = next(t["evidence_file"] for t in item.tests if t.get("evidence_file"))
+    copy_verified(item, rel, tmp_path / "out" / rel)
+    assert (tmp_path / "out" / rel).read_bytes() == (shard / rel).read_bytes()
+    (shard / rel).write_text("{}", encoding="utf-8")  # swapped between the check and the copy
+    with pytest.raises(MergeRefused, match=f"changed: {rel} \\(after it was verified\\)"):
+        copy_verified(item, rel, tmp_path / "out2" / rel)
+    assert not (tmp_path / "out2").exists()

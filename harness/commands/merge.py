@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import harness
-from harness.commands.merge_inputs import (SIGNED_FILES, MergeRefused, Plan, describe_input, load_input,
-                                           plan_merge)
+from harness.commands.merge_inputs import (SIGNED_FILES, MergeRefused, Plan, copy_verified, describe_input,
+                                           load_input, plan_merge)
 from harness.commands import merge_outputs
 from harness.evidence.bundle import finalize_run_folder
 from harness.evidence.manifest import SIGNATURE
@@ -153,8 +153,7 @@ def _copy_files(plan: Plan, tests: list[dict[str, Any]], tmp: Path, multi: bool)
                 name = Path(str(entry["evidence_file"])).name
                 dst = tmp / (f"evidence/{lab}/{name}" if multi else str(entry["evidence_file"]))
                 if src is not None and src.is_file() and dst.resolve().is_relative_to(tmp.resolve()):
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(src, dst)
+                    copy_verified(item, src.relative_to(item.path.resolve()).as_posix(), dst)
             merge_outputs.copy_allure(item.path, tmp, lab if multi else None)
             inventory = item.path / "inventory.redacted.yaml"
             name = f"inventory.{lab}.redacted.yaml" if multi else "inventory.redacted.yaml"

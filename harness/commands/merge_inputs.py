@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.evidence.manifest import MANIFEST, SIGNATURE
+from harness.evidence.manifest import MANIFEST, SIGNATURE, read_manifest
 from harness.evidence.verify import verify_run_folder
 
 
@@ -42,6 +42,7 @@ class ShardInput:
     manifest_sha256: str
     signature: str
     tampered: list[str]
+    listed: dict[str, str] = field(default_factory=dict)  # the manifest: path -> SHA-256
     unfinished: list[str] = field(default_factory=list)  # why this input is incomplete
     lab: str = ""  # the label in the merged folder, set once all inputs are known
 
@@ -72,25 +73,39 @@ def load_input(path: Path, public_key: Path | None) -> ShardInput:
     """One input folder; raises MergeRefused when it is no run folder at all."""
     if not path.is_dir():
         raise MergeRefused([f"{path}: no such run folder"])
+    raw = {name: _bytes(path / name) for name in ("run.json", "results.json")}  # read once, before the check
     verification = verify_run_folder(path, public_key)  # SigningKeyError: the caller's usage error
+    listed = read_manifest(path)[0] if (path / MANIFEST).is_file() else {}
+    for name, data in raw.items():  # what is merged is exactly what was verified
+        if data is not None and listed.get(name) not in (None, hashlib.sha256(data).hexdigest()) \
+                and f"changed: {name}" not in verification.problems:
+            verification.problems.append(f"changed: {name} (while being read)")
     try:
-        run = _json(path / "run.json")
-        tests = _json(path / "results.json")["tests"]
+        missing = [name for name, data in raw.items() if data is None]
+        if missing:
+            raise ValueError(f"{missing[0]} missing")
+        run = json.loads(raw["run.json"] or b"")
+        tests = json.loads(raw["results.json"] or b"")["tests"]
         if not isinstance(run, dict) or not isinstance(tests, list):
             raise ValueError("unexpected shape")
     except (OSError, ValueError, KeyError, TypeError) as err:
         if verification.problems:  # e.g. results.json changed into something unreadable
             return _unreadable(path, verification.problems)
-        raise MergeRefused([f"{path}: not a run folder (run.json/results.json: {getattr(err, 'strerror', None) or err})"]) from None
+        raise MergeRefused([f"{path}: not a run folder ({err})"]) from None
     if "merge" in run:
         raise MergeRefused([f"{path}: is a merged folder; merge the shards' own run folders (its inputs/ names them)"])
     shard = run.get("shard") if isinstance(run.get("shard"), dict) else {}
+    index, total = shard.get("index") or 1, shard.get("total") or 1
+    if not (isinstance(index, int) and isinstance(total, int) and 1 <= index <= total):
+        raise MergeRefused([f"{path}: run.json: shard {index!r}/{total!r} is not K/N"])
+    planned = shard.get("tests")
     key, name = _lab_identity(run)
     item = ShardInput(
         path=path, run=run, tests=[t for t in tests if isinstance(t, dict)], lab_key=key, lab_name=name,
-        index=int(shard.get("index") or 1), total=int(shard.get("total") or 1),
-        collection=shard.get("collection_sha256"), split=shard.get("split_sha256"), planned=shard.get("tests"),
-        manifest_sha256=_sha256(path / MANIFEST), signature=verification.status, tampered=verification.problems)
+        index=index, total=total, collection=shard.get("collection_sha256"), split=shard.get("split_sha256"),
+        planned=[str(n) for n in planned] if isinstance(planned, list) else None,
+        manifest_sha256=_sha256(path / MANIFEST), signature=verification.status, tampered=verification.problems,
+        listed=listed)
     item.unfinished = _unfinished(item)
     return item
 
@@ -99,6 +114,22 @@ def _unreadable(path: Path, problems: list[str]) -> ShardInput:
     return ShardInput(path=path, run={}, tests=[], lab_key=f"unreadable|{path}", lab_name="unreadable", index=1,
                       total=1, collection=None, split=None, planned=None, manifest_sha256=_sha256(path / MANIFEST),
                       signature="", tampered=problems)
+
+
+def _bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def copy_verified(item: "ShardInput", rel: str, dst: Path) -> None:
+    """Copy one file of a verified input; refuse if it no longer matches the input's manifest."""
+    data = (item.path / rel).read_bytes()
+    if item.listed.get(rel) != hashlib.sha256(data).hexdigest():
+        raise MergeRefused([f"{item.path}: changed: {rel} (after it was verified)"])
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(data)
 
 
 def _sha256(path: Path) -> str:
