@@ -154,7 +154,7 @@ def _copy_files(plan: Plan, tests: list[dict[str, Any]], tmp: Path, multi: bool)
                 dst = tmp / (f"evidence/{lab}/{name}" if multi else str(entry["evidence_file"]))
                 if src is not None and src.is_file() and dst.resolve().is_relative_to(tmp.resolve()):
                     copy_verified(item, src.relative_to(item.path.resolve()).as_posix(), dst)
-            merge_outputs.copy_allure(item.path, tmp, lab if multi else None)
+            merge_outputs.copy_allure(item, tmp, lab if multi else None)
             inventory = item.path / "inventory.redacted.yaml"
             name = f"inventory.{lab}.redacted.yaml" if multi else "inventory.redacted.yaml"
             if inventory.is_file() and not (tmp / name).exists():

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,19 +19,21 @@ from harness.evidence.oscal import FILENAME as OSCAL_FILE
 from harness.evidence.oscal import PROP_NS, stable_uuid, uri_reference
 
 if TYPE_CHECKING:
-    from harness.commands.merge_inputs import Plan
+    from harness.commands.merge_inputs import Plan, ShardInput
 
 ALLURE = "allure-results"
 ALLURE_EXTRAS = {"environment.properties", "categories.json", "executor.json"}  # rewritten for the merged run
 
 
-def copy_allure(src_run: Path, out_run: Path, lab: str | None) -> None:
-    """Copy a shard's Allure result, container and attachment files (not its extras or history).
+def copy_allure(item: "ShardInput", out_run: Path, lab: str | None) -> None:
+    """Copy a shard's Allure result, container and attachment files (not its extras or history),
+    each checked against the shard's manifest.
 
     With several labs the same test runs once per lab: a `lab` parameter and a lab-specific
     historyId keep Allure from folding the labs' results into retries of one test.
     """
-    src, dst = src_run / ALLURE, out_run / ALLURE
+    from harness.commands.merge_inputs import copy_verified
+    src, dst = item.path / ALLURE, out_run / ALLURE
     if not src.is_dir():
         return
     dst.mkdir(exist_ok=True)
@@ -40,15 +41,14 @@ def copy_allure(src_run: Path, out_run: Path, lab: str | None) -> None:
         if not path.is_file() or path.is_symlink() or path.name in ALLURE_EXTRAS:
             continue
         target = dst / path.name
+        copy_verified(item, f"{ALLURE}/{path.name}", target)
         if lab is not None and path.name.endswith("-result.json"):
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(target.read_text(encoding="utf-8"))
             data["parameters"] = [*(data.get("parameters") or []), {"name": "lab", "value": lab}]
             for key in ("historyId", "testCaseId"):
                 if data.get(key):
                     data[key] = hashlib.md5(f"{lab}/{data[key]}".encode(), usedforsecurity=False).hexdigest()
             target.write_text(json.dumps(data), encoding="utf-8")
-        else:
-            shutil.copyfile(path, target)
 
 
 def _verdict_props(suite: ET.Element, tests: list[dict[str, Any]], extra: list[tuple[str, str]]) -> None:
