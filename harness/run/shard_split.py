@@ -63,7 +63,9 @@ def parse_shard(text: str, environ: Mapping[str, str] | None = None) -> Shard:
     if env.get("VCRYPT_SHARD", "").strip():
         return _parse(env["VCRYPT_SHARD"], "VCRYPT_SHARD")
     index, total = env.get("CI_NODE_INDEX", "").strip(), env.get("CI_NODE_TOTAL", "").strip()
-    if total and not index and total == "1":  # GitLab sets CI_NODE_TOTAL=1 for a job without `parallel:`
+    # GitLab's predefined variables: CI_NODE_INDEX (1-based) only for `parallel:` jobs; CI_NODE_TOTAL "is set
+    # to 1" for a job that is not parallelized (quoted in https://gitlab.com/gitlab-org/gitlab/-/issues/30902).
+    if total and not index and total == "1":
         return Shard(1, 1, "CI_NODE_TOTAL")
     if index or total:
         return _parse(f"{index or '?'}/{total or '?'}", "CI_NODE_INDEX/CI_NODE_TOTAL")
