@@ -66,10 +66,16 @@ def main() -> None:
               help="also copy the run's JUnit XML here (the run folder keeps its own)")
 @click.option("--signing-key", type=click.Path(dir_okay=False), default=None,
               help="Ed25519 private key (PEM, `vcrypt keygen`) that signs the run's manifest")
+@click.option("--shard", default=None, metavar="K/N|auto",
+              help="run shard K of N (a rule's tests stay in one shard); auto: VCRYPT_SHARD or GitLab's "
+                   "CI_NODE_INDEX/CI_NODE_TOTAL. Merge the shards' folders with vcrypt merge")
+@click.option("--durations-from", type=click.Path(), default=None, metavar="RUN_DIR",
+              help="balance --shard by this earlier run folder's test durations (default: test counts)")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 def run(inventory: str | None, workers: int, compliance: bool, reports: str, run_id: str | None,
         suites_path: str | None, rules_: tuple[str, ...], test_ids: tuple[str, ...], last_failed: bool,
-        rerun: str | None, junit: str | None, signing_key: str | None, pytest_args: tuple[str, ...]) -> None:
+        rerun: str | None, junit: str | None, signing_key: str | None, shard: str | None,
+        durations_from: str | None, pytest_args: tuple[str, ...]) -> None:
     """Run the suites against the inventory's target and write reports/<run-id>/.
 
     Before any test, a preflight checks the files and password sources the inventory names, that
@@ -82,7 +88,7 @@ def run(inventory: str | None, workers: int, compliance: bool, reports: str, run
         workers=workers, compliance=compliance, run_id=run_id, rules=rules_, test_ids=test_ids,
         rerun=Path(rerun) if rerun else None, last_failed=last_failed, junit=Path(junit) if junit else None,
         signing_key=Path(signing_key).resolve() if signing_key else None,
-        pytest_args=pytest_args)
+        pytest_args=pytest_args, shard=shard, durations_from=Path(durations_from) if durations_from else None)
     try:
         code = execute(request, click.echo)
     except Refused as err:
@@ -170,6 +176,51 @@ def verify_evidence(run_dir: str, public_key: str | None, hashes_only: bool) -> 
     if result.needs_key:
         _fail(f"{run_dir}: not verified: {result.status}", 1)
     click.echo(f"{run_dir}: intact (every file matches manifest.sha256); {result.status}")
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "out_dir", type=click.Path(), required=True, help="the merged run folder (new or empty)")
+@click.option("--signing-key", type=click.Path(dir_okay=False), default=None,
+              help="Ed25519 private key (PEM) that signs the merged manifest")
+@click.option("--public-key", type=click.Path(dir_okay=False), default=None,
+              help="Ed25519 public key (PEM) every input's signature must verify with")
+@click.option("--allow-partial", is_flag=True,
+              help="merge despite missing, interrupted or tampered inputs (tampered ones are left out); the result says so")
+@click.option("--compliance", is_flag=True, help="exit 1 unless every rule is passed or not applicable")
+def merge(run_dirs: tuple[str, ...], out_dir: str, signing_key: str | None, public_key: str | None,
+          allow_partial: bool, compliance: bool) -> None:
+    """Merge the run folders of shards (`vcrypt run --shard K/N`) and labs into one run folder.
+
+    Each input is verified against its manifest (and signature with --public-key). The result holds
+    merged results.json and rule verdicts (per lab and overall), report.html, junit.xml,
+    allure-results/, OSCAL assessment results with each shard and lab as a subject, the inputs'
+    manifests, and its own manifest (signed with --signing-key).
+
+    Exit status: 0 merged, no rule failed or errored; 1 merged, a rule failed or errored (with
+    --compliance: or was not demonstrated); 2 bad options, or an input refused (nothing written).
+    """
+    from harness.commands.merge import MergeRequest, run_merge
+    from harness.commands.merge_inputs import MergeRefused
+    from harness.evidence.signing import SigningKeyError, load_public_key, load_signing_key
+    try:
+        key = load_signing_key(path=Path(signing_key)) if signing_key else None
+        if public_key:
+            load_public_key(Path(public_key))
+    except SigningKeyError as err:
+        _fail(str(err))
+    request = MergeRequest(inputs=tuple(Path(d) for d in run_dirs), out=Path(out_dir), signing_key=key,
+                           public_key=Path(public_key) if public_key else None, allow_partial=allow_partial,
+                           compliance=compliance)
+    try:
+        code = run_merge(request, click.echo)
+    except MergeRefused as err:
+        for line in err.lines:
+            click.echo(f"vcrypt: {line}", err=True)
+        sys.exit(EXIT_USAGE)
+    except OSError as err:
+        _fail(f"merge: {getattr(err, 'filename', None) or ''}: {err.strerror or err}")
+    sys.exit(code)
 
 
 @main.command()

@@ -202,6 +202,10 @@ def bad_argv(draw: st.DrawFn, bad_inventories: list[str], plain_folders: list[st
         lambda: ["verify-evidence", draw(st.sampled_from(plain_folders))] + draw(st.lists(WORD, max_size=2)),
         lambda: ["rules", "--run", draw(st.sampled_from(plain_folders))] + draw(st.lists(WORD, max_size=2)),
     ]
+    if "merge" in cli.main.commands:  # inputs that are no intact run folders: refused, nothing written
+        forms.append(lambda: ["merge", *draw(st.lists(st.sampled_from(plain_folders), min_size=1, max_size=2)),
+                              "--out", draw(WORD)] + draw(st.lists(st.sampled_from(["--allow-partial", "--compliance"]),
+                                                                   max_size=2)))
     if "sweep" in cli.main.commands:
         forms.append(lambda: ["sweep", "--inventory", inventory, "--run-id", draw(WORD)] + draw(TAIL))
     return draw(st.sampled_from(forms))()

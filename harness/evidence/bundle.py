@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 from harness.evidence.allure_extras import write_allure_extras
 from harness.evidence.html_report import write_html_report
@@ -19,8 +20,12 @@ from harness.evidence.signing import SigningKey, sign_manifest, signing_summary
 from harness.evidence.summary_md import write_summary_md
 
 
-def finalize_run_folder(run_dir: Path, signing_key: SigningKey | None = None) -> None:
-    """Write Allure extras, report.html, the OSCAL results, README.txt, summary.md, manifest.sha256, its signature."""
+def finalize_run_folder(run_dir: Path, signing_key: SigningKey | None = None,
+                        before_manifest: Callable[[Path], None] | None = None) -> None:
+    """Write Allure extras, report.html, the OSCAL results, README.txt, summary.md, manifest.sha256, its signature.
+
+    `before_manifest` (vcrypt merge) may add to what the writers wrote; the manifest then covers it.
+    """
     run_dir = Path(run_dir)
     record_signing(run_dir, signing_key)
     write_allure_extras(run_dir)
@@ -28,6 +33,8 @@ def finalize_run_folder(run_dir: Path, signing_key: SigningKey | None = None) ->
     write_oscal_results(run_dir)
     write_readme(run_dir, signing_key)
     write_summary_md(run_dir)
+    if before_manifest is not None:
+        before_manifest(run_dir)
     write_manifest(run_dir)
     if signing_key is not None:
         sign_manifest(run_dir, signing_key)

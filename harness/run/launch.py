@@ -45,6 +45,7 @@ _OWN_OPTIONS = {
     "--lf": "use vcrypt run --last-failed", "--last-failed": "use vcrypt run --last-failed",
     "--ff": "use vcrypt run --last-failed", "--failed-first": "use vcrypt run --last-failed",
     "--rules": "use vcrypt run --rules", "--test-id": "use vcrypt run --test-id",
+    "--shard": "use vcrypt run --shard", "--durations-from": "use vcrypt run --durations-from",
 }
 
 
@@ -72,10 +73,12 @@ class RunRequest:
     junit: Path | None = None
     signing_key: Path | None = None
     pytest_args: tuple[str, ...] = ()
+    shard: str | None = None             # K/N or auto (harness/run/shards.py)
+    durations_from: Path | None = None
 
     @property
     def filtered(self) -> bool:
-        return bool(self.rules or self.test_ids or self.rerun or self.last_failed or self.pytest_args)
+        return bool(self.rules or self.test_ids or self.rerun or self.last_failed or self.pytest_args or self.shard)
 
 
 def _check_pytest_args(args: tuple[str, ...]) -> None:
@@ -168,6 +171,25 @@ class _StopSignals:
         return previous
 
 
+def _shard_args(request: RunRequest) -> list[str]:
+    """--shard/--durations-from for the plugin, refused here (exit 2) before a run folder exists."""
+    from harness.run.shard_split import ShardError, load_durations, parse_shard
+    if request.shard is None:
+        if request.durations_from is not None:
+            raise Refused("--durations-from: only with --shard K/N")
+        return []
+    try:
+        shard = parse_shard(request.shard)
+        if request.durations_from is not None:
+            load_durations(request.durations_from)
+    except ShardError as err:
+        raise Refused(str(err)) from None
+    if request.compliance:
+        raise Refused("--compliance with --shard: a shard holds only some rules; give --compliance to vcrypt merge")
+    args = ["--shard", request.shard.strip() if shard.source != "--shard" else shard.label]  # auto: the plugin records the source
+    return args + (["--durations-from", str(request.durations_from)] if request.durations_from else [])
+
+
 def _run_pytest(args: list[str]) -> int:
     """pytest in-process; Ctrl-C (or SIGTERM) lets fixtures clean up (KMS, vcsim, scratch objects) first."""
     import pytest
@@ -182,6 +204,7 @@ def execute(request: RunRequest, echo: Callable[[str], None]) -> int:
     except RunIdError as err:
         raise Refused(f"--run-id: {err}") from None
     rules = _rule_ids(request.rules)
+    shard_args = _shard_args(request)
     source, rerun = _rerun_ids(request)
     if rerun == []:
         echo(f"nothing to rerun: no test failed or errored in {source}")
@@ -214,8 +237,10 @@ def execute(request: RunRequest, echo: Callable[[str], None]) -> int:
         args += ["-o", "console_output_style=classic"]  # progress lines instead of [ 64%] (harness/run/progress.py)
     if request.signing_key:
         args += ["--signing-key", str(request.signing_key)]
+    args += shard_args
     args += list(request.pytest_args)
     what = f", rerunning {len(rerun)} failed test(s)" if rerun else ""
+    what += f", shard {request.shard}" if request.shard else ""
     echo(f"vcrypt run {run_id}: target {inv.target} ({', '.join(v.name for v in inv.vcenters)}), "
          f"inventory {inv.path}{what}")
     started = time.monotonic()
@@ -224,6 +249,9 @@ def execute(request: RunRequest, echo: Callable[[str], None]) -> int:
     try:
         code = _run_pytest(args)
         stops.finishing = True
+        if request.shard:
+            from harness.run.shard_split import empty_shard_status
+            code = empty_shard_status(run_dir, code, echo)
         return _finish(request, run_dir, code, time.monotonic() - started, echo)
     finally:
         for sig, handler in previous.items():

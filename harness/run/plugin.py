@@ -27,7 +27,7 @@ from harness.rules import Rule, load_rules, version_tuple
 from harness.run.item_ids import evidence_id
 from harness.targets.outage import OutageWatch
 
-pytest_plugins: list[str] = ["harness.run.safety_hooks", "harness.run.fixtures"]
+pytest_plugins: list[str] = ["harness.run.safety_hooks", "harness.run.fixtures", "harness.run.shards"]
 
 SKIP_CATEGORIES = {"capability": "capability_skip", "safety": "safety_skip", "version": "version_skip",
                    "unconfirmed": "unconfirmed_skip"}
