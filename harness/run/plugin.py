@@ -280,10 +280,12 @@ RECORDER_KEY: pytest.StashKey[Recorder] = pytest.StashKey()
 
 
 def _environment_error(excinfo: Any) -> bool:
-    from harness.kms.client import KmsUnreachable
+    # KmsFailure: anything the KMS did to the harness's own KMIP calls (unreachable, refused, an answer the
+    # client cannot read) is the lab's, never the product's (issue 22).
+    from harness.kms.client import KmsFailure
     from harness.targets.connect import ConnectError
     from harness.vsphere.errors import EnvironmentFault
-    return excinfo is not None and excinfo.errisinstance((EnvironmentFault, KmsUnreachable, ConnectError))
+    return excinfo is not None and excinfo.errisinstance((EnvironmentFault, KmsFailure, ConnectError))
 
 
 def _outage_after(state: VcryptRun, item: pytest.Item, call: pytest.CallInfo, failed: bool) -> list[str]:
