@@ -329,6 +329,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
         _write_evidence(item, state, report)
     category = None
     message = None
+    if call.when == "call":
+        from harness.run.kms_reads import mark_not_observable
+        mark_not_observable(report, item, item.stash.get(RECORDER_KEY, None))   # KMS-side checks not observable
     deviation = _deviation_category(item, report)
     xfailed = deviation is not None and deviation[0] == "known_deviation"
     outage = _outage_after(state, item, call, report.failed or xfailed) if call.when == "call" else []
