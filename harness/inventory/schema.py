@@ -372,12 +372,24 @@ class UnreachableKms(_Strict):
 
 class Kms(_Strict):
     embedded: bool = True
+    # With embedded: the embedded KMS is the strict second KMS (github.com/ovh/kmip-go) in these modes
+    # when a Go >= 1.25 can build it; else PyKMIP, and run.json says why (harness/targets/strict_kms.py).
+    strict: list[str] | None = None
     shared: ExternalKms | None = None
     dedicated: ExternalKms | None = None
     unreachable: UnreachableKms | None = None
 
+    @field_validator("strict")
+    @classmethod
+    def _strict_modes(cls, value: list[str] | None) -> list[str] | None:
+        from harness.inventory.kms_modes import STRICT_KMS_MODES
+        _only_known(value or [], STRICT_KMS_MODES, "strict KMS mode")
+        return value
+
     @model_validator(mode="after")
     def _source(self) -> "Kms":
+        if self.strict is not None and not self.embedded:
+            raise ValueError("strict: needs embedded: true (it chooses the KMS the harness starts)")
         if self.embedded and (self.shared or self.dedicated):
             raise ValueError("embedded: true cannot be combined with shared/dedicated KMS entries")
         if not self.embedded and not self.shared:

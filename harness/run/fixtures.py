@@ -53,6 +53,8 @@ def environment(pytestconfig: pytest.Config, vcrypt_run: VcryptRun, inventory: I
     with open_environment(inventory, workdir=workdir) as env:
         for endpoint in env.kms_endpoints.values():
             register_secret(endpoint.client_key_pem)
+            if endpoint.password:
+                register_secret(endpoint.password)
         state.environment = env
         from harness.evidence.results import write_target_info
         write_target_info(state)

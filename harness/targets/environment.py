@@ -84,6 +84,8 @@ class Environment:
         self.defects = defects
         self.kms: Any = None
         self.kms_endpoints: dict[str, KmsEndpoint] = {}
+        self.strict_kms: Any = None                  # harness.targets.strict_kms.StrictCluster (kms.strict)
+        self.strict_fallback: str | None = None      # why kms.strict fell back to PyKMIP
         self.world: Any = None
         self.vcsims: dict[str, Any] = {}
         self.vcsim_choices: dict[str, Any] = {}   # name -> harness.vcsim.choice.VcsimChoice
@@ -111,9 +113,13 @@ class Environment:
             sim.stop()
         if self.kms is not None:
             self.kms.stop()
+        if self.strict_kms is not None:
+            self.strict_kms.stop()
 
     def _start_kms(self) -> None:
         cfg = self.inventory.kms
+        if cfg.embedded and cfg.strict is not None and self._start_strict_kms(cfg.strict):
+            return
         if cfg.embedded:
             from harness.kms.server import EmbeddedKms
             self.kms = EmbeddedKms(self.workdir / "kms").start()
@@ -143,6 +149,28 @@ class Environment:
                 lab_owned=ext.registered, username=ext.username, password=ext.password(f"kms.{role}"),
                 kmip_version=ext.kmip_version,
                 read_identity=(reader.client_cert, reader.client_key) if hasattr(reader, "client_cert") else reader)
+
+    def _start_strict_kms(self, modes: list[str]) -> bool:
+        """The embedded KMS as the strict second KMS; False (PyKMIP instead, reason kept) without Go."""
+        from harness.targets import strict_kms
+        self.strict_kms, self.strict_fallback = strict_kms.start(self.workdir / "strict-kms", modes)
+        if self.strict_kms is None:
+            return False
+        fakes_only = all(vc.target == "fake" for vc in self.inventory.vcenters)
+        lab = self._fake_lab_provider()
+        cluster = self.strict_kms
+        for role, provider in (("shared", SHARED_PROVIDER), ("dedicated", DEDICATED_PROVIDER)):
+            server = cluster.servers[role]
+            provider_id, server_name = (lab.id, lab.server_name) if lab and role == "shared" else (provider, f"{role}-kms")
+            self.kms_endpoints[role] = KmsEndpoint(
+                role=role, provider_id=provider_id, server_name=server_name, address=server.host, port=server.port,
+                ca_pem=cluster.ca.ca_pem(), client_cert_pem=cluster.vcenter.cert_pem(),
+                client_key_pem=cluster.vcenter.key_pem(), ca_path=cluster.ca.ca_path,
+                client_cert_path=cluster.vcenter.cert_path, client_key_path=cluster.vcenter.key_path,
+                lab_owned=fakes_only, username=server.username,
+                password=Secret(server.password) if server.password else None,
+                read_identity=(cluster.reader.cert_path, cluster.reader.key_path))
+        return True
 
     def _fake_lab_provider(self) -> Any:
         """The lab-owned provider the fake vCenters start with (`fake.lab_provider`), if any."""
@@ -263,8 +291,13 @@ class Environment:
         return FakeDiskReader(fake)
 
     def describe(self) -> dict[str, Any]:
-        return {"kms": {"embedded": self.inventory.kms.embedded,
-                        "servers": [e.describe() for e in self.kms_endpoints.values()]}}
+        kms: dict[str, Any] = {"embedded": self.inventory.kms.embedded,
+                               "servers": [e.describe() for e in self.kms_endpoints.values()]}
+        if self.strict_kms is not None:
+            kms.update(self.strict_kms.describe)
+        if self.strict_fallback:
+            kms["strict_fallback"] = f"PyKMIP instead of the strict KMS: {self.strict_fallback}"
+        return {"kms": kms}
 
 
 @contextlib.contextmanager

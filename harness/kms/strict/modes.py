@@ -8,18 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# name -> what a real KMS does that this reproduces (KMIP 1.4 clause or product behaviour)
-MODES: dict[str, str] = {
-    "plain": "KMIP 1.0-1.4, keys created Pre-Active, Raw key format, any client certificate of the CA",
-    "active-keys": "Create makes keys Active at once (KMIP 1.4 §3.22 Activation Date); Activate is refused",
-    "owner-only": "only the client identity that created a key may read it (PERMISSION_DENIED for others)",
-    "credential": "every request must carry a KMIP Username/Password credential (KMIP 1.4 §2.1.2)",
-    "kmip-1.1": "speaks only KMIP 1.0 and 1.1; a request in 1.2 is refused",
-    "transparent": "Get answers in Transparent Symmetric Key format only (Raw is KEY_FORMAT_TYPE_NOT_SUPPORTED)",
-    "idle-disconnect": "closes a connection idle for 1 s",
-    "strictest": "all of the above at once",
-    "chaos": "every operation but DiscoverVersions answers OPERATION_FAILED with reason INDEX_OUT_OF_BOUNDS",
-}
+from harness.inventory.kms_modes import STRICT_KMS_MODES
+
+MODES = STRICT_KMS_MODES
 CHAOS_REASON = "0x0000000E"   # Index Out Of Bounds: valid KMIP, meaningless for these operations
 IDLE_SECONDS = 1.0
 STRICTEST = ("active-keys", "owner-only", "credential", "kmip-1.1", "transparent", "idle-disconnect")
