@@ -32,8 +32,9 @@ KMS_RULES = "KMS-GENERATE,KMS-SHARED,CLONE-ENCRYPT,REKEY-SHALLOW,REKEY-DEEP,XVC-
 SINGLE = ["plain", "active-keys", "owner-only", "credential", "kmip-1.1", "transparent", "idle-disconnect"]
 
 
-def run(tmp: Path, mode: str, *args: str) -> tuple[subprocess.CompletedProcess[str], list[dict], Path]:
-    with strict_lab(tmp, mode) as inventory:
+def run(tmp: Path, mode: str, *args: str, read_identity: str = "reader") -> tuple[subprocess.CompletedProcess[str],
+                                                                                 list[dict], Path]:
+    with strict_lab(tmp, mode, read_identity=read_identity) as inventory:
         proc = subprocess.run([*VCRYPT, "run", "-i", str(inventory), "--reports", str(tmp / "reports"), *args],
                               cwd=ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ))
         addresses = [line.split("(", 1)[1].split(")", 1)[0] for line in proc.stdout.splitlines()
@@ -89,3 +90,19 @@ def test_a_kms_answering_every_operation_with_an_unexpected_reason_gives_no_prod
     assert all(any(a in str(t.get("message")) for a in addresses) for t in errors), \
         [t["message"] for t in errors if not any(a in str(t.get("message")) for a in addresses)][:3]
     assert any("INDEX_OUT_OF_BOUNDS" in str(t.get("message")) for t in errors)
+
+
+def test_without_a_read_identity_the_kms_side_checks_are_not_observable_and_the_rest_still_runs(tmp_path: Path) -> None:
+    """`read_identity: none`: no KMIP read is made; tests whose only unobservable part is the KMS side are
+    skipped naming the KMS, after their vCenter-side checks ran (the evidence holds their calls)."""
+    proc, tests, _ = run(tmp_path, "plain", "-n", "0", "--rules", "KMS-GENERATE,CLONE-ENCRYPT,CLONE-DECRYPT",
+                         read_identity="none")
+    check_honest(proc, tests)
+    unobservable = [t for t in tests if "not observable" in str(t.get("message"))]
+    assert unobservable and all("gives the harness no read identity (read_identity: none)" in t["message"]
+                                and t["category"] == "capability_skip" for t in unobservable)
+    run_dir = next(p for p in (tmp_path / "reports").iterdir() if p.name != "latest")
+    for test in unobservable:
+        evidence = json.loads((run_dir / test["evidence_file"]).read_text())
+        assert evidence["not_observable"] and evidence["calls"], test["name"]   # vCenter was driven all the same
+        assert all(read["result"].startswith("not observable") for read in evidence["kmip"])

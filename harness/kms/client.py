@@ -454,7 +454,15 @@ class KmipClient:
         def _discover(client: _PieClient) -> Negotiation:
             if self._pinned is None:
                 self._negotiation = self._negotiate(client)
-            return self._negotiation or Negotiation(self._pinned or "?", (), True, self.username is not None)
+                return self._negotiation
+            # A pinned version: ask in it, so a KMS that does not speak it says so now.
+            result = client.proxy.discover_versions(protocol_versions=versions.protocol_versions((self._pinned,)))
+            _check_status(result)
+            offered = tuple(versions.as_text(v) for v in result.protocol_versions or [])
+            if offered and self._pinned not in offered:
+                raise KmsVersionError.result(self.address, "DiscoverVersions", "VERSION_NOT_SPOKEN",
+                                             f"the inventory pins KMIP {self._pinned}; the KMS answers {', '.join(offered)}")
+            return Negotiation(self._pinned, offered, True, self.username is not None)
 
         return self._call("DiscoverVersions", _discover)
 

@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.contextmanager
-def strict_lab(tmp: Path, mode: str, base: str = "fake.yaml") -> Iterator[Path]:
+def strict_lab(tmp: Path, mode: str, base: str = "fake.yaml", read_identity: str = "reader") -> Iterator[Path]:
     """Two strict KMSes (shared, dedicated) in `mode` and an inventory `base` pointing at them.
 
     vCenter's client certificate is `vcrypt-vcenter`; the harness reads with its own
-    `vcrypt-harness-reader` identity, as on a real lab (an owner-only KMS refuses it).
+    `vcrypt-harness-reader` identity, as on a real lab (an owner-only KMS refuses it), or none at all.
     """
     ca = ThrowawayCA(tmp / "pki")
     vcenter = ca.issue_client("vcrypt-vcenter", directory=tmp / "pki")
@@ -54,7 +54,8 @@ def strict_lab(tmp: Path, mode: str, base: str = "fake.yaml") -> Iterator[Path]:
             servers.append(kms)
             entry = {"provider_id": provider, "server_name": f"{role}-kms", "address": kms.host, "port": kms.port,
                      "ca": str(ca.ca_path), "client_cert": str(vcenter.cert_path), "client_key": str(vcenter.key_path),
-                     "read_identity": {"client_cert": str(reader.cert_path), "client_key": str(reader.key_path)}}
+                     "read_identity": ("none" if read_identity == "none" else
+                                       {"client_cert": str(reader.cert_path), "client_key": str(reader.key_path)})}
             if kms.username:
                 secret = tmp / f"kms-{role}.password"
                 secret.write_text(kms.password or "")
