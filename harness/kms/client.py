@@ -354,6 +354,7 @@ class KmipClient:
         self._password = Secret(password) if password is not None else None
         self._pinned = version
         self._negotiation: Negotiation | None = None
+        self._negotiated_now = False   # did the connection opened by the current call negotiate?
         self._context = _client_context(trusted_pem, client_cert_pem, client_key_pem)
         self._lock = threading.RLock()
         self._client: _PieClient | None = None
@@ -453,7 +454,8 @@ class KmipClient:
 
         def _discover(client: _PieClient) -> Negotiation:
             if self._pinned is None:
-                self._negotiation = self._negotiate(client)
+                if not self._negotiated_now:   # a connection opened for this call has just negotiated
+                    self._negotiation = self._negotiate(client)
                 return self._negotiation
             # A pinned version: ask in it, so a KMS that does not speak it says so now.
             result = client.proxy.discover_versions(protocol_versions=versions.protocol_versions((self._pinned,)))
@@ -542,6 +544,7 @@ class KmipClient:
             proxy.kmip_version = versions.kmip_version(self._negotiation.version)
         else:
             self._negotiation = self._negotiate(client)
+            self._negotiated_now = True
         return client
 
     def _disconnect(self) -> None:
@@ -560,6 +563,7 @@ class KmipClient:
             self.gate.check_kmip(self.address, operation)
         with self._lock:
             for attempt in (1, 2):
+                self._negotiated_now = False
                 reused = self._used and self._client is not None
                 try:
                     client = self._client or self._connect()
