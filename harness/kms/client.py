@@ -6,6 +6,13 @@ takes file paths and a CA file, whereas vCenter holds PEM strings and may trust
 just the KMS's leaf certificate. Every connection failure becomes
 `KmsUnreachable` naming the address; a TLS trust problem says which side
 refused whom.
+
+For any compliant KMS, not only PyKMIP (issue 22): the protocol version is
+negotiated (DiscoverVersions, KMIP 1.4 §4.26) or pinned; a Username/Password
+credential goes in every request header when given (KMIP 1.4 §6.2); Create is
+followed by Activate only for a Pre-Active key; Get accepts Raw and Transparent
+Symmetric Key answers; and every failure, including an answer PyKMIP cannot
+decode, is a `KmsFailure` naming the KMS and the operation.
 """
 
 from __future__ import annotations
