@@ -73,6 +73,10 @@ def test_each_kms_behaviour_alone_gives_no_product_failure(tmp_path: Path, mode:
         assert "KMIP 1.1 negotiated" in proc.stdout
     if mode == "credential":
         assert "KMIP credential sent" in proc.stdout
+        password = (tmp_path / "kms-shared.password").read_text()
+        run_dir = next(p for p in (tmp_path / "reports").iterdir() if p.name != "latest")
+        leaks = [f for f in run_dir.rglob("*") if f.is_file() and password.encode() in f.read_bytes()]
+        assert not leaks and password not in proc.stdout + proc.stderr, leaks
 
 
 def test_all_behaviours_at_once_on_the_full_default_run(tmp_path: Path) -> None:
