@@ -16,4 +16,5 @@ STRICT_KMS_MODES: dict[str, str] = {
     "idle-disconnect": "closes a connection idle for 1 s",
     "strictest": "all of the above at once",
     "chaos": "every operation but DiscoverVersions answers OPERATION_FAILED with reason INDEX_OUT_OF_BOUNDS",
+    "chaos-all": "every operation, DiscoverVersions too, answers OPERATION_FAILED with reason INDEX_OUT_OF_BOUNDS",
 }

@@ -267,6 +267,15 @@ class _ContextProxy(kmip_client.KMIPProxy):
         self.socket = tls
         self.protocol = kmip_protocol.KMIPProtocol(tls)
 
+    def discover(self, protocol_versions: list[Any]) -> list[Any]:
+        """DiscoverVersions: the versions the KMS answers (PyKMIP's own call crashes on a failed answer)."""
+        item = self._build_discover_versions_batch_item(protocol_versions)
+        response = self._send_and_receive_message(self._build_request_message(None, [item]))
+        answer = response.batch_items[0]
+        _check_status(answer)
+        payload = answer.response_payload
+        return list(getattr(payload, "protocol_versions", None) or [])
+
     def get_key_bytes(self, uid: str, key_format: Any = None) -> bytes:
         """KMIP Get of a symmetric key's bytes, asking for `key_format` (None: the KMS's default).
 
@@ -298,6 +307,9 @@ class _PieClient(pie_client.ProxyKmipClient):
         self.proxy = proxy
         self._is_open = False
 
+
+# Result reasons with which a KMS refuses a request in a protocol version it does not speak.
+_VERSION_REASONS = ("INVALID_MESSAGE", "OPERATION_NOT_SUPPORTED", "FEATURE_NOT_SUPPORTED")
 
 # KMIP states of a key that still exists as a usable key (KMIP 1.4 §3.22): Deactivated keys still
 # decrypt. Compromised, Destroyed and Destroyed Compromised are not keys a VM can be opened with.
@@ -465,9 +477,8 @@ class KmipClient:
                     self._negotiation = self._negotiate(client)
                 return self._negotiation
             # A pinned version: ask in it, so a KMS that does not speak it says so now.
-            result = client.proxy.discover_versions(protocol_versions=versions.protocol_versions((self._pinned,)))
-            _check_status(result)
-            offered = tuple(versions.as_text(v) for v in result.protocol_versions or [])
+            offered = tuple(versions.as_text(v) for v in
+                            client.proxy.discover(versions.protocol_versions((self._pinned,))))
             if offered and self._pinned not in offered:
                 raise KmsVersionError.result(self.address, "DiscoverVersions", "VERSION_NOT_SPOKEN",
                                              f"the inventory pins KMIP {self._pinned}; the KMS answers {', '.join(offered)}")
@@ -490,8 +501,7 @@ class KmipClient:
         for header in versions.DISCOVERY_HEADERS:
             client.proxy.kmip_version = versions.kmip_version(header)
             try:
-                result = client.proxy.discover_versions(protocol_versions=versions.protocol_versions())
-                _check_status(result)
+                answered = client.proxy.discover(versions.protocol_versions())
             except pie_exceptions.KmipOperationFailure as err:
                 if err.reason == enums.ResultReason.AUTHENTICATION_NOT_SUCCESSFUL:
                     raise
@@ -500,7 +510,7 @@ class KmipClient:
                     return self._settle(client, "1.0", ("1.0",))
                 answers.append(f"in a KMIP {header} header: {getattr(err.reason, 'name', err.reason)}: {err.message}")
                 continue
-            offered = tuple(versions.as_text(v) for v in result.protocol_versions or [])
+            offered = tuple(versions.as_text(v) for v in answered)
             chosen = versions.choose(list(offered)) if offered else header
             if chosen is None:
                 raise KmsVersionError.result(
@@ -508,6 +518,10 @@ class KmipClient:
                     f"the KMS speaks KMIP {', '.join(offered)}; this client speaks {', '.join(versions.SPOKEN)} "
                     "(pin one with kmip_version only if the KMS mislabels its versions)")
             return self._settle(client, chosen, offered)
+        if not any(reason in answer for answer in answers for reason in _VERSION_REASONS):
+            # Refused for a reason that is not about versions: not a version problem, name the answers.
+            raise KmsOperationFailed.result(self.address, "DiscoverVersions", "UNEXPECTED_ANSWER",
+                                            "; ".join(answers))
         raise KmsVersionError.result(self.address, "DiscoverVersions", "NO_COMMON_VERSION",
                                      "the KMS refused DiscoverVersions " + "; ".join(answers))
 

@@ -80,3 +80,15 @@ def test_each_kms_gets_a_line_saying_what_it_negotiated(tmp_path: Path) -> None:
         assert line.startswith(f"preflight: kms.{role} (127.0.0.1:")
         assert "KMIP 1.1 negotiated (KMS offers 1.0, 1.1); KMIP credential sent; evidence reads with the " \
                "read_identity certificate" in line, line
+
+
+def test_a_kms_answering_even_discover_versions_with_an_unexpected_reason_stops_the_run_naming_it(tmp_path: Path) -> None:
+    with strict_lab(tmp_path, "chaos-all") as inventory:
+        proc = preflight(inventory, tmp_path)
+    assert proc.returncode == 3 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("vcrypt: ")]
+    assert [line.split(": ")[2] for line in lines] == ["kms.shared", "kms.dedicated"], lines
+    for line in lines:   # one line per KMS, naming it and what it answered
+        assert "answers KMIP, but not as a KMS: KMS 127.0.0.1:" in line, line
+        assert "DiscoverVersions failed: UNEXPECTED_ANSWER" in line and "INDEX_OUT_OF_BOUNDS" in line, line
+    assert no_run_folder(tmp_path)

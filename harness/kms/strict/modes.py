@@ -57,8 +57,10 @@ class StrictModes:
             flags.append("-transparent")
         if "idle-disconnect" in self.names:
             flags += ["-idle", f"{IDLE_SECONDS:g}"]
-        if "chaos" in self.names:
+        if "chaos" in self.names or "chaos-all" in self.names:
             flags += ["-chaos", CHAOS_REASON]
+        if "chaos-all" in self.names:
+            flags.append("-chaos-discover")
         return flags
 
     def label(self) -> str:
