@@ -1,10 +1,17 @@
 """The strict KMS (harness/kms/strict) for the project's tests: built once, skipped (failed in CI) without Go."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
-from harness.kms.strict import StrictKmsUnavailable, build, cached_binary
+import yaml
+
+from harness.kms.pki import ThrowawayCA
+from harness.kms.strict import StrictKms, StrictKmsUnavailable, StrictModes, build, cached_binary
 from tests.conftest import require
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def strict_binary() -> Path:
@@ -22,16 +29,6 @@ def strict_binary() -> Path:
 
 
 # ---- the default suites against the strict KMS: an inventory like fake.yaml, with external KMSes ------
-import contextlib  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-
-import yaml  # noqa: E402
-
-from harness.kms.pki import ThrowawayCA  # noqa: E402
-from harness.kms.strict import StrictKms, StrictModes  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @contextlib.contextmanager
 def strict_lab(tmp: Path, mode: str, base: str = "fake.yaml", read_identity: str = "reader") -> Iterator[Path]:
