@@ -77,3 +77,11 @@ def test_the_rehearsal_meets_the_strict_kms_in_its_strictest_mode(lab_run):
     assert "owner-only" in kms["modes"] and "credential" in kms["modes"], kms
     unobservable = [t for t in _tests(run_dir) if "not observable" in (t["message"] or "")]
     assert unobservable and all("PERMISSION_DENIED" in t["message"] for t in unobservable)
+
+
+def test_the_report_names_the_kms_that_answered(lab_run):
+    from tests.kms.strict import strict_binary
+    strict_binary()
+    _, run_dir = lab_run
+    product = json.loads((run_dir / "run.json").read_text())["provenance"]["kms_product"]
+    assert product["product"].startswith("strictkms (github.com/ovh/kmip-go v0.8.0), embedded, modes "), product
