@@ -179,7 +179,6 @@ def _kms_probe(role: str, inventory: Inventory, timeout: float, notes: dict[str,
         try:
             with _kms_client(ext, role, timeout) as client:
                 negotiated = client.check()
-            reads = _read_identity_note(ext, role, timeout)
         except KmsCredentialError as err:
             hint = "" if ext.username else f" (set {key}.username and {key}.password_env or password_file)"
             return Problem(f"{key}.username", f"KMIP credential: {err.cause or err}{hint}")
@@ -193,6 +192,10 @@ def _kms_probe(role: str, inventory: Inventory, timeout: float, notes: dict[str,
             return Problem(key, f"answers KMIP, but not as a KMS: {err}", "unreachable")
         except Exception as err:  # noqa: BLE001 - a bad PEM: name it, do not trace back
             return Problem(key, f"{type(err).__name__}: {err}")
+        try:
+            reads = _read_identity_note(ext, role, timeout)
+        except Exception as err:  # noqa: BLE001 - the read identity's own problem, under its own key
+            return Problem(f"{key}.read_identity", f"the harness's read identity cannot use this KMS: {err}")
         notes[key] = f"{key} ({ext.address}:{ext.port}): {negotiated.describe()}; {reads}"
         return None
     return probe

@@ -92,3 +92,13 @@ def test_a_kms_answering_even_discover_versions_with_an_unexpected_reason_stops_
         assert "answers KMIP, but not as a KMS: KMS 127.0.0.1:" in line, line
         assert "DiscoverVersions failed: UNEXPECTED_ANSWER" in line and "INDEX_OUT_OF_BOUNDS" in line, line
     assert no_run_folder(tmp_path)
+
+
+def test_a_read_identity_the_kms_refuses_is_named_under_its_own_key(tmp_path: Path) -> None:
+    stranger = ThrowawayCA(tmp_path / "other-pki", name="another CA").issue_client("r", directory=tmp_path / "other-pki")
+
+    def foreign_reader(shared: dict, dedicated: dict) -> None:
+        shared["read_identity"] = {"client_cert": str(stranger.cert_path), "client_key": str(stranger.key_path)}
+    with strict_lab(tmp_path, "plain") as inventory:
+        proc = preflight(inventory, tmp_path, foreign_reader)
+    assert_clean_failure(proc, "kms.shared.read_identity: the harness's read identity cannot use this KMS: KMS 127.0.0.1:", 2)
