@@ -64,3 +64,24 @@ def test_the_demanding_parts_were_exercised(lab_run):
     sent = [n for f in (run_dir / "evidence").glob("*.json") for n in json.loads(f.read_text()).get("notes", [])
             if n["label"].startswith("sslThumbprint of vc-b")]
     assert sent and all(len(n["value"]["sha1"].split(":")) == 20 for n in sent)
+
+
+def test_the_rehearsal_meets_the_strict_kms_in_its_strictest_mode(lab_run):
+    """fake-lab.yaml uses the strict second KMS (issue 22): owner-only reads make the KMS-side checks not
+    observable, credential and KMIP 1.1 were negotiated, and nothing failed for it."""
+    from tests.kms.strict import strict_binary
+    strict_binary()   # skips (fails in CI) without Go >= 1.25 and the module proxy
+    _, run_dir = lab_run
+    kms = json.loads((run_dir / "run.json").read_text())["kms"]
+    assert kms.get("product", "").startswith("strictkms (github.com/ovh/kmip-go v0.8.0)"), kms
+    assert "owner-only" in kms["modes"] and "credential" in kms["modes"], kms
+    unobservable = [t for t in _tests(run_dir) if "not observable" in (t["message"] or "")]
+    assert unobservable and all("PERMISSION_DENIED" in t["message"] for t in unobservable)
+
+
+def test_the_report_names_the_kms_that_answered(lab_run):
+    from tests.kms.strict import strict_binary
+    strict_binary()
+    _, run_dir = lab_run
+    product = json.loads((run_dir / "run.json").read_text())["provenance"]["kms_product"]
+    assert product["product"].startswith("strictkms (github.com/ovh/kmip-go v0.8.0), embedded, modes "), product

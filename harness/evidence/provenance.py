@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import importlib.metadata
+import json
 import platform
 import re
 import socket
@@ -112,8 +113,14 @@ def fake_defects(inventory: Any, environment: Any = None) -> list[str]:
     return sorted({d for vc in inventory.vcenters for d in (vc.fake.defects if vc.fake else [])})
 
 
-def kms_product(inventory: Any) -> dict[str, str]:
-    """What KMS answered: the embedded PyKMIP server, or an external one (its product is not queried)."""
+def kms_product(inventory: Any, started: dict[str, Any] | None = None) -> dict[str, str]:
+    """What KMS answered: the embedded PyKMIP server or the strict KMS (`kms.strict`; `started` is the
+    environment's description from targets.json, written by whichever process ran the tests), or an
+    external one (its product is not queried)."""
+    if started and started.get("product"):
+        product = str(started["product"])
+        return {"product": f"{product}, embedded, modes {started.get('modes', '?')}",
+                "version": product.rsplit(" ", 1)[-1].rstrip(")")}
     if inventory.kms.embedded:
         return {"product": "PyKMIP server (embedded, started by the harness)", "version": _version("pykmip")}
     return {"product": "external KMIP server (from the inventory; product not queried)", "version": "unknown"}
@@ -137,6 +144,14 @@ def esxi_hosts(service_instance: Any) -> list[dict[str, str]]:
         return [{"name": f"(hosts not readable: {type(err).__name__})", "version": "", "build": ""}]
 
 
+def _started_kms(state: Any) -> dict[str, Any] | None:
+    """The KMS part of targets.json (what the environment started), if the run got that far."""
+    try:
+        return json.loads((state.run_dir / "targets.json").read_text(encoding="utf-8")).get("kms")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def provenance(state: Any) -> dict[str, Any]:
     """The provenance block of run.json."""
     try:
@@ -151,7 +166,7 @@ def provenance(state: Any) -> dict[str, Any]:
         "packages": {label: _version(name) for name, label in _PACKAGES.items()},
         "inventory": inventory_info(state.inventory.path, state.run_dir),
         "fake_defects": fake_defects(state.inventory, state.environment),
-        "kms_product": kms_product(state.inventory),
+        "kms_product": kms_product(state.inventory, _started_kms(state)),
     }
 
 

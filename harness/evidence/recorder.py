@@ -148,6 +148,9 @@ class Recorder:
     checks: list[dict[str, Any]] = field(default_factory=list)
     rule: str | None = None  # the rule the running step demonstrates (harness.checks.for_rule)
     blamed: list[str] = field(default_factory=list)  # rules whose step failed (issue 23: blame where it failed)
+    # KMS-side checks this target could not show (the harness may not read vCenter's keys): a test
+    # with any is reported not demonstrated, never passed (harness/run/kms_reads.py, issue 22).
+    not_observable: list[str] = field(default_factory=list)
 
     def check(self, what: str, expected: Any, observed: Any, passed: bool, detail: str = "") -> None:
         """One assertion as a sentence an auditor reads first: what, expected, observed, verdict."""
@@ -180,7 +183,8 @@ class Recorder:
     def to_json(self) -> dict[str, Any]:
         return {"test_id": self.test_id, "nodeid": self.nodeid, "calls": [asdict(c) for c in self.calls],
                 "observations": self.observations, "kmip": self.kmip, "notes": self.notes,
-                "host_keys": self.host_keys, "checks": self.checks}
+                "host_keys": self.host_keys, "checks": self.checks,
+                **({"not_observable": self.not_observable} if self.not_observable else {})}
 
     def write(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)

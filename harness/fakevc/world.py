@@ -25,6 +25,8 @@ class ProviderSeed:
     client_key_pem: str
     vcenters: tuple[str, ...]
     default: bool = False
+    username: str | None = None                                 # the KMIP credential an admin configured
+    password: str | None = field(default=None, repr=False)
 
 
 @dataclass

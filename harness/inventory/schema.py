@@ -314,10 +314,25 @@ def read_password(env: str | None, file: Path | None, where: str) -> Secret | No
     return None
 
 
+KmipVersion = Annotated[Literal["1.0", "1.1", "1.2", "1.3", "1.4"], BeforeValidator(_version_text)]
+
+
+class ReadIdentity(_Strict):
+    """The client certificate the harness reads keys with, when it is not the one vCenter uses."""
+    client_cert: FilePath
+    client_key: FilePath
+
+
 class ExternalKms(_Strict):
     """A KMS the lab already runs. With `registered: true` (default) the lab's vCenters already have it
     as key provider `provider_id` (server `server_name`): the harness only uses it for keys and never
-    changes it. With `registered: false` the harness registers it under its own id and removes it after."""
+    changes it. With `registered: false` the harness registers it under its own id and removes it after.
+
+    KMIP options (issue 22): `username` with `password_env` or `password_file` is the KMIP credential
+    sent in every request (the one vCenter's key provider settings hold); `kmip_version` pins the
+    protocol version instead of negotiating it; `read_identity` is how the harness reads vCenter's
+    keys for evidence: `none` when the KMS lets nobody but vCenter read them (the KMS-side checks are
+    then reported not observable), or another client certificate (default: `client_cert` above)."""
     provider_id: ProviderIdText
     server_name: ObjectName | None = None
     registered: bool = True
@@ -326,6 +341,39 @@ class ExternalKms(_Strict):
     ca: FilePath
     client_cert: FilePath
     client_key: FilePath
+    username: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    password_env: EnvName | None = None
+    password_file: FilePath | None = None
+    kmip_version: KmipVersion | None = None
+    read_identity: Literal["none"] | ReadIdentity | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secret(cls, data: object) -> object:
+        if isinstance(data, dict) and "password" in data:
+            raise ValueError("an inline password is not allowed; use password_env or password_file")
+        return data
+
+    @field_validator("read_identity", mode="before")
+    @classmethod
+    def _reader(cls, value: object) -> object:
+        if isinstance(value, str) and value != "none":
+            raise ValueError("must be none or a mapping with client_cert and client_key")
+        return value
+
+    @model_validator(mode="after")
+    def _credential(self) -> "ExternalKms":
+        if self.password_env and self.password_file:
+            raise ValueError("give password_env or password_file, not both")
+        if self.username and not (self.password_env or self.password_file):
+            raise ValueError("username needs password_env or password_file (the KMIP credential's password)")
+        if not self.username and (self.password_env or self.password_file):
+            raise ValueError("a KMIP password needs a username")
+        return self
+
+    def password(self, where: str = "kms") -> Secret | None:
+        """The KMIP credential's password (masked), None without a credential."""
+        return read_password(self.password_env, self.password_file, where) if self.username else None
 
 
 class UnreachableKms(_Strict):
@@ -336,12 +384,24 @@ class UnreachableKms(_Strict):
 
 class Kms(_Strict):
     embedded: bool = True
+    # With embedded: the embedded KMS is the strict second KMS (github.com/ovh/kmip-go) in these modes
+    # when a Go >= 1.25 can build it; else PyKMIP, and run.json says why (harness/targets/strict_kms.py).
+    strict: list[str] | None = None
     shared: ExternalKms | None = None
     dedicated: ExternalKms | None = None
     unreachable: UnreachableKms | None = None
 
+    @field_validator("strict")
+    @classmethod
+    def _strict_modes(cls, value: list[str] | None) -> list[str] | None:
+        from harness.inventory.kms_modes import STRICT_KMS_MODES
+        _only_known(value or [], STRICT_KMS_MODES, "strict KMS mode")
+        return value
+
     @model_validator(mode="after")
     def _source(self) -> "Kms":
+        if self.strict is not None and not self.embedded:
+            raise ValueError("strict: needs embedded: true (it chooses the KMS the harness starts)")
         if self.embedded and (self.shared or self.dedicated):
             raise ValueError("embedded: true cannot be combined with shared/dedicated KMS entries")
         if not self.embedded and not self.shared:
@@ -529,8 +589,13 @@ def _resolve_paths(inventory: Inventory) -> Inventory:
     for role in ("shared", "dedicated"):
         ext = getattr(kms, role)
         if ext:
+            reader = ext.read_identity
+            if isinstance(reader, ReadIdentity):
+                reader = reader.model_copy(update={"client_cert": fix(reader.client_cert),
+                                                   "client_key": fix(reader.client_key)})
             kms = kms.model_copy(update={role: ext.model_copy(update={
-                "ca": fix(ext.ca), "client_cert": fix(ext.client_cert), "client_key": fix(ext.client_key)})})
+                "ca": fix(ext.ca), "client_cert": fix(ext.client_cert), "client_key": fix(ext.client_key),
+                "password_file": fix(ext.password_file), "read_identity": reader})})
     return inventory.model_copy(update={"vcenters": vcenters, "kms": kms})
 
 

@@ -6,6 +6,13 @@ takes file paths and a CA file, whereas vCenter holds PEM strings and may trust
 just the KMS's leaf certificate. Every connection failure becomes
 `KmsUnreachable` naming the address; a TLS trust problem says which side
 refused whom.
+
+For any compliant KMS, not only PyKMIP (issue 22): the protocol version is
+negotiated (DiscoverVersions, KMIP 1.4 §4.26) or pinned; a Username/Password
+credential goes in every request header when given (KMIP 1.4 §6.2); Create is
+followed by Activate only for a Pre-Active key; Get accepts Raw and Transparent
+Symmetric Key answers; and every failure, including an answer PyKMIP cannot
+decode, is a `KmsFailure` naming the KMS and the operation.
 """
 
 from __future__ import annotations
@@ -18,12 +25,19 @@ import threading
 import warnings
 from pathlib import Path
 from types import TracebackType
+from dataclasses import dataclass
 from typing import Any, Literal
+
+from harness.inventory.secret import Secret
+from harness.kms import versions
+from harness.kms.key_material import key_bytes_from_ttlv, raw_key_bytes
 
 with warnings.catch_warnings():
     # Importing kmip emits DeprecationWarnings (cryptography, SQLAlchemy, ssl constants).
     warnings.simplefilter("ignore")
-    from kmip.core import enums
+    from kmip.core import enums, utils
+    from kmip.core.messages import messages, payloads
+    from kmip.core.messages.contents import Operation
     from kmip.pie import client as pie_client
     from kmip.pie import exceptions as pie_exceptions
     from kmip.pie import factory as pie_factory
@@ -31,11 +45,18 @@ with warnings.catch_warnings():
     from kmip.services import kmip_client, kmip_protocol
 
 __all__ = [
+    "KmsFailure",
     "KmsUnreachable",
     "KmsTrustError",
+    "KmsCredentialError",
     "KmsOperationFailed",
     "KmsKeyNotFound",
+    "KmsPermissionDenied",
+    "KmsVersionError",
+    "KmsProtocolError",
     "KmipClient",
+    "Negotiation",
+    "USABLE_STATES",
     "fetch_server_certificate",
 ]
 
@@ -62,7 +83,13 @@ _BROKEN = (
 )
 
 
-class KmsUnreachable(ConnectionError):
+class KmsFailure(Exception):
+    """Anything a KMS did that kept a KMIP call from giving its answer: always names the KMS (and the
+    operation when there was one). An environment error for a verdict, never a product failure: the
+    product under test is vCenter, and the KMS is the lab's."""
+
+
+class KmsUnreachable(KmsFailure, ConnectionError):
     """No usable connection to the KMS (refused, reset, timed out, TLS failure).
 
     Build it with `KmsUnreachable.at(address, cause)` for the standard message
@@ -98,7 +125,12 @@ class KmsTrustError(KmsUnreachable):
         self.side = side
 
 
-class KmsOperationFailed(RuntimeError):
+class KmsCredentialError(KmsTrustError):
+    """The KMS refused the request's authentication: no KMIP credential sent where one is required, or
+    the username/password refused (KMIP result reason AUTHENTICATION_NOT_SUCCESSFUL)."""
+
+
+class KmsOperationFailed(KmsFailure, RuntimeError):
     """The KMS answered, with a failure (e.g. Create refused); carries the KMIP result reason.
 
     Build it with `KmsOperationFailed.result(address, operation, reason, message)` for
@@ -130,6 +162,20 @@ class KmsOperationFailed(RuntimeError):
 
 class KmsKeyNotFound(KmsOperationFailed):
     """The KMS has no key with this UID (KMIP reason ITEM_NOT_FOUND)."""
+
+
+class KmsPermissionDenied(KmsOperationFailed):
+    """The KMS will not let this identity use the object (PERMISSION_DENIED): e.g. an owner-only KMS
+    and a key another client (vCenter) created."""
+
+
+class KmsVersionError(KmsOperationFailed):
+    """Client and KMS share no KMIP protocol version (or the pinned one is not spoken)."""
+
+
+class KmsProtocolError(KmsOperationFailed):
+    """The KMS answered something this client cannot use: an undecodable response, an unexpected
+    key format or state. `reason` is the library's exception type."""
 
 
 def _client_context(trusted_pem: str, cert_pem: str, key_pem: str) -> ssl.SSLContext:
@@ -185,11 +231,13 @@ def _unreachable(address: str, err: BaseException, timeout: float) -> KmsUnreach
 
 
 class _ContextProxy(kmip_client.KMIPProxy):
-    """PyKMIP's KMIPProxy, but on our SSLContext and without reading any pykmip.conf."""
+    """PyKMIP's KMIPProxy, but on our SSLContext, without reading any pykmip.conf, with our credential."""
 
-    def __init__(self, host: str, port: int, context: ssl.SSLContext, timeout: float) -> None:
+    def __init__(self, host: str, port: int, context: ssl.SSLContext, timeout: float,
+                 username: str | None = None, password: str | None = None) -> None:
         self._context = context
         self._timeout = timeout
+        self._credential = (username, password)
         super().__init__(host=host, port=port, timeout=timeout, kmip_version=enums.KMIPVersion.KMIP_1_2)
 
     def _set_variables(self, host, port, *args, **kwargs) -> None:  # noqa: ANN001 - PyKMIP signature
@@ -203,7 +251,8 @@ class _ContextProxy(kmip_client.KMIPProxy):
         self.ssl_version = None
         self.do_handshake_on_connect = True
         self.suppress_ragged_eofs = True
-        self.username = self.password = None
+        # PyKMIP sends a Username/Password credential in every request header when these are set.
+        self.username, self.password = self._credential
         self.timeout = self._timeout
 
     def open(self) -> None:
@@ -218,6 +267,34 @@ class _ContextProxy(kmip_client.KMIPProxy):
         self.socket = tls
         self.protocol = kmip_protocol.KMIPProtocol(tls)
 
+    def discover(self, protocol_versions: list[Any]) -> list[Any]:
+        """DiscoverVersions: the versions the KMS answers (PyKMIP's own call crashes on a failed answer)."""
+        item = self._build_discover_versions_batch_item(protocol_versions)
+        response = self._send_and_receive_message(self._build_request_message(None, [item]))
+        answer = response.batch_items[0]
+        _check_status(answer)
+        payload = answer.response_payload
+        return list(getattr(payload, "protocol_versions", None) or [])
+
+    def get_key_bytes(self, uid: str, key_format: Any = None) -> bytes:
+        """KMIP Get of a symmetric key's bytes, asking for `key_format` (None: the KMS's default).
+
+        PyKMIP's `get` builds the same request, but its response decoding refuses a Transparent
+        Symmetric Key (key_material.py); the raw answer is kept so that case can still be read.
+        """
+        payload = payloads.GetRequestPayload(unique_identifier=uid, key_format_type=key_format)
+        item = messages.RequestBatchItem(operation=Operation(enums.Operation.GET), request_payload=payload)
+        self._send_message(self._build_request_message(None, [item]))
+        raw = bytes(self._receive_message().buffer)
+        response = messages.ResponseMessage()
+        try:
+            response.read(utils.BytearrayStream(raw), self.kmip_version)
+        except TypeError:
+            return key_bytes_from_ttlv(raw)   # PyKMIP's "invalid key material": a Transparent key
+        item = response.batch_items[0]
+        _check_status(item)
+        return raw_key_bytes(item.response_payload.secret)
+
 
 class _PieClient(pie_client.ProxyKmipClient):
     """ProxyKmipClient over a given proxy (its own __init__ reads config files and logs warnings)."""
@@ -231,12 +308,48 @@ class _PieClient(pie_client.ProxyKmipClient):
         self._is_open = False
 
 
+# Result reasons with which a KMS refuses a request in a protocol version it does not speak.
+_VERSION_REASONS = ("INVALID_MESSAGE", "OPERATION_NOT_SUPPORTED", "FEATURE_NOT_SUPPORTED")
+
+# KMIP states of a key that still exists as a usable key (KMIP 1.4 §3.22): Deactivated keys still
+# decrypt. Compromised, Destroyed and Destroyed Compromised are not keys a VM can be opened with.
+USABLE_STATES = frozenset({"PRE_ACTIVE", "ACTIVE", "DEACTIVATED"})
+
+
+@dataclass(frozen=True)
+class Negotiation:
+    """What DiscoverVersions settled: the version used, what the KMS offered, whether a credential is sent."""
+    version: str
+    offered: tuple[str, ...]
+    pinned: bool = False
+    credential: bool = False
+
+    def describe(self) -> str:
+        offered = f"KMS offers {', '.join(self.offered)}" if self.offered else "KMS lists no versions"
+        how = "pinned by the inventory" if self.pinned else "negotiated"
+        return (f"KMIP {self.version} {how} ({offered}); "
+                f"{'KMIP credential sent' if self.credential else 'no KMIP credential'}")
+
+
+def _check_status(result: Any) -> None:
+    """Raise KmipOperationFailure for a failed proxy result (the pie client does this for its own calls)."""
+    status = result.result_status.value
+    if status != enums.ResultStatus.SUCCESS:
+        reason = getattr(result.result_reason, "value", result.result_reason)
+        message = getattr(result.result_message, "value", result.result_message)
+        raise pie_exceptions.KmipOperationFailure(status, reason, message)
+
+
 class KmipClient:
     """Small KMIP client over mutual TLS 1.2, configured from PEM strings.
 
-    Keeps one connection open and reuses it (reconnecting once if the server
-    dropped it, e.g. after a KMS restart); a lock makes it safe to share
-    between threads. Each call is one real KMIP round trip: nothing is cached.
+    Keeps one connection open and reuses it (reconnecting once if the server dropped it, e.g.
+    after a KMS restart or an idle timeout); a lock makes it safe to share between threads. Each
+    call is one real KMIP round trip: nothing is cached but the negotiated protocol version.
+    Works with any compliant KMS: the version is negotiated (DiscoverVersions) unless pinned, a
+    KMIP credential is sent when given, keys made Active by Create are not activated again, Get
+    accepts Raw and Transparent keys, and every failure is a `KmsFailure` naming the KMS and the
+    operation.
     """
 
     def __init__(
@@ -248,11 +361,19 @@ class KmipClient:
         client_key_pem: str,
         timeout: float = 5.0,
         gate: Any = None,
+        username: str | None = None,
+        password: str | None = None,
+        version: str | None = None,
     ) -> None:
         self.host = host
         self.gate = gate  # a harness.safety.MutationGate for calls the harness issues; None for the fake's own
         self.port = int(port)
         self.timeout = timeout
+        self.username = username
+        self._password = Secret(password) if password is not None else None
+        self._pinned = version
+        self._negotiation: Negotiation | None = None
+        self._negotiated_now = False   # did the connection opened by the current call negotiate?
         self._context = _client_context(trusted_pem, client_cert_pem, client_key_pem)
         self._lock = threading.RLock()
         self._client: _PieClient | None = None
@@ -268,68 +389,145 @@ class KmipClient:
         key_path: Path | str,
         timeout: float = 5.0,
         gate: Any = None,
+        username: str | None = None,
+        password: str | None = None,
+        version: str | None = None,
     ) -> "KmipClient":
         return cls(
             host, port, Path(trusted_path).read_text(), Path(cert_path).read_text(),
-            Path(key_path).read_text(), timeout=timeout, gate=gate,
+            Path(key_path).read_text(), timeout=timeout, gate=gate, username=username, password=password,
+            version=version,
         )
 
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def negotiation(self) -> Negotiation | None:
+        """The version settled by the first connection (None before it)."""
+        return self._negotiation
+
     # ------------------------------------------------------------- operations
     def create_key(self) -> str:
-        """Create an AES-256 key and activate it (as vCenter's keys are usable at once); return its UID."""
+        """Create an AES-256 key and make sure it is Active (as vCenter's keys are usable at once); its UID.
+
+        Activate is sent only to a Pre-Active key: a KMS may create keys Active already (KMIP 1.4
+        §3.22 allows an Activation Date at creation), and Activate on an Active key is refused.
+        """
 
         def _create(client: _PieClient) -> str:
-            uid = client.create(
+            uid = str(client.create(
                 enums.CryptographicAlgorithm.AES,
                 256,
                 cryptographic_usage_mask=[
                     enums.CryptographicUsageMask.ENCRYPT,
                     enums.CryptographicUsageMask.DECRYPT,
                 ],
-            )
-            client.activate(uid)
-            return str(uid)
+            ))
+            state = self._state_on(client, uid)
+            if state == "PRE_ACTIVE":
+                client.activate(uid)
+            elif state != "ACTIVE":
+                raise ValueError(f"Create gave key {uid} in state {state}, neither Pre-Active nor Active")
+            return uid
 
         return self._call("Create", _create)
 
     def get_key(self, uid: str) -> bytes:
-        """The raw key bytes (KMIP Get); KmsKeyNotFound if this KMS has no such key."""
-        return bytes(self._call("Get", lambda client: client.get(str(uid)).value))
+        """The key bytes (KMIP Get, asking for Raw; a Transparent Symmetric Key is accepted too)."""
+
+        def _get(client: _PieClient) -> bytes:
+            try:
+                return client.proxy.get_key_bytes(str(uid), enums.KeyFormatType.RAW)
+            except pie_exceptions.KmipOperationFailure as err:
+                if err.reason != enums.ResultReason.KEY_FORMAT_TYPE_NOT_SUPPORTED:
+                    raise
+            return client.proxy.get_key_bytes(str(uid))   # the KMS serves its own default format only
+
+        return self._call("Get", _get)
 
     def key_state(self, uid: str) -> str | None:
-        """KMIP State name ("PRE_ACTIVE", "ACTIVE", ...), or None if the key does not exist."""
-
-        def _state(client: _PieClient) -> str | None:
-            _, attributes = client.get_attributes(str(uid), ["State"])
-            for attribute in attributes or []:
-                if attribute.attribute_name.value == "State":
-                    return attribute.attribute_value.value.name
-            return None
-
+        """KMIP State name ("PRE_ACTIVE", "ACTIVE", "DESTROYED", ...), or None if the key does not exist."""
         try:
-            return self._call("GetAttributes", _state)
+            return self._call("GetAttributes", lambda client: self._state_on(client, str(uid)))
         except KmsKeyNotFound:
             return None
 
     def key_exists(self, uid: str) -> bool:
-        return self.key_state(uid) is not None
+        """Whether the KMS holds `uid` as a usable key: decided by its state (USABLE_STATES), not its record."""
+        return self.key_state(uid) in USABLE_STATES
 
-    def check(self) -> None:
-        """Connect and send a harmless DiscoverVersions; raise KmsUnreachable/KmsTrustError if unusable."""
+    def destroy_key(self, uid: str) -> None:
+        """Revoke (when Active) and Destroy a key, as a KMS admin would retire it."""
 
-        def _discover(client: _PieClient) -> None:
-            result = client.proxy.discover_versions()
-            status = result.result_status.value
-            if status != enums.ResultStatus.SUCCESS:
-                raise pie_exceptions.KmipOperationFailure(
-                    status, result.result_reason.value, result.result_message.value
-                )
+        def _destroy(client: _PieClient) -> None:
+            if self._state_on(client, str(uid)) == "ACTIVE":
+                client.revoke(enums.RevocationReasonCode.CESSATION_OF_OPERATION, str(uid))
+            client.destroy(str(uid))
 
-        self._call("DiscoverVersions", _discover)
+        self._call("Destroy", _destroy)
+
+    def check(self) -> Negotiation:
+        """Connect and settle the KMIP version (DiscoverVersions, harmless); raise a KmsFailure if unusable."""
+
+        def _discover(client: _PieClient) -> Negotiation:
+            if self._pinned is None:
+                if not self._negotiated_now:   # a connection opened for this call has just negotiated
+                    self._negotiation = self._negotiate(client)
+                return self._negotiation
+            # A pinned version: ask in it, so a KMS that does not speak it says so now.
+            offered = tuple(versions.as_text(v) for v in
+                            client.proxy.discover(versions.protocol_versions((self._pinned,))))
+            if offered and self._pinned not in offered:
+                raise KmsVersionError.result(self.address, "DiscoverVersions", "VERSION_NOT_SPOKEN",
+                                             f"the inventory pins KMIP {self._pinned}; the KMS answers {', '.join(offered)}")
+            return Negotiation(self._pinned, offered, True, self.username is not None)
+
+        return self._call("DiscoverVersions", _discover)
+
+    @staticmethod
+    def _state_on(client: _PieClient, uid: str) -> str:
+        _, attributes = client.get_attributes(uid, ["State"])
+        for attribute in attributes or []:
+            if attribute.attribute_name.value == "State":
+                return attribute.attribute_value.value.name
+        raise ValueError(f"GetAttributes of {uid} returned no State attribute")
+
+    # ------------------------------------------------------------- versions
+    def _negotiate(self, client: _PieClient) -> Negotiation:
+        """DiscoverVersions in a 1.2 header, then a 1.0 one; the KMS's most preferred version we speak."""
+        answers: list[str] = []
+        for header in versions.DISCOVERY_HEADERS:
+            client.proxy.kmip_version = versions.kmip_version(header)
+            try:
+                answered = client.proxy.discover(versions.protocol_versions())
+            except pie_exceptions.KmipOperationFailure as err:
+                if err.reason == enums.ResultReason.AUTHENTICATION_NOT_SUCCESSFUL:
+                    raise
+                if header == "1.0" and err.reason == enums.ResultReason.OPERATION_NOT_SUPPORTED:
+                    # KMIP 1.0 has no DiscoverVersions: a server that lacks it speaks 1.0.
+                    return self._settle(client, "1.0", ("1.0",))
+                answers.append(f"in a KMIP {header} header: {getattr(err.reason, 'name', err.reason)}: {err.message}")
+                continue
+            offered = tuple(versions.as_text(v) for v in answered)
+            chosen = versions.choose(list(offered)) if offered else header
+            if chosen is None:
+                raise KmsVersionError.result(
+                    self.address, "DiscoverVersions", "NO_COMMON_VERSION",
+                    f"the KMS speaks KMIP {', '.join(offered)}; this client speaks {', '.join(versions.SPOKEN)} "
+                    "(pin one with kmip_version only if the KMS mislabels its versions)")
+            return self._settle(client, chosen, offered)
+        if not any(reason in answer for answer in answers for reason in _VERSION_REASONS):
+            # Refused for a reason that is not about versions: not a version problem, name the answers.
+            raise KmsOperationFailed.result(self.address, "DiscoverVersions", "UNEXPECTED_ANSWER",
+                                            "; ".join(answers))
+        raise KmsVersionError.result(self.address, "DiscoverVersions", "NO_COMMON_VERSION",
+                                     "the KMS refused DiscoverVersions " + "; ".join(answers))
+
+    def _settle(self, client: _PieClient, version: str, offered: tuple[str, ...]) -> Negotiation:
+        client.proxy.kmip_version = versions.kmip_version(version)
+        return Negotiation(version, offered, False, self.username is not None)
 
     # ------------------------------------------------------------- connection
     def close(self) -> None:
@@ -351,7 +549,8 @@ class KmipClient:
         return f"<KmipClient {self.address}>"
 
     def _connect(self) -> _PieClient:
-        proxy = _ContextProxy(self.host, self.port, self._context, self.timeout)
+        password = self._password.reveal() if self._password is not None else None
+        proxy = _ContextProxy(self.host, self.port, self._context, self.timeout, self.username, password)
         try:
             proxy.open()
         except (OSError, EOFError) as err:
@@ -359,6 +558,14 @@ class KmipClient:
         client = _PieClient(proxy)
         client._is_open = True
         self._client, self._used = client, False
+        if self._pinned is not None:
+            proxy.kmip_version = versions.kmip_version(self._pinned)
+            self._negotiation = Negotiation(self._pinned, (), True, self.username is not None)
+        elif self._negotiation is not None:
+            proxy.kmip_version = versions.kmip_version(self._negotiation.version)
+        else:
+            self._negotiation = self._negotiate(client)
+            self._negotiated_now = True
         return client
 
     def _disconnect(self) -> None:
@@ -367,14 +574,20 @@ class KmipClient:
             client.proxy.close()
 
     def _call(self, operation: str, fn):  # noqa: ANN001, ANN202 - fn(client) -> result
-        """Run fn on the open connection; reconnect once if a reused connection turns out dead."""
+        """Run fn on the open connection; reconnect once if a reused connection turns out dead.
+
+        Every failure leaves as a KmsFailure naming this KMS and `operation`: a KMIP failure answer
+        by its result reason, anything PyKMIP raised on an answer it could not read as a
+        KmsProtocolError (the connection is dropped: the stream's position is unknown).
+        """
         if self.gate is not None:
             self.gate.check_kmip(self.address, operation)
         with self._lock:
             for attempt in (1, 2):
-                client = self._client or self._connect()
-                reused = self._used
+                self._negotiated_now = False
+                reused = self._used and self._client is not None
                 try:
+                    client = self._client or self._connect()
                     result = fn(client)
                 except pie_exceptions.KmipOperationFailure as err:
                     self._used = True
@@ -384,15 +597,17 @@ class KmipClient:
                     if reused and attempt == 1:
                         continue
                     raise _unreachable(self.address, err, self.timeout) from err
+                except KmsFailure:
+                    self._disconnect()
+                    raise
                 except OSError as err:
                     # Timeouts and TLS errors: the connection is unusable.
                     self._disconnect()
                     raise _unreachable(self.address, err, self.timeout) from err
-                except Exception:
-                    # Anything else (e.g. an undecodable response) leaves the stream in an
-                    # unknown position: drop the connection, let the error speak for itself.
+                except Exception as err:  # noqa: BLE001 - any library exception is the KMS's answer, named
                     self._disconnect()
-                    raise
+                    raise KmsProtocolError.result(self.address, operation, type(err).__name__,
+                                                  f"unusable answer: {err}") from err
                 self._used = True
                 return result
         raise AssertionError("unreachable")  # pragma: no cover
@@ -402,11 +617,20 @@ class KmipClient:
         message = str(err.message)
         if err.reason == enums.ResultReason.AUTHENTICATION_NOT_SUCCESSFUL:
             self._disconnect()
-            return KmsTrustError.at(
-                self.address, f"the server refused the client certificate ({message})", side="server"
-            )
+            if "certificate" in message.lower():
+                cause = f"the server refused the client certificate ({message})"
+            elif self.username is None:
+                cause = (f"the KMS requires a KMIP credential (username and password) and none was sent "
+                         f"({message})")
+            else:
+                cause = f"the KMS refused the KMIP credential of user {self.username} ({message})"
+            return KmsCredentialError.at(self.address, cause, side="server")
         if err.reason == enums.ResultReason.ITEM_NOT_FOUND:
             return KmsKeyNotFound.result(self.address, operation, reason, message)
+        if err.reason == enums.ResultReason.PERMISSION_DENIED:
+            return KmsPermissionDenied.result(self.address, operation, reason, message)
+        if operation == "DiscoverVersions" and err.reason == enums.ResultReason.INVALID_MESSAGE:
+            return KmsVersionError.result(self.address, operation, reason, message)
         return KmsOperationFailed.result(self.address, operation, reason, message)
 
 

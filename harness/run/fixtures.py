@@ -20,6 +20,7 @@ from harness.run.cleanup import Cleanup, Ledger, annotation
 from harness.targets.environment import Environment, KmsEndpoint, open_environment
 from harness.evidence.recorder import current_recorder, register_secret
 from harness.inventory.schema import Inventory
+from harness.run.kms_reads import KmsEvidence
 from harness.run.plugin import RUN_KEY, VcryptRun
 from harness.safety import MutationGate
 from harness.vsphere import find, keys, policies, vms
@@ -52,6 +53,8 @@ def environment(pytestconfig: pytest.Config, vcrypt_run: VcryptRun, inventory: I
     with open_environment(inventory, workdir=workdir) as env:
         for endpoint in env.kms_endpoints.values():
             register_secret(endpoint.client_key_pem)
+            if endpoint.password:
+                register_secret(endpoint.password)
         state.environment = env
         from harness.evidence.results import write_target_info
         write_target_info(state)
@@ -100,51 +103,6 @@ def policies_a(environment: Environment, vc: VCenterClient) -> policies.Policies
 @pytest.fixture(scope="session")
 def policies_b(environment: Environment, vc_b: VCenterClient) -> policies.Policies:
     return policies.discover(environment.pbm(vc_b.name), environment.inventory.vcenter(vc_b.name).plain_policy)
-
-
-class KmsEvidence:
-    """KMIP reads the harness makes for its own evidence: does a key exist on the KMS, its state."""
-
-    def __init__(self, endpoints: dict[str, KmsEndpoint], gate: MutationGate | None = None) -> None:
-        self.endpoints = endpoints
-        self.gate = gate or MutationGate()
-        self._clients: dict[str, Any] = {}
-
-    def endpoint(self, role: str = "shared") -> KmsEndpoint:
-        if role not in self.endpoints:
-            pytest.skip(f"capability: inventory has no {role} KMS")
-        return self.endpoints[role]
-
-    def for_provider(self, provider_id: str) -> KmsEndpoint:
-        for endpoint in self.endpoints.values():
-            if endpoint.provider_id == provider_id:
-                return endpoint
-        raise LookupError(f"no KMS of the inventory serves provider {provider_id!r}")
-
-    def _client(self, endpoint: KmsEndpoint) -> Any:
-        from harness.kms.client import KmipClient
-        if endpoint.role not in self._clients:
-            self._clients[endpoint.role] = KmipClient.from_paths(endpoint.address, endpoint.port, endpoint.ca_path,
-                                                                 endpoint.client_cert_path, endpoint.client_key_path,
-                                                                 gate=self.gate)
-        return self._clients[endpoint.role]
-
-    def key_exists(self, key: tuple[str, str]) -> bool:
-        endpoint = self.for_provider(key[0])
-        exists = self._client(endpoint).key_exists(key[1])
-        current_recorder().kmip_read("exists", f"{endpoint.address}:{endpoint.port}", key[1], exists)
-        return exists
-
-    def key_state(self, key: tuple[str, str]) -> str | None:
-        endpoint = self.for_provider(key[0])
-        value = self._client(endpoint).key_state(key[1])
-        current_recorder().kmip_read("state", f"{endpoint.address}:{endpoint.port}", key[1], value)
-        return value
-
-    def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
 
 
 @pytest.fixture(scope="session")

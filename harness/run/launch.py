@@ -124,7 +124,7 @@ def _inventory_of(run_dir: Path) -> str | None:
         return None
 
 
-def _preflight(request: RunRequest, inv: Any) -> None:
+def _preflight(request: RunRequest, inv: Any, echo: Callable[[str], None] = lambda _: None) -> None:
     problems = preflight.config_problems(inv)
     for option, folder in (("--reports", request.reports),
                            ("--junit", request.junit.parent if request.junit else None)):
@@ -132,7 +132,9 @@ def _preflight(request: RunRequest, inv: Any) -> None:
         if problem:
             problems.append(problem)
     if not problems:
-        problems = preflight.reach_problems(inv)
+        problems, notes = preflight.reach_report(inv)
+        for note in notes if not problems else []:
+            echo(f"preflight: {note}")   # one line per KMS: what it negotiated, how evidence is read
     if problems:
         raise Refused([p.line(inv) for p in problems], preflight.exit_code(problems))
 
@@ -214,7 +216,7 @@ def execute(request: RunRequest, echo: Callable[[str], None]) -> int:
     except InventoryError as err:
         raise Refused(str(err)) from None
     _check_signing_key(request, inv)
-    _preflight(request, inv)
+    _preflight(request, inv, echo)
     try:
         run_dir = fresh_run_dir(request.reports, run_id)
         run_dir.mkdir()

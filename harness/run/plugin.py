@@ -304,10 +304,12 @@ RECORDER_KEY: pytest.StashKey[Recorder] = pytest.StashKey()
 
 
 def _environment_error(excinfo: Any) -> bool:
-    from harness.kms.client import KmsUnreachable
+    # KmsFailure: anything the KMS did to the harness's own KMIP calls (unreachable, refused, an answer the
+    # client cannot read) is the lab's, never the product's (issue 22).
+    from harness.kms.client import KmsFailure
     from harness.targets.connect import ConnectError
     from harness.vsphere.errors import EnvironmentFault
-    return excinfo is not None and excinfo.errisinstance((EnvironmentFault, KmsUnreachable, ConnectError))
+    return excinfo is not None and excinfo.errisinstance((EnvironmentFault, KmsFailure, ConnectError))
 
 
 def _outage_after(state: VcryptRun, item: pytest.Item, call: pytest.CallInfo, failed: bool) -> list[str]:
@@ -362,6 +364,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     category = None
     message = None
     deviation_note = _judge_deviation(item, call, report, state) if call.when == "call" else None
+    if call.when == "call":
+        from harness.run.kms_reads import mark_not_observable
+        mark_not_observable(report, item, item.stash.get(RECORDER_KEY, None))   # KMS-side checks not observable
     deviation = _deviation_category(item, report)
     xfailed = deviation is not None and deviation[0] == "known_deviation"
     outage = _outage_after(state, item, call, report.failed or xfailed) if call.when == "call" else []

@@ -70,8 +70,28 @@ def named_files(inventory: Inventory) -> list[tuple[str, Path | None]]:
         ext = getattr(inventory.kms, role)
         if ext is not None:
             files += [(f"kms.{role}.ca", ext.ca), (f"kms.{role}.client_cert", ext.client_cert),
-                      (f"kms.{role}.client_key", ext.client_key)]
+                      (f"kms.{role}.client_key", ext.client_key), (f"kms.{role}.password_file", ext.password_file)]
+            reader = ext.read_identity
+            if reader is not None and reader != "none":
+                files += [(f"kms.{role}.read_identity.client_cert", reader.client_cert),
+                          (f"kms.{role}.read_identity.client_key", reader.client_key)]
     return files
+
+
+def _kms_secret_problem(role: str, inventory: Inventory) -> Problem | None:
+    """The KMIP credential's password source gives a password (never printed)."""
+    ext = getattr(inventory.kms, role)
+    if ext is None or not ext.username:
+        return None
+    if ext.password_env and not os.environ.get(ext.password_env):
+        state = "is empty" if ext.password_env in os.environ else "is not set"
+        return Problem(f"kms.{role}.password_env", f"environment variable {ext.password_env} {state}")
+    try:
+        if not ext.password(f"kms.{role}"):
+            return Problem(f"kms.{role}.password_file", f"{ext.password_file} is empty")
+    except InventoryError as err:
+        return Problem(f"kms.{role}.password_file", str(err).split(": ", 2)[-1])
+    return None
 
 
 def _secret_problem(vc: VCenter) -> Problem | None:
@@ -96,6 +116,9 @@ def config_problems(inventory: Inventory) -> list[Problem]:
             continue
         problem = _secret_problem(vc)
         if problem:
+            problems.append(problem)
+    for role in ("shared", "dedicated"):
+        if f"kms.{role}.password_file" not in file_keys and (problem := _kms_secret_problem(role, inventory)):
             problems.append(problem)
     return problems
 
@@ -134,42 +157,85 @@ def _vcenter_probe(vc: VCenter, timeout: float) -> Callable[[], Problem | None]:
     return probe
 
 
-def _kms_probe(role: str, inventory: Inventory, timeout: float) -> Callable[[], Problem | None]:
+def _kms_client(ext, role: str, timeout: float, cert: Path | None = None, key: Path | None = None):  # noqa: ANN001, ANN202
+    from harness.kms.client import KmipClient
+    return KmipClient.from_paths(ext.address, ext.port, ext.ca, cert or ext.client_cert, key or ext.client_key,
+                                 timeout=timeout, username=ext.username, password=ext.password(f"kms.{role}"),
+                                 version=ext.kmip_version)
+
+
+def _kms_probe(role: str, inventory: Inventory, timeout: float, notes: dict[str, str]) -> Callable[[], Problem | None]:
+    """DiscoverVersions with the inventory's credential and version; the negotiated version goes to `notes`.
+
+    Each way it can fail has its own message: credential required or refused, no common KMIP
+    version, certificate trust (which side), not answering, an answer that is no KMS's.
+    """
     ext = getattr(inventory.kms, role)
 
     def probe() -> Problem | None:
-        from harness.kms.client import KmipClient, KmsTrustError, KmsUnreachable
+        from harness.kms.client import (KmsCredentialError, KmsFailure, KmsTrustError, KmsUnreachable,
+                                        KmsVersionError)
+        key = f"kms.{role}"
         try:
-            with KmipClient.from_paths(ext.address, ext.port, ext.ca, ext.client_cert, ext.client_key,
-                                       timeout=timeout) as client:
-                client.check()
+            with _kms_client(ext, role, timeout) as client:
+                negotiated = client.check()
+        except KmsCredentialError as err:
+            hint = "" if ext.username else f" (set {key}.username and {key}.password_env or password_file)"
+            return Problem(f"{key}.username", f"KMIP credential: {err.cause or err}{hint}")
+        except KmsVersionError as err:
+            return Problem(f"{key}.kmip_version", f"KMIP version: {err}")
         except KmsTrustError as err:
-            return Problem(f"kms.{role}", f"TLS trust failed: {err}")
+            return Problem(key, f"TLS trust (certificate) failed: {err}")
         except KmsUnreachable as err:
-            return Problem(f"kms.{role}", f"unreachable: {err}", "unreachable")
-        except Exception as err:  # noqa: BLE001 - a bad PEM, a KMIP error: name it, do not trace back
-            return Problem(f"kms.{role}", f"{type(err).__name__}: {err}", "unreachable")
+            return Problem(key, f"unreachable: {err}", "unreachable")
+        except KmsFailure as err:
+            return Problem(key, f"answers KMIP, but not as a KMS: {err}", "unreachable")
+        except Exception as err:  # noqa: BLE001 - a bad PEM: name it, do not trace back
+            return Problem(key, f"{type(err).__name__}: {err}")
+        try:
+            reads = _read_identity_note(ext, role, timeout)
+        except Exception as err:  # noqa: BLE001 - the read identity's own problem, under its own key
+            return Problem(f"{key}.read_identity", f"the harness's read identity cannot use this KMS: {err}")
+        notes[key] = f"{key} ({ext.address}:{ext.port}): {negotiated.describe()}; {reads}"
         return None
     return probe
 
 
+def _read_identity_note(ext, role: str, timeout: float) -> str:  # noqa: ANN001
+    """How the harness will read vCenter's keys on this KMS (a separate identity is checked too)."""
+    reader = ext.read_identity
+    if reader == "none":
+        return "read_identity: none: KMS-side checks are reported not observable"
+    if reader is None:
+        return "evidence reads with vCenter's client certificate"
+    with _kms_client(ext, role, timeout, reader.client_cert, reader.client_key) as client:
+        client.check()
+    return "evidence reads with the read_identity certificate"
+
+
 def reach_problems(inventory: Inventory, deadline: float = REACH_DEADLINE) -> list[Problem]:
+    """`reach_report` without the notes."""
+    return reach_report(inventory, deadline)[0]
+
+
+def reach_report(inventory: Inventory, deadline: float = REACH_DEADLINE) -> tuple[list[Problem], list[str]]:
     """Each real (or already running vcsim) vCenter accepts the login; each external KMS answers KMIP.
 
-    Fakes and vcsims the harness starts, and the embedded KMS, exist only once the run starts:
-    nothing to check for them here.
+    Returns the problems and one note per KMS that answered (what it negotiated). Fakes and vcsims
+    the harness starts, and the embedded KMS, exist only once the run starts: nothing to check here.
     """
     timeout = min(inventory.timeouts.connect, deadline)
     probes: dict[str, Callable[[], Problem | None]] = {}
+    notes: dict[str, str] = {}
     for vc in inventory.vcenters:
         if vc.target == "real" or (vc.target == "vcsim" and vc.url):
             probes[f"vcenters.{vc.name}"] = _vcenter_probe(vc, timeout)
     if not inventory.kms.embedded:
         for role in ("shared", "dedicated"):
             if getattr(inventory.kms, role) is not None:
-                probes[f"kms.{role}"] = _kms_probe(role, inventory, timeout)
+                probes[f"kms.{role}"] = _kms_probe(role, inventory, timeout, notes)
     if not probes:
-        return []
+        return [], []
     results: dict[str, Problem | None] = {}
 
     def run(key: str, probe: Callable[[], Problem | None]) -> None:
@@ -189,4 +255,4 @@ def reach_problems(inventory: Inventory, deadline: float = REACH_DEADLINE) -> li
             problems.append(Problem(key, f"no answer within {deadline:g} s", "unreachable"))
         elif (problem := results[key]) is not None:
             problems.append(problem)
-    return problems
+    return problems, [notes[key] for key in probes if key in notes]

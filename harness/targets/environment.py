@@ -12,15 +12,17 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from harness.targets.connect import connect_fake, connect_soap, pbm_service
 from harness.inventory.schema import Inventory, VCenter, load_inventory
+from harness.inventory.secret import Secret
 from harness.vsphere import sessions
 
 if TYPE_CHECKING:
+    from harness.kms.client import KmipClient
     from harness.targets.control import TargetControl
 
 SHARED_PROVIDER = "vcrypt-shared-kms"
@@ -47,10 +49,31 @@ class KmsEndpoint:
     client_key_path: Path
     lab_owned: bool = False   # the lab's vCenters already have this provider: used for keys, never changed
     harness_started: bool = False  # the harness's own embedded KMS pre-registered on fakes: not the lab's to protect
+    username: str | None = None                       # the KMIP credential (vCenter's and the harness's)
+    password: Secret | None = field(default=None, repr=False)
+    kmip_version: str | None = None                   # pinned by the inventory; None: negotiated
+    # How the harness reads vCenter's keys for evidence: None = as client_cert above, "none" = it may
+    # not (KMS-side checks not observable), or (cert path, key path) of another identity.
+    read_identity: "tuple[Path, Path] | str | None" = None
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.server_name, "role": self.role, "address": f"{self.address}:{self.port}",
-                "provider_id": self.provider_id}
+                "provider_id": self.provider_id, "kmip_credential": self.username is not None,
+                "kmip_version": self.kmip_version or "negotiated",
+                "evidence_reads": ("none (KMS-side checks not observable)" if self.read_identity == "none"
+                                   else "a separate read identity" if self.read_identity else "vCenter's identity")}
+
+    def kmip_client(self, timeout: float = 5.0, gate: Any = None, reader: bool = False) -> "KmipClient":
+        """A KMIP client for this KMS with its credential and version; `reader`: the evidence-read identity
+        (ValueError when the inventory says there is none: check `read_identity` first)."""
+        from harness.kms.client import KmipClient
+        cert, key = self.client_cert_path, self.client_key_path
+        if reader and self.read_identity == "none":
+            raise ValueError(f"KMS {self.address}:{self.port} has no read identity (read_identity: none)")
+        if reader and isinstance(self.read_identity, tuple):
+            cert, key = self.read_identity
+        return KmipClient.from_paths(self.address, self.port, self.ca_path, cert, key, timeout=timeout, gate=gate,
+                                     username=self.username, password=self.password, version=self.kmip_version)
 
 
 class Environment:
@@ -62,6 +85,8 @@ class Environment:
         self.defects = defects
         self.kms: Any = None
         self.kms_endpoints: dict[str, KmsEndpoint] = {}
+        self.strict_kms: Any = None                  # harness.targets.strict_kms.StrictCluster (kms.strict)
+        self.strict_fallback: str | None = None      # why kms.strict fell back to PyKMIP
         self.world: Any = None
         self.vcsims: dict[str, Any] = {}
         self.vcsim_choices: dict[str, Any] = {}   # name -> harness.vcsim.choice.VcsimChoice
@@ -89,9 +114,13 @@ class Environment:
             sim.stop()
         if self.kms is not None:
             self.kms.stop()
+        if self.strict_kms is not None:
+            self.strict_kms.stop()
 
     def _start_kms(self) -> None:
         cfg = self.inventory.kms
+        if cfg.embedded and cfg.strict is not None and self._start_strict_kms(cfg.strict):
+            return
         if cfg.embedded:
             from harness.kms.server import EmbeddedKms
             self.kms = EmbeddedKms(self.workdir / "kms").start()
@@ -113,12 +142,37 @@ class Environment:
             ext = getattr(cfg, role)
             if ext is None:
                 continue
+            reader = ext.read_identity
             self.kms_endpoints[role] = KmsEndpoint(
                 role=role, provider_id=ext.provider_id, server_name=ext.server_name or f"{role}-kms",
                 address=ext.address, port=ext.port, ca_pem=ext.ca.read_text(),
                 client_cert_pem=ext.client_cert.read_text(), client_key_pem=ext.client_key.read_text(),
                 ca_path=ext.ca, client_cert_path=ext.client_cert, client_key_path=ext.client_key,
-                lab_owned=ext.registered)
+                lab_owned=ext.registered, username=ext.username, password=ext.password(f"kms.{role}"),
+                kmip_version=ext.kmip_version,
+                read_identity=(reader.client_cert, reader.client_key) if hasattr(reader, "client_cert") else reader)
+
+    def _start_strict_kms(self, modes: list[str]) -> bool:
+        """The embedded KMS as the strict second KMS; False (PyKMIP instead, reason kept) without Go."""
+        from harness.targets import strict_kms
+        self.strict_kms, self.strict_fallback = strict_kms.start(self.workdir / "strict-kms", modes)
+        if self.strict_kms is None:
+            return False
+        fakes_only = all(vc.target == "fake" for vc in self.inventory.vcenters)
+        lab = self._fake_lab_provider()
+        cluster = self.strict_kms
+        for role, provider in (("shared", SHARED_PROVIDER), ("dedicated", DEDICATED_PROVIDER)):
+            server = cluster.servers[role]
+            provider_id, server_name = (lab.id, lab.server_name) if lab and role == "shared" else (provider, f"{role}-kms")
+            self.kms_endpoints[role] = KmsEndpoint(
+                role=role, provider_id=provider_id, server_name=server_name, address=server.host, port=server.port,
+                ca_pem=cluster.ca.ca_pem(), client_cert_pem=cluster.vcenter.cert_pem(),
+                client_key_pem=cluster.vcenter.key_pem(), ca_path=cluster.ca.ca_path,
+                client_cert_path=cluster.vcenter.cert_path, client_key_path=cluster.vcenter.key_path,
+                lab_owned=fakes_only, username=server.username,
+                password=Secret(server.password) if server.password else None,
+                read_identity=(cluster.reader.cert_path, cluster.reader.key_path))
+        return True
 
     def _fake_lab_provider(self) -> Any:
         """The lab-owned provider the fake vCenters start with (`fake.lab_provider`), if any."""
@@ -143,7 +197,8 @@ class Environment:
             seeds.append(ProviderSeed(
                 provider_id=endpoint.provider_id, server_name=endpoint.server_name, address=endpoint.address,
                 port=endpoint.port, server_cert_pem=endpoint.ca_pem, client_cert_pem=endpoint.client_cert_pem,
-                client_key_pem=endpoint.client_key_pem, vcenters=members, default=(role == "shared")))
+                client_key_pem=endpoint.client_key_pem, vcenters=members, default=(role == "shared"),
+                username=endpoint.username, password=endpoint.password))
         for entry in fakes:
             opts = entry.fake
             fake = self.world.add_vcenter(VCenterSeed(
@@ -239,8 +294,13 @@ class Environment:
         return FakeDiskReader(fake)
 
     def describe(self) -> dict[str, Any]:
-        return {"kms": {"embedded": self.inventory.kms.embedded,
-                        "servers": [e.describe() for e in self.kms_endpoints.values()]}}
+        kms: dict[str, Any] = {"embedded": self.inventory.kms.embedded,
+                               "servers": [e.describe() for e in self.kms_endpoints.values()]}
+        if self.strict_kms is not None:
+            kms.update(self.strict_kms.describe)
+        if self.strict_fallback:
+            kms["strict_fallback"] = f"PyKMIP instead of the strict KMS: {self.strict_fallback}"
+        return {"kms": kms}
 
 
 @contextlib.contextmanager

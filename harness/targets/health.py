@@ -15,18 +15,40 @@ from harness.vsphere import sessions
 PROBE_DEADLINE_S = 2.0  # a healthy KMS answers DiscoverVersions in milliseconds
 
 
+ABSENT_UID = "vcrypt-harness-probe-absent-key"
+
+
+def _client(endpoint: Any, timeout: float) -> Any:
+    """A KMIP client with the endpoint's credential and version (a plain object in tests: its paths)."""
+    if hasattr(endpoint, "kmip_client"):
+        return endpoint.kmip_client(timeout=timeout)
+    from harness.kms.client import KmipClient
+    return KmipClient.from_paths(endpoint.address, endpoint.port, endpoint.ca_path, endpoint.client_cert_path,
+                                 endpoint.client_key_path, timeout=timeout)
+
+
 def kms_problem(endpoint: Any, timeout: float = PROBE_DEADLINE_S) -> str | None:
-    """None when the KMS answers a KMIP round trip within `timeout`; else what is wrong with it."""
-    from harness.kms.client import KmipClient, KmsOperationFailed, KmsUnreachable
+    """None when the KMS answers KMIP as a KMS does within `timeout`; else what is wrong with it.
+
+    Two read-only round trips: DiscoverVersions, then GetAttributes of a key that cannot exist,
+    which any compliant KMS answers ITEM_NOT_FOUND (or PERMISSION_DENIED). A KMS that answers
+    them with anything else is not usable, whatever it answers: a test failing beside it is the
+    lab's problem, not the product's (issue 22: a KMS-side surprise is never a product failure).
+    """
+    from harness.kms.client import KmsOperationFailed, KmsPermissionDenied, KmsUnreachable
     where = f"KMS {endpoint.address}:{endpoint.port}"
     try:
-        with KmipClient.from_paths(endpoint.address, endpoint.port, endpoint.ca_path, endpoint.client_cert_path,
-                                   endpoint.client_key_path, timeout=timeout) as client:
+        with _client(endpoint, timeout) as client:
             client.check()
-    except KmsOperationFailed:
-        return None  # it answered (with a KMIP failure): it is there
+            try:
+                client.key_state(ABSENT_UID)
+            except KmsPermissionDenied:
+                pass
     except KmsUnreachable as err:
         return f"{where} unreachable ({err.cause or err})"
+    except KmsOperationFailed as err:
+        return (f"{where} not usable: it answers {err.operation} with {err.reason} "
+                f"({err.kmip_message or 'no message'})")
     except Exception as err:  # noqa: BLE001 - any other failure to answer is the finding
         return f"{where} unreachable ({type(err).__name__}: {err})"
     return None

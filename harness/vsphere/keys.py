@@ -65,10 +65,12 @@ def register_provider(client: Any, endpoint: Any, provider_id: str | None = None
     provider_id = provider_id or endpoint.provider_id
     existing = list_providers(client)
     added = provider_id not in existing or not any(s.name == endpoint.server_name for s in existing[provider_id].servers or [])
-    info = vim.encryption.KmipServerInfo(name=endpoint.server_name, address=endpoint.address, port=endpoint.port)
+    info = vim.encryption.KmipServerInfo(name=endpoint.server_name, address=endpoint.address, port=endpoint.port,
+                                         userName=getattr(endpoint, "username", None))
     if added:
+        # KmipServerSpec.password: the KMIP credential's password (vSphere API: encryption.KmipServerSpec).
         client.invoke(cm, "RegisterKmipServer", server=vim.encryption.KmipServerSpec(
-            clusterId=provider_ref(provider_id), info=info))
+            clusterId=provider_ref(provider_id), info=info, password=getattr(endpoint, "password", None)))
     if with_trust:
         establish_trust(client, endpoint, provider_id, info, trust_client)
     if not trust_client:

@@ -18,8 +18,10 @@ def client(prov: Provider, server_name: str) -> KmipClient:
     cached = prov.clients.get(server_name)
     if cached is None:
         info = prov.servers[server_name]
+        # vCenter sends the server's KMIP credential (KmipServerInfo.userName + the spec's password).
         cached = KmipClient(info.address, info.port, "\n".join(prov.server_certs), prov.client_cert,
-                            prov.client_key, timeout=KMIP_TIMEOUT)
+                            prov.client_key, timeout=KMIP_TIMEOUT, username=info.userName or None,
+                            password=prov.passwords.get(server_name))
         prov.clients[server_name] = cached
     return cached
 

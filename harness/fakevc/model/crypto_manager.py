@@ -97,10 +97,12 @@ class CryptoManagerKmip(MO):
         self.seeds = list(providers)
         for seed in providers:
             info = complete(vim.encryption.KmipServerInfo(name=seed.server_name, address=seed.address,
-                                                          port=seed.port, protocol="KMIP1"))
+                                                          port=seed.port, protocol="KMIP1",
+                                                          userName=getattr(seed, "username", None)))
             self.providers[seed.provider_id] = Provider(
                 id=seed.provider_id, servers={seed.server_name: info}, server_certs=[seed.server_cert_pem],
-                client_cert=seed.client_cert_pem, client_key=seed.client_key_pem)
+                client_cert=seed.client_cert_pem, client_key=seed.client_key_pem,
+                passwords={seed.server_name: seed.password} if getattr(seed, "password", None) else {})
             if seed.default:
                 self.default_id = seed.provider_id
 
