@@ -74,7 +74,8 @@ def load_input(path: Path, public_key: Path | None) -> ShardInput:
     if not path.is_dir():
         raise MergeRefused([f"{path}: no such run folder"])
     raw = {name: _bytes(path / name) for name in ("run.json", "results.json")}  # read once, before the check
-    verification = verify_run_folder(path, public_key)  # SigningKeyError: the caller's usage error
+    # SigningKeyError: the caller's usage error. Folders are taken under any name (CI artifact downloads).
+    verification = verify_run_folder(path, public_key, named_by_run_id=False)
     listed = read_manifest(path)[0] if (path / MANIFEST).is_file() else {}
     for name, data in raw.items():  # what is merged is exactly what was verified
         if data is not None and listed.get(name) not in (None, hashlib.sha256(data).hexdigest()) \

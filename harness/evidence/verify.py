@@ -60,14 +60,18 @@ def run_id_problem(run_dir: Path) -> list[str]:
     return []
 
 
-def verify_run_folder(run_dir: Path, public_key: Path | None = None, hashes_only: bool = False) -> Verification:
+def verify_run_folder(run_dir: Path, public_key: Path | None = None, hashes_only: bool = False,
+                      named_by_run_id: bool = True) -> Verification:
     """Every file against manifest.sha256; the signature when a key is given or the folder claims one.
+
+    `named_by_run_id` False: a folder under another name is no problem (`vcrypt merge` takes shard
+    folders as CI artifact downloads name them, and identifies each by its hashed run.json).
 
     Raises SigningKeyError for an unusable public key (a usage error, not a verdict).
     """
     run_dir = Path(run_dir)
     public = load_public_key(public_key) if public_key is not None else None
-    problems = verify_manifest(run_dir) + run_id_problem(run_dir)
+    problems = verify_manifest(run_dir) + (run_id_problem(run_dir) if named_by_run_id else [])
     signed = (run_dir / SIGNATURE).is_file()
     claims = signing_claims(run_dir)
     if claims and not signed:
