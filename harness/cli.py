@@ -303,6 +303,12 @@ def _environment_errors() -> tuple[type[BaseException], ...]:
     return (ConnectError, VcsimUnavailable, EnvironmentFault, ConnectionError, TimeoutError)
 
 
+def _environment_failure(what: str, err: BaseException) -> NoReturn:
+    """One line for a lab failure: exit 2 when the inventory is wrong for the server (TLS refused,
+    login refused: `ConnectError.config`), else 1."""
+    _fail(f"{what} incomplete: {err}", EXIT_USAGE if getattr(err, "config", False) else 1)
+
+
 @main.command()
 @click.option("--inventory", "-i", type=click.Path(), default=None, help="inventory YAML (default: the fake)")
 @click.option("--vcenter", default=None, help="audit only this inventory vCenter (default: all)")
@@ -330,7 +336,7 @@ def audit(inventory: str | None, vcenter: str | None, reports: str, page_size: i
     except InventoryError as err:
         _fail(str(err))
     except _environment_errors() as err:
-        _fail(f"audit incomplete: {err}", 1)
+        _environment_failure("audit", err)
     for line in summary_lines(outcome):
         click.echo(line)
     sys.exit(outcome.exit_code)
@@ -369,7 +375,7 @@ def sweep(inventory: str | None, run_ids: tuple[str, ...], all_runs: bool, dry_r
     except InventoryError as err:
         _fail(str(err))
     except _environment_errors() as err:
-        _fail(f"sweep incomplete: {err}", 1)
+        _environment_failure("sweep", err)
     for line in report.skipped:
         click.echo(f"left alone: {line}")
     for line in report.problems:
@@ -416,7 +422,7 @@ def verify_config(inventory: str | None, vcenter: str | None) -> None:
     except InventoryError as err:
         _fail(str(err))
     except _environment_errors() as err:
-        _fail(f"verify-config incomplete: {err}", 1)
+        _environment_failure("verify-config", err)
     for line in table(rows) + versions:
         click.echo(line)
     for line in version_mismatches:

@@ -340,7 +340,10 @@ class Kms(_Strict):
 class Timeouts(_Strict):
     """Named waits, in seconds; an expired wait names which one it was."""
     task: Seconds = 120
-    connect: Seconds = 30
+    connect: Seconds = 30     # TCP connect and TLS handshake with a vCenter
+    # Every later wait for a vCenter's answer. At least 75 s: a task wait asks vCenter to hold
+    # WaitForUpdatesEx open for up to 60 s (harness/vsphere/tasks.py).
+    read: Annotated[float, Field(ge=75, le=86400, allow_inf_nan=False)] = 120
     kms_ready: Seconds = 20
     vcsim_ready: Seconds = 60
     event: Seconds = 30

@@ -120,9 +120,9 @@ def _vcenter_probe(vc: VCenter, timeout: float) -> Callable[[], Problem | None]:
     def probe() -> Problem | None:
         from harness.targets.connect import ConnectError, connect_soap
         try:
-            si = connect_soap(vc, timeout=timeout)
+            si = connect_soap(vc, timeout=timeout, read_timeout=timeout)
         except ConnectError as err:
-            kind = "config" if "login refused" in str(err) else "unreachable"
+            kind = "config" if err.config else "unreachable"  # TLS or login refused: the inventory is wrong
             return Problem(f"vcenters.{vc.name}", str(err), kind)  # type: ignore[arg-type]
         except Exception as err:  # noqa: BLE001 - anything else a vCenter says is still "it did not work"
             return Problem(f"vcenters.{vc.name}", f"{type(err).__name__}: {err}", "unreachable")

@@ -185,7 +185,8 @@ class Environment:
                 self._sis[entry.name] = connect_fake(self.world, entry)
             else:
                 self._sis[entry.name] = connect_soap(entry, url=self.url_of(entry),
-                                                     timeout=self.inventory.timeouts.connect)
+                                                     timeout=self.inventory.timeouts.connect,
+                                                     read_timeout=self.inventory.timeouts.read)
         return self._sis[entry.name]
 
     def relogin(self, name: str) -> Any:
