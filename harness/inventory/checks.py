@@ -51,8 +51,15 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+_CREDENTIALS = ("must not carry credentials (user:password@); give the user in `user` and the password "
+                "by password_env or password_file")
+
+
 def check_url(url: str, loopback_only: bool = False) -> str:
-    """An https:// SDK URL with a host (file://, http:// and host-less URLs are refused)."""
+    """An https:// SDK URL with a host and no credentials (file://, http://, host-less and
+    user:password@ URLs are refused; a URL with credentials is never echoed)."""
+    if "@" in url.split("?", 1)[0].split("#", 1)[0]:
+        raise ValueError(_CREDENTIALS)
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -67,6 +74,15 @@ def check_url(url: str, loopback_only: bool = False) -> str:
     if loopback_only and not _is_loopback(parts.hostname):
         raise ValueError(f"a vcsim URL must be a loopback address, not {parts.hostname!r}")
     return url
+
+
+def check_host(host: str) -> str:
+    """A host name or address only: no scheme, path, port or credentials (those belong in url/port/user)."""
+    if "@" in host:
+        raise ValueError(_CREDENTIALS.replace("(user:password@)", "(user:password@ in host)"))
+    if not host.strip() or any(ch in host for ch in "/?#") or not host.isprintable() or host != host.strip():
+        raise ValueError(f"must be a host name or address only, not {host!r} (a URL goes in `url`)")
+    return host
 
 
 def _flag_name(arg: str) -> str | None:

@@ -238,6 +238,12 @@ class VCenter(_Strict):
             raise ValueError("an inline password is not allowed; use password_env or password_file")
         return data
 
+    @field_validator("host")
+    @classmethod
+    def _host_only(cls, value: str | None) -> str | None:
+        from harness.inventory.checks import check_host
+        return value if value is None else check_host(value)
+
     @field_validator("url")
     @classmethod
     def _https_url(cls, value: str | None, info: ValidationInfo) -> str | None:
