@@ -169,10 +169,14 @@ def verify_evidence(run_dir: str, public_key: str | None) -> None:
 @click.option("--name", default="vcrypt-signing", help="file name stem: <name>.key and <name>.pub")
 def keygen(out_dir: str, name: str) -> None:
     """Write an Ed25519 key pair for signing run folders: <name>.key (private, mode 0600) and <name>.pub."""
+    import re
     from harness.evidence.signing import SigningKeyError, generate_keypair
     folder = Path(out_dir)
     if not folder.is_dir():
         _fail(f"{out_dir}: no such folder")
+    # A file stem, never a path: the pair is written only inside --out.
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name) or ".." in name:
+        _fail(f"--name {name!r}: must be a file name stem (letters, digits, . _ -; at most 64; no path, no ..)")
     private, public = folder / f"{name}.key", folder / f"{name}.pub"
     try:
         fp = generate_keypair(private, public)

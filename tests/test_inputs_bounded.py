@@ -70,3 +70,87 @@ def test_a_host_is_a_host_name_only(tmp_path: Path, host: str) -> None:
     with pytest.raises(InventoryError, match="vcenters.vc-a.host") as caught:
         load_inventory(path)
     assert URL_PASSWORD not in str(caught.value)
+
+
+# ---- 6: secret files are bounded and regular ------------------------------------------------------
+def _secret_file(tmp: Path, kind: str) -> str:
+    if kind == "fifo":
+        os.mkfifo(tmp / "pw.fifo")
+        return str(tmp / "pw.fifo")
+    if kind == "big":
+        (tmp / "big.pw").write_bytes(b"x" * (1024 * 1024))
+        return str(tmp / "big.pw")
+    return "/dev/zero"
+
+
+@pytest.mark.parametrize(("kind", "needle"), [("fifo", "not a regular file"), ("zero", "not a regular file"),
+                                              ("big", "larger than")])
+@pytest.mark.parametrize("command", [["run", "--reports", "r"], ["verify-config"]])
+def test_a_password_file_that_is_a_fifo_a_device_or_huge_is_one_line_exit_2(tmp_path: Path, kind: str, needle: str,
+                                                                             command: list[str]) -> None:
+    entry = {"name": "lab", "target": "real", "host": "127.0.0.1", "port": 1, "tls": {"insecure": True},
+             "password_file": _secret_file(tmp_path, kind)}
+    path = tmp_path / "inv.yaml"
+    path.write_text(yaml.safe_dump({"vcenters": [entry], "kms": {"embedded": True}}))
+    proc = vcrypt(command[0], "-i", str(path), *command[1:], cwd=tmp_path, timeout=20)
+    line = assert_clean_failure(proc, "vcenters.lab.password_file", 2)
+    assert needle in line, line
+
+
+def test_reading_a_password_from_a_fifo_does_not_block(tmp_path: Path) -> None:
+    from harness.inventory.schema import read_password
+    os.mkfifo(tmp_path / "pw")
+    with pytest.raises(InventoryError, match="not a regular file"):
+        read_password(None, tmp_path / "pw", "vcenters.lab")
+
+
+# ---- 6: keygen writes only inside --out, with fixed modes -------------------------------------------
+@pytest.mark.parametrize("name", ["../escape", "sub/key", "/tmp/abs", "..", ".hidden", "a\nb", ""])
+def test_keygen_refuses_a_name_that_is_not_a_plain_file_stem(tmp_path: Path, name: str) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = vcrypt("keygen", "--out", str(out), "--name", name, cwd=tmp_path)
+    assert_clean_failure(proc, "--name", 2)
+    assert list(out.iterdir()) == [] and not (tmp_path / "escape.key").exists() and not Path("/tmp/abs.key").exists()
+
+
+def test_keygen_modes_do_not_depend_on_the_umask(tmp_path: Path) -> None:
+    import stat
+    proc = subprocess.run(["sh", "-c", 'umask 000 && exec "$@"', "sh", *vcrypt_command(), "keygen", "--out",
+                           str(tmp_path), "--name", "k"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_IMODE((tmp_path / "k.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "k.pub").stat().st_mode) == 0o644
+
+
+def test_keygen_does_not_leave_a_private_key_when_the_public_one_exists(tmp_path: Path) -> None:
+    (tmp_path / "k.pub").write_text("someone else's\n")
+    proc = vcrypt("keygen", "--out", str(tmp_path), "--name", "k", cwd=tmp_path)
+    assert_clean_failure(proc, "already exists", 2)
+    assert not (tmp_path / "k.key").exists() and (tmp_path / "k.pub").read_text() == "someone else's\n"
+
+
+# ---- 6: the signing key's path is never in evidence -------------------------------------------------
+def test_the_signing_key_path_is_not_written_into_the_run_folder(tmp_path: Path) -> None:
+    from harness.evidence.bundle import finalize_run_folder
+    from harness.evidence.signing import generate_keypair, load_signing_key
+    from tests.evidence.conftest import make_run_folder
+    keys = tmp_path / "secret-key-folder-xyz"
+    keys.mkdir()
+    generate_keypair(keys / "operator-key-abc.key", keys / "operator-key-abc.pub")
+    run_dir = make_run_folder(tmp_path / "reports" / "signed")
+    finalize_run_folder(run_dir, load_signing_key(path=keys / "operator-key-abc.key"))
+    leaked = [p.name for p in run_dir.rglob("*") if p.is_file() and b"operator-key-abc" in p.read_bytes()
+              or p.is_file() and b"secret-key-folder-xyz" in p.read_bytes()]
+    assert leaked == []
+    import json
+    assert json.loads((run_dir / "run.json").read_text())["provenance"]["signing"]["key_source"] == "file"
+
+
+def test_the_command_line_and_the_redacted_inventory_withhold_the_signing_key_path() -> None:
+    from harness.evidence.provenance import _command_line, redacted_inventory
+    shown = " ".join(_command_line(["pytest", "--signing-key", "/keys/operator-key-abc.key",
+                                    "--signing-key=/keys/operator-key-abc.key", "-n", "0"]))
+    assert "operator-key-abc" not in shown and "-n 0" in shown, shown
+    text = redacted_inventory("vcenters: []\nevidence: {signing_key_file: /keys/operator-key-abc.key}\n")
+    assert "operator-key-abc" not in text, text

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 import re
+import stat
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,6 +20,8 @@ from harness.inventory.errors import InventoryError
 # under a second whatever is fed in (a 50 MB file once took 300 s and 3.9 GB).
 MAX_INVENTORY_BYTES = 128 * 1024
 MAX_VCENTERS = 64
+# A password or a PEM key is a few KB at most; anything bigger is the wrong file.
+MAX_SECRET_BYTES = 64 * 1024
 
 # vcsim (govmomi) is a Go program: a flag may be spelt -l, --l, -l=ADDR or --l=ADDR. `-l` sets its
 # listen address (govmomi vcsim/main.go: flag.StringVar(&addr, "l", ...)); `-httptest.serve`
@@ -33,6 +37,54 @@ def read_bounded(path: Path) -> str:
         raise InventoryError(f"inventory {path}: (file): larger than {MAX_INVENTORY_BYTES // 1024} KiB; "
                              "an inventory describes a few vCenters and a KMS, not data")
     return data.decode("utf-8")
+
+
+class UnreadableFile(OSError):
+    """A named file that is not a bounded regular file; `reason` is one line for the user."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a file"
+
+
+def open_regular(path: Path) -> int:
+    """A blocking read descriptor on `path`, refused (UnreadableFile) unless it is a regular file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise UnreadableFile(f"not a regular file ({_kind(mode)}): {path}")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular_bounded(path: Path, limit: int = MAX_SECRET_BYTES) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes (a secret: password, PEM key).
+
+    Opened non-blocking, so a FIFO is refused at once instead of waiting for a writer; checked
+    with fstat on the open descriptor (no race with a swapped path), so /dev/zero is refused
+    instead of being read until memory runs out.
+    """
+    fd = open_regular(path)
+    try:
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise UnreadableFile(f"larger than {limit // 1024} KiB: {path}; a secret file holds one secret")
+    return data
 
 
 def check_entry_count(data: dict, path: Path) -> None:

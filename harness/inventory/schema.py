@@ -300,8 +300,11 @@ def read_password(env: str | None, file: Path | None, where: str) -> Secret | No
             raise InventoryError(f"{where}: environment variable {env} is not set")
         return Secret(value)
     if file:
+        from harness.inventory.checks import UnreadableFile, read_regular_bounded
         try:
-            return Secret(file.read_text().strip())
+            return Secret(read_regular_bounded(file).decode("utf-8").strip())
+        except UnreadableFile as err:
+            raise InventoryError(f"{where}: password_file: {err.reason}") from None
         except (OSError, UnicodeDecodeError) as err:
             reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
             raise InventoryError(f"{where}: password_file: {reason}") from None
