@@ -154,3 +154,20 @@ def test_the_command_line_and_the_redacted_inventory_withhold_the_signing_key_pa
     assert "operator-key-abc" not in shown and "-n 0" in shown, shown
     text = redacted_inventory("vcenters: []\nevidence: {signing_key_file: /keys/operator-key-abc.key}\n")
     assert "operator-key-abc" not in text, text
+
+
+# ---- 6: --run-dir onto an existing run is refused like a reused run id ------------------------------
+def test_pytest_run_dir_onto_an_existing_run_is_refused_and_the_run_is_untouched(tmp_path: Path) -> None:
+    import sys
+    from harness.evidence.bundle import finalize_run_folder
+    from tests.evidence.conftest import make_run_folder
+    run_dir = make_run_folder(tmp_path / "reports" / "old-run")
+    finalize_run_folder(run_dir, None)
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "suites/test_kms.py",
+                           "--inventory", "inventories/fake.yaml", "--run-dir", str(run_dir)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]   # pytest's usage error
+    assert "already holds a run" in proc.stderr and "passed" not in proc.stdout, proc.stderr[-2000:]
+    after = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    assert after == before

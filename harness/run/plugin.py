@@ -108,6 +108,12 @@ def pytest_configure(config: pytest.Config) -> None:
         validate_run_id(run_id)
     except RunIdError as err:
         raise pytest.UsageError(f"--run-id: {err}") from None
+    if run_dir_opt is not None and not workerinput:   # never merge into (and re-sign) another run's folder
+        from harness.run.runids import unused_run_dir
+        try:
+            unused_run_dir(Path(run_dir_opt))
+        except RunIdError as err:
+            raise pytest.UsageError(str(err)) from None
     run_dir_opt = run_dir_opt or workerinput.get("vcrypt_run_dir")
     run_dir = Path(run_dir_opt) if run_dir_opt else Path("reports") / run_id
     from harness.run.cleanup import Ledger
