@@ -19,7 +19,8 @@ EXIT_INTERRUPTED = 130
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    click.echo(f"vcrypt: {message}", err=True)
+    from harness.printable import printable
+    click.echo(f"vcrypt: {printable(message)}", err=True)   # one line, whatever a name or a server says
     sys.exit(code)
 
 
@@ -86,8 +87,9 @@ def run(inventory: str | None, workers: int, compliance: bool, reports: str, run
     try:
         code = execute(request, click.echo)
     except Refused as err:
+        from harness.printable import printable
         for line in err.lines:
-            click.echo(f"vcrypt: {line}", err=True)
+            click.echo(f"vcrypt: {printable(line)}", err=True)
         sys.exit(err.code)
     sys.exit(code)
 

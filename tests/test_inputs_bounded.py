@@ -105,13 +105,13 @@ def test_reading_a_password_from_a_fifo_does_not_block(tmp_path: Path) -> None:
 
 
 # ---- 6: keygen writes only inside --out, with fixed modes -------------------------------------------
-@pytest.mark.parametrize("name", ["../escape", "sub/key", "/tmp/abs", "..", ".hidden", "a\nb", ""])
+@pytest.mark.parametrize("name", ["../escape", "sub/key", "/tmp/vcrypt-abs-i21", "..", ".hidden", "a\nb", ""])
 def test_keygen_refuses_a_name_that_is_not_a_plain_file_stem(tmp_path: Path, name: str) -> None:
     out = tmp_path / "out"
     out.mkdir()
     proc = vcrypt("keygen", "--out", str(out), "--name", name, cwd=tmp_path)
     assert_clean_failure(proc, "--name", 2)
-    assert list(out.iterdir()) == [] and not (tmp_path / "escape.key").exists() and not Path("/tmp/abs.key").exists()
+    assert list(out.iterdir()) == [] and not (tmp_path / "escape.key").exists() and not Path("/tmp/vcrypt-abs-i21.key").exists()
 
 
 def test_keygen_modes_do_not_depend_on_the_umask(tmp_path: Path) -> None:
@@ -171,3 +171,33 @@ def test_pytest_run_dir_onto_an_existing_run_is_refused_and_the_run_is_untouched
     assert "already holds a run" in proc.stderr and "passed" not in proc.stdout, proc.stderr[-2000:]
     after = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     assert after == before
+
+
+# ---- 6: control and bidi characters never print raw ------------------------------------------------
+RLO = "\u202e"
+
+
+@pytest.mark.parametrize(("key", "value"), [("name", f"vc{RLO}a-lanigiro"), ("cluster", f"DC0{RLO}C0"),
+                                            ("datacenter", "DC0\nPASSED"), ("user", f"admin{RLO}@vsphere.local"),
+                                            ("datastore", f"ds{RLO}1")])
+def test_control_and_bidi_characters_in_inventory_names_are_one_escaped_line(tmp_path: Path, key: str,
+                                                                            value: str) -> None:
+    path = fake_inventory(tmp_path, **{key: value})
+    proc = vcrypt("verify-config", "-i", str(path), cwd=tmp_path)
+    line = assert_clean_failure(proc, "inventory", 2)
+    assert RLO not in proc.stdout + proc.stderr and "\nPASSED" not in proc.stderr, line
+    assert "\\u202e" in line or "\\u000a" in line, line
+
+
+def test_printable_escapes_bidi_and_controls_and_keeps_ordinary_text() -> None:
+    from harness.printable import printable
+    assert printable(f"vc{RLO}a\x1b[31m\ttab") == "vc\\u202ea\\u001b[31m\\u0009tab"
+    assert printable("Zürich vc-a (DC0_C0)") == "Zürich vc-a (DC0_C0)"
+
+
+def test_an_inventory_file_name_with_bidi_characters_is_escaped_in_the_run_header(tmp_path: Path) -> None:
+    path = tmp_path / f"lab{RLO}lmay.yaml"
+    path.write_text("vcenters: [{name: vc-a, target: real}]\n")
+    proc = vcrypt("run", "-i", str(path), cwd=tmp_path)
+    assert_clean_failure(proc, "inventory", 2)
+    assert RLO not in proc.stdout + proc.stderr

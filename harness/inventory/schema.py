@@ -133,7 +133,14 @@ class VcsimOptions(_Strict):
         return refuse_bind_flags(value)
 
 
-ObjectName = Annotated[str, Field(min_length=1, max_length=200)]
+def _safe_text(value: str) -> str:
+    from harness.printable import refuse_unsafe
+    return refuse_unsafe(value)
+
+
+# Free text the harness prints (names of vSphere objects and users): no control or bidi characters.
+SafeText = Annotated[str, AfterValidator(_safe_text)]
+ObjectName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_safe_text)]
 ProviderIdText = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
 
@@ -198,12 +205,12 @@ class VCenter(_Strict):
     host: str | None = None
     port: Port = 443
     url: str | None = None
-    user: str = "administrator@vsphere.local"
+    user: SafeText = "administrator@vsphere.local"
     password_env: EnvName | None = None
     password_file: FilePath | None = None
     tls: Tls = Tls()
-    datacenter: str | None = None
-    cluster: str | None = None
+    datacenter: SafeText | None = None
+    cluster: SafeText | None = None
     resource_pool: ObjectName | None = None  # default: the cluster's root pool
     vm_folder: ObjectName | None = None      # default: the datacenter's VM folder
     datastore: ObjectName | None = None      # default: the cluster's datastore with most free space
@@ -215,7 +222,7 @@ class VCenter(_Strict):
     # Fidelity (issue 12): what the harness may assert here, and what it sends to this vCenter.
     confirmed: list[str] = []                 # UNCONFIRMED behaviour ids seen on this target (harness/unconfirmed.py)
     locator_thumbprint: str | None = None     # SHA-1 pin for ServiceLocator.sslThumbprint (else read at connect time)
-    plain_policy: str | None = None           # a storage policy name for decrypts (else the empty profile)
+    plain_policy: SafeText | None = None           # a storage policy name for decrypts (else the empty profile)
 
     @field_validator("confirmed")
     @classmethod
@@ -444,7 +451,7 @@ def _key_path(loc: tuple, data: object) -> str:
         if isinstance(node, list) and isinstance(item, int) and not isinstance(item, bool):
             entry = node[item] if 0 <= item < len(node) else None
             name = entry.get("name") if isinstance(entry, dict) else None
-            parts.append(name if isinstance(name, str) and name else f"[{item}]")
+            parts.append(_show(name) if isinstance(name, str) and name else f"[{item}]")
             node = entry
         elif isinstance(node, dict) and item in node:
             parts.append(_show(next((k for k in node if k == item), item)))  # `yes:` is True, not 1
@@ -458,9 +465,11 @@ def _key_path(loc: tuple, data: object) -> str:
 
 
 def _show(key: object) -> str:
-    """A key as the user wrote it, quoted when it would not print on one clean line."""
+    """A key as the user wrote it, quoted (control and bidi characters escaped) when it would not
+    print on one clean line."""
+    from harness.printable import printable
     text = str(key)
-    return text if text.isprintable() and text.strip() == text and text else repr(text)
+    return text if printable(text) == text and text.strip() == text and text else repr(printable(text))
 
 
 def _problem(error: dict) -> str:

@@ -196,8 +196,9 @@ def execute(request: RunRequest, echo: Callable[[str], None]) -> int:
         args += ["--signing-key", str(request.signing_key)]
     args += list(request.pytest_args)
     what = f", rerunning {len(rerun)} failed test(s)" if rerun else ""
-    echo(f"vcrypt run {run_id}: target {inv.target} ({', '.join(v.name for v in inv.vcenters)}), "
-         f"inventory {inv.path}{what}")
+    from harness.printable import printable
+    echo(printable(f"vcrypt run {run_id}: target {inv.target} ({', '.join(v.name for v in inv.vcenters)}), "
+                   f"inventory {inv.path}{what}"))
     started = time.monotonic()
     code = _run_pytest(args)
     return _finish(request, run_dir, code, time.monotonic() - started, echo)
