@@ -201,3 +201,22 @@ def test_an_inventory_file_name_with_bidi_characters_is_escaped_in_the_run_heade
     proc = vcrypt("run", "-i", str(path), cwd=tmp_path)
     assert_clean_failure(proc, "inventory", 2)
     assert RLO not in proc.stdout + proc.stderr
+
+
+# ---- 6: a full reports filesystem: one line, exit 70, nothing signed or called complete ------------
+def test_a_full_reports_filesystem_is_one_line_exit_70_and_nothing_signed(tmp_path: Path) -> None:
+    from harness.evidence.signing import generate_keypair
+    generate_keypair(tmp_path / "k.key", tmp_path / "k.pub")
+    reports = tmp_path / "reports"
+    proc = vcrypt("run", "--reports", str(reports), "--run-id", "full", "--signing-key", str(tmp_path / "k.key"),
+                  "--rules", "KMS-REQUIRED", "--", "-p", "tests.enospc_plugin", cwd=ROOT, timeout=300,
+                  env={"PYTHONPATH": str(ROOT)})
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 70, output[-3000:]
+    assert "Traceback" not in output and "INTERNALERROR" not in output, output[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if "No space left on device" in line]
+    assert len(lines) == 1 and "vcrypt: " in lines[0] and "not signed" in lines[0], proc.stderr[-3000:]
+    run_dir = reports / "full"
+    assert not (run_dir / "manifest.sha256").exists() and not (run_dir / "manifest.sha256.sig").exists()
+    assert not (reports / "latest").exists()
+    assert "manifest" not in proc.stdout.lower() or "no manifest" in proc.stdout.lower(), proc.stdout[-2000:]

@@ -149,3 +149,24 @@ def test_in_ca_bundle_mode_a_trusted_destination_gives_its_sha1_positive_control
         thumbprint, _ = locator_thumbprint(vc, object(), f"https://127.0.0.1:{server.port}/sdk", 5)
     der = ssl.PEM_cert_to_DER_cert(pki["right"].cert_path.read_text())
     assert thumbprint.replace(":", "") == hashlib.sha1(der).hexdigest()  # noqa: S324 - vSphere's format
+
+
+# ---- every command honours timeouts.connect against a port that accepts and never answers ---------
+@pytest.mark.parametrize(("command", "code"), [(["run", "--reports", "r"], 3), (["verify-config"], 1),
+                                               (["audit"], 1), (["sweep", "--run-id", "r1", "--dry-run"], 1)])
+def test_a_vcenter_that_accepts_and_never_answers_ends_each_command_within_the_timeout(
+        tmp_path: Path, command: list[str], code: int) -> None:
+    with RecordingVCenter("silent") as server:
+        data = {"vcenters": [{"name": "vc-x", "target": "real", "host": "127.0.0.1", "port": server.port,
+                              "password_env": "VCRYPT_TLS_TEST_PW", "tls": {"insecure": True}}],
+                "kms": {"embedded": True}, "timeouts": {"connect": 2}}
+        inventory = tmp_path / "lab.yaml"
+        inventory.write_text(yaml.safe_dump(data))
+        began = time.monotonic()
+        proc = subprocess.run([*vcrypt_command(), command[0], "-i", str(inventory), *command[1:]], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL,
+                              env={**os.environ, "VCRYPT_TLS_TEST_PW": PASSWORD})
+        took = time.monotonic() - began
+    line = assert_clean_failure(proc, "vc-x", code)
+    assert "2 s" in line, line
+    assert took < 2 + 15, f"{took:.1f} s: {line}"   # the configured timeout plus start-up (an embedded KMS)

@@ -209,6 +209,9 @@ def _finish(request: RunRequest, run_dir: Path, code: int, seconds: float, echo:
     if code == pytest.ExitCode.USAGE_ERROR:  # nothing ran: the fresh folder (ours alone) goes
         shutil.rmtree(run_dir, ignore_errors=True)
         return EXIT_USAGE
+    from harness.run.evidence_failure import EXIT_EVIDENCE_WRITE, withdrawn
+    if code == EXIT_EVIDENCE_WRITE and withdrawn(run_dir):   # the plugin said why in one line
+        return EXIT_EVIDENCE_WRITE
     from harness.evidence.summary import print_run_summary
     print_run_summary(run_dir, seconds, filtered=request.filtered)
     from harness.evidence.summary import print_manifest_digest

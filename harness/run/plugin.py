@@ -59,6 +59,29 @@ class VcryptRun:
         """Collect one entry per test (on the controller under xdist)."""
         _collect_result(self, report)
 
+    evidence_error: OSError | None = None   # a write into the run folder failed (full or read-only filesystem)
+    session: Any = None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Any:
+        """Around every sessionfinish writer (results.json, pytest's JUnit): a failed write is one line, exit 70."""
+        self.session = session
+        try:
+            return (yield)
+        except OSError as err:
+            if hasattr(session.config, "workerinput"):
+                raise
+            self.evidence_failed(err)
+            return None
+
+    def evidence_failed(self, err: OSError) -> None:
+        from harness.run.evidence_failure import EXIT_EVIDENCE_WRITE, report
+        if self.evidence_error is None:
+            self.evidence_error = err
+            report(self.run_dir, err)
+        if self.session is not None:
+            self.session.exitstatus = EXIT_EVIDENCE_WRITE
+
 
 RUN_KEY: pytest.StashKey[VcryptRun] = pytest.StashKey()
 
@@ -451,7 +474,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if xmlpath and Path(xmlpath).is_file():  # written by junitxml at session end
         from harness.evidence.junit_errors import mark_environment_errors
         mark_environment_errors(Path(xmlpath))
-    if state.write_results:
+    if state.write_results and state.evidence_error is None:   # never sign a folder whose evidence is incomplete
         from harness.evidence.bundle import finalize_run_folder
         from harness.evidence.signing import signing_key_for
-        finalize_run_folder(state.run_dir, signing_key_for(config.getoption("--signing-key"), state.inventory))
+        try:
+            finalize_run_folder(state.run_dir, signing_key_for(config.getoption("--signing-key"), state.inventory))
+        except OSError as err:
+            state.evidence_failed(err)

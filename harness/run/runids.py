@@ -49,7 +49,7 @@ def fresh_run_dir(reports: Path, run_id: str) -> Path:
 
 
 # What a run leaves in its folder; a folder holding any of them is a run, not a place for a new one.
-RUN_OUTPUTS = ("results.json", "run.json", "manifest.sha256", "ledger.jsonl", "evidence", "report.html", "junit.xml")
+RUN_OUTPUTS = ("results.json", "run.json", "manifest.sha256", "ledger.jsonl", "targets.json")
 
 
 def unused_run_dir(run_dir: Path) -> Path:
