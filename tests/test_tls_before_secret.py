@@ -170,3 +170,30 @@ def test_a_vcenter_that_accepts_and_never_answers_ends_each_command_within_the_t
     line = assert_clean_failure(proc, "vc-x", code)
     assert "2 s" in line, line
     assert took < 2 + 15, f"{took:.1f} s: {line}"   # the configured timeout plus start-up (an embedded KMS)
+
+
+def test_a_port_whose_backlog_is_full_ends_within_the_connect_timeout() -> None:
+    """SYNs dropped (a full backlog on loopback stands in for a firewall): pyVim's first fetch passes
+    no timeout, so without a bounded TCP connect this waited for the OS (about two minutes)."""
+    import socket
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    try:
+        for _ in range(8):   # fill the accept queue; later SYNs are dropped
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(listener.getsockname())
+            fillers.append(filler)
+        time.sleep(0.2)
+        began = time.monotonic()
+        with pytest.raises(ConnectError) as caught:
+            connect_soap(entry(listener.getsockname()[1], insecure=True), timeout=1.5)
+        took = time.monotonic() - began
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+    assert took < 1.5 + 3, f"{took:.1f} s: {caught.value}"
+    assert "vc-x" in str(caught.value) and "1.5 s" in str(caught.value), caught.value

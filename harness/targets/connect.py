@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import socket
 import ssl
 from typing import Any
 from urllib.parse import urlparse
@@ -57,6 +58,14 @@ def connect_soap(entry: VCenter, url: str | None = None, timeout: float = 30.0,
     host, port, path = _host_port(entry, url or entry.url)
     read = read_timeout or max(timeout, 120.0)
     where = f"vCenter {entry.name} ({host}:{port})"
+    try:
+        # pyVim fetches vimServiceVersions.xml with no timeout of its own: a host that drops SYNs would
+        # hold that TCP connect for the OS's ~2 minutes. A bounded connect first names it within `timeout`.
+        socket.create_connection((host, port), timeout=timeout).close()
+    except TimeoutError:
+        raise ConnectError(f"{where} unreachable: no TCP connection within {timeout:g} s (timeouts.connect)") from None
+    except OSError as err:
+        raise ConnectError(f"{where} unreachable: {err.strerror or err}") from None
     try:
         return pyvim_connect.SmartConnect(
             host=host, port=port, path=path, user=entry.user, pwd=entry.password(),
