@@ -220,3 +220,17 @@ def test_a_full_reports_filesystem_is_one_line_exit_70_and_nothing_signed(tmp_pa
     assert not (run_dir / "manifest.sha256").exists() and not (run_dir / "manifest.sha256.sig").exists()
     assert not (reports / "latest").exists()
     assert "manifest" not in proc.stdout.lower() or "no manifest" in proc.stdout.lower(), proc.stdout[-2000:]
+
+
+def test_a_signed_vcrypt_run_writes_the_key_path_nowhere(tmp_path: Path) -> None:
+    from harness.evidence.signing import generate_keypair
+    keys = tmp_path / "keysdir-q7"
+    keys.mkdir()
+    generate_keypair(keys / "opkey-q7.key", keys / "opkey-q7.pub")
+    reports = tmp_path / "reports"
+    proc = vcrypt("run", "--reports", str(reports), "--run-id", "signed", "--signing-key", str(keys / "opkey-q7.key"),
+                  "--rules", "KMS-REQUIRED", cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    leaked = [str(p.relative_to(reports)) for p in (reports / "signed").rglob("*") if p.is_file()
+              and (b"opkey-q7" in p.read_bytes() or b"keysdir-q7" in p.read_bytes())]
+    assert leaked == []

@@ -107,6 +107,11 @@ KEY_PATH_WITHHELD = "<file>"   # where a signing key is says which file an attac
 
 def _command_line(argv: list[str]) -> list[str]:
     """The command line, secrets redacted and the signing key's path replaced by "<file>"."""
+    return shown_arguments(argv)
+
+
+def shown_arguments(argv: list[str] | tuple[str, ...]) -> list[str]:
+    """Arguments as evidence may show them: secrets redacted, the signing key's path withheld."""
     from harness.evidence.recorder import redact
     shown: list[str] = []
     for arg in argv:
@@ -115,7 +120,7 @@ def _command_line(argv: list[str]) -> list[str]:
         elif arg.startswith("--signing-key="):
             shown.append(f"--signing-key={KEY_PATH_WITHHELD}")
         else:
-            shown.append(redact(arg))
+            shown.append(redact(str(arg)))
     return shown
 
 
