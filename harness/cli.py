@@ -225,6 +225,8 @@ def kms_register(inventory: str, vcenter: str, role: str) -> None:
         click.echo(register(inv, entry, role))
     except RegisterRefused as err:
         _fail(str(err))
+    except _environment_errors() as err:
+        _environment_failure("kms register", err)
 
 
 # ---- selftest ----------------------------------------------------------------------------------

@@ -197,3 +197,17 @@ def test_a_port_whose_backlog_is_full_ends_within_the_connect_timeout() -> None:
         listener.close()
     assert took < 1.5 + 3, f"{took:.1f} s: {caught.value}"
     assert "vc-x" in str(caught.value) and "1.5 s" in str(caught.value), caught.value
+
+
+def test_kms_register_against_an_impostor_is_one_line_exit_2(pki: dict, tmp_path: Path) -> None:
+    with RecordingVCenter("tls", pki["impostor"]) as server:
+        data = {"vcenters": [{"name": "vc-x", "target": "vcsim", "url": f"https://127.0.0.1:{server.port}/sdk",
+                              "tls": {"thumbprint_sha256": sha256_of(pki["right"])}}],
+                "kms": {"embedded": True}, "timeouts": {"connect": 3}}
+        inventory = tmp_path / "lab.yaml"
+        inventory.write_text(yaml.safe_dump(data))
+        proc = subprocess.run([*vcrypt_command(), "kms", "register", "-i", str(inventory), "--vcenter", "vc-x"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    line = assert_clean_failure(proc, "vc-x", 2)
+    assert colon(sha256_of(pki["impostor"])) in line, line
+    assert server.received == []
