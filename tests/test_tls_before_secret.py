@@ -211,3 +211,17 @@ def test_kms_register_against_an_impostor_is_one_line_exit_2(pki: dict, tmp_path
     line = assert_clean_failure(proc, "vc-x", 2)
     assert colon(sha256_of(pki["impostor"])) in line, line
     assert server.received == []
+
+
+@pytest.mark.parametrize(("mode", "needle"), [("tls", "certificate not trusted"), ("http", "answers plain HTTP"),
+                                              ("garbage", "does not speak TLS")])
+def test_vcrypt_run_names_each_tls_problem_in_its_own_line_exit_2(pki: dict, tmp_path: Path, mode: str,
+                                                                   needle: str) -> None:
+    with RecordingVCenter(mode, pki["impostor"]) as server:  # type: ignore[arg-type]
+        inventory = _inventory(tmp_path, server.port, ca_bundle=str(pki["lab"].ca_path))
+        proc = subprocess.run([*vcrypt_command(), "run", "-i", str(inventory), "--reports", "r"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                              env={**os.environ, "VCRYPT_TLS_TEST_PW": PASSWORD})
+    line = assert_clean_failure(proc, "vcenters.vc-x", 2)
+    assert needle in line, line
+    assert server.received == []
