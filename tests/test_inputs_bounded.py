@@ -234,3 +234,11 @@ def test_a_signed_vcrypt_run_writes_the_key_path_nowhere(tmp_path: Path) -> None
     leaked = [str(p.relative_to(reports)) for p in (reports / "signed").rglob("*") if p.is_file()
               and (b"opkey-q7" in p.read_bytes() or b"keysdir-q7" in p.read_bytes())]
     assert leaked == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_a_signing_key_that_is_a_fifo_or_a_device_is_one_line_exit_2(tmp_path: Path, kind: str) -> None:
+    key = _secret_file(tmp_path, kind)
+    proc = vcrypt("run", "--reports", str(tmp_path / "r"), "--signing-key", key, cwd=tmp_path, timeout=20)
+    line = assert_clean_failure(proc, "signing key", 2)
+    assert "not a regular file" in line, line

@@ -101,8 +101,11 @@ def load_signing_key(path: Path | None = None, env: str | None = None) -> Signin
     """The signing key from a file or an environment variable; None when neither is given."""
     if path is not None:
         source = f"file {path}"
+        from harness.inventory.checks import UnreadableFile, read_regular_bounded
         try:
-            data = Path(path).read_bytes()
+            data = read_regular_bounded(Path(path))   # a FIFO or /dev/zero is refused, not waited on or read
+        except UnreadableFile as err:
+            raise SigningKeyError(f"signing key ({source}): {err.reason}") from None
         except OSError as err:
             raise SigningKeyError(f"signing key ({source}): {err.strerror or err}") from None
         return SigningKey(_private_from_pem(data, source), source)
