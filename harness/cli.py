@@ -345,8 +345,9 @@ def audit(inventory: str | None, vcenter: str | None, reports: str, page_size: i
         _fail(str(err))
     except _environment_errors() as err:
         _environment_failure("audit", err)
+    from harness.printable import printable
     for line in summary_lines(outcome):
-        click.echo(line)
+        click.echo(printable(line))   # names come from the vCenter: no control or bidi character prints raw
     sys.exit(outcome.exit_code)
 
 
@@ -431,10 +432,11 @@ def verify_config(inventory: str | None, vcenter: str | None) -> None:
         _fail(str(err))
     except _environment_errors() as err:
         _environment_failure("verify-config", err)
+    from harness.printable import printable
     for line in table(rows) + versions:
-        click.echo(line)
+        click.echo(printable(line))
     for line in version_mismatches:
-        click.echo(f"mismatch: {line}")
+        click.echo(printable(f"mismatch: {line}"))
     if version_mismatches:
         _fail(f"inventory {inv.path}: declared version disagrees with the server: {version_mismatches[0]}", 1)
     mismatches = [r for r in rows if r.mismatch]

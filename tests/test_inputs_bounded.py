@@ -242,3 +242,13 @@ def test_a_signing_key_that_is_a_fifo_or_a_device_is_one_line_exit_2(tmp_path: P
     proc = vcrypt("run", "--reports", str(tmp_path / "r"), "--signing-key", key, cwd=tmp_path, timeout=20)
     line = assert_clean_failure(proc, "signing key", 2)
     assert "not a regular file" in line, line
+
+
+def test_audit_lines_with_a_bidi_name_from_the_server_print_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from harness import cli
+    from harness.commands import audit
+    monkeypatch.setattr(audit, "summary_lines", lambda outcome: [f"principal admin{RLO}nimda holds Cryptographer.Decrypt"])
+    result = CliRunner().invoke(cli.main, ["audit", "--reports", str(tmp_path / "r")])
+    assert RLO not in result.output and "admin\\u202enimda" in result.output, result.output
