@@ -19,7 +19,8 @@ EXIT_INTERRUPTED = 130
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    click.echo(f"vcrypt: {message}", err=True)
+    from harness.printable import printable
+    click.echo(f"vcrypt: {printable(message)}", err=True)   # one line, whatever a name or a server says
     sys.exit(code)
 
 
@@ -92,8 +93,9 @@ def run(inventory: str | None, workers: int, compliance: bool, reports: str, run
     try:
         code = execute(request, click.echo)
     except Refused as err:
+        from harness.printable import printable
         for line in err.lines:
-            click.echo(f"vcrypt: {line}", err=True)
+            click.echo(f"vcrypt: {printable(line)}", err=True)
         sys.exit(err.code)
     sys.exit(code)
 
@@ -228,10 +230,14 @@ def merge(run_dirs: tuple[str, ...], out_dir: str, signing_key: str | None, publ
 @click.option("--name", default="vcrypt-signing", help="file name stem: <name>.key and <name>.pub")
 def keygen(out_dir: str, name: str) -> None:
     """Write an Ed25519 key pair for signing run folders: <name>.key (private, mode 0600) and <name>.pub."""
+    import re
     from harness.evidence.signing import SigningKeyError, generate_keypair
     folder = Path(out_dir)
     if not folder.is_dir():
         _fail(f"{out_dir}: no such folder")
+    # A file stem, never a path: the pair is written only inside --out.
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name) or ".." in name:
+        _fail(f"--name {name!r}: must be a file name stem (letters, digits, . _ -; at most 64; no path, no ..)")
     private, public = folder / f"{name}.key", folder / f"{name}.pub"
     try:
         fp = generate_keypair(private, public)
@@ -278,6 +284,8 @@ def kms_register(inventory: str, vcenter: str, role: str) -> None:
         click.echo(register(inv, entry, role))
     except RegisterRefused as err:
         _fail(str(err))
+    except _environment_errors() as err:
+        _environment_failure("kms register", err)
 
 
 # ---- selftest ----------------------------------------------------------------------------------
@@ -353,6 +361,12 @@ def _environment_errors() -> tuple[type[BaseException], ...]:
     return (ConnectError, VcsimUnavailable, EnvironmentFault, ConnectionError, TimeoutError)
 
 
+def _environment_failure(what: str, err: BaseException) -> NoReturn:
+    """One line for a lab failure: exit 2 when the inventory is wrong for the server (TLS refused,
+    login refused: `ConnectError.config`), else 1."""
+    _fail(f"{what} incomplete: {err}", EXIT_USAGE if getattr(err, "config", False) else 1)
+
+
 @main.command()
 @click.option("--inventory", "-i", type=click.Path(), default=None, help="inventory YAML (default: the fake)")
 @click.option("--vcenter", default=None, help="audit only this inventory vCenter (default: all)")
@@ -380,9 +394,10 @@ def audit(inventory: str | None, vcenter: str | None, reports: str, page_size: i
     except InventoryError as err:
         _fail(str(err))
     except _environment_errors() as err:
-        _fail(f"audit incomplete: {err}", 1)
+        _environment_failure("audit", err)
+    from harness.printable import printable
     for line in summary_lines(outcome):
-        click.echo(line)
+        click.echo(printable(line))   # names come from the vCenter: no control or bidi character prints raw
     sys.exit(outcome.exit_code)
 
 
@@ -422,7 +437,7 @@ def sweep(inventory: str | None, run_ids: tuple[str, ...], all_runs: bool, dry_r
     except InventoryError as err:
         _fail(str(err))
     except _environment_errors() as err:
-        _fail(f"sweep incomplete: {err}", 1)
+        _environment_failure("sweep", err)
     for line in report.skipped:
         click.echo(f"left alone: {line}")
     for line in report.problems:
@@ -469,11 +484,12 @@ def verify_config(inventory: str | None, vcenter: str | None) -> None:
     except InventoryError as err:
         _fail(str(err))
     except _environment_errors() as err:
-        _fail(f"verify-config incomplete: {err}", 1)
+        _environment_failure("verify-config", err)
+    from harness.printable import printable
     for line in table(rows) + versions:
-        click.echo(line)
+        click.echo(printable(line))
     for line in version_mismatches:
-        click.echo(f"mismatch: {line}")
+        click.echo(printable(f"mismatch: {line}"))
     if version_mismatches:
         _fail(f"inventory {inv.path}: declared version disagrees with the server: {version_mismatches[0]}", 1)
     mismatches = [r for r in rows if r.mismatch]

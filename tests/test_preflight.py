@@ -188,7 +188,8 @@ def test_a_refused_login_is_a_configuration_problem_and_a_silent_vcenter_hits_th
     inv = _lab(tmp_path)
 
     def refused(entry, **_):
-        raise harness.targets.connect.ConnectError(f"vCenter {entry.name} (127.0.0.1:1): login refused for {entry.user}")
+        raise harness.targets.connect.ConnectError(f"vCenter {entry.name} (127.0.0.1:1): login refused for {entry.user}",
+                                                 config=True)
     monkeypatch.setattr(harness.targets.connect, "connect_soap", refused)
     problems = preflight.reach_problems(inv)
     assert [(p.key, p.kind) for p in problems] == [("vcenters.lab", "config")]

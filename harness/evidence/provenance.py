@@ -70,6 +70,8 @@ def _redact_value(key: str, value: Any) -> Any:
         return value
     if _SECRET_KEY.search(key) and not _REFERENCE_KEY.search(key):
         return REDACTED
+    if key == "signing_key_file":   # the private key's location is withheld like the key (issue 21)
+        return KEY_PATH_WITHHELD
     if isinstance(value, str):
         from harness.evidence.recorder import redact
         if _SECRET_VALUE.search(value.strip()):
@@ -101,9 +103,26 @@ def inventory_info(path: Path, run_dir: Path) -> dict[str, Any]:
     return {"path": str(path), "sha256": hashlib.sha256(data).hexdigest(), "redacted_copy": REDACTED_INVENTORY}
 
 
+KEY_PATH_WITHHELD = "<file>"   # where a signing key is says which file an attacker should read: never in evidence
+
+
 def _command_line(argv: list[str]) -> list[str]:
+    """The command line, secrets redacted and the signing key's path replaced by "<file>"."""
+    return shown_arguments(argv)
+
+
+def shown_arguments(argv: list[str] | tuple[str, ...]) -> list[str]:
+    """Arguments as evidence may show them: secrets redacted, the signing key's path withheld."""
     from harness.evidence.recorder import redact
-    return [redact(a) for a in argv]
+    shown: list[str] = []
+    for arg in argv:
+        if shown and shown[-1] == "--signing-key":
+            shown.append(KEY_PATH_WITHHELD)
+        elif arg.startswith("--signing-key="):
+            shown.append(f"--signing-key={KEY_PATH_WITHHELD}")
+        else:
+            shown.append(redact(str(arg)))
+    return shown
 
 
 def fake_defects(inventory: Any, environment: Any = None) -> list[str]:

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import harness
-from harness.evidence.provenance import esxi_hosts, provenance
+from harness.evidence.provenance import esxi_hosts, provenance, shown_arguments
 
 
 def _stored_targets(state: Any) -> dict[str, Any] | None:
@@ -105,7 +105,7 @@ def write_results(state: Any, session: Any, exitstatus: int, compliance: bool) -
         "vcenters": targets["vcenters"],
         "kms": targets["kms"],
         "compliance": compliance, "compliance_gaps": gaps,
-        "pytest_args": [str(a) for a in session.config.invocation_params.args],
+        "pytest_args": shown_arguments(session.config.invocation_params.args),   # no signing key path
         "exit_status": process_status(status),
         "interrupted": interrupted,
         "verdicts": {rid: v.verdict for rid, v in rule_verdicts.items()},

@@ -38,6 +38,11 @@ class SigningKey:
     source: str  # "file /path" or "environment variable NAME": for messages, never the key
 
     @property
+    def kind(self) -> str:
+        """Where the key came from as evidence says it: "file" or "env", never the path (issue 21)."""
+        return "file" if self.source.startswith("file") else "env"
+
+    @property
     def fingerprint(self) -> str:
         return fingerprint(self.private.public_key())
 
@@ -48,19 +53,36 @@ def fingerprint(public: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def _create(path: Path, mode: int) -> int:
+    """A new file (never an existing one or a symlink) with exactly `mode`, whatever the umask."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+    except FileExistsError:
+        raise SigningKeyError(f"{path}: already exists; not overwriting a key") from None
+    os.fchmod(fd, mode)   # open()'s mode is filtered by the umask; fchmod is not
+    return fd
+
+
 def generate_keypair(private_path: Path, public_path: Path) -> str:
-    """Write a new key pair (private 0600, never overwritten); returns the public key's fingerprint."""
+    """Write a new key pair (private 0600, public 0644, never overwritten); returns the public key's fingerprint."""
+    for path in (private_path, public_path):
+        if os.path.lexists(path):
+            raise SigningKeyError(f"{path}: already exists; not overwriting a key")
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
+    public_fd = _create(public_path, 0o644)
     try:
-        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise SigningKeyError(f"{private_path}: already exists; not overwriting a key") from None
-    with os.fdopen(fd, "wb") as fh:
+        private_fd = _create(private_path, 0o600)
+    except SigningKeyError:
+        os.close(public_fd)
+        public_path.unlink()
+        raise
+    with os.fdopen(private_fd, "wb") as fh:
         fh.write(pem)
-    public_path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                          serialization.PublicFormat.SubjectPublicKeyInfo))
+    with os.fdopen(public_fd, "wb") as fh:
+        fh.write(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo))
     return fingerprint(key.public_key())
 
 
@@ -79,8 +101,11 @@ def load_signing_key(path: Path | None = None, env: str | None = None) -> Signin
     """The signing key from a file or an environment variable; None when neither is given."""
     if path is not None:
         source = f"file {path}"
+        from harness.inventory.checks import UnreadableFile, read_regular_bounded
         try:
-            data = Path(path).read_bytes()
+            data = read_regular_bounded(Path(path))   # a FIFO or /dev/zero is refused, not waited on or read
+        except UnreadableFile as err:
+            raise SigningKeyError(f"signing key ({source}): {err.reason}") from None
         except OSError as err:
             raise SigningKeyError(f"signing key ({source}): {err.strerror or err}") from None
         return SigningKey(_private_from_pem(data, source), source)
@@ -159,7 +184,7 @@ def signing_summary(key: SigningKey | None) -> dict[str, Any]:
     """What run.json, the report and the README say about the signature."""
     if key is None:
         return {"signed": False, "statement": UNSIGNED}
-    return {"signed": True, "algorithm": ALGORITHM, "public_key_sha256": key.fingerprint, "key_source": key.source,
+    return {"signed": True, "algorithm": ALGORITHM, "public_key_sha256": key.fingerprint, "key_source": key.kind,
             "signature_file": SIGNATURE,
             "statement": f"signed: {SIGNATURE} is an {ALGORITHM} signature of manifest.sha256 "
                          f"(public key SHA-256 {key.fingerprint})"}

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 import re
+import stat
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,6 +20,8 @@ from harness.inventory.errors import InventoryError
 # under a second whatever is fed in (a 50 MB file once took 300 s and 3.9 GB).
 MAX_INVENTORY_BYTES = 128 * 1024
 MAX_VCENTERS = 64
+# A password or a PEM key is a few KB at most; anything bigger is the wrong file.
+MAX_SECRET_BYTES = 64 * 1024
 
 # vcsim (govmomi) is a Go program: a flag may be spelt -l, --l, -l=ADDR or --l=ADDR. `-l` sets its
 # listen address (govmomi vcsim/main.go: flag.StringVar(&addr, "l", ...)); `-httptest.serve`
@@ -33,6 +37,54 @@ def read_bounded(path: Path) -> str:
         raise InventoryError(f"inventory {path}: (file): larger than {MAX_INVENTORY_BYTES // 1024} KiB; "
                              "an inventory describes a few vCenters and a KMS, not data")
     return data.decode("utf-8")
+
+
+class UnreadableFile(OSError):
+    """A named file that is not a bounded regular file; `reason` is one line for the user."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a file"
+
+
+def open_regular(path: Path) -> int:
+    """A blocking read descriptor on `path`, refused (UnreadableFile) unless it is a regular file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise UnreadableFile(f"not a regular file ({_kind(mode)}): {path}")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular_bounded(path: Path, limit: int = MAX_SECRET_BYTES) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes (a secret: password, PEM key).
+
+    Opened non-blocking, so a FIFO is refused at once instead of waiting for a writer; checked
+    with fstat on the open descriptor (no race with a swapped path), so /dev/zero is refused
+    instead of being read until memory runs out.
+    """
+    fd = open_regular(path)
+    try:
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise UnreadableFile(f"larger than {limit // 1024} KiB: {path}; a secret file holds one secret")
+    return data
 
 
 def check_entry_count(data: dict, path: Path) -> None:
@@ -51,8 +103,15 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+_CREDENTIALS = ("must not carry credentials (user:password@); give the user in `user` and the password "
+                "by password_env or password_file")
+
+
 def check_url(url: str, loopback_only: bool = False) -> str:
-    """An https:// SDK URL with a host (file://, http:// and host-less URLs are refused)."""
+    """An https:// SDK URL with a host and no credentials (file://, http://, host-less and
+    user:password@ URLs are refused; a URL with credentials is never echoed)."""
+    if "@" in url.split("?", 1)[0].split("#", 1)[0]:
+        raise ValueError(_CREDENTIALS)
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -67,6 +126,15 @@ def check_url(url: str, loopback_only: bool = False) -> str:
     if loopback_only and not _is_loopback(parts.hostname):
         raise ValueError(f"a vcsim URL must be a loopback address, not {parts.hostname!r}")
     return url
+
+
+def check_host(host: str) -> str:
+    """A host name or address only: no scheme, path, port or credentials (those belong in url/port/user)."""
+    if "@" in host:
+        raise ValueError(_CREDENTIALS.replace("(user:password@)", "(user:password@ in host)"))
+    if not host.strip() or any(ch in host for ch in "/?#") or not host.isprintable() or host != host.strip():
+        raise ValueError(f"must be a host name or address only, not {host!r} (a URL goes in `url`)")
+    return host
 
 
 def _flag_name(arg: str) -> str | None:

@@ -133,7 +133,14 @@ class VcsimOptions(_Strict):
         return refuse_bind_flags(value)
 
 
-ObjectName = Annotated[str, Field(min_length=1, max_length=200)]
+def _safe_text(value: str) -> str:
+    from harness.printable import refuse_unsafe
+    return refuse_unsafe(value)
+
+
+# Free text the harness prints (names of vSphere objects and users): no control or bidi characters.
+SafeText = Annotated[str, AfterValidator(_safe_text)]
+ObjectName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_safe_text)]
 ProviderIdText = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
 
@@ -208,12 +215,12 @@ class VCenter(_Strict):
     host: str | None = None
     port: Port = 443
     url: str | None = None
-    user: str = "administrator@vsphere.local"
+    user: SafeText = "administrator@vsphere.local"
     password_env: EnvName | None = None
     password_file: FilePath | None = None
     tls: Tls = Tls()
-    datacenter: str | None = None
-    cluster: str | None = None
+    datacenter: SafeText | None = None
+    cluster: SafeText | None = None
     resource_pool: ObjectName | None = None  # default: the cluster's root pool
     vm_folder: ObjectName | None = None      # default: the datacenter's VM folder
     datastore: ObjectName | None = None      # default: the cluster's datastore with most free space
@@ -225,7 +232,7 @@ class VCenter(_Strict):
     # Fidelity (issue 12): what the harness may assert here, and what it sends to this vCenter.
     confirmed: list[str] = []                 # UNCONFIRMED behaviour ids seen on this target (harness/unconfirmed.py)
     locator_thumbprint: str | None = None     # SHA-1 pin for ServiceLocator.sslThumbprint (else read at connect time)
-    plain_policy: str | None = None           # a storage policy name for decrypts (else the empty profile)
+    plain_policy: SafeText | None = None           # a storage policy name for decrypts (else the empty profile)
     # Where a clone's CryptoSpec goes (harness/vsphere/clone_shapes.py has each shape's sources).
     clone_crypto_shape: Literal["disk-backing", "vm-level", "relocate"] = "disk-backing"
 
@@ -249,6 +256,12 @@ class VCenter(_Strict):
         if isinstance(data, dict) and "password" in data:
             raise ValueError("an inline password is not allowed; use password_env or password_file")
         return data
+
+    @field_validator("host")
+    @classmethod
+    def _host_only(cls, value: str | None) -> str | None:
+        from harness.inventory.checks import check_host
+        return value if value is None else check_host(value)
 
     @field_validator("url")
     @classmethod
@@ -306,8 +319,11 @@ def read_password(env: str | None, file: Path | None, where: str) -> Secret | No
             raise InventoryError(f"{where}: environment variable {env} is not set")
         return Secret(value)
     if file:
+        from harness.inventory.checks import UnreadableFile, read_regular_bounded
         try:
-            return Secret(file.read_text().strip())
+            return Secret(read_regular_bounded(file).decode("utf-8").strip())
+        except UnreadableFile as err:
+            raise InventoryError(f"{where}: password_file: {err.reason}") from None
         except (OSError, UnicodeDecodeError) as err:
             reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
             raise InventoryError(f"{where}: password_file: {reason}") from None
@@ -412,7 +428,10 @@ class Kms(_Strict):
 class Timeouts(_Strict):
     """Named waits, in seconds; an expired wait names which one it was."""
     task: Seconds = 120
-    connect: Seconds = 30
+    connect: Seconds = 30     # TCP connect and TLS handshake with a vCenter
+    # Every later wait for a vCenter's answer. At least 75 s: a task wait asks vCenter to hold
+    # WaitForUpdatesEx open for up to 60 s (harness/vsphere/tasks.py).
+    read: Annotated[float, Field(ge=75, le=86400, allow_inf_nan=False)] = 120
     kms_ready: Seconds = 20
     vcsim_ready: Seconds = 60
     event: Seconds = 30
@@ -504,7 +523,7 @@ def _key_path(loc: tuple, data: object) -> str:
         if isinstance(node, list) and isinstance(item, int) and not isinstance(item, bool):
             entry = node[item] if 0 <= item < len(node) else None
             name = entry.get("name") if isinstance(entry, dict) else None
-            parts.append(name if isinstance(name, str) and name else f"[{item}]")
+            parts.append(_show(name) if isinstance(name, str) and name else f"[{item}]")
             node = entry
         elif isinstance(node, dict) and item in node:
             parts.append(_show(next((k for k in node if k == item), item)))  # `yes:` is True, not 1
@@ -518,9 +537,11 @@ def _key_path(loc: tuple, data: object) -> str:
 
 
 def _show(key: object) -> str:
-    """A key as the user wrote it, quoted when it would not print on one clean line."""
+    """A key as the user wrote it, quoted (control and bidi characters escaped) when it would not
+    print on one clean line."""
+    from harness.printable import printable
     text = str(key)
-    return text if text.isprintable() and text.strip() == text and text else repr(text)
+    return text if printable(text) == text and text.strip() == text and text else repr(printable(text))
 
 
 def _problem(error: dict) -> str:

@@ -243,8 +243,9 @@ def execute(request: RunRequest, echo: Callable[[str], None]) -> int:
     args += list(request.pytest_args)
     what = f", rerunning {len(rerun)} failed test(s)" if rerun else ""
     what += f", shard {request.shard}" if request.shard else ""
-    echo(f"vcrypt run {run_id}: target {inv.target} ({', '.join(v.name for v in inv.vcenters)}), "
-         f"inventory {inv.path}{what}")
+    from harness.printable import printable
+    echo(printable(f"vcrypt run {run_id}: target {inv.target} ({', '.join(v.name for v in inv.vcenters)}), "
+                   f"inventory {inv.path}{what}"))
     started = time.monotonic()
     stops = _StopSignals()
     previous = stops.install()
@@ -267,6 +268,9 @@ def _finish(request: RunRequest, run_dir: Path, code: int, seconds: float, echo:
     if code == pytest.ExitCode.USAGE_ERROR:  # nothing ran: the fresh folder (ours alone) goes
         shutil.rmtree(run_dir, ignore_errors=True)
         return EXIT_USAGE
+    from harness.run.evidence_failure import EXIT_EVIDENCE_WRITE, withdrawn
+    if code == EXIT_EVIDENCE_WRITE and withdrawn(run_dir):   # the plugin said why in one line
+        return EXIT_EVIDENCE_WRITE
     code = process_status(code)  # 130 for an interrupted run, as run.json says
     from harness.evidence.summary import print_run_summary
     print_run_summary(run_dir, seconds, filtered=request.filtered)

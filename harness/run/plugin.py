@@ -59,6 +59,29 @@ class VcryptRun:
         """Collect one entry per test (on the controller under xdist)."""
         _collect_result(self, report)
 
+    evidence_error: OSError | None = None   # a write into the run folder failed (full or read-only filesystem)
+    session: Any = None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Any:
+        """Around every sessionfinish writer (results.json, pytest's JUnit): a failed write is one line, exit 70."""
+        self.session = session
+        try:
+            return (yield)
+        except OSError as err:
+            if hasattr(session.config, "workerinput"):
+                raise
+            self.evidence_failed(err)
+            return None
+
+    def evidence_failed(self, err: OSError) -> None:
+        from harness.run.evidence_failure import EXIT_EVIDENCE_WRITE, report
+        if self.evidence_error is None:
+            self.evidence_error = err
+            report(self.run_dir, err)
+        if self.session is not None:
+            self.session.exitstatus = EXIT_EVIDENCE_WRITE
+
     def settled_results(self) -> list[dict[str, Any]]:
         """Every selected test: those that reported, then those that never started, as `not run`."""
         from harness.run.unreported import unreported
@@ -118,6 +141,12 @@ def pytest_configure(config: pytest.Config) -> None:
         validate_run_id(run_id)
     except RunIdError as err:
         raise pytest.UsageError(f"--run-id: {err}") from None
+    if run_dir_opt is not None and not workerinput:   # never merge into (and re-sign) another run's folder
+        from harness.run.runids import unused_run_dir
+        try:
+            unused_run_dir(Path(run_dir_opt))
+        except RunIdError as err:
+            raise pytest.UsageError(str(err)) from None
     run_dir_opt = run_dir_opt or workerinput.get("vcrypt_run_dir")
     run_dir = Path(run_dir_opt) if run_dir_opt else Path("reports") / run_id
     from harness.run.cleanup import Ledger
@@ -503,7 +532,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         mark_environment_errors(Path(xmlpath))
         from harness.evidence.junit_verdicts import add_run_verdicts  # compliance, seeded defects (run.json)
         add_run_verdicts(Path(xmlpath), state.run_dir if state.write_results else None)
-    if state.write_results:
+    if state.write_results and state.evidence_error is None:   # never sign a folder whose evidence is incomplete
         from harness.evidence.bundle import finalize_run_folder
         from harness.evidence.signing import signing_key_for
-        finalize_run_folder(state.run_dir, signing_key_for(config.getoption("--signing-key"), state.inventory))
+        try:
+            finalize_run_folder(state.run_dir, signing_key_for(config.getoption("--signing-key"), state.inventory))
+        except OSError as err:
+            state.evidence_failed(err)

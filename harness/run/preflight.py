@@ -46,13 +46,16 @@ def exit_code(problems: list[Problem]) -> int:
 def _file_problem(key: str, path: Path | None) -> Problem | None:
     if path is None:
         return None
+    from harness.inventory.checks import UnreadableFile, open_regular
     try:
-        with open(path, "rb") as handle:
-            handle.read(1)
+        # Only a regular file, opened without blocking: a FIFO does not hang, /dev/zero is not read.
+        os.close(open_regular(path))
     except FileNotFoundError:
         return Problem(key, f"file not found: {path}")
     except IsADirectoryError:
         return Problem(key, f"a folder, not a file: {path}")
+    except UnreadableFile as err:
+        return Problem(key, "a folder, not a file: " + str(path) if "(a folder)" in err.reason else err.reason)
     except OSError as err:
         return Problem(key, f"cannot read {path}: {err.strerror or err}")
     return None
@@ -143,9 +146,9 @@ def _vcenter_probe(vc: VCenter, timeout: float) -> Callable[[], Problem | None]:
     def probe() -> Problem | None:
         from harness.targets.connect import ConnectError, connect_soap
         try:
-            si = connect_soap(vc, timeout=timeout)
+            si = connect_soap(vc, timeout=timeout, read_timeout=timeout)
         except ConnectError as err:
-            kind = "config" if "login refused" in str(err) else "unreachable"
+            kind = "config" if err.config else "unreachable"  # TLS or login refused: the inventory is wrong
             return Problem(f"vcenters.{vc.name}", str(err), kind)  # type: ignore[arg-type]
         except Exception as err:  # noqa: BLE001 - anything else a vCenter says is still "it did not work"
             return Problem(f"vcenters.{vc.name}", f"{type(err).__name__}: {err}", "unreachable")

@@ -84,6 +84,8 @@ class ProgressLines:
         return f"[{count}] {status:7} {rules:26} {info.get('name', '')}  {seconds:.1f} s"
 
     def _write(self, line: str) -> None:
+        from harness.printable import printable
+        line = printable(line)   # a test id carries inventory names: no control or bidi character prints raw
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(line)

@@ -46,3 +46,20 @@ def fresh_run_dir(reports: Path, run_id: str) -> Path:
     if run_dir.exists() or run_dir.is_symlink():
         raise RunIdError(f"run id {run_id!r}: {run_dir} already exists; choose a new run id")
     return run_dir
+
+
+# What a run leaves in its folder; a folder holding any of them is a run, not a place for a new one.
+RUN_OUTPUTS = ("results.json", "run.json", "manifest.sha256", "ledger.jsonl", "targets.json")
+
+
+def unused_run_dir(run_dir: Path) -> Path:
+    """`pytest --run-dir`: a new or empty folder (vcrypt run makes it empty), never an existing run's,
+    whose evidence and manifest a second session would merge into and rewrite."""
+    run_dir = Path(run_dir)
+    if run_dir.is_symlink() or (run_dir.exists() and not run_dir.is_dir()):
+        raise RunIdError(f"--run-dir {run_dir}: not a folder; give a new folder for the run")
+    found = [name for name in RUN_OUTPUTS if (run_dir / name).exists()] if run_dir.is_dir() else []
+    if found:
+        raise RunIdError(f"--run-dir {run_dir}: already holds a run ({found[0]}); choose a new folder, "
+                         "as for a reused run id")
+    return run_dir

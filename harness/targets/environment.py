@@ -242,9 +242,20 @@ class Environment:
             if entry.target == "fake":
                 self._sis[entry.name] = connect_fake(self.world, entry)
             else:
-                self._sis[entry.name] = connect_soap(entry, url=self.url_of(entry),
-                                                     timeout=self.inventory.timeouts.connect)
+                self._sis[entry.name] = connect_soap(self.login_entry(entry), url=self.url_of(entry),
+                                                     timeout=self.inventory.timeouts.connect,
+                                                     read_timeout=self.inventory.timeouts.read)
         return self._sis[entry.name]
+
+    def login_entry(self, entry: VCenter) -> VCenter:
+        """The entry as the harness logs in: a vcsim it started is pinned to the certificate it made for
+        it (harness/vcsim/certificate.py), whatever the entry's tls says (the shipped ones say insecure)."""
+        sim = self.vcsims.get(entry.name)
+        pin = getattr(sim, "certificate_sha256", None)
+        if not pin:
+            return entry
+        from harness.inventory.schema import Tls
+        return entry.model_copy(update={"tls": Tls(thumbprint_sha256=pin)})
 
     def relogin(self, name: str) -> Any:
         """A fresh login to the named vCenter, replacing the cached session (expired or dropped)."""
@@ -258,7 +269,8 @@ class Environment:
         cache = self._thumbprints
         entry = self.inventory.vcenter(name)
         if entry.name not in cache:
-            cache[entry.name] = locator_thumbprint(entry, self.service_instance(entry.name), self.url_of(entry),
+            cache[entry.name] = locator_thumbprint(self.login_entry(entry), self.service_instance(entry.name),
+                                                   self.url_of(entry),
                                                    self.inventory.timeouts.connect)
         return cache[entry.name]
 

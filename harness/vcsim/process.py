@@ -60,6 +60,8 @@ class VcsimProcess:
         self.url = ""
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_path = self.workdir / "vcsim.log"  # one workdir per instance
+        self.certificate_sha256: str | None = None   # of the certificate it serves (made per start), to pin
+        self.tls_key_path: Path | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -94,6 +96,11 @@ class VcsimProcess:
             args += ["-api-version", self.api_version]
         if binary.name == LAUNCHER_NAME:
             args.append("-stdinexit")  # our launcher exits if we die without stopping it
+        if not any(a.lstrip("-").split("=")[0].startswith("tls") for a in self.extra_args):
+            from harness.vcsim.certificate import make_certificate
+            cert, key, self.certificate_sha256 = make_certificate(self.workdir / "tls", LISTEN_HOST)
+            self.tls_key_path = key
+            args += ["-tlscert", str(cert), "-tlskey", str(key)]
         return args + self.extra_args + ["-l", f"{LISTEN_HOST}:0"]  # last: a Go flag given twice keeps the last
 
     def start(self) -> VcsimProcess:
