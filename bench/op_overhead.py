@@ -81,7 +81,7 @@ def switched_off(evidence: bool, retries: bool) -> Iterator[None]:
             client_module.observed = lambda title, args=None: contextlib.nullcontext()
             VCenterClient.recorder = property(lambda self: _NullRecorder())
         if retries:
-            VCenterClient._retrying = lambda self, fn: fn()
+            VCenterClient._retrying = lambda self, fn, *_: fn()
         yield
     finally:
         (client_module.summarize, client_module.observed, VCenterClient.recorder,

@@ -88,8 +88,10 @@ def refused_or_accepted(action: Callable[[], Any], what: str) -> Refusal | None:
     try:
         action()
     except (TaskFailed, vmodl.MethodFault, *TRANSPORT_ERRORS) as err:
+        caught = err
+
         def again() -> None:
-            raise err
+            raise caught
         return refused(again, what)
     current_recorder().check(f"{what}: refused or ignored", "refused, or accepted with the change ignored",
                              "accepted: the change must have been ignored", True)

@@ -99,8 +99,10 @@ def test_summary_md_gives_the_reason_of_the_test_that_decided_the_verdict(tmp_pa
               "message": "decrypt of a powered-on VM: expected a refusal, but the operation succeeded"}]
     (tmp_path / "results.json").write_text(json.dumps({"tests": tests}))
     (tmp_path / "run.json").write_text(json.dumps({"run_id": "r", "exit_status": 1}))
-    line = next(x for x in render_summary(tmp_path).splitlines() if "OP-STATE" in x)
-    assert "expected a refusal" in line and "capability" not in line, line
+    lines = render_summary(tmp_path).splitlines()
+    at = next(i for i, x in enumerate(lines) if "OP-STATE" in x)
+    entry = " ".join([lines[at]] + [x for x in lines[at + 1:at + 3] if x.startswith("  ")])  # the rule and its cause
+    assert "deciding test `b`" in entry and "expected a refusal" in entry and "capability" not in entry, entry
 
 
 @pytest.mark.parametrize(("change", "says"), [
@@ -119,4 +121,4 @@ def test_on_a_real_vcsim_an_entry_for_another_version_or_failure_leaves_a_produc
     assert code == 1, output
     [test] = [t for t in _tests(run_dir) if t["test_id"] == test_id]
     assert test["outcome"] == "failed" and test["category"] == "product_failure", test
-    assert says in test["deviation_note"] and says in output, output
+    assert says in test["deviation_note"] and says in " ".join(output.split()), output   # lines wrap at the width

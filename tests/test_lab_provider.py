@@ -138,7 +138,8 @@ def test_a_provider_the_harness_needs_for_itself_is_marked_ledgered_and_only_its
     client = _client(lab_env)
     saved = lab_env.kms_endpoints["shared"]
     lab_env.kms_endpoints["shared"] = dataclasses.replace(saved, lab_owned=False, server_name="own-server")
-    state = SimpleNamespace(inventory=lab_env.inventory, run_id="r-own-1", ledger=Ledger(tmp_path / "ledger.jsonl"))
+    state = SimpleNamespace(inventory=lab_env.inventory, run_id="r-own-1", ledger=Ledger(tmp_path / "ledger.jsonl"),
+                            outages=SimpleNamespace(down_problem=lambda kind, name: None))   # nothing is down
     try:
         session = session_provider(state, "gw0", client, lab_env, "shared")
         own = next(session)

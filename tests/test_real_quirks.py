@@ -116,7 +116,7 @@ def test_a_kms_health_alarm_that_names_no_unreachable_event_is_unconfirmed_not_a
     mine = [t for t in _tests(run_dir) if "EVT-KMS-UNREACHABLE" in t["rules"]]
     assert mine and all(t["outcome"] == "skipped" and t["message"].startswith("unconfirmed:") and
                         "kms-alarm-watches-unreachable-event" in t["message"] for t in mine), mine
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert proc.returncode == 5, proc.stdout[-2000:]   # every selected test skipped: nothing was demonstrated
 
 
 def test_push_pre7_waits_for_the_other_hosts_to_turn_crypto_safe(tmp_path):

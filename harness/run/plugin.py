@@ -158,7 +158,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(run, "vcrypt-run")
     from harness.run.cleanup import record_uncertain_calls
     record_uncertain_calls(run.ledger, run_id)  # a call that may or may not have run: in the ledger for sweep
-    if not workerinput:  # the controller owns the run: its lease says "alive" to `vcrypt sweep` (lease.py)
+    # The controller owns the run: its lease says "alive" to `vcrypt sweep` (lease.py). A collection
+    # creates nothing on a target, so it holds no lease and leaves no file.
+    if not workerinput and not config.option.collectonly:
         from harness.run.lease import RunLease
         config.stash[LEASE_KEY] = RunLease(run_dir, run_id).start()
     from harness.evidence.scrub import register_allure_scrubber
@@ -315,6 +317,7 @@ def _write_evidence(item: pytest.Item, state: VcryptRun, report: pytest.TestRepo
     except OSError as err:
         report.outcome = "failed"
         report.longrepr = f"environment error: evidence could not be written: {err}"
+        report.evidence_lost = True  # not an ordinary teardown error: the verdict has no evidence behind it
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -467,6 +470,9 @@ def _collect_result(state: VcryptRun, report: pytest.TestReport) -> None:
         entry.update(outcome="deviation", category="known_deviation", message=info.get("message"))
     elif report.skipped:
         entry.update(outcome="skipped", category=info["category"], message=_skip_reason(report))
+    elif report.failed and report.when == "teardown" and getattr(report, "evidence_lost", False):
+        # a verdict whose evidence could not be written shows nothing: the test is an environment error
+        entry.update(outcome="error", category="environment_error", message=_failure_text(report))
     elif report.failed and report.when == "teardown":
         # charged to the teardown, named as such; the test's (and its rules') verdict stands (issue 23)
         entry["teardown_error"] = f"teardown error (after the test's verdict): {_failure_text(report)}"
