@@ -422,6 +422,7 @@ def sweep(inventory: str | None, run_ids: tuple[str, ...], all_runs: bool, dry_r
     from harness.targets.environment import open_environment
     from harness.commands.sweep import Selection
     from harness.commands.sweep import sweep as run_sweep
+    from harness.printable import printable
     if bool(run_ids) == all_runs:
         _fail("give --run-id ID (repeatable) or --all-runs, exactly one of them")
     _check_run_ids(run_ids)
@@ -433,19 +434,20 @@ def sweep(inventory: str | None, run_ids: tuple[str, ...], all_runs: bool, dry_r
         click.echo(line)
     try:
         with open_environment(inv) as env:
-            report = run_sweep(env, selection, Path(reports), dry_run=dry_run, echo=click.echo)
+            report = run_sweep(env, selection, Path(reports), dry_run=dry_run,
+                               echo=lambda line: click.echo(printable(line)))   # names come from the vCenter
     except InventoryError as err:
         _fail(str(err))
     except _environment_errors() as err:
         _environment_failure("sweep", err)
     for line in report.skipped:
-        click.echo(f"left alone: {line}")
+        click.echo(printable(f"left alone: {line}"))
     for line in report.problems:
-        click.echo(f"problem: {line}")
+        click.echo(printable(f"problem: {line}"))
     if not report.actions and not report.remaining:
         click.echo("nothing to sweep")
     for line in report.remaining:
-        click.echo(f"remains: {line}")
+        click.echo(printable(f"remains: {line}"))
     sys.exit(report.exit_code)
 
 

@@ -17,6 +17,7 @@ import click
 
 from harness.evidence.attention import AttentionItem, Banner, attention, banners, rank
 from harness.evidence.verdicts import NOT_RUN, Run, RuleVerdict, TestResult
+from harness.printable import printable
 
 COLOURS = {"passed": "green", "failed": "red", "error": "yellow", "partly demonstrated": "yellow",
            "deviation": "magenta"}
@@ -29,7 +30,9 @@ def terminal_width() -> int:
 
 
 def fit(text: str, width: int) -> str:
-    """`text` cut to `width` at a word boundary with "…"; a single word longer than the line stays whole."""
+    """`text` cut to `width` at a word boundary with "…"; a single word longer than the line stays whole.
+    Control and bidi characters (a server's fault text can carry them) are shown escaped."""
+    text = printable(" ".join(text.split("\n")))
     if len(text) <= width:
         return text
     head = text[:width - 1]
@@ -58,6 +61,7 @@ def shorten_name(name: str, budget: int) -> str:
 
 def wrap(text: str, width: int, indent: str = "") -> list[str]:
     """Whole text over as many lines as it needs, broken only between words."""
+    text = printable(" ".join(text.split("\n")))  # one paragraph; nothing in it rewrites the screen
     return textwrap.wrap(text, width=width, initial_indent=indent, subsequent_indent=indent,
                          break_long_words=False, break_on_hyphens=False) or [indent.rstrip()]
 

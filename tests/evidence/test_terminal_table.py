@@ -10,7 +10,7 @@ import pytest
 
 from harness.evidence.attention import attention, banners, deciding_test, label, rank
 from harness.evidence.summary import print_run_summary
-from harness.evidence.terminal_table import fit, shorten_name
+from harness.evidence.terminal_table import fit, shorten_name, wrap
 from harness.evidence.verdicts import RuleVerdict, TestResult, load_catalogue, load_results, load_run, rule_verdicts
 from tests.evidence.conftest import INJECTED
 
@@ -123,3 +123,11 @@ def test_a_compliant_run_gets_a_green_pass_banner_everywhere(run_dir, monkeypatc
     html = render_html(run_dir)
     assert 'class="banner compliance-pass" id="compliance-banner"' in html and 'id="attention"' not in html
     assert "> 🟢 **Compliance: PASS" in render_summary(run_dir)
+
+
+def test_a_bidi_override_or_newline_in_a_cause_prints_escaped_never_raw() -> None:
+    """A server's fault text reaches the terminal: U+202E would reverse what follows, a newline forge a line."""
+    forged = "refused\u202eDESSAP\nPASSED test_x"
+    for line in [fit(forged, 80), *wrap(forged, 80)]:
+        assert "\u202e" not in line and "\n" not in line, line
+        assert "\\u202e" in line, line
