@@ -170,6 +170,17 @@ def test_newest_run_is_by_start_time_not_by_name(tmp_path):
     assert [p.name for p in run_folders(tmp_path)] == ["zz-old", "aa-new"]
 
 
+def test_newest_run_skips_a_run_that_demonstrated_nothing(tmp_path):
+    """`--last-failed` and `vcrypt rules` read the newest run that showed something, as reports/latest does."""
+    from harness.run.runfolders import newest_run
+    for name, started, status in (("good", "2026-01-01T00:00:00+00:00", 1), ("empty", "2026-06-01T00:00:00+00:00", 5)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text('{"tests": []}')
+        (tmp_path / name / "run.json").write_text(json.dumps({"run_id": name, "started_at": started,
+                                                              "exit_status": status}))
+    assert newest_run(tmp_path).name == "good"
+
+
 def test_the_defect_names_read_from_source_are_exactly_the_registered_ones():
     from harness.fakevc.catalogue import load_all
     from harness.inventory.checks import defect_names

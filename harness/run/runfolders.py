@@ -10,6 +10,8 @@ import json
 import os
 from pathlib import Path
 
+from harness.evidence.exit_status import EXIT_NOTHING_DEMONSTRATED
+
 LATEST = "latest"
 
 
@@ -33,8 +35,18 @@ def run_folders(reports: Path) -> list[Path]:
     return sorted(runs, key=lambda p: (_started(p), p.name))
 
 
+def _demonstrated_nothing(run_dir: Path) -> bool:
+    """run.json's exit status 5: no test ran to a verdict (collect-only, all skipped; issue 23)."""
+    try:
+        return json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("exit_status") == EXIT_NOTHING_DEMONSTRATED
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def newest_run(reports: Path) -> Path | None:
-    runs = run_folders(reports)
+    """The newest run that demonstrated something, as `reports/latest` points at (a run that ran nothing
+    to a verdict never moves it), for `--last-failed` and `vcrypt rules`."""
+    runs = [run for run in run_folders(reports) if not _demonstrated_nothing(run)]
     return runs[-1] if runs else None
 
 
