@@ -133,14 +133,16 @@ class Scratch:
         return annotation(self.state.run_id, self.test_id)
 
     def track_vm(self, client: VCenterClient, vm: Any, name: str) -> Any:
-        self.ledger.append(kind="vm", vcenter=client.name, moid=vm._moId, name=name, run_id=self.state.run_id,
-                           test_id=self.test_id, phase="created")
+        """Its undo first, then its ledger line: a Ctrl-C between the two (the fsync'd write is the slow
+        part) still removes the VM at teardown; the "creating" line already covers a kill."""
         def remove() -> None:
             vms.destroy(client, vm)
             self.ledger.append(kind="vm", vcenter=client.name, moid=vm._moId, name=name, run_id=self.state.run_id,
                                test_id=self.test_id, phase="removed")
 
         self.cleanup.push(f"destroy VM {name}", remove)
+        self.ledger.append(kind="vm", vcenter=client.name, moid=vm._moId, name=name, run_id=self.state.run_id,
+                           test_id=self.test_id, phase="created")
         return vm
 
     def expect_vm(self, client: VCenterClient, name: str) -> None:
@@ -190,12 +192,12 @@ class Scratch:
         self.ledger.append(**entry, phase="creating")
         if register() is False:
             return provider_id  # it was there already: not ours to remove
-        self.ledger.append(**entry, phase="created")  # vcrypt sweep removes only what a run added
 
         def remove() -> None:
             keys.remove_provider(client, provider_id, only_servers=servers)
             self.ledger.append(**entry, phase="removed")
-        self.cleanup.push(f"remove key provider {provider_id}", remove)
+        self.cleanup.push(f"remove key provider {provider_id}", remove)   # before its ledger line, as track_vm
+        self.ledger.append(**entry, phase="created")  # vcrypt sweep removes only what a run added
         return provider_id
 
     def restore(self, description: str, action: Any, record: dict[str, Any] | None = None) -> None:
