@@ -485,3 +485,23 @@ def test_cli_names_a_live_run_exits_1_and_force_sweeps_it(tmp_path: Path) -> Non
     forced = CliRunner().invoke(main, ["sweep", "--inventory", str(FAKE), "--run-id", "r-cli-live", "--dry-run",
                                        "--force", "--reports", str(tmp_path)])
     assert forced.exit_code == 0 and "alive" not in forced.output, forced.output
+
+
+def test_a_provider_whose_registration_outcome_is_unknown_is_removed_when_it_carries_the_runs_mark(
+        env: Environment, client: VCenterClient, tmp_path: Path) -> None:
+    """A RegisterKmipServer that may or may not have run (OutcomeUnknown) leaves only a "creating" line.
+    An id in the run's exact pattern can only be that run's, so sweep removes it; any other id stays."""
+    run = "r-unsure"
+    ledger = Ledger(tmp_path / run / "ledger.jsonl")
+    endpoint = env.kms_endpoints["shared"]
+    unsure = provider_id("vcrypt-", run, "main", "kms", n=1)
+    assert keys.register_provider(client, endpoint, unsure, make_default=False)   # it did run, after all
+    ledger.append(kind="key_provider", vcenter="vc-a", provider_id=unsure, run_id=run, phase="creating")
+    ledger.append(kind="key_provider", vcenter="vc-a", provider_id=endpoint.provider_id, run_id=run, phase="creating")
+
+    report = sweep(env, Selection(frozenset({run}), force=True), tmp_path, echo=quiet)
+
+    present = keys.list_providers(client)
+    assert unsure not in present, report
+    assert endpoint.provider_id in present, "a creating line for another id must not remove the lab's provider"
+    assert any(endpoint.provider_id in s and "left alone" in s for s in report.skipped), report.skipped

@@ -17,8 +17,9 @@ Ledger formats read here (written by harness.run.fixtures.Scratch; one JSON obje
         only a provider with a "created" entry (the run's register call added it), no later
         "removed" entry, AND an id that is exactly one this run registers
         (`harness.run.markers.is_run_provider`: <name_prefix><run-id>-<worker>-<n>-<label>) is removed;
-        "creating" alone is ambiguous and left alone (reported), and so is a ledger line naming
-        any other provider (a forged or stale line cannot remove the lab's provider).
+        "creating" alone (the register call may or may not have run) is removed only for such an id,
+        else left alone (reported), and so is a ledger line naming any other provider (a forged or
+        stale line cannot remove the lab's provider).
 
 Run ids are validated (harness.run.markers: safe charset, 1-64 characters) and VM annotations must
 match the marker exactly (full match), so a note that merely begins with the marker is never swept.
@@ -268,7 +269,11 @@ class _VCenterSweep:
                 self.report.skipped.append(f"{self.client.name}: the ledger of run {run_id} lists key provider "
                                            f"{provider}, but its id is not one run {run_id} would register "
                                            f"({self.name_prefix}{run_id}-<worker>-<n>-<label>): left alone")
-            if phase == "creating":
+            if phase == "creating" and is_run_provider(provider, self.name_prefix, run_id):
+                # Its register call may or may not have run (a kill, or OutcomeUnknown), but no one else
+                # registers an id in this run's exact pattern: it is the run's, whichever way the call went.
+                state[(provider, run_id)] = "created"
+            elif phase == "creating":
                 self.report.skipped.append(f"{self.client.name}: run {run_id} was registering key provider {provider} "
                                            "when it stopped; the ledger does not show it added it: left alone")
         return [key for key, phase in sorted(state.items()) if phase == "created"]
