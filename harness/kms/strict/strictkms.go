@@ -121,14 +121,24 @@ func (k *kms) create(ctx context.Context, req *payloads.CreateRequestPayload) (*
 	return &payloads.CreateResponsePayload{ObjectType: kmip.ObjectTypeSymmetricKey, UniqueIdentifier: uid}, nil
 }
 
-func (k *kms) activate(ctx context.Context, req *payloads.ActivateRequestPayload) (*payloads.ActivateResponsePayload, error) {
-	uid, err := kmipserver.GetIdOrPlaceholder(ctx, req.UniqueIdentifier)
+// object resolves a request's id (or the batch's id placeholder) to its object; the caller holds
+// the store lock. Every operation on one key starts here.
+func (k *kms) object(ctx context.Context, requested string) (string, *object, error) {
+	uid, err := kmipserver.GetIdOrPlaceholder(ctx, requested)
 	if err != nil {
-		return nil, kmipserver.Errorf(kmip.ResultReasonMissingData, "%s", err)
+		return "", nil, kmipserver.Errorf(kmip.ResultReasonMissingData, "%s", err)
 	}
+	obj, err := k.lookup(ctx, uid)
+	if err != nil {
+		return "", nil, err
+	}
+	return uid, obj, nil
+}
+
+func (k *kms) activate(ctx context.Context, req *payloads.ActivateRequestPayload) (*payloads.ActivateResponsePayload, error) {
 	k.store.mu.Lock()
 	defer k.store.mu.Unlock()
-	obj, err := k.lookup(ctx, uid)
+	uid, obj, err := k.object(ctx, req.UniqueIdentifier)
 	if err != nil {
 		return nil, err
 	}
@@ -141,13 +151,9 @@ func (k *kms) activate(ctx context.Context, req *payloads.ActivateRequestPayload
 }
 
 func (k *kms) get(ctx context.Context, req *payloads.GetRequestPayload) (*payloads.GetResponsePayload, error) {
-	uid, err := kmipserver.GetIdOrPlaceholder(ctx, req.UniqueIdentifier)
-	if err != nil {
-		return nil, kmipserver.Errorf(kmip.ResultReasonMissingData, "%s", err)
-	}
 	k.store.mu.Lock()
 	defer k.store.mu.Unlock()
-	obj, err := k.lookup(ctx, uid)
+	uid, obj, err := k.object(ctx, req.UniqueIdentifier)
 	if err != nil {
 		return nil, err
 	}
@@ -183,13 +189,9 @@ func (k *kms) get(ctx context.Context, req *payloads.GetRequestPayload) (*payloa
 }
 
 func (k *kms) getAttributes(ctx context.Context, req *payloads.GetAttributesRequestPayload) (*payloads.GetAttributesResponsePayload, error) {
-	uid, err := kmipserver.GetIdOrPlaceholder(ctx, req.UniqueIdentifier)
-	if err != nil {
-		return nil, kmipserver.Errorf(kmip.ResultReasonMissingData, "%s", err)
-	}
 	k.store.mu.Lock()
 	defer k.store.mu.Unlock()
-	obj, err := k.lookup(ctx, uid)
+	uid, obj, err := k.object(ctx, req.UniqueIdentifier)
 	if err != nil {
 		return nil, err
 	}
@@ -212,13 +214,9 @@ func (k *kms) getAttributes(ctx context.Context, req *payloads.GetAttributesRequ
 }
 
 func (k *kms) revoke(ctx context.Context, req *payloads.RevokeRequestPayload) (*payloads.RevokeResponsePayload, error) {
-	uid, err := kmipserver.GetIdOrPlaceholder(ctx, req.UniqueIdentifier)
-	if err != nil {
-		return nil, kmipserver.Errorf(kmip.ResultReasonMissingData, "%s", err)
-	}
 	k.store.mu.Lock()
 	defer k.store.mu.Unlock()
-	obj, err := k.lookup(ctx, uid)
+	uid, obj, err := k.object(ctx, req.UniqueIdentifier)
 	if err != nil {
 		return nil, err
 	}
@@ -231,13 +229,9 @@ func (k *kms) revoke(ctx context.Context, req *payloads.RevokeRequestPayload) (*
 }
 
 func (k *kms) destroy(ctx context.Context, req *payloads.DestroyRequestPayload) (*payloads.DestroyResponsePayload, error) {
-	uid, err := kmipserver.GetIdOrPlaceholder(ctx, req.UniqueIdentifier)
-	if err != nil {
-		return nil, kmipserver.Errorf(kmip.ResultReasonMissingData, "%s", err)
-	}
 	k.store.mu.Lock()
 	defer k.store.mu.Unlock()
-	obj, err := k.lookup(ctx, uid)
+	uid, obj, err := k.object(ctx, req.UniqueIdentifier)
 	if err != nil {
 		return nil, err
 	}
