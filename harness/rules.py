@@ -29,6 +29,7 @@ class Rule:
     kind_note: str
     text: str
     observe: str
+    source: str        # the public document the rule rests on (required: a rule nobody can look up is an opinion)
     covers: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)  # dimension -> values its text names
 
     @property
@@ -91,5 +92,7 @@ def load_rules() -> dict[str, Rule]:
     rules = {}
     for entry in yaml.safe_load(text)["rules"]:
         covers = parse_covers(entry["id"], entry.pop("covers", None))
+        if not str(entry.get("source") or "").strip():
+            raise ValueError(f"rules.yaml: {entry['id']}.source: missing (cite the public document the rule rests on)")
         rules[entry["id"]] = Rule(**entry, covers=covers)
     return rules

@@ -34,6 +34,7 @@ def rules_table(suites: Path, reports: Path, run_dir: Path | None) -> list[str]:
         label = verdict.verdict if verdict else "-"
         instances = str(len(verdict.tests)) if verdict else "-"
         lines.append(f"{rule.id:26} {rule.since:8} {rule.kind:11} {label:20} {len(tests):>5} {instances:>9}")
+        lines.append(f"    source: {rule.source}")
         lines += [f"    {test}" for test in tests]
         lines += covers_lines(cells.get(rule.id, {}))
     return lines

@@ -79,6 +79,7 @@ class Rule:
     kind_note: str = ""
     text: str = ""
     observe: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -534,6 +535,7 @@ def _rule_from(obj: Any) -> Rule:
         kind_note=_s(get("kind_note")),
         text=_s(get("text")),
         observe=_s(get("observe")),
+        source=_s(get("source")),
     )
 
 
