@@ -69,7 +69,11 @@ def wrap(text: str, width: int, indent: str = "") -> list[str]:
 def _detail(verdict: RuleVerdict, item: AttentionItem | None, name_budget: int) -> str:
     tested = f"{verdict.count('passed')}/{len(verdict.tests)} passed"
     if item is None or item.test is None:
-        return tested if verdict.tests else "no test ran"
+        if not verdict.tests:
+            return "no test ran"
+        # nothing to act on, but a bare "0/3 passed" hides whether a version gate or a capability decided
+        why = verdict.reasons[0].splitlines()[0] if verdict.count("passed") < len(verdict.tests) and verdict.reasons else ""
+        return f"{tested} · {why}" if why else tested
     reason = item.cause.splitlines()[0] if item.cause else ""
     name = shorten_name(item.test_name, name_budget)
     return f"{tested} · {name}: {reason}" if len(name) <= name_budget else f"{tested} · {reason}"

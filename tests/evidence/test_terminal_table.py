@@ -131,3 +131,16 @@ def test_a_bidi_override_or_newline_in_a_cause_prints_escaped_never_raw() -> Non
     for line in [fit(forged, 80), *wrap(forged, 80)]:
         assert "\u202e" not in line and "\n" not in line, line
         assert "\\u202e" in line, line
+
+
+def test_a_rule_nobody_needs_to_act_on_shows_why_it_was_not_passed_not_a_bare_count() -> None:
+    """A not-applicable (or plain skipped) row with no attention item once read "0/3 passed" and nothing
+    else: the reader could not tell a version gate from a missing capability."""
+    from harness.evidence.terminal_table import rule_lines
+    skip = "version: CLONE-PRE7 describes vSphere 6.5 to 6.7; the target is 7.0.3"
+    verdict = RuleVerdict("not applicable", tests=tuple(
+        TestResult(nodeid=f"suites/t.py::t{i}", name=f"t{i}", rules=("CLONE-PRE7",), outcome="skipped",
+                   category="version_skip", message=skip) for i in range(3)))
+    lines = rule_lines({"CLONE-PRE7": verdict}, [], 200, selected_only=False)
+    row = ANSI.sub("", lines[1])
+    assert row.split()[:2] == ["CLONE-PRE7", "not"] and "0/3 passed · " in row and "6.5 to 6.7" in row, row
