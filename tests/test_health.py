@@ -93,3 +93,17 @@ def test_a_pass_that_touched_a_kms_seen_failing_is_probed_and_the_breaker_opens(
         watch.trip(env, ["vc", "kms"])
     watch.trip(env, ["vc", "place"])  # a test that needs no KMS still runs
     assert watch.touched(env, ["vc_b", "dedicated_provider"]) == [Endpoint("vcenter", "vc-b")]
+
+
+@pytest.mark.parametrize("problem, said", [
+    ("shared-kms (127.0.0.1:5696): no answer within 3 s", "is down"),
+    ("shared-kms (127.0.0.1:5696): the KMS refused the harness's client certificate (TLS alert 42)", "answers but is not usable"),
+])
+def test_the_breaker_says_down_only_when_nobody_answered(endpoint: SimpleNamespace, problem: str, said: str) -> None:
+    """A KMS that answers and refuses is not "down": the reader would look for a dead process, not a
+    wrong certificate or credential."""
+    env, watch = _environment(endpoint), OutageWatch()
+    watch.down[Endpoint("kms", "shared")] = f"{problem}; since t::a"
+    with pytest.raises(KmsUnreachable) as raised:
+        watch.trip(env, ["vc", "kms"])
+    assert f"KMS shared {said}, so this test was not run" in str(raised.value), str(raised.value)

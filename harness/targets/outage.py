@@ -120,7 +120,7 @@ class OutageWatch:
             problem = self.probe(environment, endpoint)
             if problem:
                 self.suspects.add(endpoint)
-                self.down.setdefault(endpoint, f"{problem}; down since {nodeid}")
+                self.down.setdefault(endpoint, f"{problem}; {'down' if names_an_outage(problem) else 'failing'} since {nodeid}")
                 problems.append(problem)
         return problems
 
@@ -144,7 +144,8 @@ class OutageWatch:
         if open_circuit is None:
             return
         endpoint, problem = open_circuit
-        message = f"{endpoint} is down, so this test was not run (circuit breaker): {problem}"
+        state = "is down" if names_an_outage(problem) else "answers but is not usable"
+        message = f"{endpoint} {state}, so this test was not run (circuit breaker): {problem}"
         if endpoint.kind == "kms":
             from harness.kms.client import KmsUnreachable
             kms = environment.kms_endpoints[endpoint.name]
