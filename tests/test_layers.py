@@ -52,7 +52,7 @@ PYVMOMI_ALLOWED: dict[str, tuple[frozenset[str], str]] = {
 # The units of harness/ (its folders and its shared top-level modules), lowest first: a unit imports
 # only units of a lower rank (and itself). The listing of harness/ is the architecture (issue 20).
 HARNESS_LAYERS: list[tuple[str, ...]] = [
-    ("calls", "principals", "safety", "rules", "workdirs", "tls", "printable"),   # shared pieces: import nothing of the harness
+    ("calls", "principals", "safety", "rules", "workdirs", "tls", "printable", "gobuild"),   # shared pieces: import nothing of the harness
     ("inventory",),                                            # what the user points the harness at
     ("kms", "vcsim", "vsphere"),                               # a KMIP server/client; vcsim; the operations layer
     ("fakevc", "evidence"),                                    # the fake vCenter; evidence writers

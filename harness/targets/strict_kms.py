@@ -33,9 +33,7 @@ class StrictCluster:
 
 def strict_binary() -> Path:
     """The strictkms binary (cached, or built with the newest Go >= 1.25 on the machine)."""
-    from harness.vcsim.pinned import select_go
-    go = select_go()
-    return build(go.path if go else None, go.release if go else "")
+    return build()
 
 
 def start(workdir: Path, modes: list[str]) -> tuple[StrictCluster | None, str | None]:

@@ -9,16 +9,15 @@ is compiled in GOPATH mode (GO111MODULE=off) against /usr/share/gocode, once per
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+
+from harness.gobuild import file_lock, is_executable, user_cache
 
 LAUNCHER_SOURCE = Path(__file__).with_name("launcher.go")
 LAUNCHER_NAME = "vcsim-launcher"
@@ -105,8 +104,7 @@ def _dpkg_version(package: str) -> str:
 
 def default_cache_root() -> Path:
     """~/.cache/vcrypt-harness/vcsim, honouring XDG_CACHE_HOME."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "vcrypt-harness" / "vcsim"
+    return user_cache("vcsim")
 
 
 def _source_digest() -> str:
@@ -121,22 +119,6 @@ def build_key() -> str:
     return h.hexdigest()[:16]
 
 
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Exclusive advisory lock: concurrent pytest-xdist workers build only once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _is_executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
-
-
 def build_launcher(cache_dir: Path | None = None) -> Path:
     """Build launcher.go once into `<cache_dir or default>/<build key>/vcsim-launcher`, reuse it after.
 
@@ -149,10 +131,10 @@ def build_launcher(cache_dir: Path | None = None) -> Path:
     root = Path(cache_dir) if cache_dir is not None else default_cache_root()
     key = build_key()
     target = root / key / LAUNCHER_NAME
-    if _is_executable(target):
+    if is_executable(target):
         return target
-    with _file_lock(root / f"{key}.lock"):
-        if _is_executable(target):  # another worker built it while we waited
+    with file_lock(root / f"{key}.lock"):
+        if is_executable(target):  # another worker built it while we waited
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         _compile(target, root)
@@ -217,7 +199,7 @@ def cached_launcher(cache_dir: Path | None = None) -> Path | None:
             continue
         binary = meta_file.parent / LAUNCHER_NAME
         is_debian_build = "key" in meta  # the pinned build's folder (pinned.py) has no build key
-        if is_debian_build and meta.get("source_sha256") == source and _is_executable(binary):
+        if is_debian_build and meta.get("source_sha256") == source and is_executable(binary):
             found.append(binary)
     return max(found, key=lambda p: p.stat().st_mtime, default=None)
 
@@ -228,6 +210,6 @@ def cached_launcher(cache_dir: Path | None = None) -> Path | None:
 def _explicit_binary(path: Path) -> Path:
     if not path.exists():
         raise VcsimUnavailable(f"vcsim binary {path} does not exist")
-    if not _is_executable(path):
+    if not is_executable(path):
         raise VcsimUnavailable(f"vcsim binary {path} is not an executable file")
     return path

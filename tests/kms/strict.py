@@ -19,10 +19,8 @@ def strict_binary() -> Path:
     found = cached_binary()
     if found is not None:
         return found
-    from harness.vcsim.pinned import select_go
-    go = select_go()
     try:
-        return build(go.path if go else None, go.release if go else "")
+        return build()
     except StrictKmsUnavailable as err:
         require(str(err), "Go >= 1.25 and the Go module proxy for the strict KMS")
         raise
