@@ -36,10 +36,11 @@ def _same_vc(vc: Any, place: Any, host: Any = None) -> clones.Destination:
     return clones.Destination(client=vc, place=place, host=host)
 
 
-def _old_and_new_hosts(vc: Any) -> tuple[list[Any], list[Any]]:
-    """ESXi hosts of the inventory older than 7.0, and those at 7.0 or later (by config.product.version)."""
+def _old_and_new_hosts(vc: Any, place: Any, entry: Any) -> tuple[list[Any], list[Any]]:
+    """The hosts a run may use (the cluster's, and the inventory's `older_hosts`) older than 7.0, and those
+    at 7.0 or later (by config.product.version)."""
     from harness.rules import version_tuple
-    versions = find.host_versions(vc)
+    versions = find.host_versions(vc, place, entry.older_hosts)
     vc.recorder.note("ESXi host versions", {name: version for name, (_, version) in versions.items()})
     old = [host for host, version in versions.values() if version and version_tuple(version) < (7, 0)]
     new = [host for host, version in versions.values() if version and version_tuple(version) >= (7, 0)]
@@ -271,9 +272,9 @@ def test_deploying_from_an_encrypted_template_with_a_plain_policy_gives_an_unenc
 @pytest.mark.test_id("a681c814-e02b-4d05-aa60-887ee8dc2e8e")
 @pytest.mark.parametrize("older", ["destination", "source"])
 def test_a_clone_with_a_crypto_change_involving_an_esxi_host_older_than_7_is_refused(
-        older, scratch, vc, place, provider, policies_a):
-    old_hosts, new_hosts = _old_and_new_hosts(vc)
-    old_host = require_some(old_hosts, "ESXi host older than 7.0")[0]
+        older, scratch, inventory, vc, place, provider, policies_a):
+    old_hosts, new_hosts = _old_and_new_hosts(vc, place, inventory.vcenter(vc.name))
+    old_host = require_some(old_hosts, "ESXi host older than 7.0 in the inventory cluster or its older_hosts")[0]
     cluster_hosts = {h._moId for h in place.hosts}
     new_host = require_some([h for h in new_hosts if h._moId in cluster_hosts], "ESXi 7.0 host in the cluster")[0]
     old_place = clones.host_placement(vc, place, old_host)

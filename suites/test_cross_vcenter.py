@@ -296,12 +296,13 @@ def test_a_cross_vcenter_migration_can_not_change_the_vms_keys(
 
 
 # ---- XVC-HOSTVER ----------------------------------------------------------------------------------
-def _old_host(client: Any) -> Any:
+def _old_host(client: Any, place: Any, inventory: Any) -> Any:
+    """An ESXi host older than 7.0 among those the run may use (the cluster's, and the inventory's `older_hosts`)."""
     from harness.rules import version_tuple
-    versions = find.host_versions(client)
+    versions = find.host_versions(client, place, inventory.vcenter(client.name).older_hosts)
     client.recorder.note(f"ESXi host versions on {client.name}", {n: v for n, (_, v) in versions.items()})
     old = [host for host, version in versions.values() if version and version_tuple(version) < (7, 0)]
-    return require_some(old, f"ESXi host older than 7.0 on {client.name}")[0]
+    return require_some(old, f"ESXi host older than 7.0 on {client.name} in the inventory cluster or its older_hosts")[0]
 
 
 @pytest.mark.rule("XVC-HOSTVER")
@@ -313,12 +314,12 @@ def test_a_cross_vcenter_operation_on_an_encrypted_vm_with_an_esxi_host_older_th
         operation, older, scratch, environment, inventory, vc, vc_b, place, place_b, provider, provider_b, policies_a):
     _shared(vc_b, provider)
     if older == "source":
-        old = _old_host(vc)
+        old = _old_host(vc, place, inventory)
         vm, _ = scratch.encrypted_vm(vc, clones.host_placement(vc, place, old), provider, policies_a.encryption,
                                      f"old-src-{operation}")
         dest = clones.cross_destination(environment, vc_b, place_b)
     else:
-        old = _old_host(vc_b)
+        old = _old_host(vc_b, place_b, inventory)
         vm, _ = scratch.encrypted_vm(vc, place, provider, policies_a.encryption, f"to-old-{operation}")
         dest = clones.cross_destination(environment, vc_b, clones.host_placement(vc_b, place_b, old), host=old)
     before = vms.state(vc, vm, label="source before", phase="before")

@@ -20,7 +20,7 @@ from harness.run.fixtures import Scratch
 from harness.safety import MutationGate
 from harness.targets.environment import Environment, open_environment
 from harness.inventory.schema import parse_inventory
-from harness.vsphere import find, policies
+from harness.vsphere import find, hosts, policies
 from harness.vsphere.client import VCenterClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,3 +99,28 @@ def test_host_crypto_mode_touches_only_usable_hosts_of_the_inventory_cluster(lab
     assert h1.crypto_state == "safe"
     assert _hosts_changed(log, start) <= {h0.moid, h1.moid} and h1.moid in _hosts_changed(log, start)
     assert [h.crypto_state for h in (h2, fake.legacy_host)] == ["incapable"] * 2
+
+
+def _older_host_choice(env: Environment) -> tuple[list[str], list[str]]:
+    """The older and newer hosts the host-version rules would put VMs on (test_clone's own helper)."""
+    import suites.test_clone as suite
+    client = _client(env)
+    entry = env.inventory.vcenter("vc-a")
+    place = find.placement_for(client, entry)
+    old, new = suite._old_and_new_hosts(client, place, entry)
+    names = hosts.names(client, old + new)
+    return [names[h._moId] for h in old], [names[h._moId] for h in new]
+
+
+def test_an_older_host_outside_the_inventory_cluster_is_used_only_when_the_inventory_names_it(
+        lab: tuple[Environment, Path]) -> None:
+    """Reproduced first: CLONE-HOSTVER and XVC-HOSTVER searched every host of the vCenter for one older
+    than 7.0 and created VMs on it, whatever cluster (or datacenter) it belonged to: on a real lab, a
+    host the user never gave the run. Now: the cluster's usable hosts, plus `older_hosts` by name."""
+    env, _ = lab
+    env.inventory.vcenter("vc-a").older_hosts.clear()            # as a lab inventory that names none
+    old, new = _older_host_choice(env)
+    assert old == [] and "DC0_H_legacy" not in new, (old, new)   # the standalone 6.7 host is someone else's
+    env.inventory.vcenter("vc-a").older_hosts.append("DC0_H_legacy")
+    old, _ = _older_host_choice(env)
+    assert old == ["DC0_H_legacy"]

@@ -225,6 +225,8 @@ class VCenter(_Strict):
     vm_folder: ObjectName | None = None      # default: the datacenter's VM folder
     datastore: ObjectName | None = None      # default: the cluster's datastore with most free space
     hosts: list[ObjectName] = []             # the hosts to use (default: all of the cluster's); maintenance mode skipped
+    older_hosts: list[ObjectName] = []       # ESXi hosts older than 7.0 outside the cluster (in its datacenter) that the
+                                             # host-version rules may place VMs on; no other host is ever chosen
     test_user: TestUser | None = None        # a second SSO user (PRIV-DECRYPT, PRIV-AUDIT)
     version: VersionText | None = None
     vcsim: VcsimOptions | None = None

@@ -106,10 +106,25 @@ def all_hosts(client: Any) -> list[Any]:
     return [obj for obj, _ in retrieve_all(client, vim.HostSystem, ["name"]).values()]
 
 
-def host_versions(client: Any) -> dict[str, tuple[Any, str]]:
-    """host name -> (host, ESXi version), for the host-version rules."""
-    found = retrieve_all(client, vim.HostSystem, ["name", "config.product.version"])
-    return {props["name"]: (obj, props.get("config.product.version", "")) for obj, props in found.values()}
+def host_versions(client: Any, place: Placement, older_hosts: tuple[str, ...] | list[str] = ()) -> dict[str, tuple[Any, str]]:
+    """host name -> (host, ESXi version) of the hosts the host-version rules may place VMs on: the inventory
+    cluster's usable hosts (`place.hosts`) and the hosts outside it that the inventory names in
+    `older_hosts`, looked up only in the inventory datacenter and usable (connected, not in maintenance).
+    Any other host is someone else's: a run never creates a VM on it (issue 21)."""
+    chosen = list(place.hosts)
+    if older_hosts:
+        found = retrieve_all(client, vim.HostSystem, ["name"], root=place.datacenter)
+        by_name = {props.get("name"): obj for obj, props in found.values()}
+        missing = [name for name in older_hosts if name not in by_name]
+        if missing:
+            raise NotFoundInInventory(f"vCenter {client.name}: older_hosts names {missing[0]!r}, which is not a host "
+                                      f"of the inventory datacenter")
+        known = {h._moId for h in chosen}
+        named = [by_name[name] for name in older_hosts if by_name[name]._moId not in known]
+        chosen += list(_usable_hosts(client, named, (), "older_hosts"))
+    props = client.read_many(chosen, vim.HostSystem, ["name", "config.product.version"]) if chosen else {}
+    return {props.get(h._moId, {}).get("name", h._moId): (h, props.get(h._moId, {}).get("config.product.version", ""))
+            for h in chosen}
 
 
 def by_moid(client: Any, vim_type: type, moid: str) -> Any:
