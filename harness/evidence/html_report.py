@@ -192,6 +192,26 @@ def _filtered(run: Run) -> bool:
     return any(arg.split("=", 1)[0] in ("--rules", "--test-id") for arg in run.pytest_args)
 
 
+def merge_view(run_dir: Path) -> dict[str, Any] | None:
+    """What `vcrypt merge` recorded in run.json (labs, shards, --allow-partial's reasons), for the header:
+    a partial or multi-lab assessment must not read like one whole run. None for an ordinary run."""
+    try:
+        merge = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("merge")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(merge, dict):
+        return None
+    labs = []
+    for name, info in (merge.get("labs") or {}).items():
+        verdicts = info.get("verdicts") or {}
+        labs.append({"name": str(name), "overall": str(info.get("overall", "")),
+                     "shards": [str(s) for s in info.get("shards") or []],
+                     "not_passed": sorted(f"{rule} ({verdict})" for rule, verdict in verdicts.items()
+                                          if verdict not in ("passed", NOT_APPLICABLE))})
+    return {"labs": labs, "shards": sum(len(lab["shards"]) for lab in labs),
+            "partial": [str(r) for r in merge.get("partial_reasons") or []] if merge.get("partial") else []}
+
+
 class _Context:
     """Collect everything the template shows, loading each evidence file once."""
 
@@ -260,6 +280,7 @@ class _Context:
             "interrupted": run_interrupted(self.run, self.tests),
             "unmapped": [self.view(t) for t in unmapped_tests(self.catalogue, self.tests)],
             "catalog_size": len(self.catalogue),
+            "merged": merge_view(self.run_dir),
         }
 
 

@@ -240,3 +240,31 @@ def test_a_compliant_run_says_so_and_names_what_was_out_of_scope(tmp_path: Path)
     assert 'id="compliance">yes – every applicable rule demonstrated<' in html
     assert "All applicable rules demonstrated (1 not applicable to the target&#39;s version)" in html
     assert "not demonstrated" not in html.split('id="summary"')[0]
+
+
+def test_a_merged_assessment_says_so_first_with_its_partial_reasons_and_a_verdict_per_lab(run_dir: Path) -> None:
+    """`vcrypt merge` wrote the per-lab verdicts and --allow-partial's reasons into run.json, but the
+    report a reader opens showed neither: a partial assessment of two labs read like one whole run."""
+    run = json.loads((run_dir / "run.json").read_text())
+    run["merge"] = {
+        "inputs": [], "partial": True,
+        "partial_reasons": ["lab lab-80: shard 2/2 missing (--allow-partial)"],
+        "labs": {"lab-70": {"shards": ["1/2", "2/2"], "inventory": "lab70.yaml", "overall": "failed",
+                            "verdicts": {"REKEY-SHALLOW": "failed", "KMS-STATUS": "passed"}},
+                 "lab-80": {"shards": ["1/2"], "inventory": "lab80.yaml", "overall": "partly demonstrated",
+                            "verdicts": {"REKEY-SHALLOW": "not run", "KMS-STATUS": "passed"}}},
+        "verdicts": {}, "overall": "failed",
+    }
+    (run_dir / "run.json").write_text(json.dumps(run))
+    html = render_html(run_dir)
+    header = html.split("</header>")[0]
+    assert 'id="merged"' in header and "2 labs" in header and "3 shards" in header, header[-3000:]
+    assert 'id="partial"' in header and "shard 2/2 missing" in header
+    for lab, overall in (("lab-70", "failed"), ("lab-80", "partly demonstrated")):
+        assert re.search(rf"<td[^>]*>{lab}</td>\s*<td[^>]*>{overall}</td>", header), lab
+    assert "REKEY-SHALLOW" in header.split('id="merged"')[1]   # the rules a lab did not pass are named
+
+
+def test_an_ordinary_run_has_no_merge_section(run_dir: Path) -> None:
+    html = render_html(run_dir)
+    assert 'id="merged"' not in html and 'id="partial"' not in html
