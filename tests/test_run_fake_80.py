@@ -61,3 +61,12 @@ def test_push_verdicts_rest_on_the_documented_per_host_key_status(run) -> None:
         assert "host key caches read with GetCryptoKeyStatus" in labels and not any("UNCONFIRMED" in x for x in labels)
         methods = {c.get("method") for c in evidence["calls"]}
         assert "GetCryptoKeyStatus" in methods and "ListKeys" not in methods, (test["name"], methods)
+
+
+def test_fake_80_differs_from_fake_only_in_version() -> None:
+    from harness.inventory.schema import load_inventory
+    fake, eighty = load_inventory(ROOT / "inventories" / "fake.yaml"), load_inventory(ROOT / "inventories" / "fake-80.yaml")
+    assert [vc.version for vc in eighty.vcenters] == [VERSION, VERSION]
+    for a, b in zip(fake.vcenters, eighty.vcenters, strict=True):
+        assert a.model_dump(exclude={"version"}) == b.model_dump(exclude={"version"})
+    assert fake.model_dump(exclude={"path", "vcenters"}) == eighty.model_dump(exclude={"path", "vcenters"})

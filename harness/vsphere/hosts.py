@@ -7,6 +7,7 @@ from typing import Any, Callable, Iterable
 
 from pyVmomi import vim
 
+from harness.vsphere.errors import EnvironmentFault
 from harness.vsphere.vms import KeyRef, key_of
 
 
@@ -95,8 +96,9 @@ def key_cache_read(client: Any, hosts: list[Any]) -> KeyCacheRead:
                               "CryptoManagerHost.GetCryptoKeyStatus")
 
 
-class IncompleteKeyStatus(RuntimeError):
-    """GetCryptoKeyStatus did not answer for every key asked about: no verdict may rest on the silence."""
+class IncompleteKeyStatus(EnvironmentFault):
+    """GetCryptoKeyStatus did not answer for every key asked about: the test cannot decide (an error, never
+    a pass or a product failure resting on the silence)."""
 
 
 def _crypto_manager(client: Any, host: Any) -> Any:
@@ -130,8 +132,8 @@ def key_caches(client: Any, hosts: list[Any], keys: Iterable[KeyRef] = (),
     """host moId -> its key cache (with the documented read: the `keys` present on it); recorded as a
     hosts-by-keys grid in the evidence."""
     require_some(hosts, "host")
-    documented = bool(read and read.documented)
-    caches = {h._moId: key_cache(client, h, keys, documented) for h in hosts}
+    documented, asked = bool(read and read.documented), sorted(set(keys))
+    caches = {h._moId: key_cache(client, h, asked, documented) for h in hosts}
     host_names = names(client, hosts)
     client.recorder.record_host_keys({host_names[m]: [f"{p}/{k}" for p, k in sorted(held)] for m, held in caches.items()})
     return caches
