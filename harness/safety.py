@@ -33,6 +33,7 @@ READ_ONLY_VIM_METHODS: frozenset[str] = frozenset({
     # key providers and keys (reads)
     "ListKmipServers", "ListKmsClusters", "RetrieveKmipServersStatus_Task", "RetrieveKmipServerCert",
     "IsKmsClusterActive", "GetDefaultKmsCluster", "ListKeys", "QueryCryptoKeyStatus",
+    "GetCryptoKeyStatus",   # CryptoManagerHost (8.0.1): a host's key status, documented as a query
     # authorization (reads)
     "RetrieveAllPermissions", "RetrieveRolePermissions", "RetrieveEntityPermissions", "HasPrivilegeOnEntity",
     "HasPrivilegeOnEntities", "HasUserPrivilegeOnEntities", "FetchUserPrivilegeOnEntities",

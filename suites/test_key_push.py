@@ -1,8 +1,10 @@
 """Hosts and key push (RULES.md: HOST-CRYPTO-MODE, PUSH-*): which hosts are crypto-safe and which
 hosts' key caches list a VM's key.
 
-Observation is per host: `runtime.cryptoState` of each host and each host's own key cache (its
-crypto manager's ListKeys), never the VM's view. vCenter pushes keys asynchronously, so expected
+Observation is per host: `runtime.cryptoState` of each host and each host's own key cache, never the
+VM's view: from vSphere API 8.0.1 the documented per-host key status (CryptoManagerHost.GetCryptoKeyStatus,
+asserted everywhere), before it the host crypto manager's ListKeys (UNCONFIRMED through vCenter: asserted
+only where the target confirms it). vCenter pushes keys asynchronously, so expected
 keys are awaited (bounded by the inventory's key_push timeout); a key that must NOT be on a host
 is read once after the operation. vSphere documents no purge of host key caches, so every push
 test encrypts a fresh VM with a fresh key. Tests that change HA/DRS restore them (and record the
@@ -34,9 +36,20 @@ def _cluster_hosts(place: Any, need_others: bool = True) -> list[Any]:
     return found
 
 
-def _caches_asserted(inventory: Any, vc: Any, caches: dict[str, Any]) -> None:
-    """Host key caches are read through vCenter (configManager.cryptoManager.ListKeys): what that returns is
-    UNCONFIRMED (API.md 5.5), so they are asserted only where the target confirms it."""
+def _cache_read(vc: Any, cluster_hosts: list[Any]) -> hosts.KeyCacheRead:
+    """How this test reads the host key caches: the documented per-host key status (GetCryptoKeyStatus) on a
+    vCenter and hosts at vSphere API 8.0.1 or later, ListKeys before (harness.vsphere.hosts key_cache_read)."""
+    return hosts.key_cache_read(vc, cluster_hosts)
+
+
+def _caches_asserted(inventory: Any, vc: Any, caches: dict[str, Any], read: hosts.KeyCacheRead) -> None:
+    """From vSphere API 8.0.1 a host's key status (CryptoManagerHost.GetCryptoKeyStatus: "Whether the key is
+    present in key cache") is documented: asserted on every target. Before, host key caches are read through
+    vCenter with configManager.cryptoManager.ListKeys: what that returns is UNCONFIRMED (API.md 5.5), so they
+    are asserted only where the target confirms it."""
+    if read.documented:
+        vc.recorder.note("verdict rests on the documented per-host key status", {"vcenter": vc.name, "read": read.why})
+        return
     unconfirmed.gate(inventory, vc.name, "host-key-cache-through-vcenter",
                      observed={moid: sorted(map(str, keys_)) for moid, keys_ in caches.items()})
 
@@ -148,8 +161,10 @@ def test_without_ha_a_vms_key_goes_only_to_the_host_it_is_registered_on(
 
     _, key = _encrypted_on(scratch, vc, place, home, provider, policies_a, "no-ha")
 
-    caches = hosts.key_caches_when(vc, cluster_hosts, lambda c: key in c[home._moId], inventory.timeouts.key_push)
-    _caches_asserted(inventory, vc, caches)
+    read = _cache_read(vc, cluster_hosts)
+    caches = hosts.key_caches_when(vc, cluster_hosts, [key], lambda c: key in c[home._moId],
+                                   inventory.timeouts.key_push, read)
+    _caches_asserted(inventory, vc, caches, read)
     assert key in caches[home._moId], f"the host the VM is registered on does not list its key {key[1]}"
     elsewhere = hosts.holders(caches, key) - {home._moId}
     assert not elsewhere, f"without HA, key {key[1]} was pushed to other hosts: {_named(vc, cluster_hosts, elsewhere)}"
@@ -170,16 +185,18 @@ def test_turning_drs_on_does_not_change_which_hosts_get_a_vms_keys(
     def pushed(key: Any) -> Any:
         return (lambda c: all(key in k for k in c.values())) if ha else (lambda c: key in c[home._moId])
 
+    read = _cache_read(vc, cluster_hosts)
     hosts.set_cluster(vc, place.cluster, ha=ha, drs=False)
     _, key_off = _encrypted_on(scratch, vc, place, home, provider, policies_a, "drs-off")
-    with_drs_off = hosts.holders(hosts.key_caches_when(vc, cluster_hosts, pushed(key_off), timeout), key_off)
+    with_drs_off = hosts.holders(hosts.key_caches_when(vc, cluster_hosts, [key_off], pushed(key_off), timeout, read),
+                                 key_off)
 
     hosts.set_cluster(vc, place.cluster, drs=True)
     assert hosts.cluster_settings(vc, place.cluster) == (ha, True)
     _, key_on = _encrypted_on(scratch, vc, place, home, provider, policies_a, "drs-on")
-    caches = hosts.key_caches_when(vc, cluster_hosts, pushed(key_on), timeout)
+    caches = hosts.key_caches_when(vc, cluster_hosts, [key_off, key_on], pushed(key_on), timeout, read)
 
-    _caches_asserted(inventory, vc, caches)
+    _caches_asserted(inventory, vc, caches, read)
     assert home._moId in with_drs_off
     assert hosts.holders(caches, key_off) == with_drs_off, \
         f"turning DRS on moved key {key_off[1]}: {_named(vc, cluster_hosts, with_drs_off)} -> " \
@@ -201,15 +218,16 @@ def test_before_7_when_one_host_of_a_cluster_goes_crypto_safe_every_host_does_an
 
     _, key = _encrypted_on(scratch, vc, place, cluster_hosts[0], provider, policies_a, "pre7-push")
 
-    caches = hosts.key_caches_when(vc, cluster_hosts, lambda c: all(key in k for k in c.values()),
-                                   inventory.timeouts.key_push)
+    read = _cache_read(vc, cluster_hosts)
+    caches = hosts.key_caches_when(vc, cluster_hosts, [key], lambda c: all(key in k for k in c.values()),
+                                   inventory.timeouts.key_push, read)
     # The other hosts follow asynchronously (like the key push): wait for "safe" up to the key_push timeout.
     states = hosts.crypto_states_when(vc, cluster_hosts, lambda s: all(v == "safe" for v in s.values()),
                                       inventory.timeouts.key_push, label="host crypto states after encrypt",
                                       phase="after")
     not_safe = [m for m, s in states.items() if s != "safe"]
     assert not not_safe, f"hosts not crypto-safe: {_named(vc, cluster_hosts, not_safe)}"
-    _caches_asserted(inventory, vc, caches)
+    _caches_asserted(inventory, vc, caches, read)
     missing = [m for m, k in caches.items() if key not in k]
     assert not missing, f"hosts without key {key[1]}: {_named(vc, cluster_hosts, missing)}"
 
@@ -230,12 +248,13 @@ def test_with_ha_every_host_of_the_cluster_is_crypto_safe_and_holds_the_key_of_a
     if order == "encrypt-then-ha":
         hosts.set_cluster(vc, place.cluster, ha=True)
 
-    caches = hosts.key_caches_when(vc, cluster_hosts, lambda c: all(key in k for k in c.values()),
-                                   inventory.timeouts.key_push)
+    read = _cache_read(vc, cluster_hosts)
+    caches = hosts.key_caches_when(vc, cluster_hosts, [key], lambda c: all(key in k for k in c.values()),
+                                   inventory.timeouts.key_push, read)
     # Enabling HA reaches each host asynchronously: wait for "safe" up to the key_push timeout, then assert.
     states = hosts.crypto_states_when(vc, cluster_hosts, lambda s: all(v == "safe" for v in s.values()),
                                       inventory.timeouts.key_push, label="host crypto states with HA", phase="after")
     host_names = hosts.names(vc, cluster_hosts)
     check_each_equal([(f"host {host_names[m]} crypto state with HA on", s) for m, s in states.items()], "safe")
-    _caches_asserted(inventory, vc, caches)
+    _caches_asserted(inventory, vc, caches, read)
     check_hosts_hold_key(host_names, caches, key, {"the VM's key": key})

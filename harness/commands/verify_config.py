@@ -18,7 +18,7 @@ from harness.inventory.capabilities import KNOWN_CAPABILITIES
 from harness.run.cleanup import annotation
 from harness.vsphere import authz, events, keys, sessions, vms
 from harness.vsphere.errors import EnvironmentFault, TargetLacks, TaskFailed, fault_class_name, fault_message
-from harness.vsphere.hosts import key_cache
+from harness.vsphere.hosts import key_cache, key_cache_read
 from harness.vsphere.props import retrieve_all
 
 YES, NO, NOT_PROBED = "yes", "no", "not probed"
@@ -214,7 +214,10 @@ class _Prober:
         if host is None:
             self.results["host_key_cache"] = Probe(NO, "no host has configManager.cryptoManager")
         else:
-            self.results["host_key_cache"] = answers(lambda: key_cache(self.client, host), "host ListKeys")
+            # The read the suites make (hosts.key_cache_read): GetCryptoKeyStatus from API 8.0.1, ListKeys before.
+            read = key_cache_read(self.client, [host])
+            self.results["host_key_cache"] = answers(lambda: key_cache(self.client, host, (), read.documented),
+                                                     f"host {read.method}")
 
     def cluster_ha(self) -> None:
         found = retrieve_all(self.client, vim.ClusterComputeResource, ["configurationEx"])

@@ -24,9 +24,22 @@ from harness.fakevc.server import FakeVCenter
 
 LEGACY_HOST_VERSION = "6.7.0"
 # vCenter builds by version, so a fake reports a build of the version it plays (VMware KB 2143838, "Build
-# numbers and versions of VMware vCenter Server": 6.7 Update 3g is build 16046470). Other versions keep
-# FakeVCenter's 7.0.3 default.
-VCENTER_BUILDS = {"6.7": "16046470"}
+# numbers and versions of VMware vCenter Server": 6.7 Update 3g is build 16046470; VMware vCenter Server 8.0
+# Update 2 release notes: GA ISO build 22385739). Looked up by the full version, then major.minor; other
+# versions keep FakeVCenter's 7.0.3 default.
+VCENTER_BUILDS = {"6.7": "16046470", "8.0.2": "22385739"}
+# ESXi builds of the cluster hosts by version (VMware KB 2143832, "Build numbers and versions of VMware ESXi";
+# VMware ESXi 8.0 Update 2 release notes: GA ISO build 22380479); others keep HostSystem's default.
+ESXI_BUILDS = {"8.0.2": "22380479"}
+
+
+def build_of(builds: dict[str, str], version: str) -> dict[str, str]:
+    """{"build": ...} for `version` (full version first, then major.minor), or {} to keep the default."""
+    text = str(version)
+    for key in (text, ".".join(text.split(".")[:2])):
+        if key in builds:
+            return {"build": builds[key]}
+    return {}
 
 
 def new_disk_chain(vc: FakeVCenter, vm_name: str, datastore: Datastore, size: int, index: int = 0) -> list[DiskFile]:
@@ -48,9 +61,7 @@ def create_vm(vc: FakeVCenter, name: str, disk_size: int, host: HostSystem | Non
 
 
 def build_vcenter(world: Any, seed: Any, providers: list[Any]) -> FakeVCenter:
-    major_minor = ".".join(str(seed.version).split(".")[:2])
-    vc = FakeVCenter(world, seed.name, seed.url, version=seed.version,
-                     **({"build": VCENTER_BUILDS[major_minor]} if major_minor in VCENTER_BUILDS else {}))
+    vc = FakeVCenter(world, seed.name, seed.url, version=seed.version, **build_of(VCENTER_BUILDS, seed.version))
     vc.trust_peers = seed.trust_peers
     vc.strict_policies = seed.strict_policies
     vc.quirks = seed.quirks
@@ -81,7 +92,7 @@ def build_vcenter(world: Any, seed: Any, providers: list[Any]) -> FakeVCenter:
     versions = seed.host_versions or []
     for index in range(seed.hosts):
         version = versions[index] if index < len(versions) else seed.version
-        host = HostSystem(vc, f"{seed.cluster}_H{index}", cluster, version=version)
+        host = HostSystem(vc, f"{seed.cluster}_H{index}", cluster, version=version, **build_of(ESXI_BUILDS, version))
         host.datastores.append(datastore)
         host.in_maintenance = index > 0 and index >= seed.hosts - seed.maintenance_hosts   # host 0 always usable
         cluster.hosts.append(host)

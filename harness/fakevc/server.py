@@ -19,6 +19,30 @@ from pyVmomi import vim, vmodl
 
 from harness.fakevc.model.base import MO, CallContext, Session  # noqa: F401 (Session: server.Session for callers)
 
+# The API release a vCenter of each version speaks: about.apiVersion and pyVmomi's version id for it
+# (pyVmomi's VmomiSupport: vim.version.v8_0_2_0 is the namespace vim25/8.0.2.0, "vSphere API Release
+# 8.0.2.0" in the API reference). Looked up by major.minor.update, then major.minor; every 7.x plays
+# 7.0.3 and every 6.x 6.7 (Update 3), as before 8.0 was added.
+API_RELEASES: dict[str, tuple[str, str]] = {
+    "6": ("6.7.3", "vim.version.version13"),
+    "7": ("7.0.3.0", "vim.version.v7_0_3_0"),
+    "8.0": ("8.0.0.0", "vim.version.v8_0_0_0"),
+    "8.0.1": ("8.0.1.0", "vim.version.v8_0_1_0"),
+    "8.0.2": ("8.0.2.0", "vim.version.v8_0_2_0"),
+    "8.0.3": ("8.0.3.0", "vim.version.v8_0_3_0"),
+}
+
+
+def api_release(version: str) -> tuple[str, str]:
+    """(apiVersion, pyVmomi version id) for a vCenter version such as "8.0.2", "7.0.3" or "6.7"."""
+    parts = str(version).split(".")
+    for length in (3, 2, 1):
+        found = API_RELEASES.get(".".join(parts[:length]))
+        if found is not None and len(parts) >= length:
+            return found
+    raise ValueError(f"the fake cannot play vCenter {version}: no API release known for it (API_RELEASES)")
+
+
 @dataclass
 class User:
     name: str
@@ -117,13 +141,23 @@ class FakeVCenter:
         return [mo for mo in self.objects.values() if issubclass(mo.vim_type, vim.HostSystem)]
 
     @property
+    def api_release(self) -> tuple[str, str]:
+        """(about.apiVersion, the pyVmomi version id a client negotiates) for the version this fake plays."""
+        return api_release(self.version)
+
+    @property
     def api_version(self) -> str:
-        return "7.0.3.0" if self.version.startswith("7") else "6.7.3"
+        return self.api_release[0]
 
     @property
     def pyvmomi_version(self) -> str:
         """The pyVmomi version string a client negotiates with this vCenter."""
-        return "vim.version.v7_0_3_0" if self.version.startswith("7") else "vim.version.version13"
+        return self.api_release[1]
+
+    def api_at_least(self, *release: int) -> bool:
+        """Whether the API this fake speaks is `release` (e.g. 8, 0, 1) or later."""
+        spoken = tuple(int(p) for p in self.api_version.split(".") if p.isdigit())
+        return spoken[:len(release)] >= release
 
     @property
     def is_pre7(self) -> bool:

@@ -14,7 +14,7 @@ BEHAVIOURS: dict[str, str] = {
         "'KMS reachable again' event exists)",
     "host-key-cache-through-vcenter":
         "a host's configManager.cryptoManager.ListKeys() called through vCenter lists that host's key cache "
-        "(API.md 5.5)",
+        "(API.md 5.5; read only below vSphere API 8.0.1: from 8.0.1 the documented GetCryptoKeyStatus is read)",
     "instant-clone-refuses-crypto-change":
         "InstantClone_Task refuses a storage policy or crypto spec in location (API.md 11: the reference says "
         "'NOT supported', not 'refused')",

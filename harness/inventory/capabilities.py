@@ -17,7 +17,8 @@ KNOWN_CAPABILITIES: dict[str, str] = {
     "instant_clone": "InstantClone_Task",
     "cross_vcenter": "clone and relocate to another vCenter through a ServiceLocator",
     "host_crypto_state": "HostSystem runtime.cryptoState and cryptoKeyId",
-    "host_key_cache": "per-host key cache readable through the host crypto manager ListKeys",
+    "host_key_cache": "per-host key cache readable through the host crypto manager (GetCryptoKeyStatus from "
+                      "vSphere API 8.0.1, ListKeys before)",
     "cluster_ha": "HA and DRS settings through ReconfigureComputeResource_Task",
     "mixed_host_versions": "an ESXi host older than 7.0 in the inventory",
     "events": "EventManager.QueryEvents by eventTypeId",
