@@ -23,7 +23,7 @@ from harness.inventory.schema import (Audit, ExternalKms, FakeOptions, Inventory
                                Tls, VCenter, VcsimOptions, load_inventory, parse_inventory)
 
 INVENTORIES = Path(__file__).resolve().parent.parent / "inventories"
-SHIPPED = ["fake.yaml", "fake-67.yaml", "vcsim.yaml", "vcsim-debian.yaml", "lab.example.yaml"]
+SHIPPED = ["fake.yaml", "fake-67.yaml", "fake-80.yaml", "fake-lab.yaml", "vcsim.yaml", "vcsim-debian.yaml", "lab.example.yaml"]
 BASES = {name: yaml.safe_load((INVENTORIES / name).read_text()) for name in SHIPPED}
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                          HealthCheck.too_slow])
