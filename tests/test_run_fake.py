@@ -104,10 +104,14 @@ def test_on_the_6_7_fake_pre7_rules_pass_and_7_0_rules_skip_by_version(tmp_path)
             assert test["outcome"] == "skipped" and test["category"] == "version_skip", test
 
 
-def test_the_default_report_stays_under_600_kb_and_the_run_says_it_is_unsigned(serial_run):
+def test_the_default_report_stays_small_per_test_and_the_run_says_it_is_unsigned(serial_run):
+    """The page grows with the catalogue (issue 25 added families), so the budget is per test: about 58 KB of
+    page and 4.6 KB of evidence per test when it was set (2026-12-05, 118 tests, 598 KB); a writer that
+    bloats every test's block fails it, a new rule family does not."""
     proc, run_dir = serial_run
     size = (run_dir / "report.html").stat().st_size
-    assert size < 600_000, f"report.html of the default run is {size} bytes"
+    tests = len(json.loads((run_dir / "results.json").read_text())["tests"])
+    assert size < 120_000 + 5_000 * tests, f"report.html of the default run is {size} bytes for {tests} tests"
     assert "tamper-evident only, unsigned" in proc.stdout  # the manifest digest line
     run = json.loads((run_dir / "run.json").read_text())
     assert run["provenance"]["fake_defects"] == [] and run["provenance"]["signing"]["signed"] is False
@@ -130,7 +134,8 @@ def test_the_default_runs_evidence_is_complete_and_its_oscal_imports(serial_run)
 
 @pytest.mark.parametrize("columns", [80, 200])
 def test_the_terminal_table_of_a_default_run_fits_the_screen(serial_run, columns, monkeypatch, capsys):
-    """Issue 24: at most 60 lines, none wider than the terminal, one line per rule."""
+    """Issue 24: at most 60 lines, none wider than the terminal, every rule named (one line per rule, or
+    per area for the rules that passed once the catalogue outgrows a screen)."""
     import re
     from harness.evidence.summary import print_run_summary
     _, run_dir = serial_run
@@ -139,4 +144,6 @@ def test_the_terminal_table_of_a_default_run_fits_the_screen(serial_run, columns
     lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in capsys.readouterr().out.splitlines()]
     assert len(lines) <= 60, "\n".join(lines)
     assert all(len(line) <= columns for line in lines if str(run_dir) not in line), "\n".join(lines)
-    assert sum(1 for line in lines if line.split(" ", 1)[0] in load_rules()) == len(load_rules())
+    header = next(i for i, line in enumerate(lines) if line.startswith("rule "))
+    table = " ".join(lines[header + 1: lines.index("", header)]).split()
+    assert all(rule_id in table for rule_id in load_rules()), lines   # each rule named (its line or its area's)

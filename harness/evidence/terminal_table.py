@@ -2,7 +2,9 @@
 
 A reader sees the last screen first, so every line fits the terminal's width (cut at a word with
 "…", never mid-word) and the rule table is one line per rule (`RULE  verdict  3/4 passed ·
-deciding test: reason`); the full test lists stay in `vcrypt rules --run`. What did not pass is
+deciding test: reason`); the full test lists stay in `vcrypt rules --run`. When the catalogue has
+more rules than fit one screen (MAX_RULE_ROWS), the rules with nothing to act on (passed, not
+applicable) are counted in one line per area that names them; every other rule keeps its own line. What did not pass is
 then listed worst first with its deciding test, fault class and the cause in full (wrapped, not cut).
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import click
 
 from harness.evidence.attention import AttentionItem, Banner, attention, banners, rank
-from harness.evidence.verdicts import NOT_RUN, Run, RuleVerdict, TestResult
+from harness.evidence.verdicts import NOT_APPLICABLE, NOT_RUN, Run, RuleVerdict, TestResult, load_catalogue
 from harness.printable import printable
 
 COLOURS = {"passed": "green", "failed": "red", "error": "yellow", "partly demonstrated": "yellow",
@@ -79,18 +81,50 @@ def _detail(verdict: RuleVerdict, item: AttentionItem | None, name_budget: int) 
     return f"{tested} · {name}: {reason}" if len(name) <= name_budget else f"{tested} · {reason}"
 
 
+MAX_RULE_ROWS = 44   # a default run's last screen stays within 60 lines (issue 24) as the catalogue grows
+QUIET = ("passed", NOT_APPLICABLE)   # verdicts nobody needs to act on
+
+
+def _area_groups(shown: list[tuple[str, RuleVerdict]], by_rule: Mapping[str, AttentionItem],
+                 areas: Mapping[str, str]) -> tuple[dict[str, tuple[str, str]], dict[tuple[str, str], list[str]]]:
+    """Quiet rules grouped by (area, verdict): rule -> its group key, and each group's rules in order."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    member: dict[str, tuple[str, str]] = {}
+    for rid, verdict in shown:
+        if verdict.verdict in QUIET and rid not in by_rule:
+            key = (areas.get(rid, "other"), verdict.verdict)
+            groups.setdefault(key, []).append(rid)
+            member[rid] = key
+    return member, groups
+
+
 def rule_lines(verdicts: Mapping[str, RuleVerdict], items: Sequence[AttentionItem], width: int,
-               selected_only: bool) -> list[str]:
-    """Header and one line per rule (unselected "not run" rules counted in one line)."""
+               selected_only: bool, areas: Mapping[str, str] | None = None,
+               max_rows: int = MAX_RULE_ROWS) -> list[str]:
+    """Header and one line per rule (unselected "not run" rules counted in one line); past `max_rows`
+    rules, the quiet ones of an area share a line naming them (`areas`: rule id -> area title)."""
     by_rule = {item.rule_id: item for item in items}
     shown = [(rid, v) for rid, v in verdicts.items()
              if not (selected_only and v.verdict == NOT_RUN and not v.tests)]
+    member: dict[str, tuple[str, str]] = {}
+    groups: dict[tuple[str, str], list[str]] = {}
+    if len(shown) > max_rows:
+        member, groups = _area_groups(shown, by_rule, areas or {})
     rid_w = max([len(rid) for rid, _ in shown] + [4])
     verdict_w = max([len(v.verdict) for _, v in shown] + [7])
     lines = [fit(f"{'rule':{rid_w}}  {'verdict':{verdict_w}}  tests", width)]
     remaining = width - rid_w - verdict_w - 4 - len("99/99 passed · ")
     name_budget = max(12, min(40, remaining * 2 // 3))  # the rest is for the reason
     for rid, verdict in shown:
+        if rid in member:
+            key = member[rid]
+            rids = groups.pop(key, None)
+            if rids is not None:  # the group's line stands where its first rule would
+                area, label = key
+                text = printable(f"{area}: {len(rids)} rule{'s' if len(rids) != 1 else ''} {label} – {' '.join(rids)}")
+                lines += textwrap.wrap(text, width=width, subsequent_indent="    ", break_long_words=False,
+                                       break_on_hyphens=False)  # every rule named, none cut
+            continue
         plain = fit(f"{rid:{rid_w}}  {verdict.verdict:{verdict_w}}  {_detail(verdict, by_rule.get(rid), name_budget)}", width)
         head = f"{rid:{rid_w}}  {verdict.verdict:{verdict_w}}"
         if plain.startswith(head) and verdict.verdict in COLOURS:
@@ -184,7 +218,8 @@ def render(run: Run | None, tests: Sequence[TestResult], verdicts: Mapping[str, 
     lines = [""]
     top = banner_lines(banners(run, verdicts), width) if run is not None else []
     lines += top + [""] if top else []
-    lines += rule_lines(verdicts, items, width, selected_only)
+    areas = {rule.id: rule.area_title or rule.area for rule in load_catalogue()}
+    lines += rule_lines(verdicts, items, width, selected_only, areas)
     shorts = short_lines(tests, width)
     lines += [""] + shorts if shorts else []
     detailed = [i for i in items if rank(i.verdict) < rank(NOT_RUN)]  # failed, error, unknown, deviation

@@ -50,8 +50,13 @@ def test_the_table_has_one_line_per_rule_and_fits_the_terminal(run_dir, monkeypa
     assert all(len(line) <= columns for line in lines if line not in paths), [l for l in lines if len(l) > columns]
     catalogue = load_catalogue()
     header = next(i for i, line in enumerate(lines) if line.startswith("rule "))
-    rows = lines[header + 1: header + 1 + len(catalogue)]
-    assert [row.split()[0] for row in rows] == [rule.id for rule in catalogue]
+    end = lines.index("", header)
+    rows = lines[header + 1: end]
+    named = " ".join(rows).split()
+    assert all(rule.id in named for rule in catalogue), rows   # every rule named: its own line or its area's
+    verdicts = rule_verdicts(catalogue, load_results(run_dir))
+    own = {row.split()[0] for row in rows}
+    assert {rid for rid, v in verdicts.items() if v.verdict not in ("passed", "not applicable")} <= own
     row = next(r for r in rows if r.startswith("PUSH-HA "))
     assert re.match(r"PUSH-HA\s+partly demonstrated\s+1/2 passed · " + ("test_ha_pushes" if columns == 200 else ""),
                     row), row
@@ -144,3 +149,24 @@ def test_a_rule_nobody_needs_to_act_on_shows_why_it_was_not_passed_not_a_bare_co
     lines = rule_lines({"CLONE-PRE7": verdict}, [], 200, selected_only=False)
     row = ANSI.sub("", lines[1])
     assert row.split()[:2] == ["CLONE-PRE7", "not"] and "0/3 passed · " in row and "6.5 to 6.7" in row, row
+
+
+def test_past_one_screen_of_rules_the_quiet_ones_share_a_line_per_area_and_every_rule_is_named() -> None:
+    """Issue 24 wants one line per rule and at most 60 lines; the catalogue outgrew one screen (issue 25).
+    The rules nobody needs to act on are then counted per area, naming each; the others keep their line."""
+    from harness.evidence.terminal_table import rule_lines
+    passed = RuleVerdict("passed", tests=(TestResult(nodeid="t::a", outcome="passed"),))
+    failed = RuleVerdict("failed", tests=(TestResult(nodeid="t::b", outcome="failed", category="product_failure",
+                                                     message="NotRefused: boom"),))
+    verdicts = {f"R-{i:02d}": (failed if i == 7 else passed) for i in range(60)}
+    areas = {rid: ("Area one" if i < 30 else "Area two") for i, rid in enumerate(verdicts)}
+    lines = [ANSI.sub("", line) for line in rule_lines(verdicts, [], 100, False, areas)]
+    assert len(lines) < 20, lines
+    assert any(line.startswith("R-07 ") and "failed" in line for line in lines)       # its own line
+    assert any(line.startswith("Area one: 29 rules passed – R-00") for line in lines), lines
+    table = " ".join(lines)
+    assert all(rid in table.split() for rid in verdicts), table
+    assert all(len(line) <= 100 for line in lines)
+    # within one screen nothing is grouped
+    few = [ANSI.sub("", line) for line in rule_lines(dict(list(verdicts.items())[:10]), [], 100, False, areas)]
+    assert [line.split()[0] for line in few[1:]] == list(verdicts)[:10]
