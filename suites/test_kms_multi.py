@@ -8,7 +8,7 @@ a lab (or the strict second KMS) the tests skip with `capability: ...`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -23,14 +23,16 @@ pytestmark = pytest.mark.requires("key_providers")
 
 @dataclass(frozen=True)
 class MultiProvider:
-    """A provider registered with every server of the family's KMS cluster, in registration order."""
+    """A provider registered with every server of one KMS cluster, in registration order."""
     provider_id: str
     servers: tuple[str, ...]
-    cluster: Any            # harness.targets.multi_kms.MultiServerKms: stop_server / start_server
+    # How a server goes out of service and comes back (stop_server / start_server / start_all): the embedded
+    # replicas' processes (harness.targets.multi_kms.MultiServerKms) or a lab server redirected; never printed.
+    outage: Any = field(repr=False)
 
     @property
     def first(self) -> str:
-        """The server registered first: stopped, so a vCenter that never fails over is caught."""
+        """The server registered first: taken down, so a vCenter that never fails over is caught."""
         return self.servers[0]
 
     @property
@@ -38,16 +40,55 @@ class MultiProvider:
         return self.servers[1]
 
 
+class Redirect:
+    """A lab's KMS server is never stopped: its entry in the family's own provider is pointed where no KMS
+    answers (UpdateKmipServer), which is the same outage as seen from vCenter, and pointed back after."""
+
+    def __init__(self, vc: Any, provider_id: str, endpoints: list[Any], down: tuple[str, int]) -> None:
+        self.vc, self.provider_id, self.down = vc, provider_id, down
+        self.endpoints = {e.server_name: e for e in endpoints}
+        self.redirected: set[str] = set()
+
+    def stop_server(self, name: str) -> None:
+        keys.move_server(self.vc, self.provider_id, name, *self.down, username=self.endpoints[name].username)
+        self.redirected.add(name)
+
+    def start_server(self, name: str) -> None:
+        endpoint = self.endpoints[name]
+        keys.move_server(self.vc, self.provider_id, name, endpoint.address, endpoint.port, username=endpoint.username)
+        self.redirected.discard(name)
+
+    def start_all(self) -> None:
+        for name in sorted(self.redirected):
+            self.start_server(name)
+
+
+def _down_address(inventory: Any) -> tuple[str, int]:
+    """Where no KMS answers: the inventory's kms.unreachable, else a closed loopback port (not on a real
+    vCenter, where loopback is the appliance itself)."""
+    if inventory.kms.unreachable is not None:
+        return inventory.kms.unreachable.address, inventory.kms.unreachable.port
+    if any(entry.target == "real" for entry in inventory.vcenters):
+        pytest.skip("capability: inventory names no address without a KMS (kms.unreachable) to take a server of "
+                    "the lab's KMS out of service")
+    from harness.kms.server import free_port
+    return "127.0.0.1", free_port("127.0.0.1")
+
+
 @pytest.fixture
 def multi_provider(environment: Any, inventory: Any, scratch: Any, vc: Any, kms: Any) -> MultiProvider:
-    """The family's own provider on `vc`, through the trust flow, read with failover by `kms`; every
-    server is started again at teardown (before the provider is removed)."""
-    cluster = environment.multi_server_kms()
-    if cluster is None:
-        pytest.skip("capability: the KMS is not the harness's embedded PyKMIP, so no server of a provider can "
-                    "be stopped on cue (a lab's KMS servers are never stopped)")
+    """The family's own provider on `vc` with every server of one KMS cluster, through the trust flow, read with
+    failover by `kms`. The KMS health alarm is put back and every server is in service again at teardown."""
     provider_id = scratch.name("multi-kms")
     endpoints = environment.multi_server_endpoints(provider_id)
+    if len(endpoints) < 2:
+        pytest.skip("capability: no KMS cluster with two servers: the KMS is neither the harness's embedded PyKMIP "
+                    "nor a lab KMS with kms.shared.replicas")
+    cluster = environment.multi_server_kms()
+    down = None if cluster is not None else _down_address(inventory)
+    from harness.vsphere.alarm_guard import AlarmGuard
+    guard = AlarmGuard.watch(vc, events.KMS_UNREACHABLE)
+    scratch.cleanup.push("restore or acknowledge the KMS health alarm", lambda: guard.restore(inventory.timeouts.event))
     with_trust = inventory.features.get("kms_trust", False)
 
     def register() -> bool:
@@ -58,13 +99,17 @@ def multi_provider(environment: Any, inventory: Any, scratch: Any, vc: Any, kms:
         return added
 
     scratch.custom_provider(vc, provider_id, register, servers=[e.server_name for e in endpoints])
-    scratch.cleanup.push("start every server of the multi-server KMS again", cluster.start_all)
+    outage = cluster if cluster is not None else Redirect(vc, provider_id, endpoints, down)
+    scratch.cleanup.push("put every server of the multi-server provider back in service", outage.start_all)
     kms.add_cluster(provider_id, endpoints)
     registered = keys.list_providers(vc)[provider_id]
     precondition(sorted(s.name for s in registered.servers or []) == sorted(e.server_name for e in endpoints),
                  f"{vc.name} lists the servers {[s.name for s in registered.servers or []]} for {provider_id}")
-    vc.recorder.note("multi-server provider", {"provider": provider_id, "servers": [e.describe() for e in endpoints]})
-    return MultiProvider(provider_id, tuple(e.server_name for e in endpoints), cluster)
+    vc.recorder.note("multi-server provider", {
+        "provider": provider_id, "servers": [e.describe() for e in endpoints],
+        "outage": "the embedded server's process is stopped" if cluster is not None
+                  else f"the server is pointed at {down[0]}:{down[1]}, where no KMS answers (UpdateKmipServer)"})
+    return MultiProvider(provider_id, tuple(e.server_name for e in endpoints), outage)
 
 
 def _by_name(status: keys.ProviderStatus) -> dict[str, dict[str, Any]]:
@@ -93,7 +138,7 @@ def test_with_one_server_down_the_provider_is_yellow_the_down_server_red_and_the
         inventory, vc, multi_provider):
     multi = multi_provider
     _all_green_first(vc, multi)
-    multi.cluster.stop_server(multi.first)
+    multi.outage.stop_server(multi.first)
 
     status = keys.status(vc, multi.provider_id)
     vc.recorder.note("status with one server down", status.__dict__)
@@ -109,7 +154,7 @@ def test_with_one_server_down_the_provider_is_yellow_the_down_server_red_and_the
         assert status.overall == "yellow", \
             f"overall status of {multi.provider_id} with {multi.first} down and {multi.survivor} up: {status.overall}"
 
-    multi.cluster.start_server(multi.first)
+    multi.outage.start_server(multi.first)
     after = keys.status(vc, multi.provider_id)
     vc.recorder.note("status once the server is back", after.__dict__)
     assert all(s["status"] == "green" for s in _by_name(after).values()), \
@@ -122,7 +167,7 @@ def test_with_one_server_down_the_provider_is_yellow_the_down_server_red_and_the
 def test_a_key_generated_while_one_server_is_down_is_served_by_the_survivor_and_by_the_other_once_back(
         vc, multi_provider, kms):
     multi = multi_provider
-    multi.cluster.stop_server(multi.first)
+    multi.outage.stop_server(multi.first)
 
     result = keys.generate_key_result(vc, multi.provider_id)
     vc.recorder.note(f"GenerateKey with {multi.first} down",
@@ -134,7 +179,7 @@ def test_a_key_generated_while_one_server_is_down_is_served_by_the_survivor_and_
     assert kms.key_exists_on(key, multi.survivor), \
         f"GenerateKey returned {key[1]}, which the surviving server {multi.survivor} does not serve"
 
-    multi.cluster.start_server(multi.first)
+    multi.outage.start_server(multi.first)
     assert kms.key_exists_on(key, multi.first), \
         f"key {key[1]} is not served by {multi.first} once it is back: the servers of one provider do not serve " \
         "the same keys (replication is the KMS's job)"
@@ -150,7 +195,7 @@ def test_a_vm_is_encrypted_through_the_surviving_server_and_powers_on(scratch, v
     multi = multi_provider
     key = keys.generate_key(vc, multi.provider_id)         # with every server up: this rule is about fetching it
     vm = scratch.vm(vc, place, "multi-survivor")
-    multi.cluster.stop_server(multi.first)
+    multi.outage.stop_server(multi.first)
 
     crypto.encrypt(vc, vm, key, policies_a.encryption)
 
@@ -170,15 +215,11 @@ def test_a_vm_is_encrypted_through_the_surviving_server_and_powers_on(scratch, v
 @pytest.mark.requires("kms_status", "kms_trust")
 @pytest.mark.test_id("e2b94c7d-1f38-4a5e-b6c0-8d7e9f1a2b35")
 def test_with_every_server_down_the_provider_is_red_and_generate_key_fails_without_creating_a_key(
-        inventory, scratch, vc, multi_provider, kms):
-    from harness.vsphere.alarm_guard import AlarmGuard
-    multi = multi_provider
+        vc, multi_provider, kms):
+    multi = multi_provider          # its teardown puts the servers back, then the KMS health alarm
     _all_green_first(vc, multi)
-    guard = AlarmGuard.watch(vc, events.KMS_UNREACHABLE)
-    scratch.cleanup.push("restore or acknowledge the KMS health alarm", lambda: guard.restore(inventory.timeouts.event))
-    scratch.cleanup.push("start every server again before the alarm is checked", multi.cluster.start_all)
     for name in multi.servers:
-        multi.cluster.stop_server(name)
+        multi.outage.stop_server(name)
 
     status = keys.status(vc, multi.provider_id)
     vc.recorder.note("status with every server down", status.__dict__)
@@ -192,7 +233,7 @@ def test_with_every_server_down_the_provider_is_red_and_generate_key_fails_witho
     assert result.success is False, f"GenerateKey on {multi.provider_id} reported success with every server down"
     assert result.reason, "GenerateKey failed without a reason"
 
-    multi.cluster.start_all()
+    multi.outage.start_all()
     if result.keyId and result.keyId.keyId:
         assert kms.key_absent((multi.provider_id, result.keyId.keyId)), \
             f"GenerateKey failed, yet key {result.keyId.keyId} exists on {multi.provider_id}'s KMS"

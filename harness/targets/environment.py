@@ -10,6 +10,7 @@ Everything started here is stopped on exit, also after an exception.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -164,9 +165,19 @@ class Environment:
         return self.multi_kms
 
     def multi_server_endpoints(self, provider_id: str) -> list[KmsEndpoint]:
-        """The servers of `multi_server_kms()` as KmsEndpoints of one provider, in registration order."""
+        """The servers of one KMS cluster as KmsEndpoints of provider `provider_id`, in registration order:
+        the embedded replicas (`multi_server_kms()`), else a lab's shared KMS and its `replicas`; empty when
+        the inventory names no second server."""
         cluster = self.multi_server_kms()
-        return [KmsEndpoint(**fields) for fields in cluster.endpoint_fields(provider_id)] if cluster else []
+        if cluster is not None:
+            return [KmsEndpoint(**fields) for fields in cluster.endpoint_fields(provider_id)]
+        ext, shared = self.inventory.kms.shared, self.kms_endpoints.get("shared")
+        if ext is None or shared is None or not ext.replicas:
+            return []
+        addresses = [(shared.address, shared.port)] + [(r.address, r.port) for r in ext.replicas]
+        return [dataclasses.replace(shared, role="multi", provider_id=provider_id, server_name=f"multi-{i}",
+                                    address=address, port=port, lab_owned=False, harness_started=False)
+                for i, (address, port) in enumerate(addresses, start=1)]
 
     def _start_strict_kms(self, modes: list[str]) -> bool:
         """The embedded KMS as the strict second KMS; False (PyKMIP instead, reason kept) without Go."""

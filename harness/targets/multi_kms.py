@@ -8,7 +8,7 @@ with `capability: ...`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,9 @@ class MultiServerKms:
     """The replicas and how to reach them: `endpoint_fields(provider_id)` for registering them as one provider
     (Environment.multi_server_endpoints makes KmsEndpoints of them)."""
     cluster: ReplicatedKms
-    ca_pem: str
-    client_cert_pem: str
-    client_key_pem: str
+    ca_pem: str = field(repr=False)
+    client_cert_pem: str = field(repr=False)
+    client_key_pem: str = field(repr=False)   # handed to UploadClientCert only; never printed
 
     @property
     def names(self) -> list[str]:
