@@ -78,7 +78,8 @@ def _down_address(inventory: Any) -> tuple[str, int]:
 @pytest.fixture
 def multi_provider(environment: Any, inventory: Any, scratch: Any, vc: Any, kms: Any) -> MultiProvider:
     """The family's own provider on `vc` with every server of one KMS cluster, through the trust flow, read with
-    failover by `kms`. The KMS health alarm is put back and every server is in service again at teardown."""
+    failover by `kms`. The KMS health alarm is put back and every server is in service again at teardown. The
+    tests take `serial` first: an outage may raise the vCenter-wide KMS health alarm other tests watch."""
     provider_id = scratch.name("multi-kms")
     endpoints = environment.multi_server_endpoints(provider_id)
     if len(endpoints) < 2:
@@ -132,10 +133,11 @@ def _all_green_first(vc: Any, multi: MultiProvider) -> None:
 
 # ---- KMS-MULTI-DEGRADED ---------------------------------------------------------------------------
 @pytest.mark.rule("KMS-MULTI-DEGRADED")
+@pytest.mark.destructive   # a server of the provider out of service: may raise the KMS health alarm
 @pytest.mark.requires("kms_status", "kms_trust")
 @pytest.mark.test_id("5d0c2f4e-7a61-4f0b-9f54-1c9b1e2a7d13")
 def test_with_one_server_down_the_provider_is_yellow_the_down_server_red_and_the_other_green(
-        inventory, vc, multi_provider):
+        serial, inventory, vc, multi_provider):
     multi = multi_provider
     _all_green_first(vc, multi)
     multi.outage.stop_server(multi.first)
@@ -163,9 +165,10 @@ def test_with_one_server_down_the_provider_is_yellow_the_down_server_red_and_the
 
 # ---- KMS-MULTI-KEYGEN -----------------------------------------------------------------------------
 @pytest.mark.rule("KMS-MULTI-KEYGEN")
+@pytest.mark.destructive   # a server of the provider out of service: may raise the KMS health alarm
 @pytest.mark.test_id("a3e8b5f1-2c47-4d9e-8b06-6f5d4c3b2a19")
 def test_a_key_generated_while_one_server_is_down_is_served_by_the_survivor_and_by_the_other_once_back(
-        vc, multi_provider, kms):
+        serial, vc, multi_provider, kms):
     multi = multi_provider
     multi.outage.stop_server(multi.first)
 
@@ -187,10 +190,11 @@ def test_a_key_generated_while_one_server_is_down_is_served_by_the_survivor_and_
 
 # ---- KMS-MULTI-SURVIVOR ---------------------------------------------------------------------------
 @pytest.mark.rule("KMS-MULTI-SURVIVOR")
+@pytest.mark.destructive   # a server of the provider out of service: may raise the KMS health alarm
 @pytest.mark.requires("vm_encryption", "storage_policies")
 @pytest.mark.covers(power="on")
 @pytest.mark.test_id("c71f0d2a-94b3-4e6c-a5d8-3e2b1f0c9a47")
-def test_a_vm_is_encrypted_through_the_surviving_server_and_powers_on(scratch, vc, place, policies_a,
+def test_a_vm_is_encrypted_through_the_surviving_server_and_powers_on(serial, scratch, vc, place, policies_a,
                                                                        multi_provider, kms):
     multi = multi_provider
     key = keys.generate_key(vc, multi.provider_id)         # with every server up: this rule is about fetching it
@@ -215,7 +219,7 @@ def test_a_vm_is_encrypted_through_the_surviving_server_and_powers_on(scratch, v
 @pytest.mark.requires("kms_status", "kms_trust")
 @pytest.mark.test_id("e2b94c7d-1f38-4a5e-b6c0-8d7e9f1a2b35")
 def test_with_every_server_down_the_provider_is_red_and_generate_key_fails_without_creating_a_key(
-        vc, multi_provider, kms):
+        serial, vc, multi_provider, kms):
     multi = multi_provider          # its teardown puts the servers back, then the KMS health alarm
     _all_green_first(vc, multi)
     for name in multi.servers:
