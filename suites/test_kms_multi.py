@@ -50,12 +50,15 @@ class Redirect:
         self.redirected: set[str] = set()
 
     def stop_server(self, name: str) -> None:
-        keys.move_server(self.vc, self.provider_id, name, *self.down, username=self.endpoints[name].username)
+        endpoint = self.endpoints[name]
+        keys.move_server(self.vc, self.provider_id, name, *self.down, username=endpoint.username,
+                         password=endpoint.password)
         self.redirected.add(name)
 
     def start_server(self, name: str) -> None:
         endpoint = self.endpoints[name]
-        keys.move_server(self.vc, self.provider_id, name, endpoint.address, endpoint.port, username=endpoint.username)
+        keys.move_server(self.vc, self.provider_id, name, endpoint.address, endpoint.port, username=endpoint.username,
+                         password=endpoint.password)
         self.redirected.discard(name)
 
     def start_all(self) -> None:
