@@ -88,6 +88,9 @@ def multi_provider(environment: Any, inventory: Any, scratch: Any, vc: Any, kms:
     if len(endpoints) < 2:
         pytest.skip("capability: no KMS cluster with two servers: the KMS is neither the harness's embedded PyKMIP "
                     "nor a lab KMS with kms.shared.replicas")
+    from harness.targets.health import kms_problem
+    problems = [p for p in (kms_problem(e) for e in endpoints) if p]   # a server down before the test is the lab's
+    precondition(not problems, f"every server of the KMS cluster answers KMIP before the test: {'; '.join(problems)}")
     cluster = environment.multi_server_kms()
     down = None if cluster is not None else _down_address(inventory)
     from harness.vsphere.alarm_guard import AlarmGuard
