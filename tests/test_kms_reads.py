@@ -48,3 +48,36 @@ def test_reads_without_a_read_identity_are_recorded_not_made() -> None:
     assert not kms.observed(state)
     assert recorder.not_observable == [REASON]
     assert [r["op"] for r in recorder.kmip] == ["exists", "absent", "state"]
+
+
+def test_a_multi_server_provider_is_read_from_the_server_that_answers() -> None:
+    """KMS-MULTI: the harness fails over as vCenter does, names the server that answered, and asks one server
+    only when told to (a stopped one is then an outage, not a missing key)."""
+    from harness.kms.client import KmsUnreachable
+
+    class Client:
+        def __init__(self, state: str | None, up: bool) -> None:
+            self.state, self.up = state, up
+
+        def key_state(self, key_id: str) -> str | None:
+            if not self.up:
+                raise KmsUnreachable.at("127.0.0.1:1", "connection refused")
+            return self.state
+
+    def endpoint(name: str, port: int, client: Client) -> SimpleNamespace:
+        return SimpleNamespace(role="multi", provider_id="m", server_name=name, address="127.0.0.1", port=port,
+                               read_identity=None, kmip_client=lambda **_: client)
+
+    down, up = endpoint("multi-1", 1, Client(None, up=False)), endpoint("multi-2", 2, Client("ACTIVE", up=True))
+    kms = KmsEvidence({})
+    kms.add_cluster("m", [down, up])
+    recorder = Recorder()
+    token = use_recorder(recorder)
+    try:
+        assert kms.key_exists(("m", "9")) is True
+        assert kms.key_exists_on(("m", "9"), "multi-2") is True
+        with pytest.raises(KmsUnreachable):
+            kms.key_state_on(("m", "9"), "multi-1")
+    finally:
+        reset_recorder(token)
+    assert [r["server"] for r in recorder.kmip] == ["127.0.0.1:2", "127.0.0.1:2"]

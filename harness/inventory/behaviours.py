@@ -41,4 +41,9 @@ BEHAVIOURS: dict[str, str] = {
     "invalid-power-state-fault":
         "an encrypt of a powered-on VM is refused with vim.fault.InvalidPowerState (API.md 4/10: the class "
         "is vcsim's, the real one unconfirmed)",
+    # KMS-MULTI: a key provider with several servers
+    "kms-overall-yellow-partial-outage":
+        "RetrieveKmipServersStatus reports a key provider yellow (neither green nor red) while one of its servers "
+        "is down and another answers (API reference: overallStatus is a ManagedEntityStatus, how it is derived "
+        "from the servers' is not documented)",
 }

@@ -341,6 +341,14 @@ class ReadIdentity(_Strict):
     client_key: FilePath
 
 
+class KmsReplica(_Strict):
+    """Another server of the same KMS cluster (it serves the same keys: replication is the KMS vendor's job).
+    KMS-MULTI registers it with the shared server as one provider of its own and takes a server out of
+    service by pointing it at `kms.unreachable` (UpdateKmipServer): the lab's KMS itself is never stopped."""
+    address: str = Field(min_length=1, max_length=253)
+    port: Port = 5696
+
+
 class ExternalKms(_Strict):
     """A KMS the lab already runs. With `registered: true` (default) the lab's vCenters already have it
     as key provider `provider_id` (server `server_name`): the harness only uses it for keys and never
@@ -364,6 +372,7 @@ class ExternalKms(_Strict):
     password_file: FilePath | None = None
     kmip_version: KmipVersion | None = None
     read_identity: Literal["none"] | ReadIdentity | None = None
+    replicas: list[KmsReplica] = Field(default_factory=list, max_length=8)   # KMS-MULTI: the cluster's other servers
 
     @model_validator(mode="before")
     @classmethod

@@ -91,6 +91,7 @@ class KmsServer:
         uid_base: int = 0,
         ready_timeout: float = 15.0,
         port: int | None = None,
+        database_path: Path | None = None,
     ) -> None:
         self.workdir = private_folder(Path(workdir).resolve())  # 0700: keys and the key database
         self.name = name
@@ -102,7 +103,8 @@ class KmsServer:
         self.server_cert: CertPair = ca.issue_server(name, [self.host, "localhost"], directory=self.workdir)
         # Used only for readiness handshakes, so they prove mutual TLS works end to end.
         self._probe_cert = ca.issue_client(PROBE_CN, directory=self.workdir)
-        self.database_path = self.workdir / "kms.sqlite"
+        # Another server's database makes this one a replica of it: both serve the same keys (ReplicatedKms).
+        self.database_path = Path(database_path) if database_path else self.workdir / "kms.sqlite"
         self.log_path = self.workdir / "server.log"
         self.stdio_path = self.workdir / "stdio.log"
         self.config_path = self.workdir / "server.conf"

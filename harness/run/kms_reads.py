@@ -8,6 +8,10 @@ with its reason), answers so that the test's vCenter-side checks still run, and 
 reported skipped with a `capability:` reason naming the KMS (never passed, never failed:
 `mark_not_observable`). Every other KMS failure is a named `KmsFailure` (an environment error).
 
+A provider with several servers (KMS-MULTI, `add_cluster`) is read as vCenter reads it: server after
+server until one answers (a stopped server is skipped, and the read names the server that answered);
+`key_state_on` asks one server only (does *this* server serve the key?).
+
 "Exists" is decided by the key's KMIP state (KmipClient.USABLE_STATES): a Destroyed or
 Compromised key is not a usable key, and the evidence records the state.
 """
@@ -18,7 +22,7 @@ from typing import Any
 import pytest
 
 from harness.evidence.recorder import current_recorder
-from harness.kms.client import USABLE_STATES, KmsPermissionDenied
+from harness.kms.client import USABLE_STATES, KmsPermissionDenied, KmsTrustError, KmsUnreachable
 from harness.safety import MutationGate
 
 
@@ -45,6 +49,11 @@ class KmsEvidence:
         self.endpoints = endpoints
         self.gate = gate or MutationGate()
         self._clients: dict[str, Any] = {}
+        self.clusters: dict[str, list[Any]] = {}   # provider id -> its servers' endpoints (KMS-MULTI)
+
+    def add_cluster(self, provider_id: str, endpoints: list[Any]) -> None:
+        """Read `provider_id`'s keys from these servers, in order, failing over as vCenter does."""
+        self.clusters[provider_id] = list(endpoints)
 
     def endpoint(self, role: str = "shared") -> Any:
         if role not in self.endpoints:
@@ -52,29 +61,56 @@ class KmsEvidence:
         return self.endpoints[role]
 
     def for_provider(self, provider_id: str) -> Any:
+        if provider_id in self.clusters:
+            return self.clusters[provider_id][0]
         for endpoint in self.endpoints.values():
             if endpoint.provider_id == provider_id:
                 return endpoint
         raise LookupError(f"no KMS of the inventory serves provider {provider_id!r}")
 
     def _client(self, endpoint: Any) -> Any:
-        if endpoint.role not in self._clients:
-            self._clients[endpoint.role] = endpoint.kmip_client(gate=self.gate, reader=True)
-        return self._clients[endpoint.role]
+        slot = endpoint.role if endpoint.role != "multi" else f"multi/{endpoint.address}:{endpoint.port}"
+        if slot not in self._clients:
+            self._clients[slot] = endpoint.kmip_client(gate=self.gate, reader=True)
+        return self._clients[slot]
 
-    def _state(self, op: str, key: tuple[str, str]) -> "str | None | NotObservable":
-        """The key's KMIP state (None: no such key), recorded; NotObservable when the harness may not read it."""
-        endpoint = self.for_provider(key[0])
+    def _read(self, endpoint: Any, key_id: str) -> Any:
         where = f"{endpoint.address}:{endpoint.port}"
         if endpoint.read_identity == "none":
-            answer: Any = NotObservable(f"capability: KMS {where} ({endpoint.role}) gives the harness no read "
-                                        "identity (read_identity: none)")
-        else:
+            return NotObservable(f"capability: KMS {where} ({endpoint.role}) gives the harness no read "
+                                 "identity (read_identity: none)")
+        try:
+            return self._client(endpoint).key_state(key_id)
+        except KmsPermissionDenied as err:
+            return NotObservable(f"capability: KMS {where} ({endpoint.role}) does not let the harness's "
+                                 f"read identity read vCenter's keys ({err.operation}: PERMISSION_DENIED)")
+
+    def _failover(self, key: tuple[str, str], only: str | None) -> tuple[Any, Any]:
+        """(endpoint that answered, answer): the provider's servers in order; a server that does not answer
+        (not a trust failure) is skipped; KmsUnreachable when none answers."""
+        servers = self.clusters.get(key[0]) or [self.for_provider(key[0])]
+        if only is not None:
+            servers = [e for e in servers if e.server_name == only]
+            if not servers:
+                raise LookupError(f"key provider {key[0]!r} has no server {only!r} the harness knows")
+        failures: list[KmsUnreachable] = []
+        for endpoint in servers:
             try:
-                answer = self._client(endpoint).key_state(key[1])
-            except KmsPermissionDenied as err:
-                answer = NotObservable(f"capability: KMS {where} ({endpoint.role}) does not let the harness's "
-                                       f"read identity read vCenter's keys ({err.operation}: PERMISSION_DENIED)")
+                return endpoint, self._read(endpoint, key[1])
+            except KmsTrustError:
+                raise
+            except KmsUnreachable as err:
+                if len(servers) == 1:
+                    raise
+                failures.append(err)
+        where = ", ".join(f"{e.address}:{e.port}" for e in servers)
+        raise KmsUnreachable.at(where, f"no server of key provider {key[0]} answered: "
+                                + "; ".join(map(str, failures)))
+
+    def _state(self, op: str, key: tuple[str, str], only: str | None = None) -> "str | None | NotObservable":
+        """The key's KMIP state (None: no such key), recorded; NotObservable when the harness may not read it."""
+        endpoint, answer = self._failover(key, only)
+        where = f"{endpoint.address}:{endpoint.port}"
         recorder = current_recorder()
         if isinstance(answer, NotObservable):
             if answer.reason not in recorder.not_observable:
@@ -96,6 +132,15 @@ class KmsEvidence:
 
     def key_state(self, key: tuple[str, str]) -> "str | None | NotObservable":
         return self._state("state", key)
+
+    def key_state_on(self, key: tuple[str, str], server_name: str) -> "str | None | NotObservable":
+        """The key's state on one server of a multi-server provider (KmsUnreachable when it is down)."""
+        return self._state(f"state on {server_name}", key, only=server_name)
+
+    def key_exists_on(self, key: tuple[str, str], server_name: str) -> "bool | NotObservable":
+        """Whether one server of a multi-server provider serves the key as a usable key."""
+        state = self.key_state_on(key, server_name)
+        return state if isinstance(state, NotObservable) else state in USABLE_STATES
 
     @staticmethod
     def observed(answer: Any) -> bool:

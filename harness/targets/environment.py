@@ -10,6 +10,7 @@ Everything started here is stopped on exit, also after an exception.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ class KmsEndpoint:
     PEM contents are held in memory only to hand them to vCenter's UploadKmipServerCert /
     UploadClientCert; they are never logged or written to reports.
     """
-    role: str                 # "shared" or "dedicated"
+    role: str                 # "shared" or "dedicated" ("multi": a server of the KMS-MULTI cluster)
     provider_id: str
     server_name: str
     address: str
@@ -87,6 +88,7 @@ class Environment:
         self.kms_endpoints: dict[str, KmsEndpoint] = {}
         self.strict_kms: Any = None                  # harness.targets.strict_kms.StrictCluster (kms.strict)
         self.strict_fallback: str | None = None      # why kms.strict fell back to PyKMIP
+        self.multi_kms: Any = None                   # harness.targets.multi_kms.MultiServerKms, on first use
         self.world: Any = None
         self.vcsims: dict[str, Any] = {}
         self.vcsim_choices: dict[str, Any] = {}   # name -> harness.vcsim.choice.VcsimChoice
@@ -112,6 +114,8 @@ class Environment:
             self.world.close()
         for sim in self.vcsims.values():
             sim.stop()
+        if self.multi_kms is not None:
+            self.multi_kms.stop()
         if self.kms is not None:
             self.kms.stop()
         if self.strict_kms is not None:
@@ -151,6 +155,29 @@ class Environment:
                 lab_owned=ext.registered, username=ext.username, password=ext.password(f"kms.{role}"),
                 kmip_version=ext.kmip_version,
                 read_identity=(reader.client_cert, reader.client_key) if hasattr(reader, "client_cert") else reader)
+
+    def multi_server_kms(self) -> Any:
+        """The KMS-MULTI family's own cluster of several servers (harness/targets/multi_kms.py), started on
+        first use; None when the KMS is not the embedded PyKMIP (no server of it may be stopped)."""
+        if self.multi_kms is None and self.kms is not None:
+            from harness.targets import multi_kms
+            self.multi_kms = multi_kms.start(self.kms, self.workdir / "kms-multi")
+        return self.multi_kms
+
+    def multi_server_endpoints(self, provider_id: str) -> list[KmsEndpoint]:
+        """The servers of one KMS cluster as KmsEndpoints of provider `provider_id`, in registration order:
+        the embedded replicas (`multi_server_kms()`), else a lab's shared KMS and its `replicas`; empty when
+        the inventory names no second server."""
+        cluster = self.multi_server_kms()
+        if cluster is not None:
+            return [KmsEndpoint(**fields) for fields in cluster.endpoint_fields(provider_id)]
+        ext, shared = self.inventory.kms.shared, self.kms_endpoints.get("shared")
+        if ext is None or shared is None or not ext.replicas:
+            return []
+        addresses = [(shared.address, shared.port)] + [(r.address, r.port) for r in ext.replicas]
+        return [dataclasses.replace(shared, role="multi", provider_id=provider_id, server_name=f"multi-{i}",
+                                    address=address, port=port, lab_owned=False, harness_started=False)
+                for i, (address, port) in enumerate(addresses, start=1)]
 
     def _start_strict_kms(self, modes: list[str]) -> bool:
         """The embedded KMS as the strict second KMS; False (PyKMIP instead, reason kept) without Go."""

@@ -101,11 +101,13 @@ def register_unreachable_provider(client: Any, provider_id: str, port: int, addr
                   server=vim.encryption.KmipServerSpec(clusterId=provider_ref(provider_id), info=info))
 
 
-def move_server(client: Any, provider_id: str, server_name: str, address: str, port: int) -> None:
-    """UpdateKmipServer: point one server of a provider at another address and port."""
-    info = vim.encryption.KmipServerInfo(name=server_name, address=address, port=port)
+def move_server(client: Any, provider_id: str, server_name: str, address: str, port: int,
+                username: str | None = None, password: str | None = None) -> None:
+    """UpdateKmipServer: point one server of a provider at another address and port (sending its KMIP
+    credential again, when it has one: KmipServerSpec.password)."""
+    info = vim.encryption.KmipServerInfo(name=server_name, address=address, port=port, userName=username)
     client.invoke(crypto_manager(client), "UpdateKmipServer",
-                  server=vim.encryption.KmipServerSpec(clusterId=provider_ref(provider_id), info=info))
+                  server=vim.encryption.KmipServerSpec(clusterId=provider_ref(provider_id), info=info, password=password))
 
 
 def remove_provider(client: Any, provider_id: str, only_servers: list[str] | None = None) -> None:

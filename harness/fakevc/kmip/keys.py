@@ -25,7 +25,7 @@ from pyVmomi import vim
 
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import KeyRef
-from harness.fakevc.kmip import kms_health
+from harness.fakevc.kmip import kms_health, multi_server
 # The KMIP connections (re-exported: `keys.client`, `keys.close` are what behaviours and tests call).
 from harness.fakevc.kmip.connections import KMIP_TIMEOUT, client, close, forget_key_material  # noqa: F401
 from harness.kms.client import KmsKeyNotFound, KmsOperationFailed, KmsTrustError, KmsUnreachable
@@ -124,7 +124,8 @@ def _on_kms(vc: Any, prov: "Provider", operation: str, fn: Any) -> Any:
                    if not ok]
         raise _Failure(f"key provider {prov.id} is not trusted: vCenter lacks {' and '.join(missing)}", False)
     causes = []
-    for name, info in prov.servers.items():
+    for name in multi_server.servers_to_ask(vc, prov, operation):   # a cluster fails over (KMS-MULTI)
+        info = prov.servers[name]
         try:
             result = fn(client(prov, name))
         except KmsTrustError as err:
@@ -168,6 +169,8 @@ def create_key(vc: Any, provider_id: str | None = None) -> tuple[KeyRef | None, 
     try:
         uid = _on_kms(vc, prov, "KMIP Create", lambda kmip: kmip.create_key())
     except _Failure as failure:
+        if failure.unreachable and multi_server.invents_key(vc, prov):
+            return (pid, str(uuid.uuid4())), "", None
         reason = f"Key creation failed on key provider {pid}: {failure.reason}"
         if not vc.world.defects.on(NO_GENERATE_FAIL_EVENT):
             severity = "info" if vc.world.defects.on(GENERATE_FAIL_AS_INFO) else "error"

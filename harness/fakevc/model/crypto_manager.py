@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 from pyVmomi import vim, vmodl
 
 from harness.fakevc.defects import defect
-from harness.fakevc.kmip import keys, kms_health
+from harness.fakevc.kmip import keys, kms_health, multi_server
 from harness.fakevc.kmip.provider import NATIVE, TRUST_AUTHORITY, VCENTER, Provider
 from harness.fakevc.model.base import MO, CallContext
 from harness.fakevc.model.host import key_id as crypto_key_id
@@ -140,7 +140,9 @@ class CryptoManagerKmip(MO):
             answered = any(p.reachable for p in probes)
             kms_health.record(self.vc, provider, answered,
                               "" if answered else "; ".join(p.connection for p in probes))
-        return any(p.reachable and p.client_trusts_server and p.server_trusts_client for p in probes)
+        return multi_server.active(self.vc, provider,
+                                   [p.reachable and p.client_trusts_server and p.server_trusts_client for p in probes],
+                                   [p.reachable for p in probes])
 
     # ---- properties -----------------------------------------------------------------------------
     def p_enabled(self) -> bool:
@@ -322,8 +324,11 @@ class CryptoManagerKmip(MO):
         if names:
             kms_health.record(self.vc, provider, any(answered),
                               "" if any(answered) else "; ".join(s.connectionStatus for s in servers))
-        overall = "gray" if not colours else ("green" if "green" in colours
-                                              else ("yellow" if "yellow" in colours else "red"))
+        if len(servers) > 1:   # KMS-MULTI: a down server beside one that answers (multi_server.py)
+            for i, server in enumerate(servers):
+                others_answer = any(a for j, a in enumerate(answered) if j != i)
+                colours[i] = server.status = multi_server.server_colour(self.vc, colours[i], others_answer)
+        overall = multi_server.overall(self.vc, colours)
         return vim.encryption.CryptoManagerKmip.ClusterStatus(
             clusterId=vim.encryption.KeyProviderId(id=provider.id), overallStatus=overall,
             managementType=provider.management_type, servers=servers,
