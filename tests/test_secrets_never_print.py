@@ -37,3 +37,16 @@ def test_a_failing_cross_vcenter_test_under_dash_l_shows_no_password(tmp_path: P
         "the defect must fail a test with a credential shown"
     leaks = [str(p) for p in run_dir.rglob("*") if p.is_file() and PASSWORD in p.read_text("utf-8", "replace")]
     assert leaks == [] and PASSWORD not in proc.stdout + proc.stderr, leaks
+
+
+def test_a_kms_endpoint_in_an_assertion_message_shows_no_private_key(tmp_path: Path) -> None:
+    """Seen in a vcsim run (issue 25, KMS-MULTI): pytest's assertion rewriting printed a KmsEndpoint, and its
+    dataclass repr carried the client's PEM private key into the run's text."""
+    from harness.targets.environment import KmsEndpoint
+    canary = "-----BEGIN PRIVATE KEY-----\nCANARY-KEY-0f3a\n-----END PRIVATE KEY-----"
+    endpoint = KmsEndpoint(role="shared", provider_id="p", server_name="s", address="127.0.0.1", port=5696,
+                           ca_pem="CA-PEM", client_cert_pem="CERT-PEM", client_key_pem=canary,
+                           ca_path=tmp_path / "ca", client_cert_path=tmp_path / "c", client_key_path=tmp_path / "k")
+    for text in (repr(endpoint), str(endpoint), f"{[endpoint]}"):
+        assert "CANARY-KEY" not in text and "PRIVATE KEY" not in text, text
+    assert "127.0.0.1" in repr(endpoint)   # still a useful repr

@@ -20,9 +20,9 @@ class ProviderSeed:
     server_name: str
     address: str
     port: int
-    server_cert_pem: str
-    client_cert_pem: str
-    client_key_pem: str
+    server_cert_pem: str = field(repr=False)
+    client_cert_pem: str = field(repr=False)
+    client_key_pem: str = field(repr=False)   # a private key: never in a repr
     vcenters: tuple[str, ...]
     default: bool = False
     username: str | None = None                                 # the KMIP credential an admin configured

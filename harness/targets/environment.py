@@ -42,9 +42,9 @@ class KmsEndpoint:
     server_name: str
     address: str
     port: int
-    ca_pem: str
-    client_cert_pem: str
-    client_key_pem: str
+    ca_pem: str = field(repr=False)              # certificates: long, and no reader needs them in a repr
+    client_cert_pem: str = field(repr=False)
+    client_key_pem: str = field(repr=False)      # a private key: never in a repr (pytest prints reprs in failures)
     ca_path: Path
     client_cert_path: Path
     client_key_path: Path
