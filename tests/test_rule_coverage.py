@@ -51,7 +51,11 @@ def test_rule_ids_match_the_shared_catalogue_when_it_is_beside_the_checkout():
         import pytest
         pytest.skip("../shared/RULES.md is not beside this checkout")
     ids = set(re.findall(r"^\| ([A-Z][A-Z0-9-]+) \|", shared.read_text(), flags=re.M)) - {"ID"}
-    assert ids == set(load_rules()), sorted(ids ^ set(load_rules()))
+    rules = load_rules()
+    assert ids <= set(rules), sorted(ids - set(rules))   # every rule of the spec is in the catalogue
+    # The rules beyond the spec (issue 25's families) rest on public sources of their own (a URL each).
+    beyond = {rid: rules[rid].source for rid in set(rules) - ids if "http" not in rules[rid].source}
+    assert not beyond, beyond
 
 
 # ---- tests as wide as the rule's text (issue 23, point 7) -------------------------------------------
