@@ -202,6 +202,21 @@ def half_applied_key(vc: Any) -> KeyRef | None:
 
 
 # ---- key material ------------------------------------------------------------------------------
+def withheld(vc: Any) -> set[KeyRef]:
+    """Keys the KMS does not serve just now (fault injection: control.key_lost, LOCK-*): a KMIP Get of one
+    answers Item Not Found, as for a key a KMS administrator deactivated or destroyed."""
+    return vc.world.withheld_keys
+
+
+def kek_failure(vc: Any, key: KeyRef) -> tuple[str, bool] | None:
+    """Why the KMS would not give `key` now: (reason, unreachable), or None when it serves it (one KMIP Get)."""
+    try:
+        kek(vc, key)
+    except vim.fault.EncryptionKeyRequired as fault:
+        return fault.msg, "unreachable" in (fault.msg or "")
+    return None
+
+
 def _cache(vc: Any) -> dict:
     crypto = _manager(vc)
     stamp = len(vc.call_log)
@@ -226,6 +241,8 @@ def kek(vc: Any, key: KeyRef) -> bytes:
             requiredKey=required,
             msg=f"Key {key_id} belongs to key provider '{provider_id}', which is not registered with vCenter {vc.name}")
     try:
+        if key in withheld(vc):
+            raise _Failure(f"KMIP Get: the KMS no longer serves key {key_id} (Item Not Found)", False, missing=True)
         material = _on_kms(vc, prov, "KMIP Get", lambda kmip: kmip.get_key(key_id))
     except _Failure as failure:
         raise vim.fault.EncryptionKeyRequired(
@@ -242,6 +259,8 @@ def key_status(vc: Any, key: KeyRef) -> tuple[bool, str]:
         return False, "KeyStateClusterInvalid"
     if prov.management_type == "trustAuthority":
         return False, "KeyStateManagedByTrustAuthority"
+    if key in withheld(vc):
+        return False, "KeyStateMissingInKMS"
     try:
         state = _on_kms(vc, prov, "KMIP GetAttributes", lambda kmip: kmip.key_state(key_id))
     except _Failure as failure:
