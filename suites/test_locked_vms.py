@@ -64,6 +64,7 @@ def test_a_vm_whose_key_neither_its_host_nor_the_kms_has_is_locked_with_a_key_mi
     missing = [e for e in seen if e.type_id == locked.VM_LOCKED_KEY_MISSING_ON_KMS]
     assert missing, (f"the VM was locked because the KMS no longer served its key, but the events say "
                      f"{sorted({e.type_id for e in seen})}, not {locked.VM_LOCKED_KEY_MISSING_ON_KMS}")
+    # "an error message appears in the event log" (Security guide, Resolve Missing Key Issues)
     assert all(e.severity == "error" for e in missing), f"severity {[e.severity for e in missing]}, expected error"
 
 
@@ -115,10 +116,12 @@ def test_crypto_unlock_fails_while_the_key_is_missing_and_unlocks_the_vm_on_its_
         refused(lambda: locked.unlock(vc, vm), "CryptoUnlock_Task while the KMS does not serve the key")
         unchanged(before, locked.locked_state(vc, vm, label="locked VM after the failed unlock", phase="during"),
                   "CryptoUnlock_Task without the key")
-    _check_locked(vc, vm, "once the key is served again, before CryptoUnlock_Task")
     since = events.server_time(vc)
-
-    locked.unlock(vc, vm)
+    # Whether vCenter unlocks by itself once the key is back is not documented ("If, after restoring the
+    # connection, the virtual machine remains locked, see Unlock Locked Virtual Machines"): recorded, and
+    # CryptoUnlock_Task is asked only of a VM still locked.
+    if locked.crypto_state(vc, vm, label="crypto state once the key is served again", phase="during") == locked.LOCKED:
+        locked.unlock(vc, vm)
 
     seen = locked.crypto_state(vc, vm, label="crypto state after unlock", phase="after")
     check_that("runtime.cryptoState after CryptoUnlock_Task", seen == locked.UNLOCKED, locked.UNLOCKED, str(seen))

@@ -104,7 +104,9 @@ def lose_key(vc: FakeVCenter, key: KeyRef) -> list[VirtualMachine]:
 
 
 def key_back(vc: FakeVCenter, key: KeyRef) -> None:
-    """The KMS serves `key` again. Locked VMs stay locked until CryptoUnlock_Task (or re-registration)."""
+    """The KMS serves `key` again. Locked VMs stay locked until CryptoUnlock_Task (or re-registration): the
+    fake's reading of "When the key server and keys become available, unlock the locked virtual machines"
+    (vSphere is silent on whether vCenter unlocks by itself; the suites do not assert either way)."""
     keys.withheld(vc).discard(key)
     keys.forget_key_material(vc)
 
