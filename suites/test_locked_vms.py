@@ -68,6 +68,31 @@ def test_a_vm_whose_key_neither_its_host_nor_the_kms_has_is_locked_with_a_key_mi
     assert all(e.severity == "error" for e in missing), f"severity {[e.severity for e in missing]}, expected error"
 
 
+@pytest.mark.rule("LOCK-STATE")
+@pytest.mark.requires("events")
+@pytest.mark.test_id("e2b64a1f-7c38-4d95-a0f6-1d8c3e5b9a27")
+def test_a_vm_whose_host_must_fetch_its_key_while_the_kms_is_down_is_locked_with_a_key_provider_error_event(
+        serial, embedded_kms_server, control, inventory, scratch, vc, place, provider, policies_a):
+    vm, key = _encrypted_vm(scratch, vc, place, provider, policies_a, "lock-kms-down")
+    since = events.server_time(vc)
+
+    embedded_kms_server.stop()
+    try:
+        control.reboot_hosts_holding(key)   # "It also happens if you reboot the ESXi host, and the KMS is not available"
+        _check_locked(vc, vm, "after its host had to fetch the key while the KMS was down")
+        seen = events.wait_for_event(vc, locked.VM_LOCKED, since, inventory.timeouts.event, entity=vm)
+    finally:
+        embedded_kms_server.start()
+    _check_same_key(vc, vm, key, "locked VM")
+
+    assert seen, f"no VMLocked event ({', '.join(locked.VM_LOCKED)}) on {vm._moId} after it was locked"
+    provider_error = [e for e in seen if e.type_id == locked.VM_LOCKED_KMS_CLUSTER_ERROR]
+    assert provider_error, (f"the VM was locked because the KMS did not answer, but the events say "
+                            f"{sorted({e.type_id for e in seen})}, not {locked.VM_LOCKED_KMS_CLUSTER_ERROR}")
+    assert all(e.severity == "error" for e in provider_error), \
+        f"severity {[e.severity for e in provider_error]}, expected error"
+
+
 # ---- LOCK-REFUSED ---------------------------------------------------------------------------------
 @pytest.mark.rule("LOCK-REFUSED")
 @pytest.mark.test_id("a8d24f6c-1b7e-4f0a-8c39-5e62d0b7f1a2")

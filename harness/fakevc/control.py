@@ -53,6 +53,10 @@ class FakeControl:
             with self.vc.lock:
                 locked_vms.key_back(self.vc, key)
 
+    def reboot_hosts_holding(self, key: tuple[str, str]) -> list[str]:
+        with self.vc.lock:
+            return [vm.moid for vm in locked_vms.refetch(self.vc, key)]
+
     def reboot_host(self, host: Any) -> None:
         """The vSphere API has no way back from pendingIncapable but a host reboot, which only the
         fake can stand in for; vCenter makes the host safe again when a crypto operation next needs it."""

@@ -67,6 +67,14 @@ def test_the_key_is_served_again_even_when_the_test_fails_inside(env, si_a, vm):
     assert key not in fake.world.withheld_keys
 
 
-def test_a_target_without_fault_injection_skips_key_lost():
-    with pytest.raises(pytest.skip.Exception, match="capability: vc-real lacks fault_injection"):
-        NoFaultInjection("vc-real").key_lost(("p", "k")).__enter__()
+def test_a_target_without_fault_injection_skips_key_lost_and_host_reboots():
+    control = NoFaultInjection("vc-real")
+    for request in (lambda: control.key_lost(("p", "k")).__enter__(), lambda: control.reboot_hosts_holding(("p", "k"))):
+        with pytest.raises(pytest.skip.Exception, match="capability: vc-real lacks fault_injection"):
+            request()
+
+
+def test_hosts_rebooting_while_the_kms_serves_the_key_lock_nothing(env, si_a, vm):
+    key = _key(encrypt(si_a, vm))
+    assert env.control("vc-a").reboot_hosts_holding(key) == []
+    assert vm.runtime.cryptoState == "unlocked"

@@ -43,6 +43,10 @@ STAYS_UNLOCKED = defect(
 NO_LOCK_EVENT = defect(
     "lock-state-no-event", "LOCK-STATE",
     "a VM becomes locked because its key is missing on the KMS, but no VMLocked event is posted")
+WRONG_CAUSE = defect(
+    "lock-state-wrong-cause", "LOCK-STATE",
+    "a VM locked because the KMS did not answer is reported as locked for keys missing on the KMS "
+    "(VMLocked.KeyMissingOnKMS instead of VMLocked.KMSClusterError)")
 REFUSAL_IGNORED = defect(
     "lock-refused-ignored", "LOCK-REFUSED",
     "a locked VM is powered on and cloned as if its keys were on its host")
@@ -76,6 +80,7 @@ def lock(vm: VirtualMachine, missing: KeyRef, reason: str, unreachable: bool) ->
     vm.locked = True
     if vc.world.defects.on(NO_LOCK_EVENT):
         return
+    unreachable = unreachable and not vc.world.defects.on(WRONG_CAUSE)
     type_id, why = ((KMS_CLUSTER_ERROR, "an error occurred on the key provider") if unreachable
                     else (KEY_MISSING_ON_KMS, "keys were missing on the key provider"))
     _post(vc, type_id, vm, "error", f"Virtual machine {vm.name} is locked because {why}: {reason}",
@@ -88,6 +93,13 @@ def lose_key(vc: FakeVCenter, key: KeyRef) -> list[VirtualMachine]:
     locked (the two conditions of "Resolve Missing Key Issues"). Returns the VMs now locked."""
     keys.withheld(vc).add(key)
     keys.forget_key_material(vc)
+    return refetch(vc, key)
+
+
+def refetch(vc: FakeVCenter, key: KeyRef) -> list[VirtualMachine]:
+    """Fault injection: the hosts of this vCenter holding `key` reboot and must get it again from vCenter,
+    which asks the KMS (one KMIP Get); where the KMS does not give it (missing, or unreachable) each VM that
+    needs it is locked. Returns the VMs now locked."""
     locked: list[VirtualMachine] = []
     for vm in vc.vms():
         host = vm.host
@@ -95,7 +107,7 @@ def lose_key(vc: FakeVCenter, key: KeyRef) -> list[VirtualMachine]:
             continue
         host.key_cache.discard(key)
         failure = keys.kek_failure(vc, key)
-        if failure is None:   # another provider served it after all: the host gets it back
+        if failure is None:   # the KMS gave it: the host has it again
             host.key_cache.add(key)
             continue
         lock(vm, key, *failure)

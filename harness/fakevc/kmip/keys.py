@@ -209,11 +209,18 @@ def withheld(vc: Any) -> set[KeyRef]:
 
 
 def kek_failure(vc: Any, key: KeyRef) -> tuple[str, bool] | None:
-    """Why the KMS would not give `key` now: (reason, unreachable), or None when it serves it (one KMIP Get)."""
+    """Why the KMS would not give `key` now: (reason, unreachable: nobody answered), or None when it serves
+    it (one KMIP Get, never from the KEK cache)."""
+    forget_key_material(vc)
+    prov = provider(vc, key[0])
+    if prov is None:
+        return f"key provider '{key[0]}' is not registered with vCenter {vc.name}", False
     try:
-        kek(vc, key)
-    except vim.fault.EncryptionKeyRequired as fault:
-        return fault.msg, "unreachable" in (fault.msg or "")
+        if key in withheld(vc):
+            raise _Failure(f"KMIP Get: the KMS no longer serves key {key[1]} (Item Not Found)", False, missing=True)
+        _on_kms(vc, prov, "KMIP Get", lambda kmip: kmip.get_key(key[1]))
+    except _Failure as failure:
+        return failure.reason, failure.unreachable
     return None
 
 
