@@ -8,8 +8,9 @@ Sources:
   from the KMS (after a host reboot, or when the VM is registered again); losing the KMS alone locks
   nothing. A locked VM can still be unregistered or reloaded, "you cannot perform other virtual machine
   operations such as powering on"; an event is posted ("Virtual machine is locked because keys are
-  missing on KMS cluster" / "... because of a KMS cluster error"); once the key is served again the VM
-  stays locked until it is unlocked (CryptoUnlock_Task, "Unlock Locked Virtual Machines") or re-registered.
+  missing on KMS cluster" / "... because of a KMS cluster error"), "an error message appears in the
+  event log" (8.0); once the keys are available again, "unlock the locked virtual machines"
+  (CryptoUnlock_Task, "Unlock Locked Virtual Machines") or reboot the host and re-register the VM.
 - vSphere API reference, VirtualMachineCryptoState (6.7): `locked` = "the configuration key missing on
   the ESX host where the VM is registered"; VirtualMachine.CryptoUnlock_Task (6.7, Cryptographer.RegisterVM).
 - Event ids com.vmware.vc.vm.Crypto.VMLocked.KeyMissingOnKMS / .KMSClusterError / VMUnlocked (7.0+):
@@ -19,7 +20,8 @@ Choices where vSphere is silent (the fake's, not asserted on a real target beyon
 which fault a refused operation raises (here EncryptionKeyRequired, an InvalidState naming the keys,
 vSphere API reference "EncryptionKeyRequired": "an operation fails due to one or more required encryption
 keys"); that crypto reconfigurations and clones count among the refused "other operations" (they need
-the key too); the fault injection itself (`key_lost`: the KMS stops serving one key and the hosts holding
+the key too); that a locked VM stays locked once its key is served again, until CryptoUnlock_Task (the
+suites do not assert it); the fault injection itself (`key_lost`: the KMS stops serving one key and the hosts holding
 it reboot) stands in for a KMS administrator retiring a key, which no vSphere API can ask for.
 """
 from __future__ import annotations
