@@ -37,13 +37,11 @@ def _check_locked(vc: Any, vm: Any, what: str) -> None:
     check_that(f"runtime.cryptoState {what}", seen == locked.LOCKED, locked.LOCKED, str(seen))
 
 
-def _check_same_key(vc: Any, vm: Any, key: Any, what: str) -> Any:
+def _check_same_key(now: vms.VmState, key: Any, what: str) -> None:
     """Not decrypted, not re-keyed: VM home and every disk still on the VM's own key."""
-    now = vms.state(vc, vm, label=what, phase="after")
     check_that(f"{what}: VM home key", now.key == key, key_text(key), key_text(now.key))
     check_that(f"{what}: disk keys", bool(now.disk_keys) and all(k == key for k in now.disk_keys),
                f"every disk on {key_text(key)}", str([key_text(k) for k in now.disk_keys]))
-    return now
 
 
 # ---- LOCK-STATE -----------------------------------------------------------------------------------
@@ -58,7 +56,7 @@ def test_a_vm_whose_key_neither_its_host_nor_the_kms_has_is_locked_with_a_key_mi
     with control.key_lost(key):
         _check_locked(vc, vm, "while its key is missing on the KMS and on its host")
         seen = events.wait_for_event(vc, locked.VM_LOCKED, since, inventory.timeouts.event, entity=vm)
-        _check_same_key(vc, vm, key, "locked VM")
+        _check_same_key(vms.state(vc, vm, label="locked VM", phase="during"), key, "locked VM")
 
     assert seen, f"no VMLocked event ({', '.join(locked.VM_LOCKED)}) on {vm._moId} after it was locked"
     missing = [e for e in seen if e.type_id == locked.VM_LOCKED_KEY_MISSING_ON_KMS]
@@ -83,7 +81,7 @@ def test_a_vm_whose_host_must_fetch_its_key_while_the_kms_is_down_is_locked_with
         seen = events.wait_for_event(vc, locked.VM_LOCKED, since, inventory.timeouts.event, entity=vm)
     finally:
         embedded_kms_server.start()
-    _check_same_key(vc, vm, key, "locked VM")
+    _check_same_key(vms.state(vc, vm, label="locked VM", phase="after"), key, "locked VM")
 
     assert seen, f"no VMLocked event ({', '.join(locked.VM_LOCKED)}) on {vm._moId} after it was locked"
     provider_error = [e for e in seen if e.type_id == locked.VM_LOCKED_KMS_CLUSTER_ERROR]
@@ -125,7 +123,7 @@ def test_a_locked_vm_refuses_power_on_clone_decrypt_and_recrypt_and_stays_as_it_
         after = locked.locked_state(vc, vm, label="locked VM after", phase="after")
 
     unchanged(before, after, f"{operation} of a locked VM")
-    _check_same_key(vc, vm, key, f"after the refused {operation}")
+    _check_same_key(after.vm, key, f"after the refused {operation}")
 
 
 # ---- LOCK-UNLOCK ----------------------------------------------------------------------------------
@@ -150,7 +148,7 @@ def test_crypto_unlock_fails_while_the_key_is_missing_and_unlocks_the_vm_on_its_
 
     seen = locked.crypto_state(vc, vm, label="crypto state after unlock", phase="after")
     check_that("runtime.cryptoState after CryptoUnlock_Task", seen == locked.UNLOCKED, locked.UNLOCKED, str(seen))
-    _check_same_key(vc, vm, key, "unlocked VM")
+    _check_same_key(vms.state(vc, vm, label="unlocked VM", phase="after"), key, "unlocked VM")
     vms.power_on(vc, vm)   # usable again: the host has the key
     vms.power_off(vc, vm)
     if vc.version_tuple() >= (7, 0):   # the VMUnlocked event id is 7.0+ (API.md 6.1)

@@ -33,8 +33,8 @@ class LockedVmState:
 
 
 def locked_state(client: Any, vm: Any, label: str, phase: str) -> LockedVmState:
-    return LockedVmState(state(client, vm, label=label, phase=phase),
-                         crypto_state(client, vm, label=f"{label}: crypto state", phase=phase))
+    """The VM's state (recorded under `label`; its properties include runtime.cryptoState) and its crypto state."""
+    return LockedVmState(state(client, vm, label=label, phase=phase), crypto_state(client, vm))
 
 
 def unlock(client: Any, vm: Any) -> None:
