@@ -10,6 +10,7 @@ from types import ModuleType
 
 from harness.fakevc.behaviours import (clone, core_dumps, crypto_rules, destination, instant_clone, key_push,
                                        reconfigure, relocate, snapshots, space)
+from harness.fakevc.behaviours import locked_vms
 from harness.fakevc.defects import CATALOGUE, Defect
 from harness.fakevc.kmip import keys, kms_health, multi_server
 from harness.fakevc.model import alarms, authorization, crypto_manager
@@ -23,6 +24,8 @@ DEFECT_MODULES: tuple[ModuleType, ...] = (
     clone, core_dumps, crypto_rules, destination, instant_clone, key_push, reconfigure, relocate, snapshots, space,
     # KMS-MULTI: a key provider with several servers
     multi_server,
+    # LOCK-*: locked VMs and missing keys
+    locked_vms,
 )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator
 
-from harness.fakevc.behaviours import core_dumps, space
+from harness.fakevc.behaviours import core_dumps, locked_vms, space
 from harness.fakevc.behaviours import snapshots as fake_snapshots
 from harness.fakevc.behaviours.lifecycle import read_disk_bytes
 from harness.fakevc.disks import CANARY
@@ -41,6 +41,21 @@ class FakeControl:
         finally:
             with self.vc.lock:
                 fake_snapshots.clear_rekey_failure(self.vc)
+
+    @contextlib.contextmanager
+    def key_lost(self, key: tuple[str, str]) -> Iterator[list[str]]:
+        # Only the test's own key is withheld, in this worker's fake world: nothing to sweep after a kill.
+        with self.vc.lock:
+            locked = [vm.moid for vm in locked_vms.lose_key(self.vc, key)]
+        try:
+            yield locked
+        finally:
+            with self.vc.lock:
+                locked_vms.key_back(self.vc, key)
+
+    def reboot_hosts_holding(self, key: tuple[str, str]) -> list[str]:
+        with self.vc.lock:
+            return [vm.moid for vm in locked_vms.refetch(self.vc, key)]
 
     def reboot_host(self, host: Any) -> None:
         """The vSphere API has no way back from pendingIncapable but a host reboot, which only the

@@ -56,6 +56,8 @@ class FakeWorld:
         self.vcenters: dict[str, Any] = {}
         self.defects = ActiveDefects(defects)
         self.request_log = request_log   # a request_log.RequestLog, or None
+        # Keys the (shared) KMS does not serve at the moment (fault injection, control.key_lost; LOCK-*).
+        self.withheld_keys: set[tuple[str, str]] = set()
 
     def add_vcenter(self, seed: VCenterSeed, providers: list[ProviderSeed] = ()) -> Any:
         from harness.fakevc.build import build_vcenter

@@ -24,6 +24,14 @@ class TargetControl(Protocol):
     def failing_rekey(self, after_links: int) -> contextlib.AbstractContextManager[None]:
         """While inside: the next shallow recrypt stops after `after_links` chain levels."""
 
+    def key_lost(self, key: tuple[str, str]) -> contextlib.AbstractContextManager[list[str]]:
+        """While inside: the KMS does not serve `key` (a key the test created) and the hosts holding it have
+        rebooted, so each VM needing it is locked (yields their moIds); afterwards the KMS serves it again."""
+
+    def reboot_hosts_holding(self, key: tuple[str, str]) -> list[str]:
+        """The hosts holding `key` (a key the test created) reboot and must fetch it again through vCenter; the
+        VMs needing it are locked if the KMS does not give it now (returns their moIds)."""
+
     def reboot_host(self, host: Any) -> None:
         """What a reboot does to a pendingIncapable host (encryption off, key cache empty)."""
 
@@ -64,6 +72,15 @@ class NoFaultInjection:
     def failing_rekey(self, after_links: int) -> Iterator[None]:
         self._refuse()
         yield   # pragma: no cover (skip raised above)
+
+    @contextlib.contextmanager
+    def key_lost(self, key: tuple[str, str]) -> Iterator[list[str]]:
+        self._refuse()
+        yield []   # pragma: no cover (skip raised above)
+
+    def reboot_hosts_holding(self, key: tuple[str, str]) -> list[str]:
+        self._refuse()
+        return []   # pragma: no cover (skip raised above)
 
     def reboot_host(self, host: Any) -> None:
         self._refuse()

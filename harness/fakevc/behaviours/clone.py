@@ -18,7 +18,7 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from harness.fakevc.behaviours import destination, key_push, space
+from harness.fakevc.behaviours import destination, key_push, locked_vms, space
 from harness.fakevc.behaviours.crypto_rules import (DECRYPT, DEEP, ENCRYPT, GENERATE, NOOP, REGISTER, REKEYS,
                                                     SHALLOW, UNCHANGED, Checks, CryptoAsk, Keks, check_policy_fits,
                                                     crypto_ask,
@@ -367,6 +367,7 @@ def _apply_config(new: VirtualMachine, config: Any) -> None:
 # ---- CloneVM_Task --------------------------------------------------------------------------------
 def clone(ctx: CallContext, vm: VirtualMachine, folder_ref: Any, name: str, spec: Any) -> Any:
     src = vm.vc
+    locked_vms.refuse_while_locked(vm, "cloning")   # LOCK-REFUSED
     location = spec.location or vim.vm.RelocateSpec()
     target = destination.target_of(vm, location, folder_ref)
     dest = target.vc

@@ -34,6 +34,7 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
+from harness.fakevc.behaviours import locked_vms
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import KeyRef
 from harness.fakevc.kmip import keys
@@ -346,12 +347,16 @@ def unlock(ctx: CallContext, vm: VirtualMachine) -> None:
         try:
             keys.kek(vc, key)
         except vmodl.MethodFault as fault:
-            raise vim.fault.InvalidVmState(vm=vm.ref, msg=f"Cannot unlock {vm.name}: key {key[1]} unavailable ({fault.msg})") from None
+            if not locked_vms.unlock_fetch_failed(vm):   # LOCK-UNLOCK: no key, no unlock (seeded defects aside)
+                raise vim.fault.InvalidVmState(
+                    vm=vm.ref, msg=f"Cannot unlock {vm.name}: key {key[1]} unavailable ({fault.msg})") from None
     prepare_host(ctx, host)
+    if locked_vms.unlock_rekeys(vm):
+        vm.key = keys.generate_key(vc, None)
+        needed = vm_keys(vm)
     host.key_cache.update(needed)
     vm.locked = False
-    _event(vc, "com.vmware.vc.vm.Crypto.VMUnlocked", vm, "info", f"Virtual machine {vm.name} is unlocked.",
-           vmName=vm.name)
+    locked_vms.unlock_event(vm)
     evaluate(vc, host.cluster, ctx)
 
 # ---- API handlers (registered in harness/fakevc/dispatch.py HANDLERS) --------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from harness.fakevc.behaviours import maintenance
+from harness.fakevc.behaviours import locked_vms, maintenance
 from harness.fakevc.model.base import CallContext
 from harness.fakevc.model.vm import VirtualMachine
 
@@ -20,9 +20,7 @@ from harness.fakevc.model.vm import VirtualMachine
 def power_on(ctx: CallContext, vm: VirtualMachine) -> None:
     if vm.template:
         raise vmodl.fault.NotSupported(msg=f"'{vm.name}' is a template: a template cannot be powered on.")
-    if vm.locked:
-        raise vim.fault.InvalidState(msg=f"'{vm.name}' is locked: the keys it is encrypted with are missing on its "
-                                         "host (CryptoUnlock_Task sends them).")
+    locked_vms.refuse_while_locked(vm, "powering on")   # LOCK-REFUSED
     if vm.power_state == "poweredOn":
         raise vim.fault.InvalidPowerState(requestedState="poweredOn", existingState=vm.power_state,
                                           msg="The attempted operation cannot be performed in the current state (Powered on).")

@@ -14,7 +14,7 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from harness.fakevc.behaviours import key_push, space
+from harness.fakevc.behaviours import key_push, locked_vms, space
 from harness.fakevc.behaviours import snapshots as snaps
 from harness.fakevc.behaviours.crypto_rules import (DECRYPT, DEEP, ENCRYPT, GENERATE, NOOP, REGISTER, REKEYS,
                                                     SHALLOW, UNCHANGED, Checks, CryptoAsk, Keks, crypto_ask,
@@ -129,6 +129,8 @@ class Plan:
 def reconfigure(ctx: CallContext, vm: VirtualMachine, spec: Any) -> None:
     vc = vm.vc
     plan = _plan(vc, vm, spec)
+    if plan.changes():
+        locked_vms.refuse_while_locked(vm, f"{'/'.join(sorted(plan.kinds()))} reconfiguration")   # LOCK-REFUSED
     _require_privileges(ctx, vm, plan)
     checks = Checks(vc)
     _check(checks, vm, plan, spec)

@@ -205,6 +205,28 @@ def half_applied_key(vc: Any) -> KeyRef | None:
 
 
 # ---- key material ------------------------------------------------------------------------------
+def withheld(vc: Any) -> set[KeyRef]:
+    """Keys the KMS does not serve just now (fault injection: control.key_lost, LOCK-*): a KMIP Get of one
+    answers Item Not Found, as for a key a KMS administrator deactivated or destroyed."""
+    return vc.world.withheld_keys
+
+
+def kek_failure(vc: Any, key: KeyRef) -> tuple[str, bool] | None:
+    """Why the KMS would not give `key` now: (reason, unreachable: nobody answered), or None when it serves
+    it (one KMIP Get, never from the KEK cache)."""
+    forget_key_material(vc)
+    prov = provider(vc, key[0])
+    if prov is None:
+        return f"key provider '{key[0]}' is not registered with vCenter {vc.name}", False
+    try:
+        if key in withheld(vc):
+            raise _Failure(f"KMIP Get: the KMS no longer serves key {key[1]} (Item Not Found)", False, missing=True)
+        _on_kms(vc, prov, "KMIP Get", lambda kmip: kmip.get_key(key[1]))
+    except _Failure as failure:
+        return failure.reason, failure.unreachable
+    return None
+
+
 def _cache(vc: Any) -> dict:
     crypto = _manager(vc)
     stamp = len(vc.call_log)
@@ -229,6 +251,8 @@ def kek(vc: Any, key: KeyRef) -> bytes:
             requiredKey=required,
             msg=f"Key {key_id} belongs to key provider '{provider_id}', which is not registered with vCenter {vc.name}")
     try:
+        if key in withheld(vc):
+            raise _Failure(f"KMIP Get: the KMS no longer serves key {key_id} (Item Not Found)", False, missing=True)
         material = _on_kms(vc, prov, "KMIP Get", lambda kmip: kmip.get_key(key_id))
     except _Failure as failure:
         raise vim.fault.EncryptionKeyRequired(
@@ -245,6 +269,8 @@ def key_status(vc: Any, key: KeyRef) -> tuple[bool, str]:
         return False, "KeyStateClusterInvalid"
     if prov.management_type == "trustAuthority":
         return False, "KeyStateManagedByTrustAuthority"
+    if key in withheld(vc):
+        return False, "KeyStateMissingInKMS"
     try:
         state = _on_kms(vc, prov, "KMIP GetAttributes", lambda kmip: kmip.key_state(key_id))
     except _Failure as failure:
