@@ -74,6 +74,8 @@ def _inventory_for(rule_id: str, defect: str | None, folder: Path) -> Path:
     for entry in data["vcenters"]:
         entry.setdefault("fake", {})["defects"] = [defect] if defect else []
         entry["fake"].update(options)
+        if load_rules()[rule_id].since_tuple >= (8, 0):   # 8.0-only rules (VTPM-CLONE-POLICY) need an 8.0 fake
+            entry["version"] = "8.0.2"
     path = folder / f"inventory-{defect or 'baseline'}-{rule_id}.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path

@@ -118,11 +118,15 @@ class FakeVCenter:
 
     @property
     def api_version(self) -> str:
+        if self.version.startswith("8"):   # vTPM family: 8.0 knob (tpmProvisionPolicy is vSphere API 8.0.0.1)
+            return "8.0.3.0"
         return "7.0.3.0" if self.version.startswith("7") else "6.7.3"
 
     @property
     def pyvmomi_version(self) -> str:
         """The pyVmomi version string a client negotiates with this vCenter."""
+        if self.version.startswith("8"):   # vTPM family: an 8.0 fake speaks 8.0U3's API
+            return "vim.version.v8_0_3_0"
         return "vim.version.v7_0_3_0" if self.version.startswith("7") else "vim.version.version13"
 
     @property

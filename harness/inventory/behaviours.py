@@ -41,4 +41,9 @@ BEHAVIOURS: dict[str, str] = {
     "invalid-power-state-fault":
         "an encrypt of a powered-on VM is refused with vim.fault.InvalidPowerState (API.md 4/10: the class "
         "is vcsim's, the real one unconfirmed)",
+    # vTPM family (VTPM-*)
+    "vtpm-decrypt-refused":
+        "a decrypt of a VM that has a vTPM is refused, not ignored (a vTPM's data needs the encrypted VM home: "
+        "vSphere Security 'Virtual Trusted Platform Module Overview'; no source says refused or ignored; either "
+        "way the VM must stay encrypted with its vTPM)",
 }

@@ -14,7 +14,7 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from harness.fakevc.behaviours import key_push, space
+from harness.fakevc.behaviours import key_push, space, vtpm
 from harness.fakevc.behaviours import snapshots as snaps
 from harness.fakevc.behaviours.crypto_rules import (DECRYPT, DEEP, ENCRYPT, GENERATE, NOOP, REGISTER, REKEYS,
                                                     SHALLOW, UNCHANGED, Checks, CryptoAsk, Keks, crypto_ask,
@@ -129,8 +129,11 @@ class Plan:
 def reconfigure(ctx: CallContext, vm: VirtualMachine, spec: Any) -> None:
     vc = vm.vc
     plan = _plan(vc, vm, spec)
+    tpm = vtpm.read(spec)   # VTPM-*: a vTPM add/remove may change the VM home by itself (behaviours/vtpm.py)
+    plan.home = vtpm.plan_home(vm, tpm, plan.home, spec.crypto is not None)
     _require_privileges(ctx, vm, plan)
     checks = Checks(vc)
+    vtpm.check(checks, vm, tpm, plan.home)
     _check(checks, vm, plan, spec)
     _check_space(checks, vm, plan)
     if plan.changes() or plan.register is not None:
@@ -138,8 +141,10 @@ def reconfigure(ctx: CallContext, vm: VirtualMachine, spec: Any) -> None:
     keks = _resolve_keys(checks, vc, vm, plan)
     _apply_settings(vm, spec, plan)
     keys_before = vm.keys_in_use()
+    encrypted_before = vm.encrypted
     try:
         _apply_crypto(vm, plan, keks, checks)
+        vtpm.apply(vm, tpm, encrypted_before)
     finally:   # also after a recrypt that stopped part-way: hosts need the keys the chain is on
         if vm.keys_in_use() != keys_before or plan.register is not None:
             key_push.vm_keys_changed(vc, vm, ctx)
@@ -383,7 +388,7 @@ def _check_policies(checks: Checks, vm: VirtualMachine, plan: Plan) -> None:
             asked, current, where = change.policy, disk.profile, f"deviceChange[{disk.key}].profile"
         else:
             asked, current, where = disk.policy, None, "deviceChange.profile"
-        if isinstance(ask, _AttachEncrypted):
+        if isinstance(ask, (_AttachEncrypted, vtpm.HomeForTpm)):   # a vTPM's VM home needs no policy
             continue
         effective = current if asked is UNCHANGED else asked
         encrypting_policy = is_encryption_policy(vc, effective)
