@@ -46,6 +46,7 @@ def _clone(scratch: Any, vc: Any, place: Any, source: Any, label: str, policy: s
 
 # ---- VTPM-ADD-ENCRYPTS-HOME --------------------------------------------------------------------------
 @pytest.mark.rule("VTPM-ADD-ENCRYPTS-HOME")
+@pytest.mark.covers(power="off")   # a vTPM is added to a powered-off VM (community.vmware vmware_guest_tpm)
 @pytest.mark.test_id("3bbe187f-204c-4e5b-b1b0-bf0779ef6be5")
 def test_adding_a_vtpm_encrypts_the_vm_home_not_the_disks_and_removing_it_leaves_the_vm_unencrypted(
         scratch, vc, place, provider):
