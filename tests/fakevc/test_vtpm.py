@@ -12,7 +12,7 @@ import pytest
 from pyVmomi import vim, vmodl
 
 from tests.fakevc.conftest import make_vm, wait
-from tests.fakevc.test_vm_crypto import decrypt_spec, disk_keys, encrypt, key_of, refused, state
+from tests.fakevc.test_vm_crypto import decrypt_spec, disk_keys, encrypt, key_of, new_key, refused, state
 
 
 def tpm(vm: Any) -> Any | None:
@@ -23,9 +23,13 @@ def efi(vm: Any) -> None:
     wait(vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(firmware="efi")))
 
 
+def add_tpm_spec() -> Any:
+    return vim.vm.ConfigSpec(deviceChange=[
+        vim.vm.device.VirtualDeviceSpec(operation="add", device=vim.vm.device.VirtualTPM(key=-1))])
+
+
 def add_tpm_task(vm: Any) -> Any:
-    return vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=[
-        vim.vm.device.VirtualDeviceSpec(operation="add", device=vim.vm.device.VirtualTPM(key=-1))]))
+    return vm.ReconfigVM_Task(spec=add_tpm_spec())
 
 
 def remove_tpm_spec(vm: Any, crypto: Any = None) -> Any:
@@ -58,6 +62,25 @@ def test_a_vm_has_at_most_one_vtpm_and_its_certificate_survives_a_refused_second
     assert first is not None and first.endorsementKeyCertificate, "a vTPM shows its EK certificate"
     refused(add_tpm_task(vm), vmodl.fault.InvalidArgument)
     assert [bytes(c) for c in tpm(vm).endorsementKeyCertificate] == [bytes(c) for c in first.endorsementKeyCertificate]
+
+
+def test_a_vtpm_added_with_a_vm_level_encrypt_and_no_policy_encrypts_the_home_only(si_a: Any, vm: Any) -> None:
+    """vm-operator's shape (crypto_reconciler_pre.go onEncrypt): CryptoSpecEncrypt on the VM, no storage policy."""
+    efi(vm)
+    key = new_key(si_a)
+    spec = add_tpm_spec()
+    spec.crypto = vim.encryption.CryptoSpecEncrypt(cryptoKeyId=key)
+    wait(vm.ReconfigVM_Task(spec=spec))
+    assert tpm(vm) is not None and key_of(vm.config.keyId) == key_of(key) and disk_keys(vm) == [None]
+
+
+def test_a_vtpm_is_never_added_to_a_vm_home_that_stays_unencrypted(si_a: Any, vm: Any) -> None:
+    efi(vm)
+    before = state(vm)
+    spec = add_tpm_spec()
+    spec.crypto = vim.encryption.CryptoSpecNoOp()
+    refused(vm.ReconfigVM_Task(spec=spec), vim.fault.InvalidState)
+    assert tpm(vm) is None and state(vm) == before
 
 
 def test_removing_the_vtpm_keeps_the_home_key_once_disks_were_encrypted_since(si_a: Any, vm: Any) -> None:

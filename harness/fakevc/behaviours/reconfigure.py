@@ -130,7 +130,11 @@ def reconfigure(ctx: CallContext, vm: VirtualMachine, spec: Any) -> None:
     vc = vm.vc
     plan = _plan(vc, vm, spec)
     tpm = vtpm.read(spec)   # VTPM-*: a vTPM add/remove may change the VM home by itself (behaviours/vtpm.py)
-    plan.home = vtpm.plan_home(vm, tpm, plan.home, spec.crypto is not None)
+    plan.home = vtpm.plan_home(vm, tpm, plan.home, spec.crypto is not None, plan.home_policy is not UNCHANGED)
+    if isinstance(plan.home, vtpm.HomeForTpm):   # the vTPM's VM home only: the disks keep what they had
+        for change in plan.disks:
+            if not change.explicit:
+                change.ask = None
     _require_privileges(ctx, vm, plan)
     checks = Checks(vc)
     vtpm.check(checks, vm, tpm, plan.home)

@@ -85,8 +85,13 @@ def read(spec: Any) -> TpmChange:
     return change
 
 
-def plan_home(vm: VirtualMachine, change: TpmChange, home: CryptoAsk | None, spec_has_crypto: bool) -> CryptoAsk | None:
+def plan_home(vm: VirtualMachine, change: TpmChange, home: CryptoAsk | None, spec_has_crypto: bool,
+              policy_asked: bool) -> CryptoAsk | None:
     """The VM-home change of this reconfigure once the vTPM is accounted for (`home`: what the spec asked)."""
+    if change.add and home is not None and type(home) is CryptoAsk and home.kind == ENCRYPT and not policy_asked:
+        # vm-operator (crypto_reconciler_pre.go onEncrypt) adds a vTPM with a VM-level CryptoSpecEncrypt and no
+        # storage policy unless its StorageClass encrypts: the VM home only ("Config"), the disks stay plain.
+        return HomeForTpm(ENCRYPT, home.key)
     if home is not None or spec_has_crypto:
         return home
     if change.add and not vm.encrypted and not vm.vc.world.defects.on(ADD_LEAVES_HOME_PLAIN):
@@ -110,6 +115,10 @@ def check(checks: Checks, vm: VirtualMachine, change: TpmChange, home: CryptoAsk
             raise invalid_argument("deviceChange", f"'{vm.name}' has no virtual TPM to remove")
         if change.add and (change.firmware or vm.firmware) != "efi":
             raise invalid_state(f"A virtual TPM needs EFI firmware: '{vm.name}' uses {change.firmware or vm.firmware}.")
+    home_encrypted_after = vm.encrypted if home is None else home.kind != DECRYPT
+    if change.add and not home_encrypted_after and not checks.on(ADD_LEAVES_HOME_PLAIN):
+        raise invalid_state(f"A virtual TPM needs an encrypted VM home: '{vm.name}' would stay unencrypted "
+                            "(a vTPM depends on virtual machine encryption).")
     decrypting = home is not None and home.kind == DECRYPT and not isinstance(home, HomeForTpm)
     if decrypting and vm.vtpm is not None and not change.remove:
         checks.refuse(invalid_state(f"'{vm.name}' has a virtual TPM: its VM home must stay encrypted "
