@@ -64,3 +64,20 @@ def supports_provision_policy(client: Any) -> bool:
     """Does this vCenter's API release have CloneSpec.tpmProvisionPolicy (pyVmomi: vim.version.v8_0_0_1)?"""
     from harness.rules import version_tuple
     return version_tuple(client.content.about.apiVersion) >= PROVISION_POLICY_SINCE
+
+
+CLONE_POLICY_SETTING = "vpxd.clone.tpmProvisionPolicy"
+
+
+def default_clone_policy(client: Any) -> str | None:
+    """vCenter's advanced setting that makes "replace" the default of a clone without tpmProvisionPolicy
+    (vSphere 8.0; VMware's vSphere 8 "TPM Provision Policy" announcement names it). None when the vCenter has
+    no setting manager, or the setting is unset (a clone then copies the vTPM)."""
+    manager = client.content.setting
+    if manager is None:
+        return None
+    try:
+        values = client.invoke(manager, "QueryView", name=CLONE_POLICY_SETTING)
+    except vim.fault.InvalidName:
+        return None
+    return str(values[0].value) if values else None
