@@ -14,8 +14,8 @@ Sources, by behaviour:
   remove vTPM device") and use EFI firmware ("Before adding the vTPM device to a VM, the
   ConfigInfo.firmware type must be set to efi", VDDK Programming Guide, vTPM backup and restore).
 - Decrypting a VM while its vTPM is there: a vTPM's data lives in the encrypted VM home (".nvram"; the
-  overview above) and vCenter marks such a VM `encryption.required.vtpm` (vm-operator's
-  crypto_reconciler_pre.go treats it as a secret key it must never change). Refusing the decrypt is the
+  overview above); vm-operator (crypto_reconciler_pre.go) keeps a VM with a vTPM encrypted and lists
+  `encryption.required.vtpm` among the crypto keys a client must never change. Refusing the decrypt is the
   FAKE'S CHOICE where vSphere is silent on refuse-or-ignore (harness/unconfirmed.py
   `vtpm-decrypt-refused`); the rule's intent, never decrypted while a vTPM is present, holds either way.
 - Clones copy the vTPM; from vSphere API 8.0.0.1 `CloneSpec.tpmProvisionPolicy` "copy" keeps the source's
