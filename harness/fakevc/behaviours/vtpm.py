@@ -20,8 +20,9 @@ Sources, by behaviour:
   `vtpm-decrypt-refused`); the rule's intent, never decrypted while a vTPM is present, holds either way.
 - Clones copy the vTPM; from vSphere API 8.0.0.1 `CloneSpec.tpmProvisionPolicy` "copy" keeps the source's
   TPM secrets and "replace" gives the clone a new vTPM without them (VirtualMachineCloneSpecTpmProvisionPolicy).
-  Before 8.0 the vTPM is always copied (the enum's "copy" is the behaviour it names; core.vmware.com
-  "vSphere Virtual TPM Questions & Answers").
+  Before 8.0 the vTPM is always copied: its state is the VM's NVRAM file, vTPM device, keyId and
+  encryption.bundle (VDDK Programming Guide, vTPM backup and restore), all of which a clone copies; from 8.0
+  the advanced setting vpxd.clone.tpmProvisionPolicy can make "replace" the default (the fake has none).
 """
 from __future__ import annotations
 
