@@ -57,6 +57,22 @@ def test_a_defect_runs_under_the_fake_options_it_shows_under(tmp_path):
     assert all(e["fake"]["defects"] == ["xvc-locator-thumbprint-unchecked"] for e in entries)
 
 
+def test_every_rule_has_its_baseline_on_a_fake_of_a_version_it_applies_to(tmp_path):
+    """A skip is no baseline pass: each baseline group runs on a fake (picked by its first rule) whose
+    version every rule of the group applies to (6.7 for pre-7 rules, 8.0 for VTPM-CLONE-POLICY)."""
+    import yaml
+
+    from harness.commands.selftest import _inventory_for, baseline_groups
+    from harness.rules import version_tuple
+    catalogue = load_rules()
+    groups = baseline_groups()
+    assert sorted(r for group in groups for r in group) == sorted(catalogue)
+    for group in groups:
+        entries = yaml.safe_load(_inventory_for(group[0], None, tmp_path).read_text())["vcenters"]
+        for rule_id in group:
+            assert all(catalogue[rule_id].applies_to(version_tuple(str(e["version"]))) for e in entries), rule_id
+
+
 def test_a_defect_imitating_the_environment_must_be_reported_as_an_error():
     catalogue = load_all()
     assert catalogue["xvc-decrypt-refusal-is-login-failure"].caught_as == "error"

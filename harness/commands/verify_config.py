@@ -96,6 +96,8 @@ class _Prober:
                                          if several else Probe(NO, "the inventory has one vCenter"))
         for cap in ("clone_crypto", "linked_clone"):
             self.results[cap] = Probe(NOT_PROBED, "needs clones; decided by the suites")
+        # vTPM family: adding one encrypts a VM home (no probe that changes a VM's encryption)
+        self.results["vtpm"] = Probe(NOT_PROBED, "needs a VM with a vTPM; decided by the suites (VTPM-*)")
         for cap in FAKE_ONLY:
             self.results[cap] = Probe(YES if self.entry.target == "fake" else NO, f"target is {self.entry.target}")
         return {cap: self.results.get(cap, Probe(NOT_PROBED, "no probe")) for cap in KNOWN_CAPABILITIES}

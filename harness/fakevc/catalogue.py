@@ -9,8 +9,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from harness.fakevc.behaviours import (clone, core_dumps, crypto_rules, destination, instant_clone, key_push,
-                                       reconfigure, relocate, snapshots, space)
-from harness.fakevc.behaviours import locked_vms
+                                       locked_vms, reconfigure, relocate, snapshots, space, vtpm)
 from harness.fakevc.defects import CATALOGUE, Defect
 from harness.fakevc.kmip import keys, kms_health, multi_server
 from harness.fakevc.model import alarms, authorization, crypto_manager
@@ -26,6 +25,8 @@ DEFECT_MODULES: tuple[ModuleType, ...] = (
     multi_server,
     # LOCK-*: locked VMs and missing keys
     locked_vms,
+    # vTPM family (VTPM-*)
+    vtpm,
 )
 
 

@@ -46,4 +46,9 @@ BEHAVIOURS: dict[str, str] = {
         "RetrieveKmipServersStatus reports a key provider yellow (neither green nor red) while one of its servers "
         "is down and another answers (API reference: overallStatus is a ManagedEntityStatus, how it is derived "
         "from the servers' is not documented)",
+    # vTPM family (VTPM-*)
+    "vtpm-decrypt-refused":
+        "a decrypt of a VM that has a vTPM is refused, not ignored (a vTPM's data needs the encrypted VM home: "
+        "vSphere Security 'Virtual Trusted Platform Module Overview'; no source says refused or ignored; either "
+        "way the VM must stay encrypted with its vTPM)",
 }

@@ -26,4 +26,7 @@ KNOWN_CAPABILITIES: dict[str, str] = {
     "authorization": "roles, permissions and logins of other users",
     "disk_bytes": "the bytes of a VM disk can be read to check for plaintext",
     "fault_injection": "the target can inject faults (KMS refusing creation, recrypt stopping part-way, core dumps, full datastore)",
+    # vTPM family (VTPM-*)
+    "vtpm": "VirtualTPM devices on ReconfigVM_Task and CloneVM_Task (a default key provider; EFI firmware; ESXi 6.7 for "
+            "Windows guests, 7.0 U2 for Linux guests)",
 }

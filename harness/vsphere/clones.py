@@ -107,7 +107,8 @@ class CloneShapeRefused(EnvironmentFault):
 
 def clone(source_client: Any, vm: Any, dest: Destination, name: str, annotation: str, *,
           crypto: str | None = None, key: KeyRef | None = None, policy_id: str | None = None,
-          power_on: bool = False, template: bool = False, linked_from: Any = None) -> Any:
+          power_on: bool = False, template: bool = False, linked_from: Any = None,
+          tpm_provision_policy: str | None = None) -> Any:
     """CloneVM_Task with an optional crypto change.
 
     The storage policy goes on VM home (`location.profile`) and on each disk (`location.disk[].profile`),
@@ -128,6 +129,8 @@ def clone(source_client: Any, vm: Any, dest: Destination, name: str, annotation:
         locators = location.disk = disk_locators(source_client, vm, dest, profile)
     clone_shapes.apply(shape, config, location, change, locators)
     spec = vim.vm.CloneSpec(location=location, template=template, powerOn=power_on, config=config)
+    if tpm_provision_policy is not None:   # "copy" / "replace", vSphere API 8.0.0.1 (VTPM-CLONE-POLICY)
+        spec.tpmProvisionPolicy = tpm_provision_policy
     if linked_from is not None:
         spec.snapshot = linked_from
         location.diskMoveType = "createNewChildDiskBacking"

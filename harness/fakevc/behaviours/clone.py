@@ -18,7 +18,7 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from harness.fakevc.behaviours import destination, key_push, locked_vms, space
+from harness.fakevc.behaviours import destination, key_push, locked_vms, space, vtpm
 from harness.fakevc.behaviours.crypto_rules import (DECRYPT, DEEP, ENCRYPT, GENERATE, NOOP, REGISTER, REKEYS,
                                                     SHALLOW, UNCHANGED, Checks, CryptoAsk, Keks, check_policy_fits,
                                                     crypto_ask,
@@ -259,7 +259,7 @@ def _file_name(path: str) -> str:
 
 
 def materialize(vm: VirtualMachine, target: destination.Target, name: str, intent: Intent, keks: Keks, *, mode: str,
-                snapshot: Any = None, template: bool = False, config: Any = None) -> Any:
+                snapshot: Any = None, template: bool = False, config: Any = None, tpm_policy: str | None = None) -> Any:
     """Create the destination VM (clone or moved VM) in the target vCenter, files copied with their bytes.
 
     mode: "full" (one link per disk, the state of the source or of `snapshot`), "linked" (the
@@ -273,6 +273,10 @@ def materialize(vm: VirtualMachine, target: destination.Target, name: str, inten
     new.extra_config = dict(vm.extra_config)
     new.migrate_encryption = vm.migrate_encryption
     new.home_profile = vm.home_profile
+    if mode == "move":   # VTPM-CLONE-*: a moved VM keeps its vTPM, a clone gets a copy or a new one
+        vtpm.moved(vm, new)
+    else:
+        vtpm.cloned(vm, new, tpm_policy)
     copies: dict[int, DiskFile] = {}
 
     def copied(link: DiskFile, path: str | None = None, shared: bool = False) -> DiskFile:
@@ -384,6 +388,7 @@ def clone(ctx: CallContext, vm: VirtualMachine, folder_ref: Any, name: str, spec
     state = snapshot.disks if snapshot is not None else [(d, d.chain) for d in vm.disks]
     home_key = snapshot.home_key if snapshot is not None else vm.key
     reject_disk_policy_without_crypto(src, spec)
+    vtpm.check_clone_policy(vm, getattr(spec, "tpmProvisionPolicy", None))
     intent = read_intent(src, vm, spec.config, location, state, home_key, use_home_key=True)
     checks = Checks(src)
     intent = _seeded_intent(checks, vm, target, intent, linked, home_key)
@@ -421,7 +426,8 @@ def clone(ctx: CallContext, vm: VirtualMachine, folder_ref: Any, name: str, spec
     if linked:
         keks.prefetch({chain[-1].key for _, chain in state if chain and chain[-1].key}, src)
     new = materialize(vm, target, name, intent, keks, mode="linked" if linked else "full", snapshot=snapshot,
-                      template=bool(spec.template), config=spec.config)
+                      template=bool(spec.template), config=spec.config,
+                      tpm_policy=getattr(spec, "tpmProvisionPolicy", None))
     if spec.powerOn:
         new.power_state = "poweredOn"
     key_push.vm_keys_changed(dest, new, ctx if not target.cross else None)

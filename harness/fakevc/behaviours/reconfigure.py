@@ -14,7 +14,7 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from harness.fakevc.behaviours import key_push, locked_vms, space
+from harness.fakevc.behaviours import key_push, locked_vms, space, vtpm
 from harness.fakevc.behaviours import snapshots as snaps
 from harness.fakevc.behaviours.crypto_rules import (DECRYPT, DEEP, ENCRYPT, GENERATE, NOOP, REGISTER, REKEYS,
                                                     SHALLOW, UNCHANGED, Checks, CryptoAsk, Keks, crypto_ask,
@@ -129,10 +129,17 @@ class Plan:
 def reconfigure(ctx: CallContext, vm: VirtualMachine, spec: Any) -> None:
     vc = vm.vc
     plan = _plan(vc, vm, spec)
+    tpm = vtpm.read(spec)   # VTPM-*: a vTPM add/remove may change the VM home by itself (behaviours/vtpm.py)
+    plan.home = vtpm.plan_home(vm, tpm, plan.home, spec.crypto is not None, plan.home_policy is not UNCHANGED)
+    if isinstance(plan.home, vtpm.HomeForTpm):   # the vTPM's VM home only: the disks keep what they had
+        for change in plan.disks:
+            if not change.explicit:
+                change.ask = None
     if plan.changes():
         locked_vms.refuse_while_locked(vm, f"{'/'.join(sorted(plan.kinds()))} reconfiguration")   # LOCK-REFUSED
     _require_privileges(ctx, vm, plan)
     checks = Checks(vc)
+    vtpm.check(checks, vm, tpm, plan.home)
     _check(checks, vm, plan, spec)
     _check_space(checks, vm, plan)
     if plan.changes() or plan.register is not None:
@@ -140,8 +147,10 @@ def reconfigure(ctx: CallContext, vm: VirtualMachine, spec: Any) -> None:
     keks = _resolve_keys(checks, vc, vm, plan)
     _apply_settings(vm, spec, plan)
     keys_before = vm.keys_in_use()
+    encrypted_before = vm.encrypted
     try:
         _apply_crypto(vm, plan, keks, checks)
+        vtpm.apply(vm, tpm, encrypted_before)
     finally:   # also after a recrypt that stopped part-way: hosts need the keys the chain is on
         if vm.keys_in_use() != keys_before or plan.register is not None:
             key_push.vm_keys_changed(vc, vm, ctx)
@@ -385,7 +394,7 @@ def _check_policies(checks: Checks, vm: VirtualMachine, plan: Plan) -> None:
             asked, current, where = change.policy, disk.profile, f"deviceChange[{disk.key}].profile"
         else:
             asked, current, where = disk.policy, None, "deviceChange.profile"
-        if isinstance(ask, _AttachEncrypted):
+        if isinstance(ask, (_AttachEncrypted, vtpm.HomeForTpm)):   # a vTPM's VM home needs no policy
             continue
         effective = current if asked is UNCHANGED else asked
         encrypting_policy = is_encryption_policy(vc, effective)

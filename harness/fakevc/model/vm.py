@@ -20,6 +20,7 @@ from harness.fakevc.disks import DiskFile, KeyRef
 from harness.fakevc.model.base import MO, CallContext, ManagedEntity
 from harness.fakevc.model.host import key_id
 from harness.fakevc.model.task import now
+from harness.fakevc.model.vtpm import VirtualTpm
 from harness.fakevc.wire import complete
 
 DISK_CONTROLLER_KEY = 1000
@@ -148,6 +149,8 @@ class VirtualMachine(ManagedEntity):
         self.locked = False
         self._snapshot_ids = 0
         self.extra_config: dict[str, str] = {}
+        self.firmware = "bios"                     # config.firmware (a vTPM needs "efi")
+        self.vtpm: VirtualTpm | None = None        # the VirtualTPM device, if any (behaviours/vtpm.py)
         if pool is not None:
             pool.vms.append(self)
 
@@ -231,6 +234,9 @@ class VirtualMachine(ManagedEntity):
     # ---- properties -------------------------------------------------------------------------
     def config_info(self, disks: list[tuple[VmDisk, list[DiskFile]]] | None = None) -> Any:
         disks = disks if disks is not None else [(d, d.chain) for d in self.disks]
+        hardware = _hardware(disks, self.num_cpu, self.memory_mb)
+        if self.vtpm is not None:
+            hardware.device.append(self.vtpm.device())
         return complete(vim.vm.ConfigInfo(
             changeVersion=str(len(self.vc.call_log)), modified=now(), name=self.name,
             guestFullName="Other Linux (64-bit)", version="vmx-17", uuid=self.uuid,
@@ -238,7 +244,7 @@ class VirtualMachine(ManagedEntity):
             alternateGuestName="", annotation=self.annotation,
             files=complete(vim.vm.FileInfo(vmPathName=self.vmx_path())),
             flags=vim.vm.FlagInfo(), defaultPowerOps=complete(vim.vm.DefaultPowerOpInfo()),
-            hardware=_hardware(disks, self.num_cpu, self.memory_mb),
+            hardware=hardware, firmware=self.firmware,
             keyId=key_id(*self.key) if self.key else None,
             migrateEncryption=self.migrate_encryption,
             extraConfig=[vim.option.OptionValue(key=k, value=v) for k, v in sorted(self.extra_config.items())]))
