@@ -10,6 +10,7 @@ from types import ModuleType
 
 from harness.fakevc.behaviours import (clone, core_dumps, crypto_rules, destination, instant_clone, key_push,
                                        reconfigure, relocate, snapshots, space)
+from harness.fakevc.behaviours import default_providers
 from harness.fakevc.defects import CATALOGUE, Defect
 from harness.fakevc.kmip import keys, kms_health
 from harness.fakevc.model import alarms, authorization, crypto_manager
@@ -21,6 +22,8 @@ DEFECT_MODULES: tuple[ModuleType, ...] = (
     keys, kms_health,
     # behaviours: the rules of the operations
     clone, core_dumps, crypto_rules, destination, instant_clone, key_push, reconfigure, relocate, snapshots, space,
+    # Issue 25 family 3: default key provider per cluster (KMS-DEFAULT-*)
+    default_providers,
 )
 
 

@@ -208,12 +208,13 @@ class Keks:
             self.get(key, vc)
 
 
-def generate(vc: FakeVCenter, key: KeyRef | None) -> KeyRef | None:
-    """Resolve GENERATE (or a provider-only request) to a new key on the KMS."""
+def generate(vc: FakeVCenter, key: KeyRef | None, entity: MO | None = None) -> KeyRef | None:
+    """Resolve GENERATE (or a provider-only request) to a new key on the KMS; GENERATE takes the default
+    provider of `entity` (its own or an ancestor's, KMS-DEFAULT-ENCRYPT), else the global one."""
     if key is None:
         return None
     if key == GENERATE:
-        return keys.generate_key(vc)
+        return keys.generate_key(vc, None, entity)
     if not key[1]:
         return keys.generate_key(vc, key[0])
     return key

@@ -14,7 +14,7 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from harness.fakevc.behaviours import key_push, space
+from harness.fakevc.behaviours import default_providers, key_push, space
 from harness.fakevc.behaviours import snapshots as snaps
 from harness.fakevc.behaviours.crypto_rules import (DECRYPT, DEEP, ENCRYPT, GENERATE, NOOP, REGISTER, REKEYS,
                                                     SHALLOW, UNCHANGED, Checks, CryptoAsk, Keks, crypto_ask,
@@ -426,7 +426,7 @@ def _resolve_keys(checks: Checks, vc: FakeVCenter, vm: VirtualMachine, plan: Pla
             return ask
         if ask.key not in generated:
             try:
-                generated[ask.key] = generate(vc, ask.key)
+                generated[ask.key] = generate(vc, ask.key, default_providers.default_entity(vm))
             except vmodl.MethodFault as fault:   # KMS-REQUIRED (keys.py), maybe half-applied
                 invented = keys.half_applied_key(vc)
                 if invented is None:
