@@ -13,10 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pyVmomi import vmodl
 
 from harness import unconfirmed
-from harness.checks import ControlFailed, check_equal, precondition
+from harness.checks import ControlFailed, check_equal, precondition, reject_environment_fault
 from harness.vsphere import crypto, default_providers, keys, vms
+from harness.vsphere.errors import fault_class_name, fault_message
 
 pytestmark = pytest.mark.requires("key_providers", "vm_encryption", "storage_policies")
 
@@ -35,6 +37,17 @@ def _global_default(scratch: Any, vc: Any) -> str:
             keys.set_default(vc, found)
     scratch.cleanup.push(f"keep {found} the vCenter-wide default key provider", put_back)
     return found
+
+
+def _answer(what: str, read: Any) -> str | None:
+    """The provider a GetDefaultKmsCluster read answers. A fault instead of an answer (none is unset, not an
+    error) is the product's failure to answer; TLS, session and permission faults stay environment errors."""
+    try:
+        return read()
+    except vmodl.MethodFault as fault:
+        reject_environment_fault(fault, what)
+        raise AssertionError(f"{what} answered {fault_class_name(fault)} ({fault_message(fault)}) instead of a "
+                             "key provider or none") from None
 
 
 def _other_than(global_default: str, *candidates: str) -> str:
@@ -94,13 +107,14 @@ def test_a_clusters_default_key_provider_reads_back_and_leaves_the_vcenter_wide_
 
     _set_cluster_default(scratch, vc, cluster, chosen)
 
-    check_equal("GetDefaultKmsCluster(entity=cluster)", chosen, default_providers.entity_default(vc, cluster))
+    what = "GetDefaultKmsCluster(entity=cluster)"
+    check_equal(what, chosen, _answer(what, lambda: default_providers.entity_default(vc, cluster)))
     check_equal("ListKmipServers: provider whose useAsEntityDefault holds the cluster", chosen,
                 default_providers.listed_entity_default(vc, cluster))
     check_equal("vCenter-wide default (useAsDefault) after setting the cluster's", global_before,
                 keys.default_provider(vc))
-    check_equal("GetDefaultKmsCluster() after setting the cluster's", global_before,
-                default_providers.global_default(vc))
+    what = "GetDefaultKmsCluster() after setting the cluster's"
+    check_equal(what, global_before, _answer(what, lambda: default_providers.global_default(vc)))
 
 
 # ---- KMS-DEFAULT-PARENT ---------------------------------------------------------------------------
@@ -118,11 +132,13 @@ def test_a_cluster_without_its_own_default_inherits_the_vcenter_wide_one_only_wi
     expected = default_providers.inherited_listed_default(vc, cluster)   # the global one, unless a folder has one
     vc.recorder.note("default the cluster inherits (ListKmipServers)", {"expected": expected, "global": global_default})
 
-    inherited = default_providers.entity_default(vc, cluster, to_parent=True)
-    own = default_providers.entity_default(vc, cluster, to_parent=False)
+    asked_inherited = "GetDefaultKmsCluster(entity=cluster, defaultsToParent=true)"
+    asked_own = "GetDefaultKmsCluster(entity=cluster, defaultsToParent=false)"
+    inherited = _answer(asked_inherited, lambda: default_providers.entity_default(vc, cluster, to_parent=True))
+    own = _answer(asked_own, lambda: default_providers.entity_default(vc, cluster, to_parent=False))
 
-    check_equal("GetDefaultKmsCluster(entity=cluster, defaultsToParent=true)", expected, inherited)
-    check_equal("GetDefaultKmsCluster(entity=cluster, defaultsToParent=false)", None, own)
+    check_equal(asked_inherited, expected, inherited)
+    check_equal(asked_own, None, own)
 
 
 # ---- KMS-DEFAULT-ENCRYPT --------------------------------------------------------------------------
@@ -166,8 +182,8 @@ def test_clearing_a_clusters_default_falls_back_to_the_vcenter_wide_default(
 
     check_equal("ListKmipServers: the cluster's own default after clearing it", None,
                 default_providers.listed_entity_default(vc, cluster))
-    check_equal("GetDefaultKmsCluster(entity=cluster) after clearing it", None,
-                default_providers.entity_default(vc, cluster))
+    what = "GetDefaultKmsCluster(entity=cluster) after clearing it"
+    check_equal(what, None, _answer(what, lambda: default_providers.entity_default(vc, cluster)))
     check_equal("vCenter-wide default (useAsDefault) after clearing the cluster's", global_default,
                 keys.default_provider(vc))
     after_clear = _encrypt_naming_no_provider(scratch, inventory, vc, place, policies_a.encryption, "kms-default-cleared")
