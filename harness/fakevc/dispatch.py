@@ -17,6 +17,7 @@ from typing import Any, Callable
 from pyVmomi import vim, vmodl
 
 from harness.fakevc.behaviours import clone, instant_clone, key_push, lifecycle, power, reconfigure, relocate, snapshots
+from harness.fakevc.behaviours import default_providers  # issue 25 family 3 (KMS-DEFAULT-*)
 from harness.fakevc.model.base import MO, CallContext
 from harness.fakevc.model.cluster import ClusterComputeResource
 from harness.fakevc.model.crypto_manager import CryptoManagerKmip
@@ -25,7 +26,6 @@ from harness.fakevc.model.inventory import Folder
 from harness.fakevc.model.pbm import install as install_pbm
 from harness.fakevc.model.vm import Snapshot, VirtualMachine
 from harness.fakevc.server import FakeVCenter
-from harness.fakevc.behaviours import default_providers  # issue 25 family 3 (KMS-DEFAULT-*)
 
 Handler = Callable[..., Any]
 
