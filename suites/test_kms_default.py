@@ -40,8 +40,9 @@ def _global_default(scratch: Any, vc: Any) -> str:
 
 
 def _answer(what: str, read: Any) -> str | None:
-    """The provider a GetDefaultKmsCluster read answers. A fault instead of an answer (none is unset, not an
-    error) is the product's failure to answer; TLS, session and permission faults stay environment errors."""
+    """The provider a GetDefaultKmsCluster read answers. A fault instead of an answer is the product's failure
+    to answer (its result is optional and it declares no fault: none is unset); TLS, session and permission
+    faults stay environment errors."""
     try:
         return read()
     except vmodl.MethodFault as fault:

@@ -20,9 +20,13 @@ is the rule around it, with its seeded defects. Sources:
   the global default (govmomi simulator/crypto_manager_kmip.go getDefaultProvider: "Lookup the default
   provider ID via the VM's parent entities: host, host folder, cluster"); PowerCLI Add-/Remove-
   EntityDefaultKeyProvider set and clear it on a cluster.
-- UNCONFIRMED, the fake's choice: with an entity, setting a provider changes no other entity's default
-  and never the global one (the API text names only the entity; vcsim v0.56.0 instead clears every other
-  provider's defaults, global ones included: harness/data/deviations/vcsim.yaml).
+- With an entity only that entity's default changes: the vCenter-wide default is a separate setting
+  (SetDefaultKmsCluster, entity: "If omitted, then will set global default KMS cluster"; KmipClusterInfo.
+  useAsDefault, "for system wide", beside useAsEntityDefault; PowerCLI's KeyProvider DefaultForSystem beside DefaultForEntity). vcsim
+  v0.56.0 instead clears every other provider's defaults, the global one included
+  (harness/data/deviations/vcsim.yaml).
+- No default is answered as unset, not as a fault: GetDefaultKmsCluster's result is optional and it declares
+  no fault (pyVmomi typeinfo: resultFlags F_OPTIONAL, faults []); vcsim v0.56.0 raises RuntimeFault.
 """
 from __future__ import annotations
 
