@@ -106,3 +106,14 @@ def test_the_clear_defects(env: Any, si_a: Any, defect: str, cluster_after: str 
         assert getattr(cm.GetDefaultKmsCluster(entity=cluster), "id", None) == cluster_after
         assert getattr(cm.GetDefaultKmsCluster(), "id", None) == global_after
     assert cm.GetDefaultKmsCluster(entity=cluster) is None and cm.GetDefaultKmsCluster().id == SHARED
+
+
+def test_a_key_naming_no_provider_is_of_the_clusters_default_provider(si_a: Any, plain_vm: Any) -> None:
+    """KmipClusterInfo.useAsEntityDefault: the cluster's default applies "when the optional
+    CryptoKeyId.providerId is not set"."""
+    key = si_a.content.cryptoManager.GenerateKey(keyProvider=_ref(DEDICATED)).keyId
+    bare = vim.encryption.CryptoKeyId(keyId=key.keyId)   # no providerId
+    with cluster_default(si_a, DEDICATED):
+        wait(plain_vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(
+            crypto=vim.encryption.CryptoSpecEncrypt(cryptoKeyId=bare), vmProfile=enc_policy())))
+    assert key_of(plain_vm.config.keyId) == (DEDICATED, key.keyId)

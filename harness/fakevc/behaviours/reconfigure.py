@@ -150,7 +150,8 @@ def reconfigure(ctx: CallContext, vm: VirtualMachine, spec: Any) -> None:
 def _plan(vc: FakeVCenter, vm: VirtualMachine, spec: Any) -> Plan:
     plan = Plan(home_policy=requested_policy(spec.vmProfile))
     check_policy_fits(vc, plan.home_policy, "vmProfile")
-    ask = crypto_ask(vc, spec.crypto)
+    entity = default_providers.default_entity(vm)   # whose default provider a key naming none is of
+    ask = crypto_ask(vc, spec.crypto, entity)
     if ask is not None and ask.kind == REGISTER:
         if ask.key != vm.key:
             raise invalid_argument("crypto.cryptoKeyId", "CryptoSpecRegister must name the key the VM is encrypted with")
@@ -174,7 +175,7 @@ def _plan(vc: FakeVCenter, vm: VirtualMachine, spec: Any) -> Plan:
         device = change.device
         if not isinstance(device, vim.vm.device.VirtualDisk):
             continue
-        d_ask = crypto_ask(vc, change.backing.crypto) if change.backing is not None else None
+        d_ask = crypto_ask(vc, change.backing.crypto, entity) if change.backing is not None else None
         d_policy = requested_policy(change.profile)
         check_policy_fits(vc, d_policy, "deviceChange.profile")
         if change.operation == "add":
