@@ -30,6 +30,9 @@ match the marker exactly (full match), so a note that merely begins with the mar
     ACTION "cluster_ha":       "cluster": moid of the ClusterComputeResource, "ha": bool, "drs": bool|null
                                -> ReconfigureComputeResource_Task back to those settings (null: unchanged)
     ACTION "default_provider": "provider_id": str|null -> MarkDefault(provider) / SetDefaultKmsCluster(None)
+    ACTION "entity_default_provider": "entity": moid of the ClusterComputeResource, "provider_id": str|null
+                               -> SetDefaultKmsCluster(entity=cluster, clusterId=provider or none) (KMS-DEFAULT-*;
+                               the current value read from ListKmipServers' useAsEntityDefault)
 
     {"kind": "change", "vcenter": NAME, "run_id": ..., "restore_id": HEX, "action": ACTION,
      "before": {...action fields}, "after": {...action fields} | null}   # written just before the change
@@ -63,14 +66,16 @@ from harness.run.cleanup import Ledger, run_id_of
 from harness.run.lease import LEASE_FILE, owner_state, read_lease
 from harness.run.markers import is_run_provider, valid_run_id
 from harness.safety import MutationGate, MutationRefused
-from harness.vsphere import find, hosts, keys, vms
+from harness.vsphere import default_providers, find, hosts, keys, vms
 from harness.vsphere.errors import TargetLacks, TaskFailed
 from harness.vsphere.props import retrieve_all
 
 VM_PATHS = ["name", "config.annotation", "runtime.powerState", "config.template"]
 # The fields of each restore action: the value a change recorded before, and what a restore sets.
 ACTION_FIELDS: dict[str, tuple[str, ...]] = {"cluster_ha": ("cluster", "ha", "drs"),
-                                             "default_provider": ("provider_id",)}
+                                             "default_provider": ("provider_id",),
+                                             # Issue 25 family 3: a cluster's own default key provider
+                                             "entity_default_provider": ("entity", "provider_id")}
 RESTORE_ACTIONS = tuple(ACTION_FIELDS)
 
 
@@ -320,6 +325,8 @@ class _VCenterSweep:
             before = _values(change["before"], action)
             if action == "cluster_ha":
                 self._restore_cluster(what, entry["run_id"], before, after)
+            elif action == "entity_default_provider":
+                self._restore_entity_default(what, entry["run_id"], before, after)
             else:
                 self._restore_default(what, entry["run_id"], before, after)
 
@@ -355,6 +362,23 @@ class _VCenterSweep:
             return
         self.act(f"restore default key provider {want or '(none)'} (run {run_id})",
                  lambda: keys.set_default(self.client, want))
+
+    def _restore_entity_default(self, what: str, run_id: str, before: dict[str, Any],
+                                after: dict[str, Any] | None) -> None:
+        """A cluster's own default key provider back to what the run found (read from ListKmipServers, not
+        from GetDefaultKmsCluster: the value a sweep trusts does not rest on the method the rules test)."""
+        cluster = find.by_moid(self.client, vim.ClusterComputeResource, before["entity"])
+        want = before.get("provider_id")
+        current = default_providers.listed_entity_default(self.client, cluster)
+        if current == want:
+            return
+        if after is not None and current != after.get("provider_id"):
+            self.report.skipped.append(f"{what}: the default key provider of cluster {before['entity']} is now "
+                                       f"{current or '(none)'}, not the {after.get('provider_id') or '(none)'} this "
+                                       "run set (changed since by someone else): left alone")
+            return
+        self.act(f"restore the default key provider of cluster {before['entity']} to {want or '(none)'} (run {run_id})",
+                 lambda: default_providers.set_entity_default(self.client, cluster, want))
 
     def uncertain(self) -> None:
         for entry in self.entries:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from harness.fakevc.behaviours import (clone, core_dumps, crypto_rules, destination, instant_clone, key_push,
-                                       locked_vms, reconfigure, relocate, snapshots, space, vtpm)
+from harness.fakevc.behaviours import (clone, core_dumps, crypto_rules, default_providers, destination, instant_clone,
+                                       key_push, locked_vms, reconfigure, relocate, snapshots, space, vtpm)
 from harness.fakevc.defects import CATALOGUE, Defect
 from harness.fakevc.kmip import keys, kms_health, multi_server
 from harness.fakevc.model import alarms, authorization, crypto_manager
@@ -27,6 +27,8 @@ DEFECT_MODULES: tuple[ModuleType, ...] = (
     locked_vms,
     # vTPM family (VTPM-*)
     vtpm,
+    # Issue 25 family 3: default key provider per cluster (KMS-DEFAULT-*)
+    default_providers,
 )
 
 

@@ -17,8 +17,10 @@ from typing import Any, Callable
 from pyVmomi import vim, vmodl
 
 from harness.fakevc.behaviours import clone, instant_clone, key_push, lifecycle, power, reconfigure, relocate, snapshots
+from harness.fakevc.behaviours import default_providers  # issue 25 family 3 (KMS-DEFAULT-*)
 from harness.fakevc.model.base import MO, CallContext
 from harness.fakevc.model.cluster import ClusterComputeResource
+from harness.fakevc.model.crypto_manager import CryptoManagerKmip
 from harness.fakevc.model.host import HostCryptoManager, HostSystem
 from harness.fakevc.model.inventory import Folder
 from harness.fakevc.model.pbm import install as install_pbm
@@ -58,6 +60,9 @@ HANDLERS: dict[tuple[type[MO], str], Handler] = {
     (HostCryptoManager, "CryptoManagerHostEnable"): key_push.CryptoManagerHostEnable,
     (HostCryptoManager, "ChangeKey_Task"): key_push.ChangeKey_Task,
     (HostCryptoManager, "CryptoManagerHostDisable"): key_push.CryptoManagerHostDisable,
+    # Issue 25 family 3: default key provider per cluster (KMS-DEFAULT-*)
+    (CryptoManagerKmip, "SetDefaultKmsCluster"): default_providers.SetDefaultKmsCluster,
+    (CryptoManagerKmip, "GetDefaultKmsCluster"): default_providers.GetDefaultKmsCluster,
 }
 
 

@@ -37,34 +37,37 @@ class CryptoAsk:
     key: KeyRef | None = None
 
 
-def crypto_ask(vc: FakeVCenter, spec: Any) -> CryptoAsk | None:
-    """Classify a vim.encryption.CryptoSpec (None when the spec is absent)."""
+def crypto_ask(vc: FakeVCenter, spec: Any, entity: MO | None = None) -> CryptoAsk | None:
+    """Classify a vim.encryption.CryptoSpec (None when the spec is absent); a key naming no provider is of
+    `entity`'s default provider (KMS-DEFAULT-ENCRYPT), else the global one."""
     if spec is None:
         return None
     if isinstance(spec, vim.encryption.CryptoSpecEncrypt):
-        return CryptoAsk(ENCRYPT, key_ref(vc, spec.cryptoKeyId))
+        return CryptoAsk(ENCRYPT, key_ref(vc, spec.cryptoKeyId, entity))
     if isinstance(spec, vim.encryption.CryptoSpecDecrypt):
         return CryptoAsk(DECRYPT)
     if isinstance(spec, vim.encryption.CryptoSpecShallowRecrypt):
-        return CryptoAsk(SHALLOW, key_ref(vc, spec.newKeyId))
+        return CryptoAsk(SHALLOW, key_ref(vc, spec.newKeyId, entity))
     if isinstance(spec, vim.encryption.CryptoSpecDeepRecrypt):
-        return CryptoAsk(DEEP, key_ref(vc, spec.newKeyId))
+        return CryptoAsk(DEEP, key_ref(vc, spec.newKeyId, entity))
     if isinstance(spec, vim.encryption.CryptoSpecRegister):
-        return CryptoAsk(REGISTER, key_ref(vc, spec.cryptoKeyId))
+        return CryptoAsk(REGISTER, key_ref(vc, spec.cryptoKeyId, entity))
     if isinstance(spec, vim.encryption.CryptoSpecNoOp):
         return CryptoAsk(NOOP)
     raise vmodl.fault.InvalidArgument(invalidProperty="crypto",
                                       msg=f"A specified parameter was not correct: crypto ({type(spec).__name__})")
 
 
-def key_ref(vc: FakeVCenter, crypto_key_id: Any) -> KeyRef:
+def key_ref(vc: FakeVCenter, crypto_key_id: Any, entity: MO | None = None) -> KeyRef:
     """A CryptoKeyId as (provider, key); an empty key id asks for a generated key."""
     if crypto_key_id is None:
         return GENERATE
     provider = crypto_key_id.providerId.id if crypto_key_id.providerId else None
     key = crypto_key_id.keyId or ""
     if not provider:
-        provider = keys.default_provider(vc) or ""
+        # KmipClusterInfo.useAsEntityDefault: "Use this cluster as default for the managed entities, when the
+        # optional CryptoKeyId.providerId is not set" (vSphere API 7.0)
+        provider = keys.default_provider(vc, entity) or ""
     if not key:
         return (provider, "") if provider else GENERATE
     return (provider, key)
@@ -208,12 +211,13 @@ class Keks:
             self.get(key, vc)
 
 
-def generate(vc: FakeVCenter, key: KeyRef | None) -> KeyRef | None:
-    """Resolve GENERATE (or a provider-only request) to a new key on the KMS."""
+def generate(vc: FakeVCenter, key: KeyRef | None, entity: MO | None = None) -> KeyRef | None:
+    """Resolve GENERATE (or a provider-only request) to a new key on the KMS; GENERATE takes the default
+    provider of `entity` (its own or an ancestor's, KMS-DEFAULT-ENCRYPT), else the global one."""
     if key is None:
         return None
     if key == GENERATE:
-        return keys.generate_key(vc)
+        return keys.generate_key(vc, None, entity)
     if not key[1]:
         return keys.generate_key(vc, key[0])
     return key

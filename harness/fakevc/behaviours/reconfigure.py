@@ -14,7 +14,7 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from harness.fakevc.behaviours import key_push, locked_vms, space, vtpm
+from harness.fakevc.behaviours import default_providers, key_push, locked_vms, space, vtpm
 from harness.fakevc.behaviours import snapshots as snaps
 from harness.fakevc.behaviours.crypto_rules import (DECRYPT, DEEP, ENCRYPT, GENERATE, NOOP, REGISTER, REKEYS,
                                                     SHALLOW, UNCHANGED, Checks, CryptoAsk, Keks, crypto_ask,
@@ -161,7 +161,8 @@ def reconfigure(ctx: CallContext, vm: VirtualMachine, spec: Any) -> None:
 def _plan(vc: FakeVCenter, vm: VirtualMachine, spec: Any) -> Plan:
     plan = Plan(home_policy=requested_policy(spec.vmProfile))
     check_policy_fits(vc, plan.home_policy, "vmProfile")
-    ask = crypto_ask(vc, spec.crypto)
+    entity = default_providers.default_entity(vm)   # whose default provider a key naming none is of
+    ask = crypto_ask(vc, spec.crypto, entity)
     if ask is not None and ask.kind == REGISTER:
         if ask.key != vm.key:
             raise invalid_argument("crypto.cryptoKeyId", "CryptoSpecRegister must name the key the VM is encrypted with")
@@ -185,7 +186,7 @@ def _plan(vc: FakeVCenter, vm: VirtualMachine, spec: Any) -> Plan:
         device = change.device
         if not isinstance(device, vim.vm.device.VirtualDisk):
             continue
-        d_ask = crypto_ask(vc, change.backing.crypto) if change.backing is not None else None
+        d_ask = crypto_ask(vc, change.backing.crypto, entity) if change.backing is not None else None
         d_policy = requested_policy(change.profile)
         check_policy_fits(vc, d_policy, "deviceChange.profile")
         if change.operation == "add":
@@ -437,7 +438,7 @@ def _resolve_keys(checks: Checks, vc: FakeVCenter, vm: VirtualMachine, plan: Pla
             return ask
         if ask.key not in generated:
             try:
-                generated[ask.key] = generate(vc, ask.key)
+                generated[ask.key] = generate(vc, ask.key, default_providers.default_entity(vm))
             except vmodl.MethodFault as fault:   # KMS-REQUIRED (keys.py), maybe half-applied
                 invented = keys.half_applied_key(vc)
                 if invented is None:

@@ -149,13 +149,15 @@ def _on_kms(vc: Any, prov: "Provider", operation: str, fn: Any) -> Any:
 
 
 # ---- key generation ----------------------------------------------------------------------------
-def create_key(vc: Any, provider_id: str | None = None) -> tuple[KeyRef | None, str, Any]:
+def create_key(vc: Any, provider_id: str | None = None, entity: Any = None) -> tuple[KeyRef | None, str, Any]:
     """(key, "", None) or (None, reason, fault): the outcome of asking the KMS for a new key.
 
-    Posts KeyGenerateFail when the KMS was asked and did not create the key (refused, untrusted or
-    unreachable); a missing provider is a vCenter configuration problem and posts nothing.
+    Without `provider_id` the key comes from the default provider of `entity` (its own or an ancestor's,
+    KMS-DEFAULT-ENCRYPT), else the global one. Posts KeyGenerateFail when the KMS was asked and did not
+    create the key (refused, untrusted or unreachable); a missing provider is a vCenter configuration
+    problem and posts nothing.
     """
-    pid = provider_id or default_provider(vc)
+    pid = provider_id or default_provider(vc, entity)
     if pid is None:
         reason = (f"No default key provider is configured on vCenter {vc.name}: a cryptographic "
                   "operation needs a key provider (KMS cluster) registered and marked default")
@@ -180,12 +182,12 @@ def create_key(vc: Any, provider_id: str | None = None) -> tuple[KeyRef | None, 
     return (pid, uid), "", None
 
 
-def generate_key(vc: Any, provider_id: str | None = None) -> KeyRef:
-    """A new key on the provider (default when None) via KMIP Create; vim fault when impossible."""
-    key, reason, fault = create_key(vc, provider_id)
+def generate_key(vc: Any, provider_id: str | None = None, entity: Any = None) -> KeyRef:
+    """A new key on the provider (`entity`'s default when None) via KMIP Create; vim fault when impossible."""
+    key, reason, fault = create_key(vc, provider_id, entity)
     if key is not None:
         return key
-    if provider_id is None and default_provider(vc) is None and vc.world.defects.on(INVENTED_KEY):
+    if provider_id is None and default_provider(vc, entity) is None and vc.world.defects.on(INVENTED_KEY):
         return invented_key()
     raise fault
 
