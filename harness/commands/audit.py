@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from pyVmomi import vim, vmodl
+from pyVmomi import vmodl
 
 from harness.vsphere import authz, keys, posture
 from harness.vsphere.authz import canonical
 from harness.vsphere.errors import TargetLacks, fault_class_name, fault_message
 from harness.vsphere.posture import HOST_PATHS, VM_PATHS  # noqa: F401  (re-exported: the audit's paths)
 from harness.vsphere.props import PAGE
+from harness.vsphere.vm_pages import PARSE_WORKERS
 
 EXIT_OK = 0
 EXIT_PRIV_FLAGS = 3
@@ -61,10 +62,12 @@ def _time(value: Any) -> str | None:
 class _Scan:
     """The audit of one vCenter: each section reads, and records what the target lacks."""
 
-    def __init__(self, client: Any, allow_list: list[str], page_size: int = PAGE) -> None:
+    def __init__(self, client: Any, allow_list: list[str], page_size: int = PAGE,
+                 workers: int = PARSE_WORKERS) -> None:
         self.client = client
         self.allow_list = allow_list
         self.page_size = page_size
+        self.workers = workers
         self.unavailable: list[dict[str, str]] = []
         self.problems: list[str] = []
 
@@ -81,16 +84,8 @@ class _Scan:
 
     # ---- sections --------------------------------------------------------------------------
     def vms(self) -> dict[str, Any]:
-        items = []
-        for moid, (_, props) in sorted(posture.vm_properties(self.client, self.page_size).items()):
-            disks = [{"label": d.deviceInfo.label if d.deviceInfo else str(d.key),
-                      "key": _key(getattr(d.backing, "keyId", None))}
-                     for d in props.get("config.hardware.device") or [] if isinstance(d, vim.vm.device.VirtualDisk)]
-            key = _key(props.get("config.keyId"))
-            items.append({"name": props.get("name", moid), "moid": moid, "encrypted": key is not None, "key": key,
-                          "disks": disks, "migrate_encryption": props.get("config.migrateEncryption"),
-                          "crypto_state": props.get("runtime.cryptoState"),
-                          "power": props.get("runtime.powerState"), "template": bool(props.get("config.template"))})
+        """Every VM's record (harness/vsphere/vm_posture.py), pages parsed in worker processes."""
+        items = sorted(posture.vm_postures(self.client, self.page_size, self.workers), key=lambda v: v["moid"])
         encrypted = sum(1 for v in items if v["encrypted"])
         return {"total": len(items), "encrypted": encrypted, "unencrypted": len(items) - encrypted,
                 "locked": sum(1 for v in items if v["crypto_state"] == "locked"), "items": items}
@@ -197,9 +192,11 @@ def _cert(info: Any) -> dict[str, Any] | None:
             "seconds_before_expire": info.secondsBeforeExpire}
 
 
-def audit_vcenter(client: Any, entry: Any, allow_list: list[str], page_size: int = PAGE) -> dict[str, Any]:
-    """The posture of one vCenter as a JSON-able dict (reads only; bulk reads paged by `page_size`)."""
-    scan = _Scan(client, allow_list, page_size)
+def audit_vcenter(client: Any, entry: Any, allow_list: list[str], page_size: int = PAGE,
+                  workers: int = PARSE_WORKERS) -> dict[str, Any]:
+    """The posture of one vCenter as a JSON-able dict (reads only; bulk reads paged by `page_size`,
+    VM pages parsed by `workers` processes, 0: in this process)."""
+    scan = _Scan(client, allow_list, page_size, workers)
     about = posture.about(client)
     roles, flags = scan.roles()
     return {"name": entry.name, "target": entry.target, "url": entry.service_url, "api_version": about.apiVersion,
@@ -233,10 +230,11 @@ def _new_folder(reports: Path, moment: datetime.datetime) -> Path:
 
 
 def run_audit(env: Any, vcenter: str | None = None, reports: Path = Path("reports"),
-              page_size: int = PAGE) -> AuditOutcome:
+              page_size: int = PAGE, workers: int = PARSE_WORKERS) -> AuditOutcome:
     """Audit the named vCenter (all by default) of an open Environment; write audit.json/.html + manifest.
 
     `page_size`: at most this many VMs (hosts) per RetrievePropertiesEx reply (RetrieveOptions.maxObjects).
+    `workers`: processes parsing VM pages while the next is fetched (0: parse in this process).
     """
     from harness import __version__
     from harness.evidence.manifest import write_manifest
@@ -253,7 +251,8 @@ def run_audit(env: Any, vcenter: str | None = None, reports: Path = Path("report
         for entry in entries:
             client = VCenterClient(entry.name, env.service_instance(entry.name), inventory.timeouts, entry.target,
                                    gate=MutationGate.read_only("vcrypt audit only reads, whatever the inventory allows"))
-            results.append(audit_vcenter(client, entry, list(inventory.audit.decrypt_allow_list), page_size))
+            results.append(audit_vcenter(client, entry, list(inventory.audit.decrypt_allow_list), page_size,
+                                         workers))
     finally:
         reset_recorder(token)
     report = {"kind": "vcrypt-audit", "harness_version": __version__, "inventory": str(inventory.path),
