@@ -373,8 +373,9 @@ def _environment_failure(what: str, err: BaseException) -> NoReturn:
 @click.option("--reports", type=click.Path(file_okay=False), default="reports", help="folder for audit-<timestamp>/")
 @click.option("--page-size", type=click.IntRange(min=1), default=500, show_default=True,
               help="at most this many VMs/hosts per RetrievePropertiesEx reply (maxObjects)")
-@click.option("--parse-workers", type=click.IntRange(min=0), default=2, show_default=True,
-              help="processes parsing VM pages while the next is fetched (0: parse in the audit's process)")
+@click.option("--parse-workers", type=click.IntRange(min=0), default=1, show_default=True,
+              help="worker processes parsing VM pages beside the audit's own while the next page is fetched "
+                   "(0: parse every page in the audit's process, in turn)")
 def audit(inventory: str | None, vcenter: str | None, reports: str, page_size: int, parse_workers: int) -> None:
     """Read-only encryption posture scan: VMs, hosts, key providers, alarms, Cryptographer roles.
 

@@ -52,18 +52,26 @@ def planted(env: Environment, client: VCenterClient) -> set[tuple[str, str]]:
 def test_worker_parsed_pages_give_the_in_process_report(env: Environment, planted: set[tuple[str, str]],
                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[list[int]] = []
+    submitted: list[int] = []
 
     class Recording(page_parsers.PageParsers):
         def __init__(self, workers: int) -> None:
             super().__init__(workers)
             started.append(self.pids)
 
+        def submit(self, version: str, raw: bytes) -> Any:
+            submitted.append(len(raw))
+            return super().submit(version, raw)
+
     monkeypatch.setattr(vm_pages, "PageParsers", Recording)
     here = run_audit(env, "vc-a", tmp_path / "here", page_size=2, workers=0).report
     assert not started, "workers=0 parses in the audit's own process"
+    one = run_audit(env, "vc-a", tmp_path / "one-worker", page_size=2, workers=1).report
     workers = run_audit(env, "vc-a", tmp_path / "workers", page_size=2, workers=2).report
 
-    assert len(started) == 1 and len(started[0]) == 2, "two worker processes parsed the pages"
+    assert [len(pids) for pids in started] == [1, 2], "one, then two worker processes were started"
+    assert len(submitted) >= 2, "the first page of each audit goes to an idle worker"
+    assert one["vcenters"][0]["vms"] == here["vcenters"][0]["vms"]
     assert workers["vcenters"][0]["vms"] == here["vcenters"][0]["vms"]
     assert workers["vcenters"][0]["hosts"] == here["vcenters"][0]["hosts"]
     names = {vm["moid"]: vm["name"] for vm in workers["vcenters"][0]["vms"]["items"]}
@@ -72,7 +80,7 @@ def test_worker_parsed_pages_give_the_in_process_report(env: Environment, plante
     unencrypted_homes = [vm for vm in workers["vcenters"][0]["vms"]["items"]
                          if vm["name"].startswith("vcrypt-audit-workers-") and not vm["encrypted"]]
     assert unencrypted_homes and all(any(d["key"] for d in vm["disks"]) for vm in unencrypted_homes)
-    for pid in started[0]:
+    for pid in started[0] + started[1]:
         assert not os.path.exists(f"/proc/{pid}") or "zombie" in Path(f"/proc/{pid}/status").read_text().lower(), \
             f"page worker {pid} still runs after the audit"
 
@@ -106,3 +114,15 @@ def test_a_worker_that_cannot_parse_fails_the_audit_loudly() -> None:
 ])
 def test_the_continuation_token_is_read_from_the_reply_head(raw: bytes, token: str | None) -> None:
     assert continuation_token(raw) == token
+
+
+def test_the_streamed_report_files_are_the_whole_string_ones(env: Environment, planted: set[tuple[str, str]],
+                                                             tmp_path: Path) -> None:
+    """audit.json and audit.html are written chunk by chunk; the bytes are what one string would give."""
+    import json
+
+    from harness.commands.audit import render_html
+    outcome = run_audit(env, "vc-a", tmp_path / "files", page_size=2, workers=2)
+    assert (outcome.folder / "audit.json").read_text(encoding="utf-8") == \
+        json.dumps(outcome.report, indent=1, default=str)
+    assert (outcome.folder / "audit.html").read_text(encoding="utf-8") == render_html(outcome.report)

@@ -262,8 +262,9 @@ def run_audit(env: Any, vcenter: str | None = None, reports: Path = Path("report
               "calls": [{"vcenter": c.vcenter, "method": c.method, "target": c.target, "task": c.task,
                          "outcome": c.outcome, "fault": c.fault} for c in recorder.calls]}
     folder = _new_folder(Path(reports), started)
-    (folder / "audit.json").write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
-    (folder / "audit.html").write_text(render_html(report), encoding="utf-8")
+    with (folder / "audit.json").open("w", encoding="utf-8") as out:   # streamed: no whole-report string
+        json.dump(report, out, indent=1, default=str)
+    write_html(report, folder / "audit.html")
     write_manifest(folder)
     return AuditOutcome(report, folder)
 
@@ -286,6 +287,15 @@ def render_html(report: dict[str, Any]) -> str:
     from markupsafe import Markup
     template, css, csp = _template()
     return template.render(css=Markup(css), csp=csp, report=report, no_server=_server(None))
+
+
+def write_html(report: dict[str, Any], path: Path) -> None:
+    """audit.html as `render_html` makes it, written chunk by chunk (10,000 VMs' rows are never one string)."""
+    from markupsafe import Markup
+    template, css, csp = _template()
+    with path.open("w", encoding="utf-8") as out:
+        for chunk in template.generate(css=Markup(css), csp=csp, report=report, no_server=_server(None)):
+            out.write(chunk)
 
 
 def summary_lines(outcome: AuditOutcome) -> list[str]:

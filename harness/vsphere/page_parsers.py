@@ -1,7 +1,7 @@
 """A small pool of `page_worker` processes: raw pages in, VM posture records out, in submission order.
 
-Why processes and not threads: pyVmomi's deserializer is pure Python under the GIL; two workers
-parse two pages at once while the parent fetches the next one (bench/README.md: 1.7x on 2 cores).
+Why processes and not threads: pyVmomi's deserializer is pure Python under the GIL; a worker parses
+one page while the audit's process parses another and a thread fetches the next (`vm_pages.py`).
 Why not multiprocessing: its spawn/forkserver children re-import the caller's `__main__` (the whole
 `vcrypt` CLI) and a fork copies the parent's heap; a worker here starts from `python -m` with only
 pyVmomi, so the audit's process tree stays small. At most `len(workers) + 1` pages are in flight
@@ -34,6 +34,8 @@ class PageParsers:
             raise ValueError(f"need at least one page worker, got {workers}")
         self._jobs: queue.Queue[Any] = queue.Queue()
         self._in_flight = threading.BoundedSemaphore(workers + 1)
+        self._count_lock = threading.Lock()
+        self._busy = 0                  # pages submitted and not yet answered
         self._procs: list[subprocess.Popen[bytes]] = []
         self._threads: list[threading.Thread] = []
         env = dict(os.environ, PYTHONWARNINGS="ignore")
@@ -49,9 +51,16 @@ class PageParsers:
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs]
 
+    def idle(self) -> bool:
+        """Whether a worker is free now (a submitted page would start parsing at once)."""
+        with self._count_lock:
+            return self._busy < len(self._procs)
+
     def submit(self, version: str, raw: bytes) -> Future:
         """Queue a page (blocks while `workers + 1` pages are already in flight)."""
         self._in_flight.acquire()
+        with self._count_lock:
+            self._busy += 1
         future: Future = Future()
         self._jobs.put((version, raw, future))
         return future
@@ -69,6 +78,8 @@ class PageParsers:
                 answer = ("error", f"page worker {proc.pid} is gone: {err}")
             if answer is None:
                 answer = ("error", f"page worker {proc.pid} exited (status {proc.poll()})")
+            with self._count_lock:
+                self._busy -= 1
             self._in_flight.release()
             kind, value = answer
             if kind == "ok":

@@ -37,13 +37,9 @@ def receive(stream: BinaryIO) -> Any:
 
 def parse_page(version: str, raw: bytes) -> tuple[str, Any]:
     """One page's records, or why it could not be parsed (an unknown type is named, as in-process)."""
-    from pyVmomi import vmodl
-
-    from harness.vsphere.raw_soap import parse_reply
-    from harness.vsphere.vm_posture import page_postures
+    from harness.vsphere.vm_posture import page_records
     try:
-        result = parse_reply(raw, version, vmodl.query.PropertyCollector.RetrieveResult)
-        return "ok", page_postures(result)
+        return "ok", page_records(raw, version)
     except KeyError as err:
         return "unknown-type", str(err.args[0] if err.args else err)
     except Exception as err:  # noqa: BLE001 - reported to the parent, which raises it there

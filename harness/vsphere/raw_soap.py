@@ -17,7 +17,8 @@ from http.cookies import SimpleCookie
 from typing import Any, Callable
 
 from pyVmomi import SoapAdapter
-from pyVmomi.SoapAdapter import GzipReader, SoapResponseDeserializer, SoapStubAdapter
+from pyVmomi import vmodl
+from pyVmomi.SoapAdapter import GzipReader, SoapDeserializer, SoapResponseDeserializer, SoapStubAdapter
 
 RawInvoke = Callable[[Any, Any, list], bytes]
 
@@ -44,14 +45,36 @@ class _ParseStub:
         self.version = version
 
 
-def parse_reply(raw: bytes, version: str, result_type: Any) -> Any:
-    """pyVmomi's deserializer on a raw reply (ManagedObject references come back bound to no stub).
+class _ObjectsOneByOne(SoapDeserializer):
+    """pyVmomi's deserializer, handing each ObjectContent of a RetrieveResult to `take` as soon as its
+    element closes, then dropping it: a page of 500 VMs is never a tree of 500 VMs' objects at once."""
+
+    def __init__(self, stub: Any, take: Callable[[Any], None]) -> None:
+        super().__init__(stub)
+        self._take = take
+
+    def EndElementHandler(self, tag: str) -> None:  # noqa: N802 (pyVmomi's name)
+        super().EndElementHandler(tag)
+        stack = getattr(self, "stack", None)   # deleted once the reply's result is complete
+        if stack and len(stack) == 1 and isinstance(stack[0], vmodl.query.PropertyCollector.RetrieveResult):
+            done = stack[0].objects
+            if done:
+                for content in done:
+                    self._take(content)
+                del done[:]
+
+
+def parse_objects(raw: bytes, version: str, take: Callable[[Any], None]) -> None:
+    """Each ObjectContent of a raw RetrievePropertiesEx / ContinueRetrievePropertiesEx reply, to `take`
+    (ManagedObject references come back bound to no stub: only their moId is read).
 
     Given bytes, pyVmomi's parser is never told the document ended, so a truncated reply would parse
     to fewer objects without an error: a reply must end with the envelope's closing tag."""
     if not re.search(rb"</(?:[\w.-]+:)?Envelope>\s*$", raw[-256:]):
         raise ValueError(f"incomplete SOAP reply ({len(raw)} bytes, no closing Envelope tag)")
-    return SoapResponseDeserializer(_ParseStub(version)).Deserialize(raw, result_type)
+    reader = SoapResponseDeserializer(_ParseStub(version))
+    reader.deser = _ObjectsOneByOne(reader.stub, take)
+    reader.Deserialize(raw, vmodl.query.PropertyCollector.RetrieveResult)
 
 
 def raw_invoker(stub: Any) -> RawInvoke | None:

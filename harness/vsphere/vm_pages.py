@@ -1,19 +1,23 @@
-"""Every VM's posture record, page by page: fetched by the parent, parsed in worker processes.
+"""Every VM's posture record, page by page: fetched by one thread, parsed in this process and in workers.
 
 Why: on a large inventory `vcrypt audit` spent ~90% of its time in pyVmomi turning device lists into
-objects, in one process, after holding every VM's objects at once (269 MiB for 10,000 VMs). Here
-the parent sends RetrievePropertiesEx / ContinueRetrievePropertiesEx and hands each raw page to a
-worker (`page_parsers.py`), which parses it with pyVmomi's deserializer and returns the VMs'
-records (`vm_posture.py`); the next page is fetched meanwhile. No pyVmomi object of a page outlives
-its parse, and at most workers + 1 raw pages are held. The properties read are `posture.VM_PATHS`,
-each of which the audit reports.
+objects, in one process, after holding every VM's objects at once (269 MiB for 10,000 VMs). Here a
+thread sends RetrievePropertiesEx / ContinueRetrievePropertiesEx and queues each raw page; the audit's
+own process and `workers` worker processes (`page_parsers.py`) parse pages as they come, with
+pyVmomi's deserializer handing over one VM at a time (`raw_soap.parse_objects`), into plain records
+(`vm_posture.py`); the next page is fetched meanwhile. No VM's pyVmomi objects outlive its record,
+and at most a few raw pages are held. The properties read are `posture.VM_PATHS`, each reported.
 
-One page (a small inventory) is parsed in-process: starting workers would cost more than it saves.
-`workers=0` parses every page in-process (the reference the tests compare the workers against). A
-stub that cannot hand over raw replies (`raw_soap.raw_invoker` is None) is read through pyVmomi as before.
+Page i goes to a worker unless every worker is busy, then the audit's process parses it itself:
+with 1 worker (the default) two pages are parsed at once on 2 cores for one extra process of ~30 MiB.
+One page (a small inventory) is parsed in-process, no worker started; `workers=0` parses every page
+in-process, fetching in turn (the reference the tests compare the workers against). A stub that
+cannot hand over raw replies (`raw_soap.raw_invoker` is None) is read through pyVmomi as before.
 """
 from __future__ import annotations
 
+import queue
+import threading
 from concurrent.futures import Future
 from typing import Any, Iterator
 
@@ -21,12 +25,13 @@ from pyVmomi import vim
 
 from harness.vsphere.page_parsers import PageParsers
 from harness.vsphere.props import PAGE, PC, container_spec, retrieve_all
-from harness.vsphere.raw_soap import continuation_token, parse_reply, raw_invoker
-from harness.vsphere.vm_posture import page_postures, vm_posture
+from harness.vsphere.raw_soap import continuation_token, raw_invoker
+from harness.vsphere.vm_posture import page_records, vm_posture
 
-PARSE_WORKERS = 2
+PARSE_WORKERS = 1
 _RETRIEVE = PC._GetMethodInfo("RetrievePropertiesEx")
 _CONTINUE = PC._GetMethodInfo("ContinueRetrievePropertiesEx")
+_END = object()
 
 
 def vm_postures(client: Any, paths: list[str], page_size: int = PAGE,
@@ -43,8 +48,7 @@ def vm_postures(client: Any, paths: list[str], page_size: int = PAGE,
     view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
     try:
         spec = container_spec(view, vim.VirtualMachine, paths)
-        pages = _raw_pages(invoke, pc, spec, page_size)
-        return _parsed(pages, pc._stub.version, workers, paths)
+        return _parsed(_raw_pages(invoke, pc, spec, page_size), pc._stub.version, workers, paths)
     finally:
         view.DestroyView()
 
@@ -64,21 +68,57 @@ def _parsed(pages: Iterator[tuple[bytes, bool]], version: str, workers: int, pat
     first, more = next(pages)
     if workers < 1 or not more:
         records = _parse_here(first, version, paths)
+        del first
         for raw, _ in pages:
             records.extend(_parse_here(raw, version, paths))
-        return records
-    with PageParsers(workers) as pool:
-        futures: list[Future] = [pool.submit(version, first)]
-        del first
-        for raw, _ in pages:            # submit blocks while workers + 1 pages are in flight
-            futures.append(pool.submit(version, raw))
             del raw
-        return [record for future in futures for record in _result(future, paths)]
+        return records
+    fetched: queue.Queue[Any] = queue.Queue(maxsize=2)   # raw pages fetched ahead of the parsers
+    fetcher = threading.Thread(target=_fetch_ahead, args=(first, pages, fetched), name="vm-pages-fetch", daemon=True)
+    del first
+    parts: list[Future | list[dict[str, Any]]] = []
+    with PageParsers(workers) as pool:
+        fetcher.start()
+        try:
+            while (page := fetched.get()) is not _END:
+                if isinstance(page, BaseException):
+                    raise page
+                if pool.idle():
+                    parts.append(pool.submit(version, page))
+                else:                    # every worker busy: this process parses the page itself
+                    parts.append(_parse_here(page, version, paths))
+                del page
+        finally:
+            _drain(fetched, fetcher)
+        return [record for part in parts for record in (part if isinstance(part, list) else _result(part, paths))]
+
+
+def _fetch_ahead(first: bytes, pages: Iterator[tuple[bytes, bool]], out: queue.Queue[Any]) -> None:
+    """The fetch thread: every raw page into `out` (blocking while 2 wait), then _END or the error."""
+    try:
+        out.put(first)
+        del first
+        for raw, _ in pages:
+            out.put(raw)
+            del raw
+        out.put(_END)
+    except BaseException as err:  # noqa: BLE001 - handed to the parsing thread, which raises it
+        out.put(err)
+
+
+def _drain(fetched: queue.Queue[Any], fetcher: threading.Thread) -> None:
+    """After an error while parsing: let the fetch thread finish (it stops at the last page)."""
+    while fetcher.is_alive():
+        try:
+            fetched.get(timeout=0.1)
+        except queue.Empty:
+            pass
+    fetcher.join()
 
 
 def _parse_here(raw: bytes, version: str, paths: list[str]) -> list[dict[str, Any]]:
     try:
-        return page_postures(parse_reply(raw, version, PC.RetrieveResult))
+        return page_records(raw, version)
     except KeyError as err:
         raise _unparseable(err, paths) from None
 
@@ -95,4 +135,3 @@ def _unparseable(err: KeyError, paths: list[str]) -> Exception:
     from harness.vsphere.errors import UnparseableReply, unknown_type_name
     return UnparseableReply(f"the target sent a type pyVmomi does not know ({unknown_type_name(err)}) "
                             f"reading {', '.join(sorted(paths))}")
-

@@ -8,6 +8,7 @@ so both give the same report.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from pyVmomi import vim
@@ -40,8 +41,31 @@ def vm_posture(moid: str, props: dict[str, Any]) -> dict[str, Any]:
             "power": _text(props.get("runtime.powerState")), "template": bool(props.get("config.template"))}
 
 
-def page_postures(result: Any) -> list[dict[str, Any]]:
-    """The records of one RetrievePropertiesEx reply (a RetrieveResult, or None for no objects)."""
-    if result is None:
-        return []
-    return [vm_posture(o.obj._moId, {p.name: p.val for p in o.propSet or []}) for o in result.objects or []]
+def page_records(raw: bytes, version: str) -> list[dict[str, Any]]:
+    """The records of one raw RetrievePropertiesEx reply, each VM's objects dropped once recorded.
+
+    Equal key dicts within a page are one object (and interned labels and states): 10,000 records
+    stay small in the parent, and pickling them from a worker keeps the sharing."""
+    from harness.vsphere.raw_soap import parse_objects
+    records: list[dict[str, Any]] = []
+    shared: dict[Any, Any] = {}
+
+    def take(content: Any) -> None:
+        record = vm_posture(content.obj._moId, {p.name: p.val for p in content.propSet or []})
+        records.append(_share(record, shared))
+
+    parse_objects(raw, version, take)
+    return records
+
+
+def _share(record: dict[str, Any], shared: dict[Any, Any]) -> dict[str, Any]:
+    def one(key: dict[str, str] | None) -> dict[str, str] | None:
+        return None if key is None else shared.setdefault((key["provider"], key["key"]), key)
+    record["key"] = one(record["key"])
+    for disk in record["disks"]:
+        disk["label"] = sys.intern(disk["label"])
+        disk["key"] = one(disk["key"])
+    for field in ("migrate_encryption", "crypto_state", "power"):
+        if record[field] is not None:
+            record[field] = sys.intern(record[field])
+    return record
