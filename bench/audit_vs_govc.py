@@ -39,7 +39,7 @@ import _common as C
 C.quiet()
 
 from harness.vcsim.build import VcsimUnavailable  # noqa: E402
-from harness.vsphere.props import PAGE  # noqa: E402
+from harness.commands.audit import AUDIT_PAGE as PAGE  # noqa: E402
 from harness.vsphere.posture import VM_PATHS  # noqa: E402
 
 import tree_memory  # noqa: E402

@@ -371,7 +371,7 @@ def _environment_failure(what: str, err: BaseException) -> NoReturn:
 @click.option("--inventory", "-i", type=click.Path(), default=None, help="inventory YAML (default: the fake)")
 @click.option("--vcenter", default=None, help="audit only this inventory vCenter (default: all)")
 @click.option("--reports", type=click.Path(file_okay=False), default="reports", help="folder for audit-<timestamp>/")
-@click.option("--page-size", type=click.IntRange(min=1), default=500, show_default=True,
+@click.option("--page-size", type=click.IntRange(min=1), default=250, show_default=True,
               help="at most this many VMs/hosts per RetrievePropertiesEx reply (maxObjects)")
 @click.option("--parse-workers", type=click.IntRange(min=0), default=1, show_default=True,
               help="worker processes parsing VM pages beside the audit's own while the next page is fetched "

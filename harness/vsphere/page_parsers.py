@@ -71,7 +71,7 @@ class PageParsers:
             version, raw, future = job
             del job
             try:
-                page_worker.send(proc.stdin, (version, raw))
+                page_worker.send_page(proc.stdin, version, raw)
                 del raw
                 answer = page_worker.receive(proc.stdout)
             except OSError as err:

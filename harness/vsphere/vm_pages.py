@@ -73,8 +73,10 @@ def _parsed(pages: Iterator[tuple[bytes, bool]], version: str, workers: int, pat
             records.extend(_parse_here(raw, version, paths))
             del raw
         return records
-    fetched: queue.Queue[Any] = queue.Queue(maxsize=2)   # raw pages fetched ahead of the parsers
-    fetcher = threading.Thread(target=_fetch_ahead, args=(first, pages, fetched), name="vm-pages-fetch", daemon=True)
+    fetched: queue.Queue[Any] = queue.Queue(maxsize=1)   # a raw page fetched ahead of the parsers
+    stop = threading.Event()
+    fetcher = threading.Thread(target=_fetch_ahead, args=(first, pages, fetched, stop), name="vm-pages-fetch",
+                               daemon=True)
     del first
     parts: list[Future | list[dict[str, Any]]] = []
     with PageParsers(workers) as pool:
@@ -89,25 +91,31 @@ def _parsed(pages: Iterator[tuple[bytes, bool]], version: str, workers: int, pat
                     parts.append(_parse_here(page, version, paths))
                 del page
         finally:
+            stop.set()
             _drain(fetched, fetcher)
         return [record for part in parts for record in (part if isinstance(part, list) else _result(part, paths))]
 
 
-def _fetch_ahead(first: bytes, pages: Iterator[tuple[bytes, bool]], out: queue.Queue[Any]) -> None:
-    """The fetch thread: every raw page into `out` (blocking while 2 wait), then _END or the error."""
+def _fetch_ahead(first: bytes, pages: Iterator[tuple[bytes, bool]], out: queue.Queue[Any],
+                 stop: threading.Event) -> None:
+    """The fetch thread: every raw page into `out` (blocking while one waits), then _END or the error;
+    `stop` (the parsing side failed) ends it before the next fetch."""
     try:
         out.put(first)
         del first
-        for raw, _ in pages:
-            out.put(raw)
-            del raw
+        while not stop.is_set():
+            page = next(pages, None)
+            if page is None:
+                break
+            out.put(page[0])
+            del page
         out.put(_END)
     except BaseException as err:  # noqa: BLE001 - handed to the parsing thread, which raises it
         out.put(err)
 
 
 def _drain(fetched: queue.Queue[Any], fetcher: threading.Thread) -> None:
-    """After an error while parsing: let the fetch thread finish (it stops at the last page)."""
+    """Let the fetch thread end (after an error it stops before its next fetch) before the view goes."""
     while fetcher.is_alive():
         try:
             fetched.get(timeout=0.1)
