@@ -371,9 +371,12 @@ def _environment_failure(what: str, err: BaseException) -> NoReturn:
 @click.option("--inventory", "-i", type=click.Path(), default=None, help="inventory YAML (default: the fake)")
 @click.option("--vcenter", default=None, help="audit only this inventory vCenter (default: all)")
 @click.option("--reports", type=click.Path(file_okay=False), default="reports", help="folder for audit-<timestamp>/")
-@click.option("--page-size", type=click.IntRange(min=1), default=500, show_default=True,
+@click.option("--page-size", type=click.IntRange(min=1), default=250, show_default=True,
               help="at most this many VMs/hosts per RetrievePropertiesEx reply (maxObjects)")
-def audit(inventory: str | None, vcenter: str | None, reports: str, page_size: int) -> None:
+@click.option("--parse-workers", type=click.IntRange(min=0), default=1, show_default=True,
+              help="worker processes parsing VM pages beside the audit's own while the next page is fetched "
+                   "(0: parse every page in the audit's process, in turn)")
+def audit(inventory: str | None, vcenter: str | None, reports: str, page_size: int, parse_workers: int) -> None:
     """Read-only encryption posture scan: VMs, hosts, key providers, alarms, Cryptographer roles.
 
     Never creates or changes anything, whatever the inventory allows. Writes
@@ -390,7 +393,7 @@ def audit(inventory: str | None, vcenter: str | None, reports: str, page_size: i
     _preflight_files(inv)
     try:
         with open_environment(inv) as env:
-            outcome = run_audit(env, name, Path(reports), page_size)
+            outcome = run_audit(env, name, Path(reports), page_size, parse_workers)
     except InventoryError as err:
         _fail(str(err))
     except _environment_errors() as err:

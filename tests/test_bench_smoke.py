@@ -16,7 +16,8 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 SCRIPTS = ["op_overhead", "task_waits", "inventory_reads", "suite_wall_time", "kms_path", "rekey_cost", "fake_speed"]
 SCRIPTS += ["selftest_cost"]  # one defect's session both ways, ~20 s
-NEEDS_VCSIM = {"inventory_reads"}
+SCRIPTS += ["audit_vs_govc"]  # issue 26.4: vcsim, govc and three audits at 20 VMs, ~30 s
+NEEDS_VCSIM = {"inventory_reads", "audit_vs_govc"}
 RATIO_LINE = re.compile(r"^  \S.*: -?\d+(\.\d+)?(\s|$)")
 
 
@@ -32,6 +33,10 @@ def _vcsim_missing() -> str | None:
 def test_bench_script_quick(script: str, tmp_path: Path) -> None:
     if script in NEEDS_VCSIM and (why := _vcsim_missing()):
         pytest.skip(f"capability: no vcsim ({why})")
+    if script == "audit_vs_govc":
+        from harness.vcsim.pinned import pinned_status
+        if why := pinned_status():
+            pytest.skip(f"capability: no Go toolchain to build govc ({why})")
     out_json = tmp_path / f"{script}.json"
     proc = subprocess.run([sys.executable, str(BENCH / f"{script}.py"), "--quick", "--json", str(out_json)],
                           cwd=BENCH.parent, capture_output=True, text=True, timeout=180)

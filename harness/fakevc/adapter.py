@@ -33,19 +33,31 @@ class FakeStubAdapter(SoapStubAdapterBase):
         return self.GetSessionId()
 
     def InvokeMethod(self, mo: Any, info: Any, args: list) -> Any:  # noqa: N802 (pyVmomi's name)
-        self.SerializeRequest(mo, info, args)  # client-side checks: version, types, required fields
-        kwargs = wire.decode_arguments(info, args, self.version)
-        try:
-            result = dispatch.invoke(self.vc, self.session_key, mo._moId, info.wsdlName, kwargs, self.endpoint,
-                                     privilege=getattr(info, "privId", None), mo_type=type(mo))
-        except vmodl.MethodFault as fault:
-            raise wire.encode_fault(self, fault) from None
+        result = self._dispatch(mo, info, args)
         if info.wsdlName in ("Login", "LoginByToken"):
             self.SetSessionId(result.key)
             self.cookie = f'vmware_soap_session="{result.key}"'
         elif info.wsdlName == "Logout":
             self.SetSessionId(None)
         return wire.encode_response(self, info, result)
+
+    def invoke_raw(self, mo: Any, info: Any, args: list) -> bytes:
+        """A read's SOAP response envelope unparsed, as an HTTP stub reads it off the wire (the caller
+        parses it, e.g. in a worker process: harness/vsphere/raw_soap.py); a fault is raised as by
+        InvokeMethod. Session-changing methods go through InvokeMethod only."""
+        if info.wsdlName in ("Login", "LoginByToken", "Logout"):
+            raise ValueError(f"{info.wsdlName} changes the session: call it through InvokeMethod")
+        return wire.response_xml(self, info, self._dispatch(mo, info, args))
+
+    def _dispatch(self, mo: Any, info: Any, args: list) -> Any:
+        """Client-side checks, then the model's answer (a fault round-trips as the client would see it)."""
+        self.SerializeRequest(mo, info, args)  # client-side checks: version, types, required fields
+        kwargs = wire.decode_arguments(info, args, self.version)
+        try:
+            return dispatch.invoke(self.vc, self.session_key, mo._moId, info.wsdlName, kwargs, self.endpoint,
+                                   privilege=getattr(info, "privId", None), mo_type=type(mo))
+        except vmodl.MethodFault as fault:
+            raise wire.encode_fault(self, fault) from None
 
     def InvokeAccessor(self, mo: Any, info: Any) -> Any:  # noqa: N802
         return super().InvokeAccessor(mo, info)

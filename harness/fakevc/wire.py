@@ -49,15 +49,20 @@ def decode_arguments(info: Any, args: list, version: str) -> dict[str, Any]:
     return decoded
 
 
-def encode_response(stub: Any, info: Any, result: Any) -> Any:
-    """Serialize the model's result into a SOAP response and parse it with the client's stub."""
+def response_xml(stub: Any, info: Any, result: Any) -> bytes:
+    """The SOAP response envelope carrying the model's result, as an HTTP client would read it."""
     ns = GetWsdlNamespace(stub.version)
     body = ""
     if result is not None and not (isinstance(result, list) and not result):
         field = Object(name="returnval", type=info.result, version=stub.version, flags=info.resultFlags)
         body = _SerializeToStr(result, field, stub.version, {ns: ""})
     xml = f'{_ENVELOPE_START}<{info.wsdlName}Response xmlns="{ns}">{body}</{info.wsdlName}Response>{_ENVELOPE_END}'
-    value = SoapResponseDeserializer(stub).Deserialize(xml.encode("utf-8"), info.result)
+    return xml.encode("utf-8")
+
+
+def encode_response(stub: Any, info: Any, result: Any) -> Any:
+    """Serialize the model's result into a SOAP response and parse it with the client's stub."""
+    value = SoapResponseDeserializer(stub).Deserialize(response_xml(stub, info, result), info.result)
     if value is None and issubclass(info.result, list):
         return info.result()
     return value

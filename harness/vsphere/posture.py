@@ -10,8 +10,9 @@ from typing import Any
 
 from pyVmomi import vim
 
-from harness.vsphere import keys
+from harness.vsphere import keys, vm_pages
 from harness.vsphere.props import PAGE, retrieve_all
+from harness.vsphere.vm_pages import PARSE_WORKERS
 
 # What the audit reads of each VM and host. `config.hardware.device` is the only way the API shows
 # a disk's key (VirtualDisk.backing.keyId), so every VM's device list is read: skipping the lists of
@@ -29,6 +30,12 @@ def about(client: Any) -> Any:
 def vm_properties(client: Any, page_size: int = PAGE) -> dict[str, tuple[Any, dict[str, Any]]]:
     """`VM_PATHS` of every VM: one container view, RetrievePropertiesEx paged by `page_size` objects."""
     return retrieve_all(client, vim.VirtualMachine, VM_PATHS, page_size=page_size)
+
+
+def vm_postures(client: Any, page_size: int = PAGE, workers: int = PARSE_WORKERS) -> list[dict[str, Any]]:
+    """Each VM's posture record (`vm_posture.py`) from `VM_PATHS`: pages parsed by `workers` processes
+    while the next is fetched (`vm_pages.py`), so no page's pyVmomi objects outlive its parse."""
+    return vm_pages.vm_postures(client, VM_PATHS, page_size, workers)
 
 
 def host_properties(client: Any, page_size: int = PAGE) -> dict[str, tuple[Any, dict[str, Any]]]:

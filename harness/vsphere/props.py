@@ -51,6 +51,14 @@ def retrieve(client: Any, objs: list[Any], vim_type: type, paths: list[str]) -> 
     return _to_dict(_collect(client.content.propertyCollector, spec))
 
 
+def container_spec(view: Any, vim_type: type, paths: list[str]) -> Any:
+    """A FilterSpec for `paths` of every object a container view shows (the view itself skipped)."""
+    return PC.FilterSpec(
+        objectSet=[PC.ObjectSpec(obj=view, skip=True, selectSet=[
+            PC.TraversalSpec(name="view", type=vim.view.ContainerView, path="view", skip=False)])],
+        propSet=[PC.PropertySpec(type=vim_type, pathSet=list(paths))])
+
+
 def retrieve_all(client: Any, vim_type: type, paths: list[str], root: Any = None,
                  page_size: int = PAGE) -> dict[str, tuple[Any, dict[str, Any]]]:
     """Every object of `vim_type` under `root` (the root folder by default) with `paths`, in one pass.
@@ -63,11 +71,7 @@ def retrieve_all(client: Any, vim_type: type, paths: list[str], root: Any = None
     content = client.content
     view = content.viewManager.CreateContainerView(root or content.rootFolder, [vim_type], True)
     try:
-        spec = PC.FilterSpec(
-            objectSet=[PC.ObjectSpec(obj=view, skip=True, selectSet=[
-                PC.TraversalSpec(name="view", type=vim.view.ContainerView, path="view", skip=False)])],
-            propSet=[PC.PropertySpec(type=vim_type, pathSet=list(paths))])
-        contents = _collect(content.propertyCollector, spec, page_size)
+        contents = _collect(content.propertyCollector, container_spec(view, vim_type, paths), page_size)
     finally:
         view.DestroyView()
     return {c.obj._moId: (c.obj, {p.name: p.val for p in c.propSet or []}) for c in contents}
