@@ -11,7 +11,7 @@ from types import ModuleType
 from harness.fakevc.behaviours import (clone, core_dumps, crypto_rules, destination, instant_clone, key_push,
                                        reconfigure, relocate, snapshots, space)
 from harness.fakevc.defects import CATALOGUE, Defect
-from harness.fakevc.kmip import keys, kms_health
+from harness.fakevc.kmip import keys, kms_health, native
 from harness.fakevc.model import alarms, authorization, crypto_manager
 
 DEFECT_MODULES: tuple[ModuleType, ...] = (
@@ -21,6 +21,8 @@ DEFECT_MODULES: tuple[ModuleType, ...] = (
     keys, kms_health,
     # behaviours: the rules of the operations
     clone, core_dumps, crypto_rules, destination, instant_clone, key_push, reconfigure, relocate, snapshots, space,
+    # Native Key Provider (issue 25 family 5)
+    native,
 )
 
 

@@ -25,4 +25,7 @@ KNOWN_CAPABILITIES: dict[str, str] = {
     "authorization": "roles, permissions and logins of other users",
     "disk_bytes": "the bytes of a VM disk can be read to check for plaintext",
     "fault_injection": "the target can inject faults (KMS refusing creation, recrypt stopping part-way, core dumps, full datastore)",
+    # Native Key Provider (issue 25 family 5)
+    "native_key_provider": "a vSphere Native Key Provider (7.0 Update 2+): the lab's, declared per vCenter as "
+                           "`key_provider: {id, type: native}`, or one the fake creates on cue (SOAP cannot create one)",
 }

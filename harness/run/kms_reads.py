@@ -45,6 +45,9 @@ class KmsEvidence:
         self.endpoints = endpoints
         self.gate = gate or MutationGate()
         self._clients: dict[str, Any] = {}
+        # Native Key Providers (issue 25 family 5): no KMIP server holds their keys, so every read of one of
+        # their keys is not observable. Filled from the inventory (`key_provider`) and by the NKP suite.
+        self.native: set[str] = set()
 
     def endpoint(self, role: str = "shared") -> Any:
         if role not in self.endpoints:
@@ -64,6 +67,8 @@ class KmsEvidence:
 
     def _state(self, op: str, key: tuple[str, str]) -> "str | None | NotObservable":
         """The key's KMIP state (None: no such key), recorded; NotObservable when the harness may not read it."""
+        if key[0] in self.native:
+            return self._native_read(op, key)
         endpoint = self.for_provider(key[0])
         where = f"{endpoint.address}:{endpoint.port}"
         if endpoint.read_identity == "none":
@@ -82,6 +87,15 @@ class KmsEvidence:
             recorder.kmip_read(op, where, key[1], repr(answer))
         else:
             recorder.kmip_read(op, where, key[1], {"state": answer, "usable": answer in USABLE_STATES})
+        return answer
+
+    def _native_read(self, op: str, key: tuple[str, str]) -> "NotObservable":
+        answer = NotObservable(f"capability: key provider {key[0]} is a vSphere Native Key Provider: its keys "
+                               "come from vCenter itself and no KMIP server holds them")
+        recorder = current_recorder()
+        if answer.reason not in recorder.not_observable:
+            recorder.not_observable.append(answer.reason)
+        recorder.kmip_read(op, f"native key provider {key[0]}", key[1], repr(answer))
         return answer
 
     def key_exists(self, key: tuple[str, str]) -> "bool | NotObservable":

@@ -17,7 +17,7 @@ from harness.fakevc.behaviours.crypto_rules import (Checks, Keks, invalid_argume
                                                     not_supported)
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import KeyRef
-from harness.fakevc.kmip import keys
+from harness.fakevc.kmip import keys, native
 from harness.fakevc.model.datastore import Datastore
 from harness.fakevc.model.host import HostSystem
 from harness.fakevc.model.inventory import Folder, ResourcePool
@@ -42,6 +42,9 @@ DEDICATED_HALF = defect("kms-dedicated-xvc-half", "KMS-DEDICATED",
 KEY_STORE_UNCHECKED = defect("kms-shared-key-store-unchecked", "KMS-SHARED",
                              "a destination vCenter whose provider of the same name holds other keys (not the same "
                              "key store) is accepted for a cross-vCenter move")
+NKP_MISSING_HALF = defect("nkp-xvc-missing-half", "NKP-XVC-MISSING",
+                          "moving (or cloning) a VM encrypted by a Native Key Provider to a vCenter without that "
+                          "provider is refused, but the VM lands there anyway", half_applied=True)
 THUMBPRINT_UNCHECKED = defect("xvc-locator-thumbprint-unchecked", "XVC-MIGRATE",
                               "a vCenter that does not trust the destination's certificate accepts a ServiceLocator "
                               "without sslThumbprint", fake_options={"trust_peers": False})
@@ -155,6 +158,16 @@ def check_cross(checks: Checks, vm: VirtualMachine, target: Target, crypto_invol
                                         f"{host.name} runs ESXi {host.esx_version}."),
                           ignored=HOSTVER_IGNORED, half=HOSTVER_HALF)
     for provider in sorted({k[0] for k in source_keys | kept_keys}):
+        if not keys.provider_known(dest, provider) and native.is_native(keys.provider(src, provider)):
+            # KB 378053 (knowledge.broadcom.com/external/article/378053): a VM encrypted by a Native Key Provider
+            # cannot go to a vCenter the NKP was not restored to ("Unable to decrypt the ciphertext. Failed to
+            # decrypt the key"); vCenter fails that vMotion at 100%, the fake refuses it up front (same outcome:
+            # nothing arrives, the source keeps the VM).
+            checks.refuse(invalid_state(f"The destination vCenter Server {dest.name} has no Native Key Provider "
+                                        f"'{provider}' (restore its backup there first): Unable to decrypt the "
+                                        f"ciphertext. Failed to decrypt the key of '{vm.name}'."),
+                          half=NKP_MISSING_HALF)
+            continue
         if not keys.provider_known(dest, provider):
             checks.refuse(invalid_state(f"The destination vCenter Server {dest.name} has no key provider "
                                         f"'{provider}': the keys of '{vm.name}' would not be available there."),
