@@ -55,6 +55,9 @@ class KmsEvidence:
         return self.endpoints[role]
 
     def for_provider(self, provider_id: str) -> Any:
+        if provider_id in self.native:   # a test that needs the provider's KMS (stop it, make it refuse) cannot run
+            pytest.skip(f"capability: key provider {provider_id} is a vSphere Native Key Provider: no KMS of the "
+                        "inventory serves it (no KMIP server)")
         for endpoint in self.endpoints.values():
             if endpoint.provider_id == provider_id:
                 return endpoint
@@ -88,6 +91,12 @@ class KmsEvidence:
         else:
             recorder.kmip_read(op, where, key[1], {"state": answer, "usable": answer in USABLE_STATES})
         return answer
+
+    def require_kmip(self, provider_id: str) -> None:
+        """Skip (capability) a test about a KMIP provider's servers when the provider is a Native Key Provider."""
+        if provider_id in self.native:
+            pytest.skip(f"capability: key provider {provider_id} is a vSphere Native Key Provider: it has no KMIP "
+                        "server whose status or trust could be checked")
 
     def _native_read(self, op: str, key: tuple[str, str]) -> "NotObservable":
         answer = NotObservable(f"capability: key provider {key[0]} is a vSphere Native Key Provider: its keys "
