@@ -14,13 +14,22 @@ from __future__ import annotations
 from typing import Any
 
 from harness.vsphere import keys
+from harness.vsphere.errors import TargetLacks
 
 NATIVE = "nativeProvider"
 
 
 def all_providers(client: Any) -> dict[str, Any]:
-    """provider id -> KmipClusterInfo of every key provider (ListKmsClusters, without server details)."""
-    clusters = client.invoke(keys.crypto_manager(client), "ListKmsClusters", includeKmsServers=False) or []
+    """provider id -> KmipClusterInfo of every key provider, with its servers (an NKP has none).
+
+    ListKmsClusters (7.0); a target without it (govmomi's vcsim v0.56.0 answers MethodNotFound) falls back to
+    ListKmipServers, which lists native providers too: govmomi's crypto.ManagerKmip.IsValidProvider looks them
+    up there, and vm-operator relies on that for native providers."""
+    manager = keys.crypto_manager(client)
+    try:
+        clusters = client.invoke(manager, "ListKmsClusters", includeKmsServers=True) or []
+    except TargetLacks:
+        clusters = client.invoke(manager, "ListKmipServers") or []
     return {c.clusterId.id: c for c in clusters}
 
 
