@@ -134,6 +134,8 @@ def test_the_audit_reports_each_native_provider_and_its_backup_read_only(env: En
     assert items["nkp-audit"]["native"]["has_backup"] is True
     assert not any("native" in p for pid, p in items.items() if pid != "nkp-audit"), "only NKPs carry native facts"
     assert "  native key provider nkp-audit: backed up" in summary_lines(outcome)
+    html = (outcome.folder / "audit.html").read_text(encoding="utf-8")
+    assert "<th>Native Key Provider</th>" in html and "nkp-audit" in html
 
 
 @pytest.mark.parametrize(("has_backup", "shown"), [(True, "backed up"), (False, "NOT backed up"),
