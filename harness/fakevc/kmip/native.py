@@ -18,6 +18,9 @@ Sources:
   CryptoManagerKmip methods; govmomi's vcsim comment on RegisterKmsCluster: "real vCenter only allows
   TrustAuthority"; govc kms.rm deletes a native provider through the REST API): so creating and restoring one
   is a lab precondition, which on the fake the control facade stands in for (harness/fakevc/control.py).
+  PowerCLI does it outside SOAP too: Get-KeyProvider -Type NativeKeyProvider, Export-KeyProvider ("You can use
+  only the NativeKeyProvider type", developer.broadcom.com/powercli/latest/vmware.vimautomation.security/
+  commands/export-keyprovider).
 """
 from __future__ import annotations
 
