@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from harness.checks import arrived, check_equal, check_that, positive_control, refused_crossing, unchanged
+from harness.checks import (arrived, check_equal, check_that, positive_control, refused, refused_crossing,
+                            unchanged)
 from harness.targets.control import NoFaultInjection
 from harness.vsphere import clones, crypto, keys, providers, vms
 
@@ -149,3 +150,35 @@ def test_with_the_native_key_provider_restored_on_the_destination_an_nkp_encrypt
     copy = arrived(scratch, vc_b, name, lambda: clones.clone_or_migrate(vc, vm, dest, operation, name, scratch.marker))
     after = vms.state(vc_b, copy, label=f"{operation} on {vc_b.name}", phase="after")
     check_equal(f"key of the {operation} on {vc_b.name}", before.key, after.key)
+
+
+# ---- NKP-BACKUP-FIRST -----------------------------------------------------------------------------
+@pytest.mark.rule("NKP-BACKUP-FIRST")
+@pytest.mark.test_id("27fe339b-4276-4adc-94d7-b6f9419a9777")
+def test_a_native_key_provider_encrypts_only_once_it_has_been_backed_up(scratch, environment, vc, place, policies_a,
+                                                                        kms):
+    """Before-and-after on one provider: never backed up, the encrypt fails and changes nothing; after its backup,
+    the same encrypt of the same VM succeeds (which is also the refusal's positive control)."""
+    control = environment.control(vc.name)
+    if isinstance(control, NoFaultInjection):
+        pytest.skip(f"capability: {vc.name} cannot be given a Native Key Provider that was never backed up mid-run "
+                    "(only the vSphere Client or the REST API create one, and a lab's is backed up before use)")
+    provider_id = scratch.name("nkp-new")
+    control.create_native_key_provider(provider_id, backed_up=False)
+    scratch.cleanup.push(f"remove Native Key Provider {provider_id}",
+                         lambda: control.remove_native_key_provider(provider_id))
+    kms.native.add(provider_id)
+    check_equal(f"hasBackup of {provider_id} before its backup", False, _listed(vc, provider_id).hasBackup)
+
+    vm = scratch.vm(vc, place, "nkp-unbacked")
+    before = vms.state(vc, vm, label="VM before", phase="before")
+    refused(lambda: crypto.encrypt(vc, vm, (provider_id, NO_KEY_YET), policies_a.encryption),
+            f"encrypt with Native Key Provider {provider_id}, never backed up")
+    unchanged(before, vms.state(vc, vm, label="VM after the refused encrypt", phase="after"), "refused encrypt")
+
+    control.native_key_provider_backup(provider_id)
+    check_equal(f"hasBackup of {provider_id} after its backup", True, _listed(vc, provider_id).hasBackup)
+    crypto.encrypt(vc, vm, (provider_id, NO_KEY_YET), policies_a.encryption)
+    after = vms.state(vc, vm, label="VM encrypted after the backup", phase="after")
+    check_that("VM home key after the backup", after.key is not None and after.key[0] == provider_id,
+               f"a key of {provider_id}", f"{after.key}")

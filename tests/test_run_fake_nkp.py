@@ -44,4 +44,5 @@ def test_kms_side_checks_on_an_nkp_key_are_skipped_naming_it_never_passed(nkp_ru
     assert outcomes == {
         "test_a_native_key_provider_is_listed_as_native_and_encrypts_a_vm_with_a_key_vcenter_made": "passed",
         "test_an_nkp_encrypted_vm_cannot_go_to_a_vcenter_without_that_native_key_provider": "skipped",
-        "test_with_the_native_key_provider_restored_on_the_destination_an_nkp_encrypted_vm_crosses_on_its_key": "passed"}
+        "test_with_the_native_key_provider_restored_on_the_destination_an_nkp_encrypted_vm_crosses_on_its_key": "passed",
+        "test_a_native_key_provider_encrypts_only_once_it_has_been_backed_up": "passed"}

@@ -75,11 +75,11 @@ class FakeControl:
             self.vc.trust_peers = trusted
 
     # ---- Native Key Provider: lab preconditions no SOAP call can set up (kmip/native.py) --------------
-    def create_native_key_provider(self, provider_id: str) -> None:
+    def create_native_key_provider(self, provider_id: str, backed_up: bool = True) -> None:
         """What an admin does in the vSphere Client (Add Native Key Provider, then Back Up: a provider must be
-        backed up once before use); the vSphere Automation REST API's create on a real lab."""
+        backed up once before use; `backed_up=False` stops before that); the REST API's create on a real lab."""
         with self.vc.lock:
-            self.vc.crypto.add_native_provider(provider_id, native.new_kdk(), has_backup=True)
+            self.vc.crypto.add_native_provider(provider_id, native.new_kdk(), has_backup=backed_up)
 
     def native_key_provider_backup(self, provider_id: str) -> bytes:
         """The provider's backup (Back Up in the vSphere Client; the REST API's export)."""

@@ -45,8 +45,9 @@ class TargetControl(Protocol):
 
     # A Native Key Provider is created, backed up and restored through the vSphere Client or the REST API,
     # never the SOAP API the harness speaks: on a lab these are preconditions the inventory declares.
-    def create_native_key_provider(self, provider_id: str) -> None:
-        """Create (and back up once, as vSphere asks before use) a Native Key Provider on this vCenter."""
+    def create_native_key_provider(self, provider_id: str, backed_up: bool = True) -> None:
+        """Create a Native Key Provider on this vCenter and (unless `backed_up=False`) back it up once, as vSphere
+        asks before use."""
 
     def native_key_provider_backup(self, provider_id: str) -> bytes:
         """The backup of this vCenter's Native Key Provider (opaque: only restore reads it)."""
@@ -98,7 +99,7 @@ class NoFaultInjection:
     def set_peers_trusted(self, trusted: bool) -> None:
         self._refuse()
 
-    def create_native_key_provider(self, provider_id: str) -> None:
+    def create_native_key_provider(self, provider_id: str, backed_up: bool = True) -> None:
         self._refuse()
 
     def native_key_provider_backup(self, provider_id: str) -> bytes:

@@ -176,6 +176,9 @@ def create_key(vc: Any, provider_id: str | None = None) -> tuple[KeyRef | None, 
     if native.is_native(prov):
         # A Native Key Provider has no KMS to ask: vCenter makes the key id, the material derives from the KDK
         # (kmip/native.py). Under nkp-key-from-default-provider a buggy vCenter hands out a standard key instead.
+        if not prov.has_backup and not vc.world.defects.on(native.USABLE_WITHOUT_BACKUP):
+            reason = native.NOT_BACKED_UP.format(id=pid)
+            return None, reason, vim.fault.InvalidState(msg=reason)
         fallback = vc.crypto.default_id
         if vc.world.defects.on(native.KEY_FROM_DEFAULT) and fallback and not native.is_native(provider(vc, fallback)):
             return create_key(vc, fallback)
@@ -207,13 +210,19 @@ def invented_key() -> KeyRef:
     return INVENTED_PROVIDER, str(uuid.uuid4())
 
 
-def half_applied_key(vc: Any) -> KeyRef | None:
-    """For the encrypt path: under kms-required-half-applied, the key to give the VM before failing.
+def half_applied_key(vc: Any, requested: KeyRef | None = None) -> KeyRef | None:
+    """For the encrypt path: under kms-required-half-applied (or nkp-unbacked-half, for a key asked of a Native
+    Key Provider never backed up), the key to give the VM before failing.
 
-    Usage (reconfigure): on the no-provider fault, if `key := keys.half_applied_key(vc)`, apply
+    Usage (reconfigure): on the key-generation fault, if `key := keys.half_applied_key(vc, asked)`, apply
     the encryption with it, then raise the fault anyway.
     """
-    return invented_key() if vc.world.defects.on(INVENTED_KEY_HALF) else None
+    if vc.world.defects.on(INVENTED_KEY_HALF):
+        return invented_key()
+    prov = provider(vc, requested[0]) if requested and requested[0] else None
+    if native.is_native(prov) and not prov.has_backup and vc.world.defects.on(native.UNBACKED_HALF):
+        return prov.id, native.new_key_id()
+    return None
 
 
 # ---- key material ------------------------------------------------------------------------------

@@ -51,6 +51,22 @@ RESTORE_NEW_KDK = defect(
     "restoring a Native Key Provider's backup on another vCenter makes a new key derivation key (what adding a new "
     "NKP of the same name does) instead of importing the backed-up one: the keys differ there")
 
+USABLE_WITHOUT_BACKUP = defect(
+    "nkp-usable-without-backup", "NKP-BACKUP-FIRST",
+    "a Native Key Provider that was never backed up hands out keys (vSphere lets nobody use one before its backup)")
+UNBACKED_HALF = defect(
+    "nkp-unbacked-half", "NKP-BACKUP-FIRST",
+    "encrypting with a Native Key Provider that was never backed up fails, but the VM is encrypted anyway",
+    half_applied=True)
+
+# "you must back the Native Key Provider instance up before it will let you use it ... It will not let you use
+# it until you have exported/backed up the primary key" (core.vmware.com/native-key-provider-questions-answers;
+# "Back up a vSphere Native Key Provider", GUID-E0EB371A, German edition: "Sie müssen den vSphere Native Key
+# Provider jedoch mindestens einmal sichern, bevor Sie ihn verwenden können"). The fault class is not
+# documented: InvalidState is the fake's choice (the test asserts only that the encrypt fails and changes nothing).
+NOT_BACKED_UP = ("Native Key Provider '{id}' has not been backed up: back it up (export its primary key) before "
+                 "it can be used")
+
 
 def new_kdk() -> bytes:
     """A fresh 256-bit key derivation key (what creating an NKP makes)."""
