@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from pyVmomi import vmodl
 
 from harness.commands.audit import READ_METHODS, native_summary, run_audit, summary_lines
 from harness.evidence.recorder import Recorder, reset_recorder, use_recorder
@@ -143,3 +144,40 @@ def test_the_audit_reports_each_native_provider_and_its_backup_read_only(env: En
 def test_the_audit_summary_says_whether_a_native_provider_is_backed_up(has_backup: Any, shown: str) -> None:
     items = [{"id": "nkp", "native": {"has_backup": has_backup}}, {"id": "kmip"}]
     assert native_summary(items) == [f"  native key provider nkp: {shown}"]
+
+
+# ---- GenerateKey on a declared NKP (harness/run/session_providers.py) ---------------------------------
+class _Client:
+    """Just enough of a VCenterClient for GenerateKey: answers `result` or raises `fault`."""
+
+    def __init__(self, allow: bool, result: Any = None, fault: Exception | None = None) -> None:
+        self.name, self.gate, self.calls = "vc-a", MutationGate(allow_mutations=allow), []
+        self.content = SimpleNamespace(cryptoManager=object())
+        self._result, self._fault = result, fault
+
+    def invoke(self, obj: Any, method: str, **kwargs: Any) -> Any:
+        self.calls.append(method)
+        if self._fault is not None:
+            raise self._fault
+        return self._result
+
+
+def test_a_vcenter_that_generates_nkp_keys_lets_the_suites_use_the_nkp() -> None:
+    from harness.run.session_providers import _require_key_generation
+    client = _Client(True, SimpleNamespace(success=True))
+    _require_key_generation(client, "nkp-1")
+    assert client.calls == ["GenerateKey"]
+    read_only = _Client(False)
+    _require_key_generation(read_only, "nkp-1")
+    assert read_only.calls == [], "no GenerateKey without allow_mutations"
+
+
+@pytest.mark.parametrize("client", [
+    _Client(True, SimpleNamespace(success=False, reason="not supported")),
+    _Client(True, fault=vmodl.RuntimeFault(msg="Cannot generate keys with native key provider")),
+])
+def test_a_vcenter_refusing_generatekey_on_the_nkp_makes_its_tests_capability_skips(client: _Client) -> None:
+    from harness.run.session_providers import _require_key_generation
+    with pytest.raises(pytest.skip.Exception, match=r"^capability: vc-a does not generate keys on Native Key Provider "
+                                                    r"nkp-1 with GenerateKey \("):
+        _require_key_generation(client, "nkp-1")
