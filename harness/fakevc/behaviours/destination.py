@@ -42,9 +42,6 @@ DEDICATED_HALF = defect("kms-dedicated-xvc-half", "KMS-DEDICATED",
 KEY_STORE_UNCHECKED = defect("kms-shared-key-store-unchecked", "KMS-SHARED",
                              "a destination vCenter whose provider of the same name holds other keys (not the same "
                              "key store) is accepted for a cross-vCenter move")
-NKP_MISSING_HALF = defect("nkp-xvc-missing-half", "NKP-XVC-MISSING",
-                          "moving (or cloning) a VM encrypted by a Native Key Provider to a vCenter without that "
-                          "provider is refused, but the VM lands there anyway", half_applied=True)
 THUMBPRINT_UNCHECKED = defect("xvc-locator-thumbprint-unchecked", "XVC-MIGRATE",
                               "a vCenter that does not trust the destination's certificate accepts a ServiceLocator "
                               "without sslThumbprint", fake_options={"trust_peers": False})
@@ -166,7 +163,7 @@ def check_cross(checks: Checks, vm: VirtualMachine, target: Target, crypto_invol
             checks.refuse(invalid_state(f"The destination vCenter Server {dest.name} has no Native Key Provider "
                                         f"'{provider}' (restore its backup there first): Unable to decrypt the "
                                         f"ciphertext. Failed to decrypt the key of '{vm.name}'."),
-                          half=NKP_MISSING_HALF)
+                          half=native.MISSING_HALF)
             continue
         if not keys.provider_known(dest, provider):
             checks.refuse(invalid_state(f"The destination vCenter Server {dest.name} has no key provider "

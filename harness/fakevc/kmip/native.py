@@ -46,6 +46,11 @@ ASSUMED_ELSEWHERE = defect(
     "nkp-assumed-on-every-vcenter", "NKP-XVC-MISSING",
     "a vCenter treats another vCenter's Native Key Provider as its own (as if it had been restored there), so an "
     "NKP-encrypted VM moves to a vCenter that was never given the provider")
+# MISSING_HALF is honoured by behaviours/destination.py check_cross.
+MISSING_HALF = defect(
+    "nkp-xvc-missing-half", "NKP-XVC-MISSING",
+    "moving (or cloning) a VM encrypted by a Native Key Provider to a vCenter without that provider is refused, "
+    "but the VM lands there anyway", half_applied=True)
 RESTORE_NEW_KDK = defect(
     "nkp-restore-new-kdk", "NKP-XVC-RESTORED",
     "restoring a Native Key Provider's backup on another vCenter makes a new key derivation key (what adding a new "
