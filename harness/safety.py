@@ -120,6 +120,10 @@ def lab_provider_ids(inventory: Any) -> list[str]:
         ext = getattr(kms, role, None)
         if ext is not None and ext.registered:
             found.append(ext.provider_id)
+    for vc in getattr(inventory, "vcenters", []):   # a lab's Native Key Provider (vcenters[].key_provider)
+        declared = getattr(vc, "key_provider", None)
+        if declared is not None and declared.id not in found:
+            found.append(declared.id)
     return found
 
 

@@ -202,7 +202,8 @@ def test_generate_key_reports_a_kms_refusal_as_success_false_with_a_reason(
 @pytest.mark.rule("KMS-STATUS")
 @pytest.mark.requires("kms_status", "kms_trust")
 @pytest.mark.test_id("06e160e1-012d-4e0f-abfa-ad6943dd9ea2")
-def test_a_fully_trusted_key_provider_reports_green(vc, provider):
+def test_a_fully_trusted_key_provider_reports_green(vc, provider, kms):
+    kms.require_kmip(provider)   # a Native Key Provider (inventory key_provider) has no KMIP server
     status = keys.status(vc, provider)
     vc.recorder.note("provider status", status.__dict__)
 

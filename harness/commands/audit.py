@@ -24,6 +24,7 @@ from typing import Any, Callable
 from pyVmomi import vmodl
 
 from harness.vsphere import authz, keys, posture
+from harness.vsphere import providers as native_providers
 from harness.vsphere.authz import canonical
 from harness.vsphere.errors import TargetLacks, fault_class_name, fault_message
 from harness.vsphere.posture import HOST_PATHS, VM_PATHS  # noqa: F401  (re-exported: the audit's paths)
@@ -120,6 +121,8 @@ class _Scan:
             entry["overall_status"] = getattr(info, "overallStatus", None) or entry["overall_status"]
             for server in info.servers or []:
                 entry["servers"].setdefault(server.name, _server(server.name, server.address, server.port))
+        for provider_id, nkp in native_providers.native_facts(clusters).items():   # NKPs: kind, hasBackup (7.0.2)
+            by_id[provider_id]["native"] = nkp
         if infos:
             self._status(manager, infos, by_id, out)
         for entry in by_id.values():
@@ -312,6 +315,7 @@ def summary_lines(outcome: AuditOutcome) -> list[str]:
         shown = [f"{p['id']}{' (default)' if p['default'] else ''}: {p['overall_status'] or 'status unknown'}"
                  for p in providers["items"]]
         lines.append(f"  key providers: {', '.join(shown) if shown else 'none'}")
+        lines.extend(native_summary(providers["items"]))
         lines.append(f"  alarms triggered: {len(vc['alarms'])}")
         for flag in vc["priv_audit"]:
             lines.append(f"  {PRIV_AUDIT}: {flag['why']}")
@@ -323,3 +327,9 @@ def summary_lines(outcome: AuditOutcome) -> list[str]:
     lines.append(f"{PRIV_AUDIT}: {count} flag(s)" if count else f"{PRIV_AUDIT}: no flags")
     lines.append(f"report: {outcome.folder / 'audit.html'} (json, manifest.sha256 beside it)")
     return lines
+
+
+def native_summary(items: list[dict[str, Any]]) -> list[str]:
+    """One console line per Native Key Provider: whether the API says it is backed up (NKP reporting)."""
+    shown = {True: "backed up", False: "NOT backed up", None: "backup state not shown by this API version"}
+    return [f"  native key provider {p['id']}: {shown[p['native']['has_backup']]}" for p in items if p.get("native")]

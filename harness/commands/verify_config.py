@@ -16,7 +16,7 @@ from pyVmomi import vim, vmodl
 
 from harness.inventory.capabilities import KNOWN_CAPABILITIES
 from harness.run.cleanup import annotation
-from harness.vsphere import authz, events, keys, sessions, vms
+from harness.vsphere import authz, events, keys, providers, sessions, vms
 from harness.vsphere.errors import EnvironmentFault, TargetLacks, TaskFailed, fault_class_name, fault_message
 from harness.vsphere.hosts import key_cache, key_cache_read
 from harness.vsphere.props import retrieve_all
@@ -82,7 +82,8 @@ class _Prober:
             (("authorization",), self.authorization), (("instant_clone",), self.instant_clone_api),
             (("key_providers", "kms_trust"), self.provider_probes),
             (("vm_encryption", "snapshots", "instant_clone"), self.scratch_probes),
-            (("key_providers",), self.remove_probe_provider)]
+            (("key_providers",), self.remove_probe_provider),
+            (("native_key_provider",), self.native_key_provider)]
         for caps, probe in probes:
             try:
                 probe()
@@ -101,6 +102,26 @@ class _Prober:
         for cap in FAKE_ONLY:
             self.results[cap] = Probe(YES if self.entry.target == "fake" else NO, f"target is {self.entry.target}")
         return {cap: self.results.get(cap, Probe(NOT_PROBED, "no probe")) for cap in KNOWN_CAPABILITIES}
+
+    def native_key_provider(self) -> None:
+        """A Native Key Provider (NKP-*): listed by ListKmsClusters with managementType nativeProvider (read-only).
+        The fake creates one on cue; elsewhere only an admin can (vSphere Client or REST), so it must exist."""
+        if self.entry.target == "fake":
+            self.results["native_key_provider"] = Probe(YES, "the fake creates Native Key Providers on cue")
+            return
+        try:
+            listed = providers.all_providers(self.client)
+        except TargetLacks as err:
+            self.results["native_key_provider"] = Probe(NO, f"{err.method}: MethodNotFound")
+            return
+        native = sorted(pid for pid, info in listed.items() if info.managementType == providers.NATIVE)
+        declared = self.entry.key_provider
+        if declared is not None and declared.id not in native:
+            self.results["native_key_provider"] = Probe(NO, f"no Native Key Provider {declared.id!r} (key_provider) "
+                                                            f"among ListKmsClusters' {native or 'none'}")
+        else:
+            self.results["native_key_provider"] = Probe(YES if native else NO, f"Native Key Providers: "
+                                                                               f"{', '.join(native) or 'none'}")
 
     def events(self) -> None:
         self.results["events"] = answers(lambda: events.query(self.client, [events.KMS_UNREACHABLE]), "QueryEvents")

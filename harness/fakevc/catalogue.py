@@ -11,7 +11,7 @@ from types import ModuleType
 from harness.fakevc.behaviours import (clone, core_dumps, crypto_rules, default_providers, destination, instant_clone,
                                        key_push, locked_vms, reconfigure, relocate, snapshots, space, vtpm)
 from harness.fakevc.defects import CATALOGUE, Defect
-from harness.fakevc.kmip import keys, kms_health, multi_server
+from harness.fakevc.kmip import keys, kms_health, multi_server, native
 from harness.fakevc.model import alarms, authorization, crypto_manager
 
 DEFECT_MODULES: tuple[ModuleType, ...] = (
@@ -29,6 +29,8 @@ DEFECT_MODULES: tuple[ModuleType, ...] = (
     vtpm,
     # Issue 25 family 3: default key provider per cluster (KMS-DEFAULT-*)
     default_providers,
+    # Native Key Provider (issue 25 family 5)
+    native,
 )
 
 

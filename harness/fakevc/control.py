@@ -11,6 +11,7 @@ from harness.fakevc.behaviours import core_dumps, locked_vms, space
 from harness.fakevc.behaviours import snapshots as fake_snapshots
 from harness.fakevc.behaviours.lifecycle import read_disk_bytes
 from harness.fakevc.disks import CANARY
+from harness.fakevc.kmip import native
 from harness.fakevc.model.host import HostSystem
 from harness.fakevc.server import FakeVCenter
 
@@ -87,6 +88,27 @@ class FakeControl:
         cross-vCenter ServiceLocator must carry the destination's sslThumbprint."""
         with self.vc.lock:
             self.vc.trust_peers = trusted
+
+    # ---- Native Key Provider: lab preconditions no SOAP call can set up (kmip/native.py) --------------
+    def create_native_key_provider(self, provider_id: str, backed_up: bool = True) -> None:
+        """What an admin does in the vSphere Client (Add Native Key Provider, then Back Up: a provider must be
+        backed up once before use; `backed_up=False` stops before that); the REST API's create on a real lab."""
+        with self.vc.lock:
+            self.vc.crypto.add_native_provider(provider_id, native.new_kdk(), has_backup=backed_up)
+
+    def native_key_provider_backup(self, provider_id: str) -> bytes:
+        """The provider's backup (Back Up in the vSphere Client; the REST API's export)."""
+        with self.vc.lock:
+            return self.vc.crypto.backup_native_provider(provider_id)
+
+    def restore_native_key_provider(self, provider_id: str, backup: bytes) -> None:
+        """Restore (import) another vCenter's NKP backup here (Restore in the vSphere Client; REST import)."""
+        with self.vc.lock:
+            self.vc.crypto.restore_native_provider(provider_id, backup)
+
+    def remove_native_key_provider(self, provider_id: str) -> None:
+        with self.vc.lock:
+            self.vc.crypto.remove_native_provider(provider_id)
 
 
 class FakeDiskReader:

@@ -29,4 +29,7 @@ KNOWN_CAPABILITIES: dict[str, str] = {
     # vTPM family (VTPM-*)
     "vtpm": "VirtualTPM devices on ReconfigVM_Task and CloneVM_Task (a default key provider; EFI firmware; ESXi 6.7 for "
             "Windows guests, 7.0 U2 for Linux guests)",
+    # Native Key Provider (issue 25 family 5)
+    "native_key_provider": "a vSphere Native Key Provider (7.0 Update 2+): the lab's, declared per vCenter as "
+                           "`key_provider: {id, type: native}`, or one the fake creates on cue (SOAP cannot create one)",
 }

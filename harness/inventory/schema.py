@@ -150,6 +150,18 @@ class LabProvider(_Strict):
     server_name: ObjectName
 
 
+class KeyProviderOption(_Strict):
+    """A key provider this vCenter already has that is not a KMIP server (issue 25 family 5).
+
+    `type: native`: a vSphere Native Key Provider (7.0 Update 2+) an admin created (or restored from another
+    vCenter's backup) in the vSphere Client or the REST API; the SOAP API the harness speaks cannot create one.
+    The suites then use it as the provider (`provider` fixture on this vCenter), and every KMS-side check is not
+    observable (no KMIP server holds its keys). Declared with the same id on a second vCenter, it says the
+    backup was restored there (NKP-XVC-RESTORED runs, NKP-XVC-MISSING cannot)."""
+    id: ProviderIdText
+    type: Literal["native"]
+
+
 class TestUser(_Strict):
     """A second SSO user (no Cryptographer.* privileges needed) for PRIV-DECRYPT and PRIV-AUDIT."""
     __test__ = False  # not a pytest test class
@@ -228,6 +240,7 @@ class VCenter(_Strict):
     older_hosts: list[ObjectName] = []       # ESXi hosts older than 7.0 outside the cluster (in its datacenter) that the
                                              # host-version rules may place VMs on; no other host is ever chosen
     test_user: TestUser | None = None        # a second SSO user (PRIV-DECRYPT, PRIV-AUDIT)
+    key_provider: KeyProviderOption | None = None   # a Native Key Provider this vCenter has (NKP-*)
     version: VersionText | None = None
     vcsim: VcsimOptions | None = None
     fake: FakeOptions | None = None

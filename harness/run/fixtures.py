@@ -108,6 +108,7 @@ def policies_b(environment: Environment, vc_b: VCenterClient) -> policies.Polici
 @pytest.fixture(scope="session")
 def kms(environment: Environment, inventory: Inventory) -> Iterator[KmsEvidence]:
     evidence = KmsEvidence(environment.kms_endpoints, MutationGate.for_inventory(inventory))
+    evidence.native.update(vc.key_provider.id for vc in inventory.vcenters if vc.key_provider is not None)
     yield evidence
     evidence.close()
 

@@ -50,6 +50,9 @@ class KmsEvidence:
         self.gate = gate or MutationGate()
         self._clients: dict[str, Any] = {}
         self.clusters: dict[str, list[Any]] = {}   # provider id -> its servers' endpoints (KMS-MULTI)
+        # Native Key Providers (issue 25 family 5): no KMIP server holds their keys, so every read of one of
+        # their keys is not observable. Filled from the inventory (`key_provider`) and by the NKP suite.
+        self.native: set[str] = set()
 
     def add_cluster(self, provider_id: str, endpoints: list[Any]) -> None:
         """Read `provider_id`'s keys from these servers, in order, failing over as vCenter does."""
@@ -61,6 +64,9 @@ class KmsEvidence:
         return self.endpoints[role]
 
     def for_provider(self, provider_id: str) -> Any:
+        if provider_id in self.native:   # a test that needs the provider's KMS (stop it, make it refuse) cannot run
+            pytest.skip(f"capability: key provider {provider_id} is a vSphere Native Key Provider: no KMS of the "
+                        "inventory serves it (no KMIP server)")
         if provider_id in self.clusters:
             return self.clusters[provider_id][0]
         for endpoint in self.endpoints.values():
@@ -109,6 +115,8 @@ class KmsEvidence:
 
     def _state(self, op: str, key: tuple[str, str], only: str | None = None) -> "str | None | NotObservable":
         """The key's KMIP state (None: no such key), recorded; NotObservable when the harness may not read it."""
+        if key[0] in self.native:
+            return self._native_read(op, key)
         endpoint, answer = self._failover(key, only)
         where = f"{endpoint.address}:{endpoint.port}"
         recorder = current_recorder()
@@ -118,6 +126,21 @@ class KmsEvidence:
             recorder.kmip_read(op, where, key[1], repr(answer))
         else:
             recorder.kmip_read(op, where, key[1], {"state": answer, "usable": answer in USABLE_STATES})
+        return answer
+
+    def require_kmip(self, provider_id: str) -> None:
+        """Skip (capability) a test about a KMIP provider's servers when the provider is a Native Key Provider."""
+        if provider_id in self.native:
+            pytest.skip(f"capability: key provider {provider_id} is a vSphere Native Key Provider: it has no KMIP "
+                        "server whose status or trust could be checked")
+
+    def _native_read(self, op: str, key: tuple[str, str]) -> "NotObservable":
+        answer = NotObservable(f"capability: key provider {key[0]} is a vSphere Native Key Provider: its keys "
+                               "come from vCenter itself and no KMIP server holds them")
+        recorder = current_recorder()
+        if answer.reason not in recorder.not_observable:
+            recorder.not_observable.append(answer.reason)
+        recorder.kmip_read(op, f"native key provider {key[0]}", key[1], repr(answer))
         return answer
 
     def key_exists(self, key: tuple[str, str]) -> "bool | NotObservable":

@@ -13,7 +13,7 @@ from typing import Any
 
 from pyVmomi import SoapAdapter
 
-from harness.vsphere import keys
+from harness.vsphere import keys, providers
 from harness.vsphere.errors import EnvironmentFault
 
 
@@ -57,3 +57,33 @@ def require_unchanged(client: Any, provider_id: str, before: str) -> None:
     if after != before:
         raise LabProviderChanged(f"the lab's key provider {provider_id} on {client.name} changed during the run:\n"
                                  f"before: {before}\nafter:  {after}")
+
+
+# ---- a lab's Native Key Provider (issue 25 family 5; harness/vsphere/providers.py) -------------------------
+def native_snapshot(client: Any, provider_id: str) -> str | None:
+    """The NKP as ListKmsClusters lists it, serialized by pyVmomi (None when absent); read-only."""
+    info = providers.all_providers(client).get(provider_id)
+    return SoapAdapter.Serialize(info).decode("utf-8") if info is not None else None
+
+
+def use_native(client: Any, provider_id: str) -> str:
+    """Check the declared Native Key Provider exists and is one, protect it in the gate; return its snapshot."""
+    info = providers.all_providers(client).get(provider_id)
+    if info is None:
+        raise LabProviderMissing(f"vCenter {client.name} has no key provider {provider_id!r} (key_provider: type "
+                                 "native); create it (or restore its backup) in the vSphere Client first: the SOAP "
+                                 "API cannot create a Native Key Provider")
+    if info.managementType != providers.NATIVE:
+        raise LabProviderMissing(f"key provider {provider_id!r} of vCenter {client.name} is a {info.managementType} "
+                                 "provider, not the Native Key Provider the inventory declares")
+    client.gate.protect_provider(provider_id)
+    client.recorder.note(f"lab Native Key Provider used (never changed) on {client.name}",
+                         {"id": provider_id, **providers.facts(info)})
+    return SoapAdapter.Serialize(info).decode("utf-8")
+
+
+def require_native_unchanged(client: Any, provider_id: str, before: str) -> None:
+    after = native_snapshot(client, provider_id)
+    if after != before:
+        raise LabProviderChanged(f"the lab's Native Key Provider {provider_id} on {client.name} changed during the "
+                                 f"run:\nbefore: {before}\nafter:  {after}")

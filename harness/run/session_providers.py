@@ -21,6 +21,10 @@ from harness.vsphere import keys
 
 def session_provider(state: Any, worker: str, client: Any, environment: Any, role: str) -> Iterator[str]:
     import pytest
+    declared = environment.inventory.vcenter(client.name).key_provider
+    if role == "shared" and declared is not None:   # the lab's Native Key Provider is this vCenter's provider
+        yield from _use_native_provider(client, declared.id)
+        return
     endpoint = environment.kms_endpoints.get(role)
     if endpoint is None:
         pytest.skip(f"capability: inventory has no {role} KMS")
@@ -39,6 +43,39 @@ def _use_lab_provider(client: Any, endpoint: Any, role: str) -> Iterator[str]:
     yield endpoint.provider_id
     if not own:
         lab_providers.require_unchanged(client, endpoint.provider_id, before)
+
+
+def _use_native_provider(client: Any, provider_id: str) -> Iterator[str]:
+    """A Native Key Provider the inventory declares (`key_provider: {id, type: native}`): checked, protected and
+    compared at the end like a lab's KMIP provider; its keys are vCenter's own, so the KMS-side checks of every
+    test using it are not observable (harness/run/kms_reads.py)."""
+    before = lab_providers.use_native(client, provider_id)
+    _require_key_generation(client, provider_id)
+    yield provider_id
+    lab_providers.require_native_unchanged(client, provider_id, before)
+
+
+def _require_key_generation(client: Any, provider_id: str) -> None:
+    """The suites take a fresh key per test with GenerateKey. Whether vCenter generates keys on a Native Key
+    Provider that way is not documented (govmomi's vcsim refuses: "Cannot generate keys with native key
+    provider"; vm-operator never asks, it sends an empty key id), so it is tried once: a vCenter that refuses
+    makes every test using the provider a capability skip naming the answer, never a product failure."""
+    import pytest
+    from pyVmomi import vmodl
+
+    from harness.vsphere.errors import fault_class_name, fault_message
+    if not client.gate.allow_mutations:
+        return   # the tests that would generate keys are skipped by the gate anyway
+    try:
+        result = keys.generate_key_result(client, provider_id)
+    except vmodl.MethodFault as fault:   # a refusal (environment faults are not caught: they are errors)
+        answer = f"{fault_class_name(fault)}: {fault_message(fault)}"
+    else:
+        if result.success:
+            return
+        answer = f"success false: {result.reason}"
+    pytest.skip(f"capability: {client.name} does not generate keys on Native Key Provider {provider_id} with "
+                f"GenerateKey ({answer}); the suites take a fresh key per test that way")
 
 
 def _register_own(state: Any, worker: str, client: Any, environment: Any, endpoint: Any, role: str) -> Iterator[str]:

@@ -51,6 +51,21 @@ class TargetControl(Protocol):
     def set_peers_trusted(self, trusted: bool) -> None:
         """Make this vCenter trust, or stop trusting, the other vCenters' certificates."""
 
+    # A Native Key Provider is created, backed up and restored through the vSphere Client or the REST API,
+    # never the SOAP API the harness speaks: on a lab these are preconditions the inventory declares.
+    def create_native_key_provider(self, provider_id: str, backed_up: bool = True) -> None:
+        """Create a Native Key Provider on this vCenter and (unless `backed_up=False`) back it up once, as vSphere
+        asks before use."""
+
+    def native_key_provider_backup(self, provider_id: str) -> bytes:
+        """The backup of this vCenter's Native Key Provider (opaque: only restore reads it)."""
+
+    def restore_native_key_provider(self, provider_id: str, backup: bytes) -> None:
+        """Restore (import) a Native Key Provider's backup on this vCenter."""
+
+    def remove_native_key_provider(self, provider_id: str) -> None:
+        """Remove a Native Key Provider this control created or restored."""
+
 
 class NoFaultInjection:
     """The control of a target that cannot inject faults: every request is a capability skip."""
@@ -99,4 +114,17 @@ class NoFaultInjection:
         return True   # pragma: no cover (skip raised above)
 
     def set_peers_trusted(self, trusted: bool) -> None:
+        self._refuse()
+
+    def create_native_key_provider(self, provider_id: str, backed_up: bool = True) -> None:
+        self._refuse()
+
+    def native_key_provider_backup(self, provider_id: str) -> bytes:
+        self._refuse()
+        return b""   # pragma: no cover (skip raised above)
+
+    def restore_native_key_provider(self, provider_id: str, backup: bytes) -> None:
+        self._refuse()
+
+    def remove_native_key_provider(self, provider_id: str) -> None:
         self._refuse()

@@ -239,6 +239,22 @@ class Environment:
                 quirks=opts.real_quirks if opts else None), seeds)
             if entry.test_user:   # the fake plays the lab's SSO, which has this second user
                 fake.add_user(entry.test_user.user, entry.test_user.password())
+        self._seed_native_providers(fakes)
+
+    def _seed_native_providers(self, fakes: list[VCenter]) -> None:
+        """The Native Key Providers fake entries declare (`key_provider: {type: native}`), as a lab's admin made
+        them: created on the first vCenter naming an id, its backup restored on the others naming it."""
+        backups: dict[str, bytes] = {}
+        for entry in fakes:
+            declared = entry.key_provider
+            if declared is None:
+                continue
+            control = self.control(entry.name)
+            if declared.id in backups:
+                control.restore_native_key_provider(declared.id, backups[declared.id])
+            else:
+                control.create_native_key_provider(declared.id)
+                backups[declared.id] = control.native_key_provider_backup(declared.id)
 
     def _start_vcsims(self) -> None:
         for entry in self.inventory.vcenters:

@@ -17,7 +17,7 @@ from harness.fakevc.behaviours.crypto_rules import (Checks, Keks, invalid_argume
                                                     not_supported)
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import KeyRef
-from harness.fakevc.kmip import keys
+from harness.fakevc.kmip import keys, native
 from harness.fakevc.model.datastore import Datastore
 from harness.fakevc.model.host import HostSystem
 from harness.fakevc.model.inventory import Folder, ResourcePool
@@ -155,6 +155,16 @@ def check_cross(checks: Checks, vm: VirtualMachine, target: Target, crypto_invol
                                         f"{host.name} runs ESXi {host.esx_version}."),
                           ignored=HOSTVER_IGNORED, half=HOSTVER_HALF)
     for provider in sorted({k[0] for k in source_keys | kept_keys}):
+        if not keys.provider_known(dest, provider) and native.is_native(keys.provider(src, provider)):
+            # KB 378053 (knowledge.broadcom.com/external/article/378053): a VM encrypted by a Native Key Provider
+            # cannot go to a vCenter the NKP was not restored to ("Unable to decrypt the ciphertext. Failed to
+            # decrypt the key"); vCenter fails that vMotion at 100%, the fake refuses it up front (same outcome:
+            # nothing arrives, the source keeps the VM).
+            checks.refuse(invalid_state(f"The destination vCenter Server {dest.name} has no Native Key Provider "
+                                        f"'{provider}' (restore its backup there first): Unable to decrypt the "
+                                        f"ciphertext. Failed to decrypt the key of '{vm.name}'."),
+                          half=native.MISSING_HALF)
+            continue
         if not keys.provider_known(dest, provider):
             checks.refuse(invalid_state(f"The destination vCenter Server {dest.name} has no key provider "
                                         f"'{provider}': the keys of '{vm.name}' would not be available there."),

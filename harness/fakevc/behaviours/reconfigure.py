@@ -440,7 +440,7 @@ def _resolve_keys(checks: Checks, vc: FakeVCenter, vm: VirtualMachine, plan: Pla
             try:
                 generated[ask.key] = generate(vc, ask.key, default_providers.default_entity(vm))
             except vmodl.MethodFault as fault:   # KMS-REQUIRED (keys.py), maybe half-applied
-                invented = keys.half_applied_key(vc)
+                invented = keys.half_applied_key(vc, ask.key)
                 if invented is None:
                     raise
                 checks.deferred = checks.deferred or fault

@@ -25,7 +25,7 @@ from pyVmomi import vim
 
 from harness.fakevc.defects import defect
 from harness.fakevc.disks import KeyRef
-from harness.fakevc.kmip import kms_health, multi_server
+from harness.fakevc.kmip import kms_health, multi_server, native
 # The KMIP connections (re-exported: `keys.client`, `keys.close` are what behaviours and tests call).
 from harness.fakevc.kmip.connections import KMIP_TIMEOUT, client, close, forget_key_material  # noqa: F401
 from harness.kms.client import KmsKeyNotFound, KmsOperationFailed, KmsTrustError, KmsUnreachable
@@ -85,6 +85,11 @@ def _shared_elsewhere(vc: Any, provider_id: str) -> bool:
                for other in vc.world.vcenters.values())
 
 
+def _native_elsewhere(vc: Any, provider_id: str) -> bool:
+    return any(other is not vc and native.is_native(other.crypto.providers.get(provider_id))
+               for other in vc.world.vcenters.values())
+
+
 def provider_known(vc: Any, provider_id: str) -> bool:
     """Whether this vCenter has the provider registered (cross-vCenter and KMS-DEDICATED rules)."""
     known = provider_id in _manager(vc).providers
@@ -92,13 +97,16 @@ def provider_known(vc: Any, provider_id: str) -> bool:
         return False
     if not known and vc.world.defects.on(DEDICATED_ASSUMED):
         return _shared_elsewhere(vc, provider_id)
+    if not known and vc.world.defects.on(native.ASSUMED_ELSEWHERE):
+        return _native_elsewhere(vc, provider_id)
     return known
 
 
 def provider(vc: Any, provider_id: str) -> "Provider | None":
     """The provider model this vCenter would use for `provider_id` (None when it has none)."""
     found = _manager(vc).providers.get(provider_id)
-    if found is None and vc.world.defects.on(DEDICATED_ASSUMED):
+    if found is None and (vc.world.defects.on(DEDICATED_ASSUMED)
+                          or (vc.world.defects.on(native.ASSUMED_ELSEWHERE) and _native_elsewhere(vc, provider_id))):
         for other in vc.world.vcenters.values():
             found = found or other.crypto.providers.get(provider_id)
     return found
@@ -168,6 +176,16 @@ def create_key(vc: Any, provider_id: str | None = None, entity: Any = None) -> t
         return None, reason, vim.fault.InvalidState(msg=reason)
     if vc.world.defects.on(PHANTOM_KEY):
         return (pid, str(uuid.uuid4())), "", None
+    if native.is_native(prov):
+        # A Native Key Provider has no KMS to ask: vCenter makes the key id, the material derives from the KDK
+        # (kmip/native.py). Under nkp-key-from-default-provider a buggy vCenter hands out a standard key instead.
+        if not prov.has_backup and not vc.world.defects.on(native.USABLE_WITHOUT_BACKUP):
+            reason = native.NOT_BACKED_UP.format(id=pid)
+            return None, reason, vim.fault.InvalidState(msg=reason)
+        fallback = vc.crypto.default_id
+        if vc.world.defects.on(native.KEY_FROM_DEFAULT) and fallback and not native.is_native(provider(vc, fallback)):
+            return create_key(vc, fallback)
+        return (pid, native.new_key_id()), "", None
     try:
         uid = _on_kms(vc, prov, "KMIP Create", lambda kmip: kmip.create_key())
     except _Failure as failure:
@@ -197,13 +215,19 @@ def invented_key() -> KeyRef:
     return INVENTED_PROVIDER, str(uuid.uuid4())
 
 
-def half_applied_key(vc: Any) -> KeyRef | None:
-    """For the encrypt path: under kms-required-half-applied, the key to give the VM before failing.
+def half_applied_key(vc: Any, requested: KeyRef | None = None) -> KeyRef | None:
+    """For the encrypt path: under kms-required-half-applied (or nkp-unbacked-half, for a key asked of a Native
+    Key Provider never backed up), the key to give the VM before failing.
 
-    Usage (reconfigure): on the no-provider fault, if `key := keys.half_applied_key(vc)`, apply
+    Usage (reconfigure): on the key-generation fault, if `key := keys.half_applied_key(vc, asked)`, apply
     the encryption with it, then raise the fault anyway.
     """
-    return invented_key() if vc.world.defects.on(INVENTED_KEY_HALF) else None
+    if vc.world.defects.on(INVENTED_KEY_HALF):
+        return invented_key()
+    prov = provider(vc, requested[0]) if requested and requested[0] else None
+    if native.is_native(prov) and not prov.has_backup and vc.world.defects.on(native.UNBACKED_HALF):
+        return prov.id, native.new_key_id()
+    return None
 
 
 # ---- key material ------------------------------------------------------------------------------
@@ -252,6 +276,10 @@ def kek(vc: Any, key: KeyRef) -> bytes:
         raise vim.fault.EncryptionKeyRequired(
             requiredKey=required,
             msg=f"Key {key_id} belongs to key provider '{provider_id}', which is not registered with vCenter {vc.name}")
+    if native.is_native(prov):
+        material = native.key_material(prov, key_id)
+        cache[key] = material
+        return material
     try:
         if key in withheld(vc):
             raise _Failure(f"KMIP Get: the KMS no longer serves key {key_id} (Item Not Found)", False, missing=True)
@@ -273,6 +301,10 @@ def key_status(vc: Any, key: KeyRef) -> tuple[bool, str]:
         return False, "KeyStateManagedByTrustAuthority"
     if key in withheld(vc):
         return False, "KeyStateMissingInKMS"
+    if native.is_native(prov):
+        # vSphere 8.0.3 adds the reason KeyStateManagedByNKP (govmomi vim25/types/enum.go, "8.0.3.0"); what
+        # earlier versions answer for an NKP key is not documented: the fake's choice, asserted by no test.
+        return False, "KeyStateManagedByNKP"
     try:
         state = _on_kms(vc, prov, "KMIP GetAttributes", lambda kmip: kmip.key_state(key_id))
     except _Failure as failure:

@@ -27,6 +27,10 @@ class Provider:
     reachable: bool | None = None          # last health observation (kms_health); None = not looked yet
     health_cause: str = ""
     clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    # A Native Key Provider (management_type NATIVE): its key derivation key and whether it was backed up
+    # (kmip/native.py has the sources); None for every KMIP-backed provider.
+    kdk: bytes | None = field(default=None, repr=False)
+    has_backup: bool = False
 
     @property
     def fully_trusted(self) -> bool:

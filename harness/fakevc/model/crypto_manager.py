@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 from pyVmomi import vim, vmodl
 
 from harness.fakevc.defects import defect
-from harness.fakevc.kmip import keys, kms_health, multi_server
+from harness.fakevc.kmip import keys, kms_health, multi_server, native
 from harness.fakevc.kmip.provider import NATIVE, TRUST_AUTHORITY, VCENTER, Provider
 from harness.fakevc.model.base import MO, CallContext
 from harness.fakevc.model.host import key_id as crypto_key_id
@@ -125,14 +125,51 @@ class CryptoManagerKmip(MO):
 
     def _cluster_info(self, provider: Provider, with_servers: bool = True) -> Any:
         entities = [self.vc.objects[m].ref for m in sorted(provider.entity_defaults) if m in self.vc.objects]
-        return vim.encryption.KmipClusterInfo(
+        kind = provider.management_type
+        if native.is_native(provider) and self.vc.world.defects.on(native.REPORTED_AS_STANDARD):
+            kind = VCENTER
+        info = vim.encryption.KmipClusterInfo(
             clusterId=vim.encryption.KeyProviderId(id=provider.id),
             servers=list(provider.servers.values()) if with_servers else [],
-            useAsDefault=self.default_id == provider.id, managementType=provider.management_type,
-            useAsEntityDefault=entities, hasBackup=False, tpmRequired=False)
+            useAsDefault=self.default_id == provider.id, managementType=kind,
+            useAsEntityDefault=entities, hasBackup=provider.has_backup, tpmRequired=False)
+        if native.is_native(provider):   # KmipClusterInfo.keyId (7.0.2): the NKP's key id (kmip/native.py)
+            info.keyId = native.provider_key_id(provider.kdk)
+        return info
+
+    # ---- Native Key Providers (no SOAP call creates one: kmip/native.py) ---------------------------
+    def add_native_provider(self, provider_id: str, kdk: bytes, has_backup: bool = True) -> None:
+        """An NKP as an admin creates it in the vSphere Client or imports its backup (REST API): the fake's
+        stand-in for a lab precondition. Never the default: the harness names it in every CryptoSpec."""
+        if provider_id in self.providers:
+            raise ValueError(f"vCenter {self.vc.name} already has a key provider {provider_id!r}")
+        self.providers[provider_id] = Provider(id=provider_id, management_type=NATIVE, kdk=kdk,
+                                               has_backup=has_backup)
+
+    def restore_native_provider(self, provider_id: str, backup: bytes) -> None:
+        """Import an NKP's backup (its KDK) here: "Restore a vSphere Native Key Provider" (kmip/native.py)."""
+        kdk = native.new_kdk() if self.vc.world.defects.on(native.RESTORE_NEW_KDK) else backup
+        self.add_native_provider(provider_id, kdk, has_backup=True)
+
+    def backup_native_provider(self, provider_id: str) -> bytes:
+        """Back the NKP up (what the vSphere Client's Back Up does): its KDK, and hasBackup turns true."""
+        provider = self.providers.get(provider_id)
+        if not native.is_native(provider):
+            raise ValueError(f"vCenter {self.vc.name} has no Native Key Provider {provider_id!r}")
+        provider.has_backup = True
+        return provider.kdk
+
+    def remove_native_provider(self, provider_id: str) -> None:
+        provider = self.providers.get(provider_id)
+        if native.is_native(provider):
+            self._remove(provider)
 
     def _active(self, provider: Provider) -> bool:
         """A provider is active when at least one of its servers is reachable and mutually trusted."""
+        if native.is_native(provider):
+            # The Back up page: an NKP is "Not backed up" until its first backup, then "Active" once the KDK
+            # reached the hosts. Mapping that onto IsKmsClusterActive is the fake's choice (vSphere is silent).
+            return provider.has_backup
         if self.vc.world.defects.on(STATUS_GREEN_WHEN_DOWN) and provider.servers:
             return True
         probes = [kms_health.probe_server(provider, name) for name in provider.servers]
@@ -149,7 +186,10 @@ class CryptoManagerKmip(MO):
         return True
 
     def p_kmipServers(self) -> list:
-        return [self._cluster_info(p) for p in self.providers.values() if p.management_type == VCENTER]
+        # Native Key Providers are listed too: govmomi's crypto.ManagerKmip.IsValidProvider looks a provider up in
+        # ListKmipServers, and vm-operator calls it for native providers before IsNativeProvider (its crypto
+        # reconciler, getCryptoKeyFromEncryptionClass); vcsim lists every provider there as well.
+        return [self._cluster_info(p) for p in self.providers.values() if p.management_type in (VCENTER, NATIVE)]
 
     # ---- providers and servers ------------------------------------------------------------------
     def RegisterKmipServer(self, ctx: CallContext, server: Any) -> None:
@@ -298,6 +338,11 @@ class CryptoManagerKmip(MO):
             wanted.append((provider, names))
         if not clusters:
             wanted = [(p, list(p.servers)) for p in self.providers.values() if p.management_type == VCENTER]
+        # A Native Key Provider has no KMIP server, and ClusterStatus.servers is required (pyVmomi typeinfo): the
+        # fake leaves NKPs out of the answer. vSphere does not document this case (govmomi's IsNativeProvider
+        # reads an NKP's managementType from this task, so a real vCenter may answer it): the fake's choice,
+        # and no test asserts it (KMS-STATUS skips an NKP: capability).
+        wanted = [(p, names) for p, names in wanted if not native.is_native(p)]
         return self.vc.tasks.run(ctx, None, "CryptoManagerKmip.retrieveKmipServersStatus",
                                  lambda: vim.encryption.CryptoManagerKmip.ClusterStatus.Array(
                                      [self._status(p, names) for p, names in wanted]))
