@@ -115,3 +115,11 @@ def test_vcrypt_rules_shows_each_rules_cells_and_the_tests_exercising_them(tmp_p
     power = [line for line in block if line.startswith("    covers power:")]
     assert power and "suspended (" in power[0] and "NO TEST" not in power[0], block
     assert not [line for line in lines if line.startswith("    covers") and "NO TEST" in line]
+
+
+def test_each_area_is_one_run_of_the_catalogue():
+    """The report's matrix and the terminal table group rules by area in catalogue order: a family appended
+    at the end of rules.yaml under an existing area (issue 25's KMS-MULTI, KMS-DEFAULT) split its area in two."""
+    areas = [rule.area for rule in load_rules().values()]
+    runs = [area for i, area in enumerate(areas) if i == 0 or areas[i - 1] != area]
+    assert len(runs) == len(set(runs)), f"areas split across rules.yaml: {runs}"
