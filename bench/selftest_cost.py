@@ -6,12 +6,15 @@ alternated:
   process   `python -m pytest suites --rules R --inventory <fake with the defect>` in a fresh
             interpreter (what `vcrypt selftest` did before: every fixed cost paid per defect)
   worker    the same pytest arguments sent to one long-lived `harness.commands.selftest_worker` process
-            (what it does now: imports, plugin loading and suite collection paid once per worker)
+            (what it does now: imports, plugin loading and suite collection paid once per worker; the
+            embedded KMS pair started once per worker and lent to each session, harness/kms/kept.py;
+            results.json without the rendered reports, `--results-only`; gc.freeze() after each session)
 
 Per session the plugin bench/_selftest_timing.py splits the wall time into: start-up
 (interpreter, imports, plugin loading), collection (incl. assertion rewriting), environment
-(embedded KMS pair + fake world, per session in both ways), tests, reports (environment stop and the
-run folder's reports), exit (interpreter shutdown). Both ways must give the same outcomes per test.
+(embedded KMS pair + fake world in a fresh process; the fake world alone in a worker), tests, reports
+(environment stop and the run folder's reports), exit (interpreter shutdown; in a worker, pytest's own
+unconfigure). Both ways must give the same outcomes per test.
 
 With --scaling 1,2 it also times the whole `vcrypt selftest -n N` for each N (minutes each).
 Goal: the whole selftest under 3 minutes on 2 cores (projected here from the per-defect figure).
@@ -158,7 +161,7 @@ def main() -> None:
     report.ratio("fixed share of a fresh process (start-up+collection+exit / wall)",
                  fixed["process"] / med["process"]["wall"], note=f"{fixed['process']:.2f} s")
     report.ratio("environment share of a worker session", med["worker"]["environment"] / med["worker"]["wall"],
-                 note=f"{med['worker']['environment']:.2f} s: KMS pair + fake world, per defect")
+                 note=f"{med['worker']['environment']:.2f} s: the fake world per defect (KMS pair kept per worker)")
     sessions = total_defects + 2
     projected = sessions * med["worker"]["wall"] / 2
     report.ratio("projected selftest -n 2 wall (s): sessions x worker session / 2", projected, f"< {GOAL_S:.0f}",

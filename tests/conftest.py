@@ -14,6 +14,10 @@ import pytest
 from harness.targets.environment import Environment, open_environment
 from harness.safety import MutationGate
 from harness.vsphere.client import VCenterClient
+# Spreading the tests over xdist workers (slowest modules first, shared runs together) and the runs
+# several modules read (made once a session): tests/balance.py, tests/shared_runs.py.
+from tests.balance import pytest_collection_modifyitems, pytest_xdist_make_scheduler  # noqa: F401 - hooks
+from tests.shared_runs import default_fake_run, fake_67_run  # noqa: F401 - fixtures
 
 
 def require(problem: str | None, what: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import time
 from pathlib import Path
 
 TAG_VARIABLE = "VCRYPT_TEST_TAG"
@@ -33,11 +34,23 @@ def _ours(proc: Path) -> bool:
     return f"{TAG_VARIABLE}={_TAG}".encode() in _read(proc / "environ").split(b"\0")
 
 
-def leftover_servers() -> list[str]:
+def leftover_servers(grace: float = 0.0) -> list[str]:
     """KMS servers and vcsims this session started through a subprocess and that still run.
 
-    Servers owned by this pytest process itself (its session fixtures) are not leftovers.
+    Servers owned by this pytest process itself (its session fixtures) are not leftovers. `grace`:
+    how long a server that is stopping may take to go (a stopped KMS's worker process exits within a
+    second of its parent): looked at again every 50 ms until none is left or the grace is over, rather
+    than a fixed sleep of the whole grace before one look.
     """
+    deadline = time.monotonic() + grace
+    while True:
+        left = _leftover_servers()
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.05)
+
+
+def _leftover_servers() -> list[str]:
     mine = str(os.getpid())
     left = []
     for proc in Path("/proc").iterdir():

@@ -28,12 +28,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def runs(tmp_path_factory: pytest.TempPathFactory, default_fake_run: tuple[subprocess.CompletedProcess, Path]
+         ) -> dict[str, Path]:
+    """The unsharded run is the default serial run test_run_fake.py reads too (tests/shared_runs.py)."""
     reports = tmp_path_factory.mktemp("reports")
-    out: dict[str, Path] = {}
+    whole_proc, whole = default_fake_run
+    assert whole_proc.returncode == 0, whole_proc.stdout[-3000:] + whole_proc.stderr[-3000:]
+    out: dict[str, Path] = {"whole": whole}
     # shard 2 on two xdist workers: its controller collects nothing and learns the shard from them
-    for name, args in (("whole", []), ("s1", ["--shard", "1/2"]), ("s2", ["--shard", "2/2", "-n", "2"])):
-        extra = ["--durations-from", str(reports / "whole")] if args else []
+    for name, args in (("s1", ["--shard", "1/2"]), ("s2", ["--shard", "2/2", "-n", "2"])):
+        extra = ["--durations-from", str(whole)]
         proc = subprocess.run([*vcrypt_command(), "run", "--reports", str(reports), "--run-id", name, *args, *extra],
                               cwd=ROOT, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -38,13 +37,13 @@ def _verdicts(run_dir: Path) -> dict[str, set[str]]:
 
 
 def _leftover_processes() -> list[str]:
-    time.sleep(1.0)  # a stopped KMS's worker process exits within a second of its parent
-    return leftover_servers()
+    return leftover_servers(grace=1.0)  # a stopped KMS's worker process exits within a second of its parent
 
 
 @pytest.fixture(scope="module")
-def serial_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
-    return _run(tmp_path_factory.mktemp("serial"))
+def serial_run(default_fake_run: tuple[subprocess.CompletedProcess, Path]) -> tuple[subprocess.CompletedProcess, Path]:
+    """The default serial run, shared with test_merge.py and test_run_fake_67.py (tests/shared_runs.py)."""
+    return default_fake_run
 
 
 def test_the_default_run_exits_0_and_every_7_0_rule_passes(serial_run):
@@ -91,8 +90,8 @@ def test_a_parallel_run_gives_the_same_verdicts_as_the_serial_one(serial_run, tm
     assert not _leftover_processes()
 
 
-def test_on_the_6_7_fake_pre7_rules_pass_and_7_0_rules_skip_by_version(tmp_path):
-    proc, run_dir = _run(tmp_path, "--inventory", "inventories/fake-67.yaml")
+def test_on_the_6_7_fake_pre7_rules_pass_and_7_0_rules_skip_by_version(fake_67_run):
+    proc, run_dir = fake_67_run   # shared with test_run_fake_67.py (tests/shared_runs.py)
     assert proc.returncode == 0, proc.stdout[-4000:]
     tests = json.loads((run_dir / "results.json").read_text())["tests"]
     catalogue = load_rules()

@@ -21,27 +21,28 @@ def vcrypt(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    reports = tmp_path_factory.mktemp("sixseven") / "reports"
-    for run_id, inventory in (("r70", "inventories/fake.yaml"), ("r67", "inventories/fake-67.yaml")):
-        proc = vcrypt("run", "-i", inventory, "--reports", str(reports), "--run-id", run_id, "--rules", "KMS-REQUIRED")
+def runs(default_fake_run: tuple[subprocess.CompletedProcess, Path],
+         fake_67_run: tuple[subprocess.CompletedProcess, Path]) -> dict[str, Path]:
+    """The default 7.0 and 6.7 runs test_run_fake.py reads too (tests/shared_runs.py): every rule, KMS-REQUIRED
+    among them."""
+    for proc, _ in (default_fake_run, fake_67_run):
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    return reports
+    return {"r70": default_fake_run[1], "r67": fake_67_run[1]}
 
 
-def test_the_67_fake_reports_a_67_build(runs: Path) -> None:
-    vcenters = json.loads((runs / "r67" / "run.json").read_text())["vcenters"]
+def test_the_67_fake_reports_a_67_build(runs: dict[str, Path]) -> None:
+    vcenters = json.loads((runs["r67"] / "run.json").read_text())["vcenters"]
     assert {(vc["version"], vc["build"]) for vc in vcenters} == {("6.7", "16046470")}  # vCenter 6.7 Update 3g
 
 
-def test_kms_required_runs_on_the_harnesss_own_embedded_provider(runs: Path) -> None:
-    tests = json.loads((runs / "r67" / "results.json").read_text())["tests"]
+def test_kms_required_runs_on_the_harnesss_own_embedded_provider(runs: dict[str, Path]) -> None:
+    tests = [t for t in json.loads((runs["r67"] / "results.json").read_text())["tests"] if "KMS-REQUIRED" in t["rules"]]
     assert tests and {t["outcome"] for t in tests} == {"passed"}, [(t["name"], t["outcome"], t["message"]) for t in tests]
 
 
-def test_diff_of_a_70_and_a_67_run_warns(runs: Path) -> None:
-    proc = vcrypt("diff", str(runs / "r70"), str(runs / "r67"))
+def test_diff_of_a_70_and_a_67_run_warns(runs: dict[str, Path]) -> None:
+    proc = vcrypt("diff", str(runs["r70"]), str(runs["r67"]))
     warning = next((line for line in proc.stdout.splitlines() if line.startswith("warning:")), "")
     assert "7.0.3" in warning and "6.7" in warning and "different" in warning, proc.stdout
-    same = vcrypt("diff", str(runs / "r70"), str(runs / "r70"))
+    same = vcrypt("diff", str(runs["r70"]), str(runs["r70"]))
     assert "warning:" not in same.stdout

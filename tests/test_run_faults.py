@@ -22,8 +22,7 @@ SCENARIOS = ROOT / "tests" / "scenarios"
 
 
 def _kms_processes() -> list[str]:
-    time.sleep(1.0)  # a stopped KMS's worker process exits within a second of its parent
-    return leftover_servers()
+    return leftover_servers(grace=1.0)  # a stopped KMS's worker process exits within a second of its parent
 
 
 def _latest_run(reports: Path) -> Path:

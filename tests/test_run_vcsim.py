@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -87,8 +86,7 @@ def test_vcsim_demonstrates_its_rules_and_lists_every_deviation(tmp_path, worker
     for other in _outcomes.values():
         assert outcomes == other, "serial and -n 2 runs disagree"
     _outcomes[workers] = outcomes
-    time.sleep(1.0)
-    assert not leftover_servers()
+    assert not leftover_servers(grace=1.0)
 
 
 def _deviations_copy(tmp_path: Path, change) -> Path:  # noqa: ANN001 - a function of the loaded YAML

@@ -1,6 +1,7 @@
 """Every verdict can fail: each rule has seeded defects, and `vcrypt selftest` catches every one."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -81,17 +82,32 @@ def test_a_defect_imitating_the_environment_must_be_reported_as_an_error():
 
 def test_a_worker_runs_sessions_one_after_another_and_a_defect_never_leaks_into_the_next(tmp_path):
     """One worker process, two sessions of KMS-GENERATE: with a defect some test fails, and the next
-    session, without it, passes every test (each session starts its own fake world and KMS)."""
+    session, without it, passes every test (each session starts its own fake world; the embedded KMS
+    pair is the worker's, harness/kms/kept.py, lent to both sessions)."""
     from harness.commands.selftest import ROOT as REPO
-    from harness.commands.selftest import WorkerPool, _run_rule_tests
+    from harness.commands.selftest import WorkerPool, _run_rule_tests, _session_tests
     pool = WorkerPool(1, tmp_path)
     try:
         with_defect = _run_rule_tests(["KMS-GENERATE"], "kms-generate-phantom-key", tmp_path, REPO / "suites", pool)
         without = _run_rule_tests(["KMS-GENERATE"], None, tmp_path, REPO / "suites", pool)
+        (tmp_path / "stopping").mkdir()
+        stopped = _session_tests(["KMS-GENERATE"], "kms-generate-phantom-key", tmp_path / "stopping", REPO / "suites",
+                                 pool, stop_when="failed")
         worker_pids = {w.proc.pid for w in pool.all if w.proc}
     finally:
         pool.close()
     assert len(worker_pids) == 1
+    # --selftest-stop-when: the session ends after the first catching test, the rest are `not run`
+    assert [t["outcome"] for t in stopped].count("failed") == 1, [(t["nodeid"], t["outcome"]) for t in stopped]
+    assert {t["outcome"] for t in stopped} <= {"failed", "passed", "not run"} and "not run" in {t["outcome"] for t in stopped}
+    assert {t["nodeid"] for t in stopped} == set(with_defect)
+    # --results-only: results.json and run.json, no rendered reports nobody reads
+    run_dir = tmp_path / "run-baseline-KMS-GENERATE"
+    assert (run_dir / "results.json").is_file() and not (run_dir / "report.html").exists()
+    assert not (run_dir / "manifest.sha256").exists()
     assert "failed" in {outcome for outcome, _ in with_defect.values()}
     assert without and {outcome for outcome, _ in without.values()} == {"passed"}
     assert set(without) == set(with_defect)
+    kms_of = [json.loads((tmp_path / f"run-{label}-KMS-GENERATE" / "run.json").read_text())["kms"]["servers"]
+              for label in ("kms-generate-phantom-key", "baseline")]
+    assert kms_of[0] and kms_of[0] == kms_of[1]   # the same pair, started once for the worker

@@ -81,12 +81,16 @@ def _inventory_for(rule_id: str, defect: str | None, folder: Path) -> Path:
     return path
 
 
-def _session_args(rules: list[str], defect: str | None, folder: Path, suites: Path) -> tuple[list[str], Path]:
-    """The pytest arguments of one session: the tests of `rules` against the fake (with `defect`)."""
+def _session_args(rules: list[str], defect: str | None, folder: Path, suites: Path,
+                  stop_when: str | None = None) -> tuple[list[str], Path]:
+    """The pytest arguments of one session: the tests of `rules` against the fake (with `defect`);
+    `stop_when`: end the session at the first test with this outcome (the worker's STOP_WHEN)."""
+    from harness.commands.selftest_worker import STOP_WHEN
     label = defect or "baseline"
     inventory = _inventory_for(rules[0], defect, folder)
     run_dir = folder / f"run-{label}-{rules[0]}"
-    return [str(suites), "--inventory", str(inventory), "--run-dir", str(run_dir), "--rules", ",".join(rules)], run_dir
+    args = [str(suites), "--inventory", str(inventory), "--run-dir", str(run_dir), "--rules", ",".join(rules)]
+    return args + ([f"{STOP_WHEN}{stop_when}"] if stop_when else []), run_dir
 
 
 class SessionWorker:
@@ -94,11 +98,13 @@ class SessionWorker:
 
     def __init__(self, log: Path) -> None:
         self.log = log
+        self.kms_folder = log.with_suffix(".kms")   # the worker's kept KMS pair (harness/kms/kept.py)
         self.proc: subprocess.Popen[str] | None = None
 
     def _start(self) -> subprocess.Popen[str]:
         with self.log.open("a", encoding="utf-8") as stderr:
-            return subprocess.Popen([sys.executable, "-m", "harness.commands.selftest_worker"], cwd=ROOT, text=True,
+            return subprocess.Popen([sys.executable, "-m", "harness.commands.selftest_worker",
+                                     "--kms-folder", str(self.kms_folder)], cwd=ROOT, text=True,
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, bufsize=1,
                                     start_new_session=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
 
@@ -152,9 +158,9 @@ class WorkerPool:
 
 
 def _session_tests(rules: list[str], defect: str | None, folder: Path, suites: Path,
-                   pool: WorkerPool) -> list[dict]:
+                   pool: WorkerPool, stop_when: str | None = None) -> list[dict]:
     """Run the tests of `rules` against the fake (with `defect`); results.json's test entries."""
-    args, run_dir = _session_args(rules, defect, folder, suites)
+    args, run_dir = _session_args(rules, defect, folder, suites, stop_when)
     reply = pool.run(args)
     results_file = run_dir / "results.json"
     if not results_file.exists():
@@ -177,12 +183,12 @@ def _attempt(rule: str, defect: str, folder: Path, suites: Path, pool: WorkerPoo
     from harness.fakevc.catalogue import load_all
     where = folder / f"attempt-{attempt}" if attempt > 1 else folder
     where.mkdir(parents=True, exist_ok=True)
-    try:
-        entries = _session_tests([rule], defect, where, suites, pool)
+    caught_as = load_all()[defect].caught_as
+    try:   # one test with the defect's outcome catches it: the session ends there (the rest are `not run`)
+        entries = _session_tests([rule], defect, where, suites, pool, stop_when=caught_as)
     except Exception as err:  # noqa: BLE001 - a session that gave no verdicts proves nothing: inconclusive
         return Outcome(rule, defect, False, problem=str(err), verdict=INCONCLUSIVE, attempts=attempt)
     tests = [_test_run(t) for t in entries]
-    caught_as = load_all()[defect].caught_as
     failed = [t.nodeid for t in tests if t.outcome == caught_as]
     if failed:
         verdict = CAUGHT

@@ -227,7 +227,10 @@ def execute(request: RunRequest, echo: Callable[[str], None]) -> int:
     args = [str(request.suites), "--inventory", str(inv.path), "--run-dir", str(run_dir), "--run-id", run_id,
             "--junitxml", str(run_dir / "junit.xml"), "-o", "junit_family=xunit1",
             "-o", f"junit_suite_name=vcrypt.{inv.path.stem}.{inv.target}",
-            "--alluredir", str(run_dir / "allure-results"), "-p", "no:cacheprovider", "-q", "-rs"]
+            "--alluredir", str(run_dir / "allure-results"), "-p", "no:cacheprovider", "-q", "-rs",
+            # hypothesis' pytest plugin (installed with the project's test extras) cost ~0.9 CPU-s in every
+            # pytest process of a run (controller and each worker) and the suites never use hypothesis
+            "-p", "no:hypothesispytest"]
     args += ["-n", str(request.workers)]  # always explicit: -n 0 (serial) wins over any -n in the ini's addopts
     if request.compliance:
         args.append("--compliance")

@@ -115,6 +115,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--progress", choices=("auto", "lines", "dots"), default="auto",
                     help="lines: one line per finished test (rule, verdict, duration); auto: lines when "
                          "output is not a terminal")
+    group.addoption("--results-only", action="store_true", default=False,
+                    help="write results.json, run.json and the evidence only: no report.html, OSCAL, Allure "
+                         "extras, summary or manifest (`vcrypt selftest`'s sessions read nothing else)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -538,6 +541,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         mark_environment_errors(Path(xmlpath))
         from harness.evidence.junit_verdicts import add_run_verdicts  # compliance, seeded defects (run.json)
         add_run_verdicts(Path(xmlpath), state.run_dir if state.write_results else None)
+    if config.getoption("--results-only"):   # vcrypt selftest reads results.json alone: no reports to render
+        return
     if state.write_results and state.evidence_error is None:   # never sign a folder whose evidence is incomplete
         from harness.evidence.bundle import finalize_run_folder
         from harness.evidence.signing import signing_key_for

@@ -117,7 +117,9 @@ class Environment:
         if self.multi_kms is not None:
             self.multi_kms.stop()
         if self.kms is not None:
-            self.kms.stop()
+            from harness.kms import kept
+            if not kept.give_back(self.kms):   # a pair kept for the process (selftest workers) stays up
+                self.kms.stop()
         if self.strict_kms is not None:
             self.strict_kms.stop()
 
@@ -126,8 +128,9 @@ class Environment:
         if cfg.embedded and cfg.strict is not None and self._start_strict_kms(cfg.strict):
             return
         if cfg.embedded:
+            from harness.kms import kept
             from harness.kms.server import EmbeddedKms
-            self.kms = EmbeddedKms(self.workdir / "kms").start()
+            self.kms = kept.take() or EmbeddedKms(self.workdir / "kms").start()
             client = self.kms.client_cert
             # On fakes the embedded KMS is pre-registered (as a lab's admin would have done): lab-owned.
             fakes_only = all(vc.target == "fake" for vc in self.inventory.vcenters)
