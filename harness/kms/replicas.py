@@ -13,12 +13,11 @@ key), and a UID range of its own, disjoint from the shared and dedicated cluster
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from harness.kms.pki import CertPair, ThrowawayCA
-from harness.kms.server import KmsError, KmsServer, _stop_all
+from harness.kms.server import KmsError, KmsServer, _stop_all, start_together
 from harness.workdirs import private_folder
 
 __all__ = ["ReplicatedKms", "UID_BASE"]
@@ -47,14 +46,10 @@ class ReplicatedKms:
         servers = list(self.servers.values())
         try:
             servers[0].start()
-            pending = [s for s in servers[1:] if not s.running]
-            for server in pending:
-                server._spawn()
-            for server in pending:
-                server._wait_ready(time.monotonic() + server.ready_timeout)
         except BaseException:
             self.stop()
             raise
+        start_together(servers[1:], self.stop)
         return self
 
     def stop(self) -> None:

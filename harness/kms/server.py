@@ -16,7 +16,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 
@@ -331,15 +331,7 @@ class EmbeddedKms:
 
     def start(self) -> "EmbeddedKms":
         """Start all servers concurrently (spawn all, then wait for each)."""
-        pending = [server for server in self.servers.values() if not server.running]
-        try:
-            for server in pending:
-                server._spawn()
-            for server in pending:
-                server._wait_ready(time.monotonic() + server.ready_timeout)
-        except BaseException:
-            self.stop()
-            raise
+        start_together(self.servers.values(), self.stop)
         return self
 
     def stop(self) -> None:
@@ -391,6 +383,20 @@ class EmbeddedKms:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def start_together(servers: Iterable[KmsServer], stop: Callable[[], None]) -> None:
+    """Spawn every server not yet running, then wait for each: their start-ups overlap. On any failure
+    (or Ctrl-C) `stop` stops them all, so no half-started KMS is left behind."""
+    pending = [server for server in servers if not server.running]
+    try:
+        for server in pending:
+            server._spawn()
+        for server in pending:
+            server._wait_ready(time.monotonic() + server.ready_timeout)
+    except BaseException:
+        stop()
+        raise
 
 
 def _stop_all(servers: Iterable[KmsServer]) -> list[KmsError]:
