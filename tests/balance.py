@@ -46,6 +46,12 @@ COST_S: dict[str, float] = {
     "tests/test_alarm_guard.py": 40,
     "tests/test_merge.py": 39,
     "tests/test_kill_and_sweep.py": 37,
+    # issue 25's modules, measured alone on a quiet machine (2026-12-06) and scaled x3.5 to the figures above
+    "tests/test_run_fake_80.py": 88,
+    "tests/test_run_fake_nkp.py": 39,
+    "tests/test_kms_multi_lab.py": 26,
+    "tests/test_host_key_read.py": 20,
+    "tests/test_kill_and_sweep_cluster_default.py": 14,
 }
 
 # Modules that read one shared end-to-end run (tests/shared_runs.py): a scope of their own, so the
