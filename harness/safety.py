@@ -40,6 +40,8 @@ READ_ONLY_VIM_METHODS: frozenset[str] = frozenset({
     # events, alarms, tasks (reads; history collectors are session-scoped)
     "QueryEvents", "CreateCollectorForEvents", "ReadNextEvents", "ReadPreviousEvents", "DestroyCollector",
     "GetAlarm", "GetAlarmState", "QueryAvailablePerfMetric",
+    # advanced settings (reads): OptionManager.QueryView / QueryOptions return option values
+    "QueryView", "QueryOptions",
     # inventory search
     "FindByUuid", "FindByInventoryPath", "FindByDnsName", "FindByIp", "FindChild", "FindAllByUuid",
     "QueryConfigOption", "QueryConfigOptionEx", "QueryConfigTarget", "QueryTargetCapabilities",

@@ -50,7 +50,8 @@ def _calls_during_run(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # ---- the gate's decision ---------------------------------------------------------------------------
 @pytest.mark.parametrize("method", ["ListKmipServers", "RetrievePropertiesEx", "QueryCryptoKeyStatus",
-                                    "RetrieveKmipServersStatus_Task", "IsKmsClusterActive", "HasPrivilegeOnEntity"])
+                                    "RetrieveKmipServersStatus_Task", "IsKmsClusterActive", "HasPrivilegeOnEntity",
+                                    "QueryView"])   # OptionManager: VTPM-CLONE-COPY reads a vpxd setting
 def test_read_only_methods_pass_a_closed_gate(method: str) -> None:
     MutationGate(allow_mutations=False).check_vim("vc-a", method, "CryptoManager", {})
 
