@@ -58,6 +58,15 @@ def _other_than(global_default: str, *candidates: str) -> str:
     return chosen
 
 
+def _cluster_default_other_than_global(scratch: Any, vc: Any, cluster: Any, *candidates: str) -> tuple[str, str]:
+    """(vCenter-wide default, the provider made the cluster's own default): one that is not the vCenter-wide
+    default, so which of the two an encrypt used is observable."""
+    global_default = _global_default(scratch, vc)
+    chosen = _other_than(global_default, *candidates)
+    _set_cluster_default(scratch, vc, cluster, chosen)
+    return global_default, chosen
+
+
 def _set_cluster_default(scratch: Any, vc: Any, cluster: Any, provider_id: str | None) -> None:
     """Make `provider_id` the cluster's own default (None: clear it). The value found is ledgered with its
     restore BEFORE the change (`vcrypt sweep` redoes the restore after a killed run: action
@@ -149,9 +158,7 @@ def test_a_cluster_without_its_own_default_inherits_the_vcenter_wide_one_only_wi
 def test_an_encrypt_naming_no_provider_takes_its_key_from_the_clusters_default_not_the_vcenter_wide_one(
         serial, scratch, inventory, vc, place, provider, dedicated_provider, policies_a, kms):
     cluster = place.cluster
-    global_default = _global_default(scratch, vc)
-    chosen = _other_than(global_default, dedicated_provider, provider)
-    _set_cluster_default(scratch, vc, cluster, chosen)
+    global_default, chosen = _cluster_default_other_than_global(scratch, vc, cluster, dedicated_provider, provider)
     precondition(default_providers.listed_entity_default(vc, cluster) == chosen,
                  f"ListKmipServers does not list {chosen} as the default of cluster {cluster._moId} after setting it")
 
@@ -169,9 +176,7 @@ def test_an_encrypt_naming_no_provider_takes_its_key_from_the_clusters_default_n
 def test_clearing_a_clusters_default_falls_back_to_the_vcenter_wide_default(
         serial, scratch, inventory, vc, place, provider, dedicated_provider, policies_a, kms):
     cluster = place.cluster
-    global_default = _global_default(scratch, vc)
-    chosen = _other_than(global_default, dedicated_provider, provider)
-    _set_cluster_default(scratch, vc, cluster, chosen)
+    global_default, chosen = _cluster_default_other_than_global(scratch, vc, cluster, dedicated_provider, provider)
     # Positive control: with the cluster's default set, a key-less encrypt takes it; else clearing proves nothing.
     before_clear = _encrypt_naming_no_provider(scratch, inventory, vc, place, policies_a.encryption, "kms-default-set")
     if before_clear[0] != chosen:

@@ -352,16 +352,9 @@ class _VCenterSweep:
 
     def _restore_default(self, what: str, run_id: str, before: dict[str, Any], after: dict[str, Any] | None) -> None:
         want = before.get("provider_id")
-        current = keys.default_provider(self.client)
-        if current == want:
-            return
-        if after is not None and current != after.get("provider_id"):
-            self.report.skipped.append(f"{what}: the default key provider is now {current or '(none)'}, not the "
-                                       f"{after.get('provider_id') or '(none)'} this run set (changed since by "
-                                       "someone else): left alone")
-            return
-        self.act(f"restore default key provider {want or '(none)'} (run {run_id})",
-                 lambda: keys.set_default(self.client, want))
+        self._put_back(what, keys.default_provider(self.client), want, after, "the default key provider",
+                       f"restore default key provider {want or '(none)'} (run {run_id})",
+                       lambda: keys.set_default(self.client, want))
 
     def _restore_entity_default(self, what: str, run_id: str, before: dict[str, Any],
                                 after: dict[str, Any] | None) -> None:
@@ -369,16 +362,24 @@ class _VCenterSweep:
         from GetDefaultKmsCluster: the value a sweep trusts does not rest on the method the rules test)."""
         cluster = find.by_moid(self.client, vim.ClusterComputeResource, before["entity"])
         want = before.get("provider_id")
-        current = default_providers.listed_entity_default(self.client, cluster)
+        self._put_back(what, default_providers.listed_entity_default(self.client, cluster), want, after,
+                       f"the default key provider of cluster {before['entity']}",
+                       f"restore the default key provider of cluster {before['entity']} to {want or '(none)'} "
+                       f"(run {run_id})",
+                       lambda: default_providers.set_entity_default(self.client, cluster, want))
+
+    def _put_back(self, what: str, current: str | None, want: str | None, after: dict[str, Any] | None,
+                  subject: str, action_text: str, action: Callable[[], Any]) -> None:
+        """A default provider back to `want`, unless it already is, or it is no longer what the run set
+        (someone changed it since: theirs to keep)."""
         if current == want:
             return
         if after is not None and current != after.get("provider_id"):
-            self.report.skipped.append(f"{what}: the default key provider of cluster {before['entity']} is now "
-                                       f"{current or '(none)'}, not the {after.get('provider_id') or '(none)'} this "
-                                       "run set (changed since by someone else): left alone")
+            self.report.skipped.append(f"{what}: {subject} is now {current or '(none)'}, not the "
+                                       f"{after.get('provider_id') or '(none)'} this run set (changed since by "
+                                       "someone else): left alone")
             return
-        self.act(f"restore the default key provider of cluster {before['entity']} to {want or '(none)'} (run {run_id})",
-                 lambda: default_providers.set_entity_default(self.client, cluster, want))
+        self.act(action_text, action)
 
     def uncertain(self) -> None:
         for entry in self.entries:
